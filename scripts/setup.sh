@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine as root:
+#   1. apt packages listed in scripts/apt-packages.txt (apt-get update first, only if any is missing)
+#   2. the virtualenv .venv with rtkvm and its development dependencies
+# Re-running it changes nothing when everything is in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*"; }
+
+missing=()
+while read -r pkg; do
+  [[ -z "$pkg" || "$pkg" == \#* ]] && continue
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done < scripts/apt-packages.txt
+if ((${#missing[@]})); then
+  if [[ $EUID -ne 0 ]]; then
+    echo "setup: these Debian packages are missing and installing them needs root: ${missing[*]}" >&2
+    exit 1
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+venv=${VENV:-.venv}
+stamp="$venv/.rtkvm-setup-stamp"
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [[ ! -x "$venv/bin/python" ]]; then
+  log "creating virtualenv $venv"
+  python3 -m venv "$venv"
+fi
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  log "installing rtkvm and its dependencies into $venv"
+  "$venv/bin/python" -m pip install -q --upgrade pip
+  "$venv/bin/python" -m pip install -q -e '.[dev]'
+  echo "$want" > "$stamp"
+fi
+log "ready"

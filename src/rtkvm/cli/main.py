@@ -1,0 +1,42 @@
+"""Entry point of the ``rtkvm`` command: the top-level group and error handling.
+
+Deliberate errors (RtkvmError) become one line on stderr and exit status 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from rtkvm import __version__
+from rtkvm.cli.host import host
+from rtkvm.errors import RtkvmError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rtkvm")
+def cli() -> None:
+    """rtkvm: real-time KVM for the masses."""
+
+
+cli.add_command(host)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; RtkvmError becomes a clear message and exit status 2."""
+    try:
+        code = cli.main(args=argv, prog_name="rtkvm", standalone_mode=False)
+    except RtkvmError as exc:
+        click.echo(f"rtkvm: error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("rtkvm: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,47 @@
+"""The one exception tree of rtkvm.
+
+Every error rtkvm raises on purpose derives from :class:`RtkvmError` and
+carries a message that tells the user what to change. The CLI turns these into
+a one-line message and a non-zero exit code; anything else is a bug. This
+module must not import anything from the rest of the package.
+"""
+
+from __future__ import annotations
+
+
+class RtkvmError(Exception):
+    """Base of every deliberate rtkvm error; ``str(e)`` is shown to the user."""
+
+
+class InputError(RtkvmError):
+    """Bad input from the user (a flag, a file, a request): say what to change."""
+
+
+class CpuListError(InputError):
+    """A CPU list or mask that does not parse; the message names the bad token."""
+
+
+class HostReadError(RtkvmError):
+    """A host file could not be read (missing, unreadable, malformed)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class HostWriteError(RtkvmError):
+    """A host file could not be written; names the file and the reason."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class DataError(RtkvmError):
+    """Shipped or user-provided data (TOML profiles, checks) is invalid."""
+
+
+class PlanError(InputError):
+    """A partition request that the host cannot satisfy; says what fits."""
