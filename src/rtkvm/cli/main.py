@@ -11,6 +11,7 @@ import sys
 import click
 
 from rtkvm import __version__
+from rtkvm.cli.guest import guest
 from rtkvm.cli.host import host
 from rtkvm.errors import RtkvmError
 
@@ -22,6 +23,7 @@ def cli() -> None:
 
 
 cli.add_command(host)
+cli.add_command(guest)
 
 
 def main(argv: list[str] | None = None) -> None:
