@@ -1,0 +1,68 @@
+"""Findings and reports: verdicts, counts, exit codes and both renderings."""
+
+from __future__ import annotations
+
+import json
+
+from rtkvm.cpuset import CpuSet
+from rtkvm.findings import Finding, Report, Severity, Status
+from rtkvm.hostfs import Unknown
+
+
+def _report(*findings: Finding) -> Report:
+    return Report(subject="host /", findings=findings)
+
+
+PASS = Finding("kvm", Severity.ERROR, Status.PASS, "/dev/kvm present", True, True)
+WARN = Finding("thp", Severity.WARNING, Status.FAIL, "THP is always", "always", "never", fix="x")
+FAIL = Finding(
+    "isolated",
+    Severity.ERROR,
+    Status.FAIL,
+    "no CPU is isolated",
+    CpuSet(),
+    CpuSet.parse("2-7"),
+    why="the scheduler puts tasks there",
+    fix="add isolcpus=managed_irq,domain,2-7",
+)
+UNK = Finding("nohz", Severity.ERROR, Status.UNKNOWN, "cannot tell", Unknown("/sys/x", "gone"))
+
+
+def test_warnings_do_not_block_errors_do() -> None:
+    assert _report(PASS, WARN).ok and _report(PASS, WARN).exit_code() == 0
+    assert _report(PASS, WARN).verdict == "ready"
+    bad = _report(PASS, FAIL)
+    assert not bad.ok and bad.exit_code() == 1 and bad.verdict == "not ready"
+
+
+def test_unknown_error_does_not_pass_silently_but_does_not_block() -> None:
+    report = _report(PASS, UNK)
+    assert report.counts()["unknown"] == 1
+    assert "[unknown] nohz: cannot tell" in report.render_table()
+
+
+def test_json_shape() -> None:
+    data = json.loads(_report(PASS, WARN, FAIL, UNK).to_json())
+    assert data["verdict"] == "not ready"
+    assert data["counts"]["fail"] == 2 and data["counts"]["errors_failed"] == 1
+    iso = next(f for f in data["findings"] if f["id"] == "isolated")
+    assert iso == {
+        "id": "isolated",
+        "severity": "error",
+        "status": "fail",
+        "message": "no CPU is isolated",
+        "observed": "",
+        "expected": "2-7",
+        "why": "the scheduler puts tasks there",
+        "fix": "add isolcpus=managed_irq,domain,2-7",
+    }
+    nohz = next(f for f in data["findings"] if f["id"] == "nohz")
+    assert nohz["observed"] == {"unknown": "gone", "source": "/sys/x"}
+
+
+def test_table_lists_fixes_for_failures() -> None:
+    text = _report(PASS, FAIL).render_table(verbose=True)
+    assert text.startswith("host /: not ready")
+    assert "fix: add isolcpus=managed_irq,domain,2-7" in text
+    assert "why: the scheduler puts tasks there" in text
+    assert "1 passed, 1 failed (1 errors)" in text
