@@ -45,3 +45,19 @@ class DataError(RtkvmError):
 
 class PlanError(InputError):
     """A partition request that the host cannot satisfy; says what fits."""
+
+
+class RuntimeSetupError(RtkvmError):
+    """libvirtd/QEMU could not be installed, configured or started; says what to do."""
+
+
+class ImageError(RtkvmError):
+    """The guest image could not be built (download, unpack, assemble)."""
+
+
+class GuestError(RtkvmError):
+    """A guest lifecycle step failed (define, start, stop, delete, console, measure)."""
+
+
+class MeasureError(RtkvmError):
+    """Measurement output could not be parsed or does not support the asked statistic."""
