@@ -61,3 +61,11 @@ class GuestError(RtkvmError):
 
 class MeasureError(RtkvmError):
     """Measurement output could not be parsed or does not support the asked statistic."""
+
+
+class DataplaneError(RtkvmError):
+    """The RT switch (OVS-DPDK) could not be started, configured or verified; says why."""
+
+
+class NetworkError(InputError):
+    """A bad unmanaged network or host wiring (label, VLAN id, name); says what to change."""
