@@ -69,3 +69,11 @@ class DataplaneError(RtkvmError):
 
 class NetworkError(InputError):
     """A bad unmanaged network or host wiring (label, VLAN id, name); says what to change."""
+
+
+class TuneError(RtkvmError):
+    """Host tuning could not plan, apply, verify or roll back a setting; names both."""
+
+
+class ApplyInterrupted(TuneError):
+    """Apply stopped before it finished (the fault-injection write budget ran out)."""

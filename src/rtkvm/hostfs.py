@@ -138,3 +138,89 @@ class HostFS:
             raise HostWriteError(host_path, "permission denied") from None
         except OSError as exc:
             raise HostWriteError(host_path, os.strerror(exc.errno or errno.EIO)) from None
+
+    # -- additions for the tuning engine (journaled writes, created files and dirs) -----
+
+    def _check_writable(self, host_path: str) -> None:
+        if not self.writable:
+            raise HostWriteError(host_path, "this HostFS is read-only (inspection mode)")
+
+    def is_file(self, host_path: str) -> bool:
+        """Whether the host path is a regular file (or a link to one)."""
+        self._touched.add(host_path)
+        return self.local(host_path).is_file()
+
+    def write_atomic(self, host_path: str, text: str) -> None:
+        """Replace a regular file atomically: temp file, fsync, rename, fsync the directory.
+
+        For configuration files and journals, never for /proc or /sys. The mode
+        of an existing file is kept; a new file gets 0644.
+        """
+        self._check_writable(host_path)
+        local = self.local(host_path)
+        tmp = local.with_name(f".{local.name}.rtkvm-tmp")
+        try:
+            mode = local.stat().st_mode & 0o7777 if local.exists() else 0o644
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            try:
+                os.write(fd, text.encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.chmod(tmp, mode)
+            tmp.replace(local)
+            dir_fd = os.open(local.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except FileNotFoundError:
+            raise HostWriteError(host_path, "its directory does not exist") from None
+        except PermissionError:
+            raise HostWriteError(host_path, "permission denied") from None
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise HostWriteError(host_path, os.strerror(exc.errno or errno.EIO)) from None
+
+    def make_dirs(self, host_path: str) -> list[str]:
+        """Create a directory and missing parents; returns the host paths created, outermost first."""
+        self._check_writable(host_path)
+        created: list[str] = []
+        parts = [p for p in host_path.split("/") if p]
+        for depth in range(1, len(parts) + 1):
+            sub = "/" + "/".join(parts[:depth])
+            local = self.local(sub)
+            if local.is_dir():
+                continue
+            try:
+                local.mkdir()
+            except FileExistsError:
+                raise HostWriteError(sub, "exists and is not a directory") from None
+            except PermissionError:
+                raise HostWriteError(sub, "permission denied") from None
+            except OSError as exc:
+                raise HostWriteError(sub, os.strerror(exc.errno or errno.EIO)) from None
+            created.append(sub)
+        return created
+
+    def remove(self, host_path: str) -> None:
+        """Remove a file; a missing file is not an error."""
+        self._check_writable(host_path)
+        try:
+            self.local(host_path).unlink(missing_ok=True)
+        except PermissionError:
+            raise HostWriteError(host_path, "permission denied") from None
+        except OSError as exc:
+            raise HostWriteError(host_path, os.strerror(exc.errno or errno.EIO)) from None
+
+    def remove_dir(self, host_path: str) -> None:
+        """Remove an empty directory (rmdir: how cgroups are removed); missing is not an error."""
+        self._check_writable(host_path)
+        try:
+            self.local(host_path).rmdir()
+        except FileNotFoundError:
+            return
+        except PermissionError:
+            raise HostWriteError(host_path, "permission denied") from None
+        except OSError as exc:
+            raise HostWriteError(host_path, os.strerror(exc.errno or errno.EIO)) from None
