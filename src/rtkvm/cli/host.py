@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import click
 
+from rtkvm.cli.host_plan import plan
+
 
 @click.group()
 def host() -> None:
     """Inspect, check and plan a real-time compute node."""
+
+
+host.add_command(plan)

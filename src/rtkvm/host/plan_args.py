@@ -84,6 +84,16 @@ def render_kernel_args(
     is an error on some kernels) or pointless, so an all-housekeeping plan
     changes nothing on the command line.
     """
+    explained = explain_kernel_args(args, isolated=isolated, housekeeping=housekeeping)
+    return tuple(arg for arg, _ in explained)
+
+
+def explain_kernel_args(
+    args: Sequence[KernelArg], *, isolated: CpuSet, housekeeping: CpuSet
+) -> tuple[tuple[str, str], ...]:
+    """Pairs of (rendered argument, why), in table order; none when nothing is isolated."""
     if not isolated:
         return ()
-    return tuple(arg.render(isolated=isolated, housekeeping=housekeeping) for arg in args)
+    return tuple(
+        (arg.render(isolated=isolated, housekeeping=housekeeping), arg.why) for arg in args
+    )

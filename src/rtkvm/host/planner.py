@@ -202,9 +202,9 @@ def _nic_node(
     if nic is None:
         raise PlanError(f"no network interface named {name!r}; {_list_nics(topology)}")
     if nic.node is None:
-        what = "it is virtual (no device)" if not nic.physical else "the kernel reports no node"
+        what = "it is a virtual interface" if not nic.physical else "its numa_node is -1"
         raise PlanError(
-            f"{name} has no NUMA node ({what}); {_list_nics(topology)}, or drop --dataplane-near"
+            f"{name} has no NUMA node: {what}; {_list_nics(topology)}, or drop --dataplane-near"
         )
     if nic.node not in by_node:
         raise PlanError(
