@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from rtkvm.cli.host_doctor import doctor_cmd
 from rtkvm.cli.host_plan import plan
 
 
@@ -13,3 +14,4 @@ def host() -> None:
 
 
 host.add_command(plan)
+host.add_command(doctor_cmd)
