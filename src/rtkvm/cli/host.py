@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from rtkvm.cli.host_doctor import doctor_cmd
+from rtkvm.cli.host_inspect import capture_cmd, inspect_cmd
 from rtkvm.cli.host_plan import plan
 
 
@@ -13,5 +14,7 @@ def host() -> None:
     """Inspect, check and plan a real-time compute node."""
 
 
+host.add_command(inspect_cmd)
+host.add_command(capture_cmd)
 host.add_command(plan)
 host.add_command(doctor_cmd)
