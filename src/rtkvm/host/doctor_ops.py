@@ -98,21 +98,30 @@ def _verdict(ok: bool, call: OpInput, observed: object, expected: object, bad: s
 # -- scalars ------------------------------------------------------------------------
 
 
+def _same_type(call: OpInput, example: object) -> None:
+    if type(call.value) is not type(example):
+        want, got = type(example).__name__, type(call.value).__name__
+        raise FactShapeError(f"expected a {want} like {example!r}, got {got} {call.value!r}")
+
+
 def equals(call: OpInput) -> Outcome:
-    ok = type(call.value) is type(call.expected) and call.value == call.expected
+    _same_type(call, call.expected)
+    ok = call.value == call.expected
     bad = f"{call.fact} is {_show(call.value)}, expected {_show(call.expected)}"
     return _verdict(ok, call, call.value, call.expected, bad)
 
 
 def not_equals(call: OpInput) -> Outcome:
-    ok = not (type(call.value) is type(call.expected) and call.value == call.expected)
+    _same_type(call, call.expected)
+    ok = call.value != call.expected
     bad = f"{call.fact} is {_show(call.value)}"
     return _verdict(ok, call, call.value, f"not {_show(call.expected)}", bad)
 
 
 def one_of(call: OpInput) -> Outcome:
     options = _typed(call.expected, list, "a list")
-    ok = any(type(call.value) is type(o) and call.value == o for o in options)
+    _same_type(call, options[0])
+    ok = call.value in options
     shown = ", ".join(_show(o) for o in options)
     bad = f"{call.fact} is {_show(call.value)}, expected one of {shown}"
     return _verdict(ok, call, call.value, options, bad)
