@@ -1,0 +1,97 @@
+"""The data plane contract (describe, plug, unplug) and its OVS-DPDK backend.
+
+Callers (the guest layer, the agent) use only ``DataPlane``: ``describe``
+reports what this host's switch offers (the scheduler filters on it), ``plug``
+attaches a guest NIC to a network and returns the vhost-user socket the
+guest's QEMU must serve, ``unplug`` detaches it. Another backend (a kernel
+OVS bridge, VPP) implements the same three methods. This module must not
+compute masks or names (layout.py, names.py) nor manage processes (ovs.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Protocol
+
+from rtkvm.dataplane.layout import GuestNic, SwitchLayout, VhostPort, port_for
+from rtkvm.dataplane.ovs import OvsDpdk
+from rtkvm.dataplane.threads import check_threads
+from rtkvm.errors import DataplaneError
+from rtkvm.findings import Report
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    backend: str
+    vif_type: str
+    """What a guest NIC is: 'vhostuser' (QEMU is the server, mode='server' in libvirt)."""
+    socket_dir: PurePosixPath
+    networks: tuple[str, ...]
+    pmd_cpus: str
+    pmd_sched: str
+    shared_with_rt_vcpus: bool
+
+
+@dataclass(frozen=True)
+class PluggedNic:
+    """What the guest layer needs for its <interface type='vhostuser'>."""
+
+    port: str
+    socket: PurePosixPath
+    mode: str = "server"
+
+
+class DataPlane(Protocol):
+    def describe(self) -> Capabilities: ...
+
+    def plug(self, nic: GuestNic) -> PluggedNic: ...
+
+    def unplug(self, nic: GuestNic) -> None: ...
+
+
+class OvsDpdkBackend:
+    """DataPlane on a running rtkvm-owned OVS-DPDK switch."""
+
+    def __init__(self, ovs: OvsDpdk, layout: SwitchLayout) -> None:
+        self.ovs = ovs
+        self.layout = layout
+        self._plugged: dict[tuple[str, int], VhostPort] = {}
+
+    def describe(self) -> Capabilities:
+        s = self.ovs.settings
+        return Capabilities(
+            backend="ovs-dpdk",
+            vif_type="vhostuser",
+            socket_dir=self.layout.socket_dir,
+            networks=tuple(n for b in self.layout.bridges for n in b.networks),
+            pmd_cpus=self.layout.cpus.pmd.format(),
+            pmd_sched=f"{s.pmd_policy}/{s.pmd_priority}",
+            shared_with_rt_vcpus=self.layout.cpus.shared_with_rt,
+        )
+
+    def plug(self, nic: GuestNic) -> PluggedNic:
+        key = (nic.guest, nic.nic)
+        if key in self._plugged:
+            raise DataplaneError(f"guest {nic.guest!r} NIC {nic.nic} is already plugged")
+        port = port_for(self.layout, nic)
+        self.ovs.plug(port)
+        self._plugged[key] = port
+        # New ports never recreate PMD threads, but a reconfiguration may: re-apply.
+        self.ovs.apply_pmd_sched()
+        return PluggedNic(port.port, port.socket)
+
+    def unplug(self, nic: GuestNic) -> None:
+        port = self._plugged.pop((nic.guest, nic.nic), None) or port_for(self.layout, nic)
+        self.ovs.unplug(port)
+
+    def verify(self) -> Report:
+        """PMD threads on the dataplane CPUs with the chosen priority, the rest on housekeeping."""
+        s = self.ovs.settings
+        return check_threads(
+            self.ovs.threads(),
+            pmd_cpus=self.layout.cpus.pmd,
+            housekeeping=self.layout.cpus.process,
+            policy=s.pmd_policy,
+            priority=s.pmd_priority,
+        )

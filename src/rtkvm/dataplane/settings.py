@@ -1,0 +1,116 @@
+"""Load the data plane's knowledge (src/rtkvm/data/dataplane.toml) into frozen values.
+
+This module only parses and validates the TOML: which binaries, which DPDK
+drivers must be present, hugepage sizes, the PMD scheduling choice and the
+OVS other_config entries with their reasons. It must not compute masks, read
+the host or start anything.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from rtkvm.errors import DataError
+
+POLICIES = ("fifo", "rr", "other")
+
+
+@dataclass(frozen=True)
+class RequiredDriver:
+    file: str
+    package: str
+    why: str
+
+
+@dataclass(frozen=True)
+class OtherConfig:
+    key: str
+    value: str
+    """Literal value, or a template using {pmd_mask}, {lcore_mask}, {socket_mem}."""
+    why: str
+
+
+@dataclass(frozen=True)
+class Binaries:
+    ovsdb_tool: str
+    ovsdb_server: str
+    ovs_vsctl: str
+    ovs_appctl: str
+    vswitchd: str
+    schema: str
+
+
+@dataclass(frozen=True)
+class DataplaneSettings:
+    binaries: Binaries
+    drivers_dir: str
+    required_drivers: tuple[RequiredDriver, ...]
+    hugepage_size_kb: int
+    socket_mem_mb: int
+    hugepage_mount: str
+    pmd_policy: str
+    pmd_priority: int
+    pmd_why: str
+    other_config: tuple[OtherConfig, ...]
+
+    @property
+    def hugepages_per_node(self) -> int:
+        """Hugepages to reserve on each NUMA node that runs PMD threads."""
+        return self.socket_mem_mb * 1024 // self.hugepage_size_kb
+
+
+def load_settings(text: str | None = None, *, source: str = "dataplane.toml") -> DataplaneSettings:
+    """Parse the shipped TOML (or ``text``); raises DataError naming the bad entry."""
+    if text is None:
+        text = resources.files("rtkvm.data").joinpath("dataplane.toml").read_text("utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(f"{source}: not valid TOML ({exc})") from None
+    try:
+        return _build(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{source}: invalid data plane settings: {exc}") from None
+
+
+def _build(data: dict[str, Any]) -> DataplaneSettings:
+    bins = data["binaries"]
+    binaries = Binaries(**{k: str(bins[k]) for k in Binaries.__dataclass_fields__})
+    dpdk = data["dpdk"]
+    drivers = tuple(
+        RequiredDriver(str(d["file"]), str(d["package"]), str(d["why"]))
+        for d in dpdk.get("required_driver", [])
+    )
+    huge = data["hugepages"]
+    pmd = data["pmd"]
+    policy = str(pmd["policy"])
+    if policy not in POLICIES:
+        raise ValueError(f"pmd.policy {policy!r} is not one of {', '.join(POLICIES)}")
+    priority = int(pmd["priority"])
+    if policy == "other" and priority != 0:
+        raise ValueError("pmd.priority must be 0 with policy 'other'")
+    if policy != "other" and not 1 <= priority <= 99:
+        raise ValueError(f"pmd.priority {priority} is outside 1..99 for a real-time policy")
+    entries = []
+    for entry in data["other_config"]:
+        if not str(entry.get("why", "")).strip():
+            raise ValueError(f"other_config {entry.get('key')!r} has no 'why'")
+        entries.append(OtherConfig(str(entry["key"]), str(entry["value"]), str(entry["why"])))
+    keys = [e.key for e in entries]
+    if len(set(keys)) != len(keys):
+        raise ValueError("other_config lists a key twice")
+    return DataplaneSettings(
+        binaries=binaries,
+        drivers_dir=str(dpdk["drivers_dir"]),
+        required_drivers=drivers,
+        hugepage_size_kb=int(huge["size_kb"]),
+        socket_mem_mb=int(huge["socket_mem_mb"]),
+        hugepage_mount=str(huge["mount_point"]),
+        pmd_policy=policy,
+        pmd_priority=priority,
+        pmd_why=str(pmd["why"]),
+        other_config=tuple(entries),
+    )
