@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from rtkvm.cli.host_doctor import load_plan
 from rtkvm.cli.main import cli, main
 from rtkvm.cpuset import CpuSet
 from rtkvm.errors import InputError
@@ -208,7 +209,7 @@ def test_nothing_isolated_fails_isolation_and_skips_what_depends_on_it() -> None
     isolation = _finding(report, "isolation.cpus")
     assert isolation.status is Status.FAIL and report.verdict == "not ready"
     assert "isolcpus=managed_irq,domain,<CPUs to isolate>" in isolation.fix
-    assert "irqaffinity=0-7" in isolation.fix
+    assert "irqaffinity=<housekeeping CPUs>" in isolation.fix
     for check_id in ("isolation.nohz_full", "irq.effective_affinity", "power.cstates"):
         finding = _finding(report, check_id)
         assert finding.status is Status.SKIP
@@ -224,6 +225,15 @@ def test_a_plan_sets_the_target_and_fills_the_fix() -> None:
     assert "echo 1 > /proc/irq/default_smp_affinity" in _finding(report, "irq.default_affinity").fix
     assert _finding(report, "irq.effective_affinity").status is Status.FAIL  # IRQ 25 on CPU 1
     assert any("plan" in note and "1-7" in note for note in report.notes)
+
+
+def test_a_host_that_isolates_housekeeping_cpus_is_warned() -> None:
+    plan = PartitionPlan(housekeeping=C("0-2"), rt_vcpu=C("3-7"), dataplane=C(""))
+    report = _run(tuned_facts(), plan)
+    finding = _finding(report, "isolation.housekeeping")
+    assert finding.status is Status.FAIL and "includes CPUs 2" in finding.message
+    assert _finding(report, "isolation.scheduler").status is Status.PASS
+    assert report.verdict == "ready"
 
 
 def test_a_plan_for_another_host_is_bad_input() -> None:
@@ -284,6 +294,36 @@ def test_cli_json_and_verbose() -> None:
     assert data["verdict"] == "not ready" and result.exit_code == 1
     verbose = CliRunner().invoke(cli, ["host", "doctor", "--root", root, "--verbose"])
     assert "why: Without PREEMPT_RT" in verbose.output
+
+
+def _planner_output(plan: PartitionPlan, isolated: str) -> str:
+    """What ``rtkvm host plan --format json`` prints: the plan plus context around it."""
+    data = json.loads(plan.to_json())
+    data.update(isolated=isolated, request={"rt_cores": 3}, nodes=[], kernel_args=[])
+    return json.dumps(data)
+
+
+def test_load_plan_takes_the_planner_output() -> None:
+    plan = PartitionPlan(housekeeping=C("0-1"), rt_vcpu=C("2-5"), dataplane=C("6-7"))
+    assert load_plan(_planner_output(plan, "2-7"), "p.json") == plan
+    assert load_plan(plan.to_json(), "p.json") == plan
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("[1, 2]", "expected a JSON object"),
+        ('{"housekeeping": "0-1"}', "rt_vcpu"),
+        (_planner_output(PartitionPlan(housekeeping=C("0"), rt_vcpu=C("1"), dataplane=C("")),
+                         "1-3"), "'isolated' says 1-3 but the roles give 1"),
+        ('{"housekeeping": "0", "rt_vcpu": "1", "dataplane": "", "isolated": "x"}',
+         "isolated: bad item 'x'"),
+    ],
+)  # fmt: skip
+def test_load_plan_refuses_what_it_cannot_trust(text: str, words: str) -> None:
+    with pytest.raises(InputError) as info:
+        load_plan(text, "p.json")
+    assert str(info.value).startswith("p.json: ") and words in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -10,17 +10,47 @@ logic beyond choosing what to call and how to print it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
 from rtkvm.cli.common import format_option, open_host, root_option
-from rtkvm.errors import InputError
+from rtkvm.cpuset import CpuSet
+from rtkvm.errors import CpuListError, InputError
 from rtkvm.host.checks import CheckSet, parse_checks, shipped_checks
 from rtkvm.host.doctor import evaluate
 from rtkvm.host.facts import host_facts
 from rtkvm.host.inspect import inspect_host
 from rtkvm.host.partition import PartitionPlan
+
+
+def load_plan(text: str, source: str) -> PartitionPlan:
+    """A plan from a bare PartitionPlan or from ``rtkvm host plan --format json`` output.
+
+    The planner's output adds keys around the plan (request, nodes, kernel_args,
+    isolated, ...); those are dropped, and its ``isolated`` must agree with the plan.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: expected a JSON object with housekeeping, rt_vcpu, ...")
+    fields = {k: v for k, v in data.items() if k in PartitionPlan.model_fields}
+    plan = PartitionPlan.from_json(json.dumps(fields), source=source)
+    stated = data.get("isolated")
+    if isinstance(stated, str):
+        try:
+            agrees = CpuSet.parse(stated) == plan.isolated
+        except CpuListError as exc:
+            raise InputError(f"{source}: isolated: {exc}") from None
+        if not agrees:
+            raise InputError(
+                f"{source}: 'isolated' says {stated} but the roles give {plan.isolated}; "
+                "regenerate the plan with rtkvm host plan"
+            )
+    return plan
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -38,7 +68,7 @@ def _read_text(path: Path, what: str) -> str:
     "plan_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
-    help="Check against this partition plan (rtkvm host plan --format json) "
+    help="Check against this partition plan (the output of rtkvm host plan --format json) "
     "instead of what the host isolates now.",
 )
 @click.option(
@@ -69,7 +99,7 @@ def doctor_cmd(
     )
     plan = None
     if plan_path is not None:
-        plan = PartitionPlan.from_json(_read_text(plan_path, "plan"), source=str(plan_path))
+        plan = load_plan(_read_text(plan_path, "plan"), str(plan_path))
     facts = host_facts(inspect_host(open_host(root)))
     report = evaluate(
         checks, facts, plan, subject=f"host {root}", plan_source=str(plan_path or "plan")

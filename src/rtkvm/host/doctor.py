@@ -198,6 +198,8 @@ def _shape_problem(key: str, problem: str) -> Outcome:
 
 
 def _placeholders(target: Target, online: object) -> dict[str, str]:
+    """Values for the fix templates; "<...>" where the target does not say yet."""
+
     def listed(cpus: object, what: str) -> str:
         if isinstance(cpus, CpuSet) and cpus:
             return cpus.format()
@@ -208,10 +210,12 @@ def _placeholders(target: Target, online: object) -> dict[str, str]:
             return cpus.format_mask()
         return f"<{what} as a hex mask>"
 
+    undecided = not (isinstance(target.isolated, CpuSet) and target.isolated)
+    housekeeping = None if undecided else target.housekeeping
     return {
         "isolated": listed(target.isolated, "CPUs to isolate"),
-        "housekeeping": listed(target.housekeeping, "housekeeping CPUs"),
+        "housekeeping": listed(housekeeping, "housekeeping CPUs"),
         "isolated_mask": mask(target.isolated, "CPUs to isolate"),
-        "housekeeping_mask": mask(target.housekeeping, "housekeeping CPUs"),
+        "housekeeping_mask": mask(housekeeping, "housekeeping CPUs"),
         "online": listed(online, "online CPUs"),
     }
