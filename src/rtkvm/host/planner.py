@@ -34,6 +34,12 @@ Policy, and why:
   ``idle-sibling``: the core's lowest CPU serves the role and its other
   threads go to ``idle_siblings``, isolated and unused, for the lowest
   latency at half the CPUs. Housekeeping always uses both threads.
+- Outputs. Kernel arguments come from the shipped table (one reason per
+  argument, see plan_args); none when nothing is isolated. Nova gets
+  cpu_dedicated_set = RT vCPUs (pinned guests) and cpu_shared_set =
+  housekeeping (unpinned guests, and emulator threads with
+  hw:emulator_threads_policy=share); data plane and idle siblings are in
+  neither set, so Nova never places anything there.
 """
 
 from __future__ import annotations
