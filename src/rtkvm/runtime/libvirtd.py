@@ -1,0 +1,219 @@
+"""Bring libvirtd and virtlogd up on a machine without systemd, idempotently.
+
+``runtime_up`` creates the users, groups and directories from runtime.toml,
+writes qemu.conf (with the settings that the detected quirks call for),
+starts virtlogd and libvirtd unless they already run, restarts libvirtd when
+qemu.conf changed and no domain is running, and waits for its socket.
+``runtime_status`` says the same without changing anything. All host paths
+are under a root given as a parameter; processes are run through an
+injectable runner. This module must not install packages (scripts/setup.sh
+does) nor decide guest policy.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from rtkvm.errors import RuntimeSetupError
+from rtkvm.hostfs import HostFS, Unknown
+from rtkvm.runtime.config import RuntimeData, load_runtime_data, render_qemu_conf
+
+Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+
+
+def run_command(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """The real runner: run a command, capture its output, never raise on exit status."""
+    return subprocess.run(list(argv), capture_output=True, text=True, check=False, timeout=60)
+
+
+@dataclass(frozen=True)
+class Daemon:
+    name: str
+    argv: tuple[str, ...]
+    pidfile: str
+    why: str
+
+
+DAEMONS = (
+    Daemon(
+        "virtlogd",
+        ("virtlogd", "-d"),
+        "/var/run/virtlogd.pid",
+        "collects QEMU's stdout/stderr; libvirtd refuses to start guests without it",
+    ),
+    Daemon(
+        "libvirtd",
+        ("libvirtd", "-d"),
+        "/var/run/libvirtd.pid",
+        "the libvirt daemon serving qemu:///system",
+    ),
+)
+
+LIBVIRT_SOCKET = "/var/run/libvirt/libvirt-sock"
+QEMU_CONF = "/etc/libvirt/qemu.conf"
+QEMU_PID_DIR = "/var/run/libvirt/qemu"
+LIBVIRTD_LOG = "/var/log/libvirt/libvirtd.log"
+
+
+@dataclass
+class UpResult:
+    """What runtime_up did, for people: each action and each warning."""
+
+    actions: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def daemon_pid(fs: HostFS, daemon: Daemon) -> int | None:
+    """PID of a running daemon from its pidfile, checked against /proc/PID/comm."""
+    text = fs.read_line(daemon.pidfile)
+    if isinstance(text, Unknown) or not text.isdigit():
+        return None
+    comm = fs.read_line(f"/proc/{text}/comm")
+    if isinstance(comm, Unknown) or not comm.startswith(daemon.name[:15]):
+        return None
+    return int(text)
+
+
+def running_domains(fs: HostFS) -> list[str]:
+    """Names of QEMU domains with a live pid file (libvirt writes NAME.pid)."""
+    names = []
+    for entry in fs.glob_names(QEMU_PID_DIR, "*.pid"):
+        pid = fs.read_line(f"{QEMU_PID_DIR}/{entry}")
+        if not isinstance(pid, Unknown) and pid.isdigit() and fs.exists(f"/proc/{pid}"):
+            names.append(entry.removesuffix(".pid"))
+    return names
+
+
+def _known_names(fs: HostFS, path: str) -> set[str]:
+    text = fs.read_maybe(path)
+    if isinstance(text, Unknown):
+        return set()
+    return {line.split(":", 1)[0] for line in text.splitlines() if line}
+
+
+def ensure_accounts(fs: HostFS, data: RuntimeData, run: Runner, result: UpResult) -> None:
+    """Create missing groups and system users (groupadd/useradd)."""
+    groups = _known_names(fs, "/etc/group")
+    for g in data.groups:
+        if g.name not in groups:
+            _check(run(["groupadd", "--system", g.name]), f"groupadd {g.name}")
+            result.actions.append(f"created group {g.name} ({g.why})")
+    users = _known_names(fs, "/etc/passwd")
+    for u in data.users:
+        if u.name not in users:
+            argv = ["useradd", "--system", "--no-create-home", "-g", u.group]
+            _check(run([*argv, "-s", "/usr/sbin/nologin", u.name]), f"useradd {u.name}")
+            result.actions.append(f"created user {u.name} ({u.why})")
+
+
+def ensure_directories(fs: HostFS, data: RuntimeData, result: UpResult) -> None:
+    for d in data.directories:
+        local = fs.local(d.path)
+        if not local.is_dir():
+            local.mkdir(parents=True, exist_ok=True)
+            result.actions.append(f"created {d.path} ({d.why})")
+
+
+def ensure_qemu_conf(fs: HostFS, data: RuntimeData, present: set[str], result: UpResult) -> bool:
+    """Write qemu.conf if it differs from what it should be; True when it changed."""
+    existing = fs.read_maybe(QEMU_CONF)
+    old = "" if isinstance(existing, Unknown) else existing
+    new = render_qemu_conf(old, data.settings_for(present))
+    if new == old:
+        return False
+    fs.local(QEMU_CONF).parent.mkdir(parents=True, exist_ok=True)
+    fs.write(QEMU_CONF, new)
+    result.actions.append(f"wrote {QEMU_CONF} ({', '.join(sorted(present)) or 'no quirks'})")
+    return True
+
+
+def start_daemon(fs: HostFS, daemon: Daemon, run: Runner, result: UpResult) -> None:
+    if daemon_pid(fs, daemon) is not None:
+        return
+    _check(run(list(daemon.argv)), daemon.name)
+    result.actions.append(f"started {daemon.name} ({daemon.why})")
+
+
+def stop_daemon(fs: HostFS, daemon: Daemon, timeout: float = 15.0) -> None:
+    """SIGTERM the daemon named by its pidfile and wait for it to exit."""
+    pid = daemon_pid(fs, daemon)
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while fs.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if fs.exists(f"/proc/{pid}"):
+        raise RuntimeSetupError(f"{daemon.name} (pid {pid}) did not exit after SIGTERM")
+
+
+def wait_for_libvirtd(fs: HostFS, connect: Callable[[], None], timeout: float = 30.0) -> None:
+    """Wait until libvirtd runs, has its socket and accepts a qemu:///system connection."""
+    start = time.monotonic()
+    last = "no socket yet"
+    while time.monotonic() < start + timeout:
+        if daemon_pid(fs, DAEMONS[1]) is None:
+            last = "libvirtd is not running"
+            if time.monotonic() > start + 3:
+                break
+        elif fs.exists(LIBVIRT_SOCKET):
+            try:
+                connect()
+                return
+            except Exception as exc:  # libvirt.libvirtError; any failure is retried
+                last = str(exc).strip()
+        time.sleep(0.2)
+    raise RuntimeSetupError(
+        f"libvirtd is not usable after {timeout:.0f}s ({last}); "
+        f"see the end of {LIBVIRTD_LOG} or run 'libvirtd -v' in the foreground"
+    )
+
+
+def connect_qemu_system() -> None:
+    """Open and close qemu:///system (raises libvirt.libvirtError when unusable)."""
+    import libvirt  # the binding is only needed on hosts that run guests
+
+    conn = libvirt.open("qemu:///system")
+    conn.close()
+
+
+def runtime_up(
+    fs: HostFS,
+    present_quirks: set[str],
+    *,
+    run: Runner = run_command,
+    connect: Callable[[], None] = connect_qemu_system,
+    data: RuntimeData | None = None,
+) -> UpResult:
+    """Make libvirtd usable for RT guests; safe to run again at any time."""
+    data = data or load_runtime_data()
+    result = UpResult()
+    ensure_accounts(fs, data, run, result)
+    ensure_directories(fs, data, result)
+    changed = ensure_qemu_conf(fs, data, present_quirks, result)
+    libvirtd = DAEMONS[1]
+    if changed and daemon_pid(fs, libvirtd) is not None:
+        busy = running_domains(fs)
+        if busy:
+            result.warnings.append(
+                f"qemu.conf changed but domains run ({', '.join(busy)}): libvirtd not "
+                "restarted; the change applies after 'rtkvm runtime up' with no guest running"
+            )
+        else:
+            stop_daemon(fs, libvirtd)
+            result.actions.append("stopped libvirtd to reload qemu.conf")
+    for daemon in DAEMONS:
+        start_daemon(fs, daemon, run, result)
+    wait_for_libvirtd(fs, connect)
+    return result
+
+
+def _check(proc: subprocess.CompletedProcess[str], what: str) -> None:
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise RuntimeSetupError(f"{what} failed: {detail[-1] if detail else proc.returncode}")
