@@ -77,3 +77,16 @@ class TuneError(RtkvmError):
 
 class ApplyInterrupted(TuneError):
     """Apply stopped before it finished (the fault-injection write budget ran out)."""
+
+
+class WriteRefused(TuneError):
+    """The host refused one tuning write; names the setting and the file."""
+
+    def __init__(self, setting: str, path: str, reason: str) -> None:
+        super().__init__(
+            f"setting {setting}: cannot write {path}: {reason}. Nothing was written for it; "
+            "earlier changes are journaled (`rtkvm host rollback` undoes them)."
+        )
+        self.setting = setting
+        self.path = path
+        self.reason = reason

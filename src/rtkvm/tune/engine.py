@@ -1,0 +1,162 @@
+"""The tuning engine: plan, apply, verify and roll back a profile for a partition plan.
+
+Plugins run in a fixed order (kernel knobs, irqbalance before IRQs, cpusets,
+thread priorities, power, then the persistent files); apply writes only the
+changes not already in effect, so applying twice changes nothing the second
+time. Rollback replays the journal newest first, each entry through the
+plugin that wrote it, and forgets each entry once it is restored, so an
+interrupted rollback can simply be run again.
+
+This module must not know any particular setting, nor print anything.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rtkvm.errors import RtkvmError, TuneError
+from rtkvm.host.partition import PartitionPlan
+from rtkvm.hostfs import HostFS
+from rtkvm.tune.journal import Journal
+from rtkvm.tune.model import ApplyResult, Change, Check
+from rtkvm.tune.plugins.base import Context, Plugin
+from rtkvm.tune.plugins.cmdline import CmdlinePlugin
+from rtkvm.tune.plugins.cpusets import CpusetPlugin
+from rtkvm.tune.plugins.irqbalance import IrqbalancePlugin
+from rtkvm.tune.plugins.irqs import IrqPlugin
+from rtkvm.tune.plugins.modprobe import ModprobePlugin
+from rtkvm.tune.plugins.power import PowerPlugin
+from rtkvm.tune.plugins.sysctl import SysctlPlugin
+from rtkvm.tune.plugins.sysfs import SysfsPlugin
+from rtkvm.tune.plugins.threads import ThreadPlugin
+from rtkvm.tune.profile import Profile, site_variables
+from rtkvm.tune.system import CommandRunner, ProcessControl
+from rtkvm.tune.writer import Writer
+
+PLUGINS: tuple[Plugin, ...] = (
+    SysctlPlugin(),
+    SysfsPlugin(),
+    IrqbalancePlugin(),
+    IrqPlugin(),
+    CpusetPlugin(),
+    ThreadPlugin(),
+    PowerPlugin(),
+    ModprobePlugin(),
+    CmdlinePlugin(),
+)
+
+
+def plugin_for(setting: str) -> Plugin:
+    prefix = setting.split(":", 1)[0]
+    for plugin in PLUGINS:
+        if plugin.name == prefix:
+            return plugin
+    raise TuneError(f"journal entry for unknown setting {setting!r} (written by a newer rtkvm?)")
+
+
+@dataclass
+class Tuning:
+    """A profile bound to a plan, user choices and a host."""
+
+    fs: HostFS
+    profile: Profile
+    plan: PartitionPlan
+    proc: ProcessControl
+    runner: CommandRunner
+    journal: Journal
+    choices: dict[str, str] = field(default_factory=dict)
+    only: Sequence[str] = ()
+    """Shell patterns on setting ids (``sysctl:*``); empty = every setting."""
+
+    def context(self) -> Context:
+        header = self.journal.read_header() or {}
+        return Context(
+            fs=self.fs,
+            profile=self.profile,
+            variables=site_variables(self.plan, self.profile, self.choices),
+            kernel_cmdline=self.plan.kernel_cmdline,
+            refused=frozenset(header.get("refused", [])),
+        )
+
+    def _selected(self, setting: str) -> bool:
+        return not self.only or any(fnmatch.fnmatchcase(setting, p) for p in self.only)
+
+    def changes(self, ctx: Context | None = None) -> list[Change]:
+        """Every planned change of the selected settings, in apply order."""
+        ctx = ctx or self.context()
+        return [c for p in PLUGINS for c in p.plan(ctx) if self._selected(c.setting)]
+
+    def apply(self, *, budget: int | None = None) -> ApplyResult:
+        """Journal and write every needed change; ``budget`` stops after N writes (tests)."""
+        ctx = self.context()
+        result = ApplyResult()
+        writer = Writer(self.fs, self.journal, self.proc, self.runner, budget=budget)
+        needed: list[tuple[Plugin, Change]] = []
+        for plugin in PLUGINS:
+            for change in plugin.plan(ctx):
+                if not self._selected(change.setting):
+                    continue
+                if change.needed:
+                    needed.append((plugin, change))
+                elif change.unsupported is None:
+                    result.unchanged += 1
+                else:
+                    result.notes.append(f"{change.setting}: {change.unsupported}")
+        if not needed:
+            return result
+        header = self.header(refused=sorted(ctx.refused))
+        self.journal.write_header(header)
+        for plugin, change in needed:
+            note = plugin.apply(ctx, change, writer)
+            if note is None:
+                result.written.append(change)
+            else:
+                result.refused.append(note)
+                header["refused"].append(change.target)
+        if result.refused:
+            self.journal.write_header(header)
+        return result
+
+    def header(self, refused: list[str]) -> dict[str, Any]:
+        return {
+            "profile": self.profile.name,
+            "choices": dict(self.choices),
+            "only": list(self.only),
+            "plan": self.plan.model_dump(mode="json"),
+            "refused": refused,
+        }
+
+    def verify(self) -> list[Check]:
+        ctx = self.context()
+        return [c for p in PLUGINS for c in p.verify(ctx) if self._selected(c.setting)]
+
+
+@dataclass
+class RollbackResult:
+    restored: int = 0
+    notes: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def rollback(
+    fs: HostFS, journal: Journal, proc: ProcessControl, runner: CommandRunner
+) -> RollbackResult:
+    """Undo every journal entry, newest first; failed entries stay in the journal."""
+    writer = Writer(fs, journal, proc, runner)
+    result = RollbackResult()
+    for entry in reversed(journal.entries()):
+        try:
+            note = plugin_for(entry.setting).rollback(entry, writer)
+        except RtkvmError as exc:
+            result.failed.append(f"{entry.describe()}: {exc}")
+            continue
+        if note:
+            result.notes.append(note)
+        journal.discard(entry)
+        result.restored += 1
+    if not result.failed:
+        journal.clear()
+    return result

@@ -1,0 +1,1 @@
+"""Tuning plugins: one small module per kind of setting (mechanism; the profile is the data)."""

@@ -1,0 +1,273 @@
+"""Tuning profiles: TOML data shipped in rtkvm/data/profiles, loaded into frozen models.
+
+A profile lists settings by kind (sysctl, sysfs, IRQs, irqbalance, cpusets,
+thread priorities, power, kernel command line, module options); every
+setting carries a ``why``. A profile may ``include`` another one: the child
+adds settings and overrides the parent's setting with the same key. Values
+may name site variables (``${housekeeping}``) that :func:`site_variables`
+computes from a partition plan, and user choices (``${rt_throttling}``)
+whose options are listed in the data.
+
+This module must not read the host or decide anything: it loads, merges and
+substitutes. The mechanism that applies a setting lives in tune/plugins.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from rtkvm.errors import DataError, InputError
+from rtkvm.host.partition import PartitionPlan
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PROFILE_DIR = "data/profiles"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Choice(_Model):
+    """A user choice (e.g. RT throttling off or a large runtime): options map to values."""
+
+    default: str
+    options: dict[str, str]
+    why: str
+
+    @model_validator(mode="after")
+    def _default_listed(self) -> Choice:
+        if self.default not in self.options:
+            raise ValueError(f"default {self.default!r} is not one of {sorted(self.options)}")
+        return self
+
+
+class Sysctl(_Model):
+    key: str
+    value: str
+    why: str
+
+
+class Sysfs(_Model):
+    path: str
+    """A sysfs path; ``*`` matches one path component (machinecheck*)."""
+    value: str
+    compare: Literal["exact", "selected", "mask", "cpulist"] = "exact"
+    """How the live file is read back: as written, the [selected] word, a hex mask, a list."""
+    why: str
+
+
+class Irqs(_Model):
+    affinity: str
+    why: str
+
+
+class Irqbalance(_Model):
+    banned: str
+    why: str
+
+
+class Cpuset(_Model):
+    name: str
+    cpus: str
+    holds_tasks: bool = False
+    """True for the group all movable tasks are moved into (housekeeping)."""
+    isolated: bool = False
+    """cgroup v2: make it an isolated partition; v1: no load balancing in it."""
+    why: str
+
+
+class Thread(_Model):
+    match: str
+    """Shell pattern on the thread name (/proc/PID/task/TID/comm), e.g. ``ksoftirqd/*``."""
+    policy: Literal["fifo", "rr"]
+    priority: int
+    why: str
+
+
+class Priorities(_Model):
+    vcpu: int
+    """The SCHED_FIFO priority the guest layer gives RT vCPUs; thread levels stay below it."""
+    why: str
+
+
+class Power(_Model):
+    cpus: str
+    governor: str
+    max_idle_latency_us: int
+    """Idle states with a higher exit latency are disabled on ``cpus``."""
+    why: str
+
+
+class CmdlineArg(_Model):
+    arg: str
+    why: str
+
+
+class ModuleOption(_Model):
+    module: str
+    option: str
+    value: str
+    why: str
+
+
+class Profile(_Model):
+    name: str
+    summary: str
+    include: str | None = None
+    choices: dict[str, Choice] = {}
+    sysctl: tuple[Sysctl, ...] = ()
+    sysfs: tuple[Sysfs, ...] = ()
+    irqs: Irqs | None = None
+    irqbalance: Irqbalance | None = None
+    cpuset: tuple[Cpuset, ...] = ()
+    thread: tuple[Thread, ...] = ()
+    priorities: Priorities | None = None
+    power: Power | None = None
+    cmdline: tuple[CmdlineArg, ...] = ()
+    modprobe: tuple[ModuleOption, ...] = ()
+
+    @model_validator(mode="after")
+    def _threads_below_vcpu(self) -> Profile:
+        if self.priorities is None:
+            return self
+        for thread in self.thread:
+            if not 1 <= thread.priority < self.priorities.vcpu:
+                raise ValueError(
+                    f"thread {thread.match!r} priority {thread.priority} must be between 1 and "
+                    f"{self.priorities.vcpu - 1} (below the vCPU priority {self.priorities.vcpu})"
+                )
+        return self
+
+
+def _key(kind: str, item: Any) -> str:
+    if kind == "sysctl":
+        return str(item["key"])
+    if kind == "sysfs":
+        return str(item["path"])
+    if kind == "cpuset":
+        return str(item["name"])
+    if kind == "thread":
+        return str(item["match"])
+    if kind == "cmdline":
+        return str(item["arg"]).split("=", 1)[0].replace("-", "_")
+    if kind == "modprobe":
+        return f"{item['module']}.{item['option']}"
+    raise AssertionError(kind)
+
+
+_LISTS = ("sysctl", "sysfs", "cpuset", "thread", "cmdline", "modprobe")
+_TABLES = ("irqs", "irqbalance", "priorities", "power")
+
+
+def merge(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    """The child's raw data over the parent's: same-key list items and whole tables replaced."""
+    merged: dict[str, Any] = {**parent, **{k: v for k, v in child.items() if k not in _LISTS}}
+    merged["choices"] = {**parent.get("choices", {}), **child.get("choices", {})}
+    for kind in _LISTS:
+        items = {_key(kind, it): it for it in parent.get(kind, [])}
+        for it in child.get(kind, []):
+            items[_key(kind, it)] = it
+        merged[kind] = list(items.values())
+    for kind in _TABLES:
+        if kind in child:
+            merged[kind] = child[kind]
+    merged["include"] = parent.get("include") if "include" not in child else child["include"]
+    return merged
+
+
+def available_profiles() -> list[str]:
+    """Names of the profiles shipped with rtkvm."""
+    files = resources.files("rtkvm").joinpath(PROFILE_DIR).iterdir()
+    return sorted(f.name[: -len(".toml")] for f in files if f.name.endswith(".toml"))
+
+
+def _raw(name: str) -> dict[str, Any]:
+    resource = resources.files("rtkvm").joinpath(f"{PROFILE_DIR}/{name}.toml")
+    if not resource.is_file():
+        raise InputError(
+            f"unknown tuning profile {name!r}; choose one of: {', '.join(available_profiles())}"
+        )
+    try:
+        return tomllib.loads(resource.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(f"profile {name}.toml is not valid TOML: {exc}") from None
+
+
+def load_profile(name: str) -> Profile:
+    """Load a shipped profile with everything it includes merged in."""
+    chain: list[dict[str, Any]] = []
+    seen: list[str] = []
+    current: str | None = name
+    while current is not None:
+        if current in seen:
+            raise DataError(f"profile include loop: {' -> '.join([*seen, current])}")
+        seen.append(current)
+        raw = _raw(current)
+        chain.append(raw)
+        current = raw.get("include")
+    data: dict[str, Any] = {}
+    for raw in reversed(chain):
+        data = merge(data, raw)
+    data["name"] = chain[0].get("name", name)
+    data["include"] = chain[0].get("include")
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        raise DataError(f"profile {name!r} is invalid: {exc}") from None
+
+
+def site_variables(
+    plan: PartitionPlan, profile: Profile, choices: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The variables a profile's values may use, computed from the plan and the choices.
+
+    CPU roles in list syntax (``housekeeping``, ``rt_vcpu``, ``dataplane``,
+    ``isolated`` = everything but housekeeping) and as hex masks (``*_mask``),
+    plus one variable per profile choice (the chosen option's value).
+    """
+    roles = {
+        "housekeeping": plan.housekeeping,
+        "rt_vcpu": plan.rt_vcpu,
+        "dataplane": plan.dataplane,
+        "isolated": plan.isolated,
+    }
+    variables: dict[str, str] = {}
+    for role, cpus in roles.items():
+        variables[role] = cpus.format()
+        variables[f"{role}_mask"] = cpus.format_mask()
+    picked = dict(choices or {})
+    unknown = sorted(set(picked) - set(profile.choices))
+    if unknown:
+        raise InputError(
+            f"profile {profile.name!r} has no choice {', '.join(unknown)}; "
+            f"its choices are: {', '.join(sorted(profile.choices)) or 'none'}"
+        )
+    for name, choice in profile.choices.items():
+        option = picked.get(name, choice.default)
+        if option not in choice.options:
+            raise InputError(
+                f"{name}={option!r} is not an option; choose one of: "
+                f"{', '.join(sorted(choice.options))}"
+            )
+        variables[name] = choice.options[option]
+    return variables
+
+
+def substitute(text: str, variables: Mapping[str, str], *, where: str) -> str:
+    """Replace ``${name}`` in a profile value; an unknown name is a DataError naming ``where``."""
+
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in variables:
+            raise DataError(
+                f"{where}: unknown variable ${{{name}}}; known: {', '.join(sorted(variables))}"
+            )
+        return variables[name]
+
+    return _VAR.sub(repl, text)
