@@ -75,11 +75,11 @@ class TuneError(RtkvmError):
     """Host tuning could not plan, apply, verify or roll back a setting; names both."""
 
 
-class ApplyInterrupted(TuneError):
+class ApplyInterruptedError(TuneError):
     """Apply stopped before it finished (the fault-injection write budget ran out)."""
 
 
-class WriteRefused(TuneError):
+class WriteRefusedError(TuneError):
     """The host refused one tuning write; names the setting and the file."""
 
     def __init__(self, setting: str, path: str, reason: str) -> None:

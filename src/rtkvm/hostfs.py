@@ -167,7 +167,7 @@ class HostFS:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.chmod(tmp, mode)
+            tmp.chmod(mode)
             tmp.replace(local)
             dir_fd = os.open(local.parent, os.O_RDONLY)
             try:
@@ -183,7 +183,7 @@ class HostFS:
             raise HostWriteError(host_path, os.strerror(exc.errno or errno.EIO)) from None
 
     def make_dirs(self, host_path: str) -> list[str]:
-        """Create a directory and missing parents; returns the host paths created, outermost first."""
+        """Create a directory and missing parents; returns the created paths, outermost first."""
         self._check_writable(host_path)
         created: list[str] = []
         parts = [p for p in host_path.split("/") if p]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rtkvm.cpuset import CpuSet
-from rtkvm.errors import ApplyInterrupted, HostWriteError, TuneError, WriteRefused
+from rtkvm.errors import ApplyInterruptedError, HostWriteError, TuneError, WriteRefusedError
 from rtkvm.hostfs import HostFS
 from rtkvm.tune.journal import Entry, Journal
 from rtkvm.tune.model import Change
@@ -35,7 +35,7 @@ class Writer:
 
     def _spend(self, entry: Entry) -> None:
         if self.budget is not None and self.writes >= self.budget:
-            raise ApplyInterrupted(
+            raise ApplyInterruptedError(
                 f"apply stopped after {self.writes} writes (write budget); journaled but not "
                 f"written: {entry.describe()}. Run `rtkvm host rollback` to undo."
             )
@@ -86,7 +86,7 @@ class Writer:
             self._do(change)
         except HostWriteError as exc:
             self.journal.discard(entry)
-            raise WriteRefused(change.setting, exc.path, exc.reason) from None
+            raise WriteRefusedError(change.setting, exc.path, exc.reason) from None
         if change.then_run:
             self.runner.run(change.then_run)
 

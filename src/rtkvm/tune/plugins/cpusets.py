@@ -15,7 +15,7 @@ container's): their owner placed them.
 from __future__ import annotations
 
 from rtkvm.cpuset import CpuSet
-from rtkvm.errors import WriteRefused
+from rtkvm.errors import WriteRefusedError
 from rtkvm.host.process import MOUNTS_PATH, parse_cgroup_mounts
 from rtkvm.hostfs import Unknown
 from rtkvm.tune.journal import Entry
@@ -184,7 +184,7 @@ class CpusetPlugin(Plugin):
     def apply(self, ctx: Context, change: Change, writer: Writer) -> str | None:
         try:
             writer.apply(change)
-        except WriteRefused as exc:
+        except WriteRefusedError as exc:
             if change.kind != "cgroup":
                 raise
             return f"{change.target}: not moved ({exc.reason}); normal for some kernel threads"

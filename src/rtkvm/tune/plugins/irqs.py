@@ -8,7 +8,7 @@ irqbalance (its own plugin does).
 
 from __future__ import annotations
 
-from rtkvm.errors import WriteRefused
+from rtkvm.errors import WriteRefusedError
 from rtkvm.host.irqs import DEFAULT_AFFINITY_PATH, IRQ_DIR
 from rtkvm.tune.model import Change
 from rtkvm.tune.plugins.base import Context, Plugin, file_change
@@ -47,7 +47,7 @@ class IrqPlugin(Plugin):
     def apply(self, ctx: Context, change: Change, writer: Writer) -> str | None:
         try:
             writer.apply(change)
-        except WriteRefused as exc:
+        except WriteRefusedError as exc:
             if change.setting != "irqs:smp_affinity":
                 raise
             return f"{change.target}: not moved ({exc.reason}); normal for some IRQs"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 
-from rtkvm.errors import WriteRefused
+from rtkvm.errors import WriteRefusedError
 from rtkvm.tune.model import Change, Check, Status
 from rtkvm.tune.plugins.base import Context, Plugin
 from rtkvm.tune.system import POLICIES, format_sched
@@ -58,7 +58,7 @@ class ThreadPlugin(Plugin):
     def apply(self, ctx: Context, change: Change, writer: Writer) -> str | None:
         try:
             writer.apply(change)
-        except WriteRefused as exc:
+        except WriteRefusedError as exc:
             return f"{change.target}: priority not set ({exc.reason})"
         return None
 
