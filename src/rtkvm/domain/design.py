@@ -149,7 +149,8 @@ def design_domain(
                 "the flavor asks for locked memory (hw:locked_memory) but this host cannot "
                 "lock guest memory (libvirt lacks CAP_SYS_RESOURCE to raise the memlock "
                 "limit): run libvirtd with CAP_SYS_RESOURCE, use a flavor with "
-                "hw:locked_memory=false, or allow unlocked memory explicitly"
+                "hw:locked_memory=false, or accept unlocked memory explicitly "
+                "(rtkvm guest design --allow-unlocked-memory)"
             )
         locked = False
         warnings.append(
