@@ -1,0 +1,109 @@
+"""A peer outside the switch: a network namespace behind one end of a veth pair.
+
+Used as the "peer outside the host" of an unmanaged network (the host end of
+the veth is the network's uplink) and by the tests. ``NetnsPeer.create``
+makes the namespace and the pair and gives the inside end an address;
+``delete`` removes both and never raises half-way. Names are checked against
+the kernel's limits. This module must not touch the switch.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rtkvm.dataplane.names import IFNAMSIZ
+from rtkvm.errors import NetworkError
+
+_NS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}$")
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise NetworkError(f"ip {' '.join(args)} failed: {done.stderr.strip()}")
+    return done
+
+
+def _no_tx_checksum_offload(netns: str) -> None:
+    """Make the namespace's kernel compute UDP/TCP checksums itself.
+
+    A veth hands frames over with the checksum left to "hardware"
+    (CHECKSUM_PARTIAL). OVS's userspace datapath reads them from an AF_PACKET
+    socket and sends them on unchanged, so the receiver sees a bad checksum
+    and silently drops every UDP and TCP packet (ICMP, checksummed in
+    software, still passes: ping works, sockperf does not).
+    """
+    done = subprocess.run(
+        ["ip", "netns", "exec", netns, "ethtool", "-K", "eth0", "tx", "off"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise NetworkError(
+            f"cannot turn off TX checksum offload in {netns} ({done.stderr.strip()}): "
+            "without it UDP through OVS's userspace datapath is dropped; install ethtool"
+        )
+
+
+@dataclass(frozen=True)
+class NetnsPeer:
+    netns: str
+    host_if: str
+    """The end left in the host namespace: plug it into a bridge as an uplink."""
+    address: str
+    """CIDR address of the inside end (named eth0 in the namespace)."""
+
+    @property
+    def ip(self) -> str:
+        return self.address.split("/")[0]
+
+    @classmethod
+    def create(cls, netns: str, host_if: str, address: str) -> NetnsPeer:
+        if not _NS.match(netns):
+            raise NetworkError(f"namespace name {netns!r}: use up to 31 of [a-z0-9_-]")
+        if not 0 < len(host_if) <= IFNAMSIZ or "/" in host_if or " " in host_if:
+            raise NetworkError(f"interface name {host_if!r} must be 1-{IFNAMSIZ} plain chars")
+        peer = cls(netns, host_if, address)
+        inside = f"{host_if[: IFNAMSIZ - 1]}p"
+        try:
+            _ip("netns", "add", netns)
+            _ip("link", "add", host_if, "type", "veth", "peer", "name", inside)
+            _ip("link", "set", inside, "netns", netns)
+            _ip("-n", netns, "link", "set", inside, "name", "eth0")
+            _ip("-n", netns, "addr", "add", address, "dev", "eth0")
+            _ip("-n", netns, "link", "set", "eth0", "up")
+            _no_tx_checksum_offload(netns)
+            _ip("-n", netns, "link", "set", "lo", "up")
+            _ip("link", "set", host_if, "up")
+        except NetworkError:
+            peer.delete()
+            raise
+        return peer
+
+    def exec(
+        self, args: Sequence[str], *, timeout: float = 30.0
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ip", "netns", "exec", self.netns, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def delete(self) -> list[str]:
+        """Remove the veth pair and the namespace; returns what could not be removed."""
+        errors = []
+        if _ip("link", "show", self.host_if, check=False).returncode == 0:
+            done = _ip("link", "del", self.host_if, check=False)
+            if done.returncode != 0:
+                errors.append(done.stderr.strip())
+        if self.netns in _ip("netns", "list", check=False).stdout.split():
+            done = _ip("netns", "del", self.netns, check=False)
+            if done.returncode != 0:
+                errors.append(done.stderr.strip())
+        return errors

@@ -1,0 +1,116 @@
+"""Run a sockperf ping-pong between two endpoints and return an RttReport.
+
+An endpoint is where a command runs: a network namespace on this host (tests,
+the outside peer behind an uplink) or, later, an RT guest (the guest layer
+implements ``Endpoint`` over its console). The server is started, the client
+runs for a bounded time, the server is always stopped. This module must not
+parse output (rtt.py) or create namespaces (netns.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from rtkvm.errors import MeasureError
+from rtkvm.net.rtt import RttReport, build_report, parse_full_log, parse_summary
+
+SOCKPERF = "sockperf"
+
+
+class Endpoint(Protocol):
+    name: str
+
+    def start(self, args: Sequence[str]) -> subprocess.Popen[bytes]: ...
+
+    def run(self, args: Sequence[str], *, timeout: float) -> str: ...
+
+
+class NetnsEndpoint:
+    """Commands run inside a network namespace with ``ip netns exec``."""
+
+    def __init__(self, netns: str) -> None:
+        self.netns = netns
+        self.name = f"netns {netns}"
+
+    def _wrap(self, args: Sequence[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.netns, *args]
+
+    def start(self, args: Sequence[str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self._wrap(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def run(self, args: Sequence[str], *, timeout: float) -> str:
+        try:
+            done = subprocess.run(
+                self._wrap(args), capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise MeasureError(f"{args[0]} in {self.name} ran past {timeout:g} s") from None
+        if done.returncode != 0:
+            raise MeasureError(
+                f"{' '.join(args[:2])} in {self.name} failed: "
+                f"{(done.stderr or done.stdout).strip()[-400:]}"
+            )
+        return done.stdout + done.stderr
+
+
+def server_args(ip: str, port: int) -> list[str]:
+    return [SOCKPERF, "server", "-i", ip, "-p", str(port)]
+
+
+def client_args(
+    ip: str, port: int, *, seconds: int, mps: int, msg_size: int, full_log: str
+) -> list[str]:
+    """A UDP ping-pong at a fixed message rate, reporting round trips (not half)."""
+    if not 1 <= seconds <= 3600:
+        raise MeasureError(f"duration {seconds} s is outside 1..3600")
+    if not 1 <= mps <= 1_000_000:
+        raise MeasureError(f"message rate {mps}/s is outside 1..1000000")
+    if not 14 <= msg_size <= 65000:
+        raise MeasureError(f"message size {msg_size} is outside 14..65000 (sockperf's minimum)")
+    return [
+        SOCKPERF, "ping-pong", "-i", ip, "-p", str(port), "-t", str(seconds),
+        f"--mps={mps}", "-m", str(msg_size), "--full-rtt", "--full-log", full_log,
+    ]  # fmt: skip
+
+
+def measure(
+    client: Endpoint,
+    server: Endpoint,
+    server_ip: str,
+    *,
+    port: int = 11111,
+    seconds: int = 5,
+    mps: int = 2000,
+    msg_size: int = 64,
+    bucket_us: float = 10.0,
+    warnings: Sequence[str] = (),
+) -> RttReport:
+    """Round trip from ``client`` to ``server_ip`` served by ``server``."""
+    proc = server.start(server_args(server_ip, port))
+    try:
+        time.sleep(0.5)
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise MeasureError(f"sockperf server in {server.name} exited: {err.strip()[-300:]}")
+        with tempfile.TemporaryDirectory(prefix="rtkvm-rtt-") as tmp:
+            log = Path(tmp) / "full.csv"
+            args = client_args(
+                server_ip, port, seconds=seconds, mps=mps, msg_size=msg_size, full_log=str(log)
+            )
+            output = client.run(args, timeout=seconds + 30)
+            summary = parse_summary(output)
+            samples = parse_full_log(log.read_text(errors="replace") if log.exists() else "")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    path = f"{client.name} -> {server.name} ({server_ip})"
+    return build_report(path, summary, samples, bucket_us=bucket_us, warnings=warnings)
