@@ -13,6 +13,8 @@ import click
 from rtkvm import __version__
 from rtkvm.cli.guest import guest
 from rtkvm.cli.host import host
+from rtkvm.cli.image import image
+from rtkvm.cli.runtime import runtime
 from rtkvm.errors import RtkvmError
 
 
@@ -24,6 +26,8 @@ def cli() -> None:
 
 cli.add_command(host)
 cli.add_command(guest)
+cli.add_command(image)
+cli.add_command(runtime)
 
 
 def main(argv: list[str] | None = None) -> None:

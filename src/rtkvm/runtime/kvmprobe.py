@@ -103,3 +103,11 @@ def kvm_probe(
 def choose_accel(booted: bool) -> str:
     """'kvm' when the probe booted a guest under KVM, otherwise 'tcg'."""
     return "kvm" if booted else "tcg"
+
+
+def cached_result(cache_file: Path) -> ProbeResult | None:
+    """The last probe result, whatever it was keyed on (for status displays)."""
+    try:
+        return ProbeResult(**json.loads(cache_file.read_text("utf-8")))
+    except (FileNotFoundError, json.JSONDecodeError, TypeError):
+        return None

@@ -165,7 +165,7 @@ def quirks_report(subject: str, quirks: list[Quirk]) -> Report:
     findings = []
     for q in quirks:
         status = Status.UNKNOWN if q.present is None else Status.FAIL if q.present else Status.PASS
-        message = q.warning if q.present is not False else f"{q.id}: not present"
+        message = q.meaning if q.present is not False else "not present on this machine"
         findings.append(
             Finding(
                 id=f"runtime.{q.id}",
@@ -174,8 +174,7 @@ def quirks_report(subject: str, quirks: list[Quirk]) -> Report:
                 message=message,
                 observed=q.observed,
                 expected="absent",
-                why=q.meaning,
-                fix=q.handling,
+                fix=q.handling if q.present is not False else "",
             )
         )
     return Report(subject, tuple(findings), ok_verdict="usable", bad_verdict="not usable")

@@ -1,0 +1,291 @@
+"""``rtkvm guest create|start|stop|delete|list|verify|measure``: run RT guests on libvirt.
+
+Thin: each command parses its options, calls the guest/runtime/image layers
+and prints. Defaults are the real paths; every path is an option so that the
+commands can run against temporary directories (tests, CI).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import click
+
+from rtkvm.cli.common import format_option
+from rtkvm.cpuset import CpuSet
+from rtkvm.domain.spec import from_extra_specs, load_flavor, parse_extra_spec_args
+from rtkvm.guest import lifecycle
+from rtkvm.guest.create import DEFAULT_GUEST_DIR, Image, default_spec, plan_guest
+from rtkvm.guest.run import CyclictestParams, boot_and_wait_ready, measure_guest, verify_guest
+from rtkvm.host.partition import PartitionPlan
+from rtkvm.host.topology import read_topology
+from rtkvm.hostfs import HostFS
+from rtkvm.image.build import DEFAULT_OUTPUT, load_manifest
+from rtkvm.measure import cyclictest
+from rtkvm.runtime.facts import DEFAULT_PROBE_CACHE, runtime_facts
+
+uri_option = click.option(
+    "--uri", default=lifecycle.DEFAULT_URI, show_default=True, help="libvirt connection URI."
+)
+name_argument = click.argument("name")
+
+
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def _plan(
+    plan_file: Path | None, housekeeping: str, rt_cpus: str | None, fs: HostFS
+) -> PartitionPlan:
+    if plan_file is not None:
+        return PartitionPlan.from_json(plan_file.read_text("utf-8"), source=str(plan_file))
+    hk = CpuSet.parse(housekeeping)
+    online = read_topology(fs).online
+    rt = CpuSet.parse(rt_cpus) if rt_cpus is not None else online - hk
+    return PartitionPlan(housekeeping=hk, rt_vcpu=rt, dataplane=CpuSet())
+
+
+@click.command("create")
+@name_argument
+@click.option(
+    "--flavor",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Flavor file: rtkvm spec JSON or a Nova flavor with extra_specs.",
+)
+@click.option(
+    "--extra-spec",
+    "-e",
+    "extra",
+    multiple=True,
+    help="Nova extra spec KEY=VALUE (with --vcpus/--memory); repeatable.",
+)
+@click.option("--vcpus", type=int, default=2, show_default=True)
+@click.option("--memory", "memory_mib", type=int, default=256, show_default=True, help="MiB.")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Partition plan JSON (rtkvm host plan); default: --housekeeping/--rt-cpus.",
+)
+@click.option("--housekeeping", default="0", show_default=True, help="Host housekeeping CPUs.")
+@click.option("--rt-cpus", default=None, help="Host CPUs for RT vCPUs (default: the others).")
+@click.option(
+    "--accel",
+    type=click.Choice(["auto", "kvm", "tcg"]),
+    default="auto",
+    show_default=True,
+    help="auto: KVM if a bounded boot probe succeeds, else TCG.",
+)
+@click.option(
+    "--image",
+    "image_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_OUTPUT,
+    show_default=True,
+    help="Built guest image directory.",
+)
+@click.option(
+    "--guest-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_GUEST_DIR,
+    show_default=True,
+    help="Serial logs of guests.",
+)
+@click.option(
+    "--probe-cache",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_PROBE_CACHE,
+    show_default=True,
+)
+@click.option("--dry-run", is_flag=True, help="Print the domain XML, define nothing.")
+@click.option("--start", "start_now", is_flag=True, help="Start the guest after defining it.")
+@uri_option
+def create(
+    name: str,
+    flavor: Path | None,
+    extra: tuple[str, ...],
+    vcpus: int,
+    memory_mib: int,
+    plan_file: Path | None,
+    housekeeping: str,
+    rt_cpus: str | None,
+    accel: str,
+    image_dir: Path,
+    guest_dir: Path,
+    probe_cache: Path,
+    dry_run: bool,
+    start_now: bool,
+    uri: str,
+) -> None:
+    """Design an RT guest from a flavor and the host plan, and define it on libvirt."""
+    fs = HostFS("/")
+    if flavor is not None:
+        spec = load_flavor(flavor.read_text("utf-8"), source=str(flavor)).spec
+    elif extra:
+        parsed = from_extra_specs(parse_extra_spec_args(extra), vcpus=vcpus, memory_mib=memory_mib)
+        spec = parsed.spec
+    else:
+        spec = default_spec(name, memory_mib)
+    manifest = load_manifest(image_dir)
+    image = Image(image_dir / "vmlinuz", image_dir / "initramfs.cpio.gz")
+    want = cast(Literal["auto", "kvm", "tcg"], accel)
+    facts = runtime_facts(fs, image.kernel, image.initramfs, want=want, probe_cache=probe_cache)
+    created = plan_guest(
+        name,
+        spec,
+        _plan(plan_file, housekeeping, rt_cpus, fs),
+        read_topology(fs),
+        image,
+        list(facts.quirks),
+        accel=facts.accel,
+        guest_dir=guest_dir,
+    )
+    for message in (*facts.warnings, *created.warnings):
+        _warn(message)
+    if dry_run:
+        click.echo(created.xml)
+        return
+    guest_dir.mkdir(parents=True, exist_ok=True)
+    with lifecycle.connect(uri) as conn:
+        lifecycle.define(conn, created.xml)
+        click.echo(f"defined {name} ({facts.accel}, kernel {manifest.get('kernel_release')})")
+        if start_now:
+            lifecycle.start(conn, name)
+            click.echo(f"started {name}")
+
+
+@click.command("start")
+@name_argument
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait for the guest image's ready marker on the serial console.",
+)
+@click.option("--timeout", type=float, default=120.0, show_default=True)
+@uri_option
+def start(name: str, wait: bool, timeout: float, uri: str) -> None:
+    """Start a guest (and wait until it is up)."""
+    with lifecycle.connect(uri) as conn:
+        if not wait:
+            lifecycle.start(conn, name)
+            click.echo(f"started {name}")
+            return
+        ready, _, _ = boot_and_wait_ready(conn, name, timeout)
+        click.echo(f"started {name}: up in {ready.seconds:.1f}s ({ready.line})")
+        if not ready.realtime:
+            _warn("the guest kernel does not report /sys/kernel/realtime = 1")
+
+
+@click.command("stop")
+@name_argument
+@click.option(
+    "--graceful",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for an ACPI shutdown before powering off.",
+)
+@uri_option
+def stop(name: str, graceful: float, uri: str) -> None:
+    """Stop a guest."""
+    with lifecycle.connect(uri) as conn:
+        lifecycle.stop(conn, name, graceful_timeout=graceful)
+    click.echo(f"stopped {name}")
+
+
+@click.command("delete")
+@name_argument
+@click.option("--force", is_flag=True, help="Also delete a domain rtkvm did not create.")
+@uri_option
+def delete(name: str, force: bool, uri: str) -> None:
+    """Stop and undefine a guest and remove its serial log."""
+    with lifecycle.connect(uri) as conn:
+        for item in lifecycle.delete(conn, name, force=force):
+            click.echo(f"removed {item}")
+
+
+@click.command("list")
+@click.option("--all", "everything", is_flag=True, help="Every domain, not only rtkvm's.")
+@format_option
+@uri_option
+def list_(everything: bool, fmt: str, uri: str) -> None:
+    """List guests."""
+    with lifecycle.connect(uri) as conn:
+        guests = lifecycle.list_guests(conn, everything=everything)
+    if fmt == "json":
+        click.echo(json.dumps([g.__dict__ for g in guests], indent=2))
+        return
+    click.echo(f"{'NAME':20} {'STATE':12} {'VCPUS':>5} {'MIB':>6} ACCEL")
+    for g in guests:
+        click.echo(f"{g.name:20} {g.state:12} {g.vcpus:>5} {g.memory_mib:>6} {g.accel}")
+
+
+@click.command("verify")
+@name_argument
+@format_option
+@uri_option
+@click.option("--proc-root", default="/", show_default=True, help="Root of the host's /proc.")
+def verify(name: str, fmt: str, uri: str, proc_root: str) -> None:
+    """Check from /proc that vCPU and emulator threads run as designed."""
+    with lifecycle.connect(uri) as conn:
+        report = verify_guest(conn, HostFS(proc_root), name)
+    click.echo(report.to_json() if fmt == "json" else report.render_table())
+    raise SystemExit(report.exit_code())
+
+
+@click.command("measure")
+@name_argument
+@click.option("--loops", "-l", type=int, default=2000, show_default=True)
+@click.option("--interval", "-i", type=int, default=1000, show_default=True, help="µs.")
+@click.option("--buckets", type=int, default=400, show_default=True, help="Histogram µs.")
+@click.option("--priority", "-p", type=int, default=90, show_default=True)
+@click.option("--timeout", type=float, default=300.0, show_default=True)
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the result with the full histogram as JSON here.",
+)
+@format_option
+@uri_option
+def measure(
+    name: str,
+    loops: int,
+    interval: int,
+    buckets: int,
+    priority: int,
+    timeout: float,
+    save: Path | None,
+    fmt: str,
+    uri: str,
+) -> None:
+    """Boot the guest with cyclictest, verify its threads, collect the latency histogram."""
+    params = CyclictestParams(loops, interval, buckets, priority)
+    with lifecycle.connect(uri) as conn:
+        m = measure_guest(conn, HostFS("/"), name, params, timeout=timeout)
+    data: dict[str, Any] = {
+        "guest": m.name,
+        "accel": m.accel,
+        "boot_seconds": m.boot_seconds,
+        "run_seconds": m.run_seconds,
+        "guest_realtime": m.guest_realtime,
+        "cyclictest": m.cyclictest_args,
+        "latency": m.result.to_dict(),
+        "verify": m.verify.to_dict(),
+    }
+    if save is not None:
+        save.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(f"guest {m.name}: booted in {m.boot_seconds:.1f}s under {m.accel}")
+        click.echo(f"cyclictest {m.cyclictest_args} ({m.run_seconds:.1f}s)")
+        click.echo(cyclictest.render(m.result))
+        click.echo(m.verify.render_table())
+    if m.accel == "tcg":
+        _warn("measured under TCG (emulation): these latencies are MEANINGLESS for real-time")
+    if m.result.overflowed:
+        _warn("samples overflowed the histogram: no percentiles; raise --buckets")
+    raise SystemExit(m.verify.exit_code())
