@@ -7,6 +7,7 @@ import click
 from rtkvm.cli.host_doctor import doctor_cmd
 from rtkvm.cli.host_inspect import capture_cmd, inspect_cmd
 from rtkvm.cli.host_plan import plan
+from rtkvm.cli.host_tune import rollback_cmd, tune, verify
 
 
 @click.group()
@@ -18,3 +19,6 @@ host.add_command(inspect_cmd)
 host.add_command(capture_cmd)
 host.add_command(plan)
 host.add_command(doctor_cmd)
+host.add_command(tune)
+host.add_command(verify)
+host.add_command(rollback_cmd)
