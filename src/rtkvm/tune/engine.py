@@ -108,6 +108,7 @@ class Tuning:
         if not needed:
             return result
         header = self.header(refused=sorted(ctx.refused))
+        self.journal.prepare()
         self.journal.write_header(header)
         for plugin, change in needed:
             note = plugin.apply(ctx, change, writer)

@@ -8,7 +8,8 @@
 - :class:`RejectingHostFS` is a writable HostFS whose chosen paths reject
   writes (EIO), like a sysfs file or an IRQ that cannot move; running as
   root makes file permissions useless for that.
-- :func:`write_tuning_host` builds a fake root with every file tuning touches.
+- :func:`write_tuning_host` builds a fake root with every file tuning touches;
+  :func:`snapshot` and :func:`differences` prove a root is as it was.
 
 This module must not touch the real host: everything lives under a root.
 """
@@ -237,3 +238,21 @@ def write_tuning_host(
     write_task(root, 400, "pmd-c03/id:9", tid=401, cpus="3")
     if irqbalance_running:
         write_task(root, 500, "irqbalance", cpus=everything.format())
+
+
+Snapshot = dict[str, bytes | None]
+
+
+def snapshot(root: Path) -> Snapshot:
+    """Every file's bytes and every directory (None) under a root, by relative path."""
+    out: Snapshot = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        out[rel] = None if path.is_dir() and not path.is_symlink() else path.read_bytes()
+    return out
+
+
+def differences(a: Snapshot, b: Snapshot) -> list[str]:
+    """Relative paths that differ between two snapshots (content, presence or type)."""
+    missing = b"<missing>"
+    return sorted(k for k in set(a) | set(b) if a.get(k, missing) != b.get(k, missing))

@@ -67,7 +67,27 @@ class Journal:
         return self.persistent_dir if persistent else self.volatile_dir
 
     def _ensure(self, directory: str) -> None:
-        self.fs.make_dirs(f"{directory}/entries")
+        try:
+            self.fs.make_dirs(f"{directory}/entries")
+        except HostWriteError as exc:
+            raise TuneError(
+                f"cannot create the tuning journal directory {exc.path}: {exc.reason}; "
+                "nothing was changed (give --journal-dir a writable directory, or run as root)"
+            ) from None
+
+    def prepare(self) -> None:
+        """Create both journal directories before any change; on failure undo and raise."""
+        created: list[str] = []
+        try:
+            for directory in (self.persistent_dir, self.volatile_dir):
+                created += self.fs.make_dirs(f"{directory}/entries")
+        except HostWriteError as exc:
+            for path in reversed(created):
+                self._rmdir_quiet(path)
+            raise TuneError(
+                f"cannot create the tuning journal directory {exc.path}: {exc.reason}; "
+                "nothing was changed (give --journal-dir a writable directory, or run as root)"
+            ) from None
 
     def _write_json(self, path: str, data: Any) -> None:
         try:
@@ -84,12 +104,7 @@ class Journal:
             self._next = max((e.seq for e in self.entries()), default=0) + 1
         stamped = Entry(**{**asdict(entry), "seq": self._next, "argv": tuple(entry.argv)})
         directory = self._dir(entry.persistent)
-        try:
-            self._ensure(directory)
-        except HostWriteError as exc:
-            raise TuneError(
-                f"cannot create the tuning journal directory {exc.path}: {exc.reason}"
-            ) from None
+        self._ensure(directory)
         self._write_json(f"{directory}/entries/{stamped.seq:08d}.json", asdict(stamped))
         self._next += 1
         return stamped
