@@ -102,7 +102,7 @@ def test_ovs_dpdk_blue_red(peers: dict[str, NetnsPeer]) -> None:
         nodes=[n.id for n in topo.nodes],
         networks=networks,
         wiring=wiring,
-        socket_dir=base / "vhost",
+        socket_dir=str(base / "vhost"),
     )
     ovs = OvsDpdk(settings, base / "run", fs)
     backend = OvsDpdkBackend(ovs, layout)
@@ -115,7 +115,7 @@ def test_ovs_dpdk_blue_red(peers: dict[str, NetnsPeer]) -> None:
 
         plugged = {nic.guest: backend.plug(nic) for nic in nics}
         for guest, p in plugged.items():
-            assert p.socket.parent == base / "vhost" and p.mode == "server", guest
+            assert str(p.socket.parent) == str(base / "vhost") and p.mode == "server", guest
         blue_ports = ovs.vsctl("list-ports", "rt-physblue").split()
         red_ports = ovs.vsctl("list-ports", "rt-physred").split()
         assert sorted(blue_ports) == sorted([peers["blue"].host_if, "vhu-g1-0", "vhu-g2-0"])

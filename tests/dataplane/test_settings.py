@@ -1,0 +1,45 @@
+"""The shipped data plane TOML loads, every entry has a reason, and bad data is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from rtkvm.dataplane.settings import load_settings
+from rtkvm.errors import DataError
+
+
+def test_shipped_settings() -> None:
+    s = load_settings()
+    assert s.pmd_policy == "fifo" and 1 <= s.pmd_priority < 50
+    assert s.hugepages_per_node == 256  # 512 MiB of 2 MiB pages
+    keys = {e.key for e in s.other_config}
+    assert {"dpdk-init", "pmd-cpu-mask", "dpdk-lcore-mask", "dpdk-socket-mem"} <= keys
+    assert all(e.why.strip() for e in s.other_config)
+    assert [d.package for d in s.required_drivers] == ["librte-mempool-ring23"]
+
+
+def _shipped_with(old: str, new: str) -> str:
+    from importlib import resources
+
+    text = resources.files("rtkvm.data").joinpath("dataplane.toml").read_text("utf-8")
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('policy = "fifo"', 'policy = "deadline"', "pmd.policy"),
+        ("priority = 1", "priority = 120", "outside 1..99"),
+        ('why = "Initialise DPDK', 'why = " "\nx = "', "has no 'why'"),
+        ("[hugepages]", "[hugepagez]", "hugepages"),
+    ],
+)
+def test_bad_settings(old: str, new: str, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        load_settings(_shipped_with(old, new))
+
+
+def test_not_toml() -> None:
+    with pytest.raises(DataError, match="not valid TOML"):
+        load_settings("[[[")

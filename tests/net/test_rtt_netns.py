@@ -1,0 +1,47 @@
+"""sockperf round trip between two namespaces this test creates (a veth pair, no switch)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from rtkvm.net.netns import NetnsPeer
+from rtkvm.net.rtt import render
+from rtkvm.net.rttrun import NetnsEndpoint, measure
+
+pytestmark = pytest.mark.e2e
+
+
+def test_rtt_between_two_namespaces() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create network namespaces")
+    assert shutil.which("sockperf"), "sockperf missing: run `make setup`"
+    tag = os.getpid() % 10000
+    server = NetnsPeer.create(f"rtkvm-rtt-s{tag}", f"rtks{tag}", "169.254.78.1/24")
+    client_ns = f"rtkvm-rtt-c{tag}"
+    try:
+        # Move the server's host end into a second namespace: a direct veth between two peers.
+        subprocess.run(["ip", "netns", "add", client_ns], check=True)
+        subprocess.run(["ip", "link", "set", server.host_if, "netns", client_ns], check=True)
+        for args in (
+            ["addr", "add", "169.254.78.2/24", "dev", server.host_if],
+            ["link", "set", server.host_if, "up"],
+        ):
+            subprocess.run(["ip", "-n", client_ns, *args], check=True)
+        report = measure(
+            NetnsEndpoint(client_ns), NetnsEndpoint(server.netns), server.ip, seconds=2, mps=2000
+        )
+        print("\n" + render(report, histogram_rows=5))
+        assert report.samples > 1000
+        assert 0 < report.min_us <= report.percentiles[50.0] <= report.max_us
+        assert sum(report.histogram.counts) == report.samples
+        assert 99.99 in report.unresolved  # a few thousand samples cannot resolve 99.99
+    finally:
+        errors = server.delete()
+        subprocess.run(["ip", "netns", "del", client_ns], check=False)
+    assert not errors
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert client_ns not in listed and server.netns not in listed
