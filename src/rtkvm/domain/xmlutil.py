@@ -160,4 +160,4 @@ def canonical(xml: str | bytes) -> str:
     parser = etree.XMLParser(remove_blank_text=True, remove_comments=True)
     data = xml.encode() if isinstance(xml, str) else xml
     root = etree.fromstring(data, parser)
-    return str(etree.canonicalize(etree.tostring(root), strip_text=True))
+    return str(etree.canonicalize(etree.tostring(root, encoding="unicode"), strip_text=True))
