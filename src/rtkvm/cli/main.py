@@ -14,6 +14,7 @@ from rtkvm import __version__
 from rtkvm.cli.guest import guest
 from rtkvm.cli.host import host
 from rtkvm.cli.image import image
+from rtkvm.cli.net import net
 from rtkvm.cli.runtime import runtime
 from rtkvm.errors import RtkvmError
 
@@ -28,6 +29,7 @@ cli.add_command(host)
 cli.add_command(guest)
 cli.add_command(image)
 cli.add_command(runtime)
+cli.add_command(net)
 
 
 def main(argv: list[str] | None = None) -> None:

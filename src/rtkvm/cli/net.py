@@ -1,0 +1,304 @@
+"""``rtkvm net ...``: the RT switch (OVS-DPDK) and unmanaged networks; thin over the library."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rtkvm.cli.common import format_option, open_host, root_option
+from rtkvm.cpuset import CpuSet
+from rtkvm.dataplane.backend import OvsDpdkBackend
+from rtkvm.dataplane.layout import GuestNic
+from rtkvm.dataplane.ovs import OvsDpdk
+from rtkvm.dataplane.quirks import preflight
+from rtkvm.dataplane.settings import load_settings
+from rtkvm.dataplane.stack import (
+    DEFAULT_RUNDIR,
+    DEFAULT_SOCKET_DIR,
+    host_layout,
+    layout_to_dict,
+    load_layout,
+    save_layout,
+)
+from rtkvm.errors import InputError
+from rtkvm.host.partition import PartitionPlan
+from rtkvm.hostfs import HostFS, Unknown
+from rtkvm.net.lldp import cross_check, parse_keyvalue
+from rtkvm.net.model import (
+    HostWiring,
+    UnmanagedNetwork,
+    availability,
+    load_networks,
+    load_wiring,
+)
+from rtkvm.net.rtt import render
+from rtkvm.net.rttrun import NetnsEndpoint, measure
+from rtkvm.serialize import dumps
+
+rundir_option = click.option(
+    "--rundir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RUNDIR,
+    show_default=True,
+    help="Directory of the rtkvm-owned switch (database, sockets, logs, state).",
+)
+
+
+def _layout_options(fn: Any) -> Any:
+    options = [
+        click.option("--plan", "plan_file", type=click.Path(exists=True, dir_okay=False),
+                     help="Partition plan JSON (rtkvm host plan --format json)."),
+        click.option("--housekeeping", help="Housekeeping CPUs, when no --plan is given."),
+        click.option("--rt-vcpus", default="", help="RT vCPU CPUs, when no --plan is given."),
+        click.option("--dataplane-cpus", help="PMD CPUs instead of the plan's dataplane set."),
+        click.option("--share-with-rt-vcpus", is_flag=True,
+                     help="Accept PMD CPUs that RT vCPUs also use (functional tests only)."),
+        click.option("--networks", "networks_file", type=click.Path(exists=True, dir_okay=False),
+                     help="TOML with [[network]] name, physnet, vlan."),
+        click.option("--wiring", "wiring_file", type=click.Path(exists=True, dir_okay=False),
+                     help="TOML with [[uplink]] physnet, interface (this host's wiring)."),
+        click.option("--socket-dir", default=DEFAULT_SOCKET_DIR, show_default=True,
+                     help="Directory rtkvm owns for the vhost-user sockets."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _plan(plan_file: str | None, housekeeping: str | None, rt_vcpus: str) -> PartitionPlan:
+    if plan_file:
+        return PartitionPlan.from_json(Path(plan_file).read_text(), source=plan_file)
+    if not housekeeping:
+        raise InputError("give --plan FILE, or --housekeeping CPUS (and --rt-vcpus CPUS)")
+    return PartitionPlan(
+        housekeeping=CpuSet.parse(housekeeping), rt_vcpu=CpuSet.parse(rt_vcpus), dataplane=CpuSet()
+    )
+
+
+def _inputs(
+    networks_file: str | None, wiring_file: str | None
+) -> tuple[tuple[UnmanagedNetwork, ...], HostWiring]:
+    nets = (
+        load_networks(Path(networks_file).read_text(), source=networks_file)
+        if networks_file
+        else ()
+    )
+    wiring = (
+        load_wiring(Path(wiring_file).read_text(), source=wiring_file)
+        if wiring_file
+        else HostWiring()
+    )
+    return nets, wiring
+
+
+def _compute(fs: HostFS, kw: dict[str, Any]) -> Any:
+    nets, wiring = _inputs(kw["networks_file"], kw["wiring_file"])
+    return host_layout(
+        fs,
+        load_settings(),
+        _plan(kw["plan_file"], kw["housekeeping"], kw["rt_vcpus"]),
+        nets,
+        wiring,
+        socket_dir=kw["socket_dir"],
+        dataplane_override=CpuSet.parse(kw["dataplane_cpus"]) if kw["dataplane_cpus"] else None,
+        allow_shared_with_rt=kw["share_with_rt_vcpus"],
+    )
+
+
+@click.group()
+def net() -> None:
+    """The real-time switch (OVS-DPDK) and unmanaged L2 networks."""
+
+
+@net.command("preflight")
+@root_option
+@format_option
+def preflight_cmd(root: str, fmt: str) -> None:
+    """Check that this host can run the RT switch (binaries, DPDK drivers, RT limits)."""
+    report = preflight(open_host(root), load_settings())
+    click.echo(report.to_json() if fmt == "json" else report.render_table(verbose=True))
+    raise SystemExit(report.exit_code())
+
+
+@net.command("plan")
+@root_option
+@_layout_options
+@format_option
+def plan_cmd(root: str, fmt: str, **kw: Any) -> None:
+    """Show the switch configuration rtkvm would apply on this host."""
+    result = _compute(open_host(root), kw)
+    data = {"layout": layout_to_dict(result.layout), "availability": result.availability}
+    if fmt == "json":
+        click.echo(dumps(data))
+        return
+    lay = result.layout
+    for warning in lay.cpus.warnings:
+        click.echo(warning, err=True)
+    click.echo(
+        f"PMD CPUs {lay.cpus.pmd}, DPDK main lcore {lay.cpus.lcore}, "
+        f"other threads on {lay.cpus.process}"
+    )
+    for key, value in lay.other_config.items():
+        click.echo(f"  other_config:{key}={value}")
+    click.echo(f"hugepages per NUMA node: {lay.hugepages}")
+    for b in lay.bridges:
+        trunk = f" trunks={','.join(map(str, b.uplink.trunks))}" if b.uplink.trunks else ""
+        click.echo(
+            f"bridge {b.name} (netdev): uplink {b.uplink.interface}{trunk}; "
+            f"networks {', '.join(b.networks)}"
+        )
+    for name, why in result.availability.unavailable.items():
+        click.echo(f"network {name} unavailable here: {why}")
+
+
+@net.command("networks")
+@root_option
+@click.option(
+    "--networks", "networks_file", type=click.Path(exists=True, dir_okay=False), required=True
+)
+@click.option(
+    "--wiring", "wiring_file", type=click.Path(exists=True, dir_okay=False), required=True
+)
+@click.option("--lldp/--no-lldp", default=True, help="Ask lldpd (lldpctl) for neighbours.")
+@format_option
+def networks_cmd(root: str, networks_file: str, wiring_file: str, lldp: bool, fmt: str) -> None:
+    """Which unmanaged networks this host can carry, cross-checked with the link."""
+    fs = open_host(root)
+    nets, wiring = _inputs(networks_file, wiring_file)
+    names = fs.listdir_maybe("/sys/class/net")
+    present = [] if isinstance(names, Unknown) else names
+    avail = availability(nets, wiring, present)
+    neighbors = _lldp() if lldp else Unknown("lldpctl", "not asked (--no-lldp)")
+    report = cross_check(fs, wiring, nets, neighbors)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {"availability": json.loads(dumps(avail)), "wiring": report.to_dict()}, indent=2
+            )
+        )
+    else:
+        click.echo("available: " + (", ".join(avail.available) or "none"))
+        for name, why in avail.unavailable.items():
+            click.echo(f"unavailable: {name}: {why}")
+        click.echo(report.render_table())
+    raise SystemExit(0 if avail.available or not nets else 1)
+
+
+def _lldp() -> Any:
+    try:
+        done = subprocess.run(
+            ["lldpctl", "-f", "keyvalue"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except FileNotFoundError:
+        return Unknown("lldpctl", "lldpd is not installed")
+    if done.returncode != 0:
+        return Unknown("lldpctl", done.stderr.strip() or "lldpd is not running")
+    return parse_keyvalue(done.stdout)
+
+
+@net.command("up")
+@_layout_options
+@rundir_option
+def up_cmd(rundir: Path, **kw: Any) -> None:
+    """Start OVS-DPDK under rtkvm's control with this host's layout."""
+    fs = HostFS("/", writable=True)
+    result = _compute(fs, kw)
+    for warning in result.layout.cpus.warnings:
+        click.echo(warning, err=True)
+    ovs = OvsDpdk(load_settings(), rundir, fs)
+    save_layout(rundir, result.layout)
+    try:
+        info = ovs.start(result.layout)
+    except Exception:
+        for problem in ovs.stop():
+            click.echo(f"cleanup: {problem}", err=True)
+        raise
+    click.echo(
+        f"OVS-DPDK up in {info.seconds:.2f} s (IOVA {info.iova_mode}); bridges: "
+        + ", ".join(b.name for b in result.layout.bridges)
+    )
+    click.echo(
+        "PMD threads appear with the first vhost-user port: `rtkvm net plug` sets "
+        "and `rtkvm net status` verifies their priority"
+    )
+
+
+@net.command("plug")
+@rundir_option
+@click.option("--guest", required=True)
+@click.option("--nic", type=int, default=0, show_default=True)
+@click.option("--network", required=True)
+def plug_cmd(rundir: Path, guest: str, nic: int, network: str) -> None:
+    """Add a dpdkvhostuserclient port; prints the socket QEMU must serve (mode=server)."""
+    backend = OvsDpdkBackend(
+        OvsDpdk(load_settings(), rundir, HostFS("/", writable=True)), load_layout(rundir)
+    )
+    plugged = backend.plug(GuestNic(guest, nic, network))
+    click.echo(f"{plugged.port} {plugged.socket} mode={plugged.mode}")
+
+
+@net.command("unplug")
+@rundir_option
+@click.option("--guest", required=True)
+@click.option("--nic", type=int, default=0, show_default=True)
+@click.option("--network", required=True)
+def unplug_cmd(rundir: Path, guest: str, nic: int, network: str) -> None:
+    """Remove a guest NIC's port."""
+    backend = OvsDpdkBackend(
+        OvsDpdk(load_settings(), rundir, HostFS("/", writable=True)), load_layout(rundir)
+    )
+    backend.unplug(GuestNic(guest, nic, network))
+
+
+@net.command("status")
+@rundir_option
+@format_option
+def status_cmd(rundir: Path, fmt: str) -> None:
+    """Verify PMD threads (CPUs, policy, priority) and the other threads' placement in /proc."""
+    backend = OvsDpdkBackend(OvsDpdk(load_settings(), rundir, HostFS("/")), load_layout(rundir))
+    report = backend.verify()
+    click.echo(report.to_json() if fmt == "json" else report.render_table(verbose=True))
+    raise SystemExit(report.exit_code())
+
+
+@net.command("down")
+@rundir_option
+def down_cmd(rundir: Path) -> None:
+    """Stop the switch, give hugepages back, unmount what rtkvm mounted."""
+    errors = OvsDpdk(load_settings(), rundir, HostFS("/", writable=True)).stop()
+    for error in errors:
+        click.echo(f"rtkvm: {error}", err=True)
+    raise SystemExit(1 if errors else 0)
+
+
+@net.command("rtt")
+@click.option("--client-netns", required=True, help="Namespace the sockperf client runs in.")
+@click.option("--server-netns", required=True, help="Namespace the sockperf server runs in.")
+@click.option("--server-ip", required=True)
+@click.option("--seconds", type=int, default=10, show_default=True)
+@click.option("--mps", type=int, default=2000, show_default=True, help="Messages per second.")
+@click.option("--bucket-us", type=float, default=10.0, show_default=True)
+@format_option
+def rtt_cmd(
+    client_netns: str,
+    server_netns: str,
+    server_ip: str,
+    seconds: int,
+    mps: int,
+    bucket_us: float,
+    fmt: str,
+) -> None:
+    """Round trip (sockperf ping-pong): min, percentiles to 99.99, max and the histogram."""
+    report = measure(
+        NetnsEndpoint(client_netns),
+        NetnsEndpoint(server_netns),
+        server_ip,
+        seconds=seconds,
+        mps=mps,
+        bucket_us=bucket_us,
+    )
+    click.echo(dumps(report) if fmt == "json" else render(report))

@@ -1,0 +1,133 @@
+"""Cross-check the host wiring against what the link says: LLDP neighbours and link state.
+
+Parses ``lldpctl -f keyvalue`` (from lldpd) into neighbours per interface and
+judges each wired uplink: does the interface exist and have carrier, is the
+neighbour the switch the wiring expects, does the neighbour's port carry the
+VLANs of the networks mapped to it. Where nothing can be learned (no lldpd,
+no neighbour on a veth) the finding says unknown, never a plausible default.
+Reading link state goes through HostFS; running lldpctl is the caller's job.
+This module must not change the wiring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rtkvm.findings import Finding, Report, Severity, Status
+from rtkvm.hostfs import HostFS, Unknown
+from rtkvm.net.model import HostWiring, UnmanagedNetwork
+
+
+@dataclass(frozen=True)
+class Neighbor:
+    interface: str
+    system_name: str | None = None
+    port_id: str | None = None
+    vlans: tuple[int, ...] = field(default=())
+
+
+def parse_keyvalue(text: str) -> dict[str, Neighbor]:
+    """Neighbours by local interface from ``lldpctl -f keyvalue`` lines (``lldp.IF.KEY=VALUE``)."""
+    raw: dict[str, dict[str, list[str]]] = {}
+    for line in text.splitlines():
+        if not line.startswith("lldp.") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        parts = key.split(".")
+        if len(parts) < 3:
+            continue
+        raw.setdefault(parts[1], {}).setdefault(".".join(parts[2:]), []).append(value.strip())
+    result: dict[str, Neighbor] = {}
+    for iface, fields in raw.items():
+        vlans = sorted({int(v) for v in fields.get("vlan.vlan-id", []) if v.isdigit()})
+        result[iface] = Neighbor(
+            iface,
+            _first(fields, "chassis.name"),
+            _first(fields, "port.ifname") or _first(fields, "port.mac"),
+            tuple(vlans),
+        )
+    return result
+
+
+def _first(fields: dict[str, list[str]], key: str) -> str | None:
+    values = fields.get(key)
+    return values[0] if values else None
+
+
+def cross_check(
+    fs: HostFS,
+    wiring: HostWiring,
+    networks: Iterable[UnmanagedNetwork],
+    neighbors: dict[str, Neighbor] | Unknown,
+) -> Report:
+    """One finding per uplink on link state, and per fact LLDP can confirm or contradict."""
+    nets = tuple(networks)
+    findings: list[Finding] = []
+    for up in wiring.uplinks:
+        carrier = fs.read_line(f"/sys/class/net/{up.interface}/carrier")
+        findings.append(
+            Finding(
+                f"net.uplink.{up.physnet}.link",
+                Severity.ERROR,
+                Status.UNKNOWN
+                if isinstance(carrier, Unknown)
+                else (Status.PASS if carrier == "1" else Status.FAIL),
+                f"uplink {up.interface} of {up.physnet}: "
+                + ("no such interface or link down" if carrier != "1" else "carrier up"),
+                observed=carrier,
+                expected="1",
+                fix=f"cable {up.interface} or fix the wiring entry for {up.physnet}",
+            )
+        )
+        findings.append(_neighbor_finding(up.physnet, up.interface, up.expect_neighbor, neighbors))
+        wanted = sorted(n.vlan for n in nets if n.physnet == up.physnet and n.vlan is not None)
+        if wanted and isinstance(neighbors, dict) and neighbors.get(up.interface):
+            seen = neighbors[up.interface].vlans
+            missing = [v for v in wanted if v not in seen]
+            findings.append(
+                Finding(
+                    f"net.uplink.{up.physnet}.vlans",
+                    Severity.WARNING,
+                    Status.FAIL if seen and missing else (Status.PASS if seen else Status.UNKNOWN),
+                    f"neighbour port advertises VLANs {list(seen) or 'none'}",
+                    observed=list(seen),
+                    expected=wanted,
+                    fix="ask the network team to trunk the missing VLANs to this port",
+                )
+            )
+    return Report("host wiring", tuple(findings), ok_verdict="consistent", bad_verdict="mismatch")
+
+
+def _neighbor_finding(
+    physnet: str, iface: str, expected: str | None, neighbors: dict[str, Neighbor] | Unknown
+) -> Finding:
+    fid = f"net.uplink.{physnet}.lldp"
+    if isinstance(neighbors, Unknown):
+        return Finding(fid, Severity.WARNING, Status.UNKNOWN, f"no LLDP data: {neighbors}")
+    seen = neighbors.get(iface)
+    if seen is None:
+        return Finding(
+            fid,
+            Severity.WARNING,
+            Status.UNKNOWN,
+            f"no LLDP neighbour on {iface} (a veth or a switch without LLDP says nothing)",
+            expected=expected,
+        )
+    if expected is None:
+        return Finding(
+            fid,
+            Severity.INFO,
+            Status.PASS,
+            f"{iface} is cabled to {seen.system_name} port {seen.port_id}",
+            observed=seen.system_name,
+        )
+    return Finding(
+        fid,
+        Severity.ERROR,
+        Status.PASS if seen.system_name == expected else Status.FAIL,
+        f"{iface} is cabled to {seen.system_name} port {seen.port_id}",
+        observed=seen.system_name,
+        expected=expected,
+        fix=f"the wiring says {physnet} reaches {expected}: check the cabling or the wiring file",
+    )
