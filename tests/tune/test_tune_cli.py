@@ -1,0 +1,119 @@
+"""rtkvm host tune / verify / rollback through the CLI, on fake roots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rtkvm.cli.main import cli
+from rtkvm.errors import RtkvmError
+from rtkvm.tune.fakes import differences, snapshot, write_tuning_host
+
+PLAN = {
+    "housekeeping": "0",
+    "rt_vcpu": "1-2",
+    "dataplane": "3",
+    "kernel_cmdline": ["isolcpus=managed_irq,domain,1-3", "nohz_full=1-3"],
+}
+
+
+@pytest.fixture()
+def host(tmp_path: Path) -> tuple[Path, Path]:
+    root = tmp_path / "root"
+    root.mkdir()
+    write_tuning_host(root)
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(PLAN))
+    return root, plan
+
+
+def run(*args: str) -> tuple[int, str]:
+    """Run through click's runner; a deliberate error is rendered the way main() does."""
+    result = CliRunner().invoke(cli, list(args))
+    if isinstance(result.exception, RtkvmError):
+        return 2, f"rtkvm: error: {result.exception}"
+    return result.exit_code, result.output
+
+
+def test_tune_shows_the_diff_and_changes_nothing(host: tuple[Path, Path]) -> None:
+    root, plan = host
+    before = snapshot(root)
+    code, out = run("host", "tune", "--plan", str(plan), "--root", str(root), "--why")
+    assert code == 0
+    assert "sysctl:kernel.sched_rt_runtime_us" in out and "950000" in out and "-1" in out
+    assert "add --apply" in out
+    assert "RT throttling policy" in out  # --why explains
+    assert differences(before, snapshot(root)) == []
+
+
+def test_apply_verify_rollback(host: tuple[Path, Path]) -> None:
+    root, plan = host
+    before = snapshot(root)
+    code, out = run("host", "tune", "--plan", str(plan), "--root", str(root), "--apply")
+    assert code == 0, out
+    assert "applied" in out and "not run (--root is not the real host): update-grub" in out
+    code, out = run("host", "verify", "--root", str(root))  # plan and profile from the journal
+    assert code == 0, out
+    assert "PENDING_REBOOT" in out and "0 drift" in out
+    code, out = run("host", "verify", "--root", str(root), "--format", "json")
+    data = json.loads(out)
+    assert data["counts"]["drift"] == 0 and data["counts"]["ok"] > 20
+    (root / "sys/kernel/mm/ksm/run").write_text("1\n")
+    code, out = run("host", "verify", "--root", str(root))
+    assert code == 1 and "DRIFT" in out
+    code, out = run("host", "rollback", "--root", str(root))
+    assert code == 0 and "restored" in out
+    assert differences(before, snapshot(root)) == []
+    code, out = run("host", "rollback", "--root", str(root))
+    assert "nothing to roll back" in out
+
+
+def test_verify_without_plan_or_journal_says_what_to_give(host: tuple[Path, Path]) -> None:
+    root, _ = host
+    code, out = run("host", "verify", "--root", str(root))
+    assert code == 2
+    assert "give --plan PLAN.json" in out
+
+
+def test_bad_plan_and_profile_are_clear(host: tuple[Path, Path], tmp_path: Path) -> None:
+    root, plan = host
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"housekeeping": "0", "rt_vcpu": "0", "dataplane": ""}')
+    code, out = run("host", "tune", "--plan", str(bad), "--root", str(root))
+    assert code == 2 and "both housekeeping and rt_vcpu" in out
+    code, out = run("host", "tune", "--plan", str(plan), "--root", str(root), "--profile", "x")
+    assert code == 2 and "unknown tuning profile 'x'" in out
+
+
+def test_json_diff(host: tuple[Path, Path]) -> None:
+    root, plan = host
+    code, out = run("host", "tune", "--plan", str(plan), "--root", str(root), "-f", "json")
+    assert code == 0
+    data = json.loads(out[: out.rindex("]") + 1])
+    ksm = next(c for c in data if c["setting"] == "sysfs:/sys/kernel/mm/ksm/run")
+    assert (ksm["before"], ksm["after"], ksm["in_effect"]) == ("1\n", "2", False)
+    assert "KSM" in ksm["why"]
+
+
+def test_export_tuned(host: tuple[Path, Path], tmp_path: Path) -> None:
+    root, plan = host
+    out_dir = tmp_path / "tuned"
+    code, out = run(
+        "host", "tune", "--plan", str(plan), "--root", str(root), "--export", "tuned", str(out_dir)
+    )
+    assert code == 0, out
+    profile = out_dir / "rtkvm-realtime-virtual-host"
+    conf = (profile / "tuned.conf").read_text()
+    variables = (profile / "rtkvm-variables.conf").read_text()
+    assert "include=${i:PROFILE_DIR}/rtkvm-variables.conf" in conf
+    assert "kernel.sched_rt_runtime_us=-1" in conf
+    assert "/sys/devices/virtual/workqueue/cpumask=${f:cpulist2hex:${housekeeping_cores}}" in conf
+    assert "banned_cpus=${isolated_cores}" in conf
+    assert "group.rtkvm0=0:f:2:*:^\\[?ksoftirqd/.*" in conf
+    assert "kvm=+r kvmclock_periodic_sync=0 nx_huge_pages=0" in conf
+    assert "cmdline_rtkvm=+isolcpus=managed_irq,domain,1-3 nohz_full=1-3" in conf
+    assert "# KSM scans and merges guest pages" in conf
+    assert "isolated_cores=1-3" in variables and "housekeeping_cores=0" in variables
