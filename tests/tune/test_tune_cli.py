@@ -117,3 +117,44 @@ def test_export_tuned(host: tuple[Path, Path], tmp_path: Path) -> None:
     assert "cmdline_rtkvm=+isolcpus=managed_irq,domain,1-3 nohz_full=1-3" in conf
     assert "# KSM scans and merges guest pages" in conf
     assert "isolated_cores=1-3" in variables and "housekeeping_cores=0" in variables
+
+
+def test_accepts_the_planners_own_output(tmp_path: Path) -> None:
+    from rtkvm.testing.synthetic import two_socket_smt
+
+    topo = tmp_path / "topo"
+    topo.mkdir()
+    two_socket_smt().write(topo)
+    code, doc = run(
+        "host",
+        "plan",
+        "--root",
+        str(topo),
+        "--rt-cores",
+        "4",
+        "--dataplane-cores",
+        "2",
+        "--format",
+        "json",
+    )
+    assert code == 0, doc
+    plan = tmp_path / "plan.json"
+    plan.write_text(doc)
+    root = tmp_path / "root"
+    root.mkdir()
+    write_tuning_host(root, cpus=32)
+    code, out = run("host", "tune", "--plan", str(plan), "--root", str(root), "--apply")
+    assert code == 0, out
+    isolated = json.loads(doc)["isolated"]
+    assert (
+        f'IRQBALANCE_BANNED_CPULIST="{isolated}"' in (root / "etc/default/irqbalance").read_text()
+    )
+    assert f"nohz_full={isolated}" in (root / "etc/default/grub").read_text()
+
+
+def test_plan_whose_isolated_disagrees_is_refused(host: tuple[Path, Path], tmp_path: Path) -> None:
+    root, _ = host
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**PLAN, "isolated": "1"}))
+    code, out = run("host", "tune", "--plan", str(bad), "--root", str(root))
+    assert code == 2 and "'isolated' says 1" in out
