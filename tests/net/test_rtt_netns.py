@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 
 import pytest
 
+from rtkvm.cli.main import main
 from rtkvm.net.netns import NetnsPeer
 from rtkvm.net.rtt import render
 from rtkvm.net.rttrun import NetnsEndpoint, measure
@@ -15,7 +17,7 @@ from rtkvm.net.rttrun import NetnsEndpoint, measure
 pytestmark = pytest.mark.e2e
 
 
-def test_rtt_between_two_namespaces() -> None:
+def test_rtt_between_two_namespaces(capsys: pytest.CaptureFixture[str]) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to create network namespaces")
     assert shutil.which("sockperf"), "sockperf missing: run `make setup`"
@@ -39,6 +41,32 @@ def test_rtt_between_two_namespaces() -> None:
         assert 0 < report.min_us <= report.percentiles[50.0] <= report.max_us
         assert sum(report.histogram.counts) == report.samples
         assert 99.99 in report.unresolved  # a few thousand samples cannot resolve 99.99
+
+        # The same through the CLI, as JSON.
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            main(
+                [
+                    "net",
+                    "rtt",
+                    "--client-netns",
+                    client_ns,
+                    "--server-netns",
+                    server.netns,
+                    "--server-ip",
+                    server.ip,
+                    "--seconds",
+                    "1",
+                    "--mps",
+                    "1000",
+                    "-f",
+                    "json",
+                ]
+            )
+        assert exit_info.value.code == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["samples"] > 300 and data["min_us"] <= data["max_us"]
+        assert sum(data["histogram"]["counts"]) == data["samples"]
     finally:
         errors = server.delete()
         subprocess.run(["ip", "netns", "del", client_ns], check=False)
