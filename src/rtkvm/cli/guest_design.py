@@ -251,7 +251,9 @@ def _domain_xml(path: Path | None, name: str | None, uri: str) -> tuple[str, str
         finally:
             conn.close()
     except libvirt.libvirtError as exc:
-        raise InputError(f"libvirt ({uri}): {exc}") from None
+        raise InputError(
+            f"libvirt ({uri}): domain {name!r}: {exc} (see virsh -c {uri} list --all)"
+        ) from None
 
 
 def _topology(root: str | None) -> Topology | None:

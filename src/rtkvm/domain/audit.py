@@ -378,8 +378,10 @@ def load_rules(text: str | None = None) -> tuple[AuditRule, ...]:
     if text is None:
         text = (resources.files("rtkvm") / "data" / "guest_audit.toml").read_text("utf-8")
     try:
-        data = tomllib.loads(text)
-        rules = tuple(AuditRule.model_validate(item) for item in data.get("rule", []))
+        items = tomllib.loads(text).get("rule", [])
+        if not isinstance(items, list):
+            raise DataError("guest_audit.toml: 'rule' must be an array of tables ([[rule]])")
+        rules = tuple(AuditRule.model_validate(item) for item in items)
     except (tomllib.TOMLDecodeError, ValidationError) as exc:
         raise DataError(f"guest_audit.toml: {exc}") from None
     ids = [r.id for r in rules]
