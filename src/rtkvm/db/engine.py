@@ -1,0 +1,107 @@
+"""The database handle: engine, read and write sessions, migrations.
+
+SQLite gets WAL, a busy timeout, foreign keys, and ``BEGIN IMMEDIATE`` for
+write sessions (a writer takes the write lock when it starts, so two
+writers queue on the busy timeout instead of failing with "database is
+locked" when a reader upgrades). PostgreSQL runs READ COMMITTED; races there
+are settled by UNIQUE constraints and conditional updates, which the callers
+retry. ``migrate`` runs ``alembic upgrade head`` programmatically.
+
+This module must not hold application state: every decision is in the DB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+
+from rtkvm.errors import InputError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class Database:
+    """An engine plus session factories; ``write()`` sessions commit or roll back."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 30000) -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise InputError(
+                f"database URL {url!r} does not parse: use sqlite:///PATH or "
+                "postgresql+psycopg://USER@HOST/DB"
+            ) from None
+        self.url = url
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(
+                url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
+            )
+            _sqlite_setup(self.engine, busy_timeout_ms)
+        else:
+            self.engine = create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        writer: Engine = self.engine
+        if self.is_sqlite:
+            writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._write = sessionmaker(writer, expire_on_commit=False)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for queries; rolled back at the end."""
+        with self._read() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction: commits when the block ends, rolls back on any exception."""
+        with self._write() as session, session.begin():
+            yield session
+
+    def migrate(self) -> None:
+        """``alembic upgrade head`` on this database."""
+        with self.engine.begin() as conn:
+            cfg = alembic_config(self.url)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def _sqlite_setup(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")

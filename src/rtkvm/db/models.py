@@ -1,0 +1,200 @@
+"""SQLAlchemy 2 models of the control plane: the one shared state.
+
+Tables: projects (with quotas and usage counters), users, API tokens (only
+a SHA-256 of the secret is stored), hosts and their NUMA nodes (RT pCPUs,
+hugepages, counters of what is claimed), host CPU claims (one row per
+(host, pCPU), UNIQUE: the atomic claim), flavors (the RT guest spec),
+unmanaged networks, instances with their networks, and usage records for
+accounting. Times are UNIX seconds (float) so SQLite and PostgreSQL agree.
+
+This module only declares tables: no queries, no policy. Schema changes go
+through an Alembic migration under ``rtkvm/db/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+INSTANCE_STATES = ("scheduling", "building", "active", "error", "deleting", "deleted")
+ROLES = ("admin", "member")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    quota_rt_cores: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Dedicated pCPUs the project may hold at once (vCPUs + isolated emulator CPUs)."""
+    quota_instances: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rt_cores_used: Mapped[int] = mapped_column(Integer, default=0)
+    instances_used: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Token(Base):
+    """An API credential: a user's, or a host agent's (bound to one host)."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    """The first characters of the secret, to tell tokens apart in listings."""
+    kind: Mapped[str] = mapped_column(String(8))  # "user" | "agent"
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), nullable=True, index=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Host(Base):
+    __tablename__ = "hosts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    enrolled_at: Mapped[float] = mapped_column(Float)
+    registered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    heartbeat_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    doctor_verdict: Mapped[str] = mapped_column(String(16), default="unknown")
+    """'ready', 'not-ready' or 'unknown' (never reported)."""
+    doctor_failed: Mapped[str] = mapped_column(Text, default="[]")
+    """JSON list of the ids of failed doctor checks."""
+    dataplane_state: Mapped[str] = mapped_column(String(32), default="unknown")
+    physnets: Mapped[str] = mapped_column(Text, default="[]")
+    """JSON list of the physical network labels wired to this host."""
+    topology: Mapped[str] = mapped_column(Text, default="{}")
+    """JSON: cores and NUMA nodes as the agent reported them (see scheduler.hostdata)."""
+    plan: Mapped[str] = mapped_column(Text, default="{}")
+    """JSON of the host's PartitionPlan."""
+
+
+class HostNode(Base):
+    """One NUMA node of a host: RT pCPUs and hugepages, with claimed counters."""
+
+    __tablename__ = "host_nodes"
+
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), primary_key=True)
+    node: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rt_pcpus: Mapped[str] = mapped_column(Text)
+    """Kernel list of this node's CPUs in the plan's rt_vcpu set."""
+    rt_total: Mapped[int] = mapped_column(Integer)
+    rt_used: Mapped[int] = mapped_column(Integer, default=0)
+    hp2m_total: Mapped[int] = mapped_column(Integer, default=0)
+    hp2m_used: Mapped[int] = mapped_column(Integer, default=0)
+    hp1g_total: Mapped[int] = mapped_column(Integer, default=0)
+    hp1g_used: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CpuClaim(Base):
+    """One pCPU of one host taken by one instance; the UNIQUE pair is the lock."""
+
+    __tablename__ = "cpu_claims"
+    __table_args__ = (UniqueConstraint("host_id", "pcpu", name="uq_cpu_claims_host_pcpu"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
+    pcpu: Mapped[int] = mapped_column(Integer)
+    node: Mapped[int] = mapped_column(Integer)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
+
+
+class Flavor(Base):
+    __tablename__ = "flavors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    spec: Mapped[str] = mapped_column(Text)
+    """JSON of the RtGuestSpec."""
+    extra_specs: Mapped[str] = mapped_column(Text, default="{}")
+    """JSON of the Nova extra specs it was made from (empty when given as a spec)."""
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Network(Base):
+    """An unmanaged L2 network: a physical network label and an optional VLAN."""
+
+    __tablename__ = "networks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(16), unique=True)
+    physnet: Mapped[str] = mapped_column(String(16))
+    vlan: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id"), nullable=True, index=True
+    )
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    flavor_name: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[str] = mapped_column(Text)
+    """JSON of the flavor's RtGuestSpec at creation (a later flavor change does not move it)."""
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    fault: Mapped[str | None] = mapped_column(Text, nullable=True)
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), nullable=True, index=True)
+    rt_cores: Mapped[int] = mapped_column(Integer, default=0)
+    """pCPUs claimed (vCPUs + isolated emulator CPU); 0 when not placed."""
+    placement: Mapped[str] = mapped_column(Text, default="{}")
+    """JSON: vcpu_pins [[vcpu, pcpu]...], emulator_cpus, cell_nodes, hugepages per node."""
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class InstanceNetwork(Base):
+    __tablename__ = "instance_networks"
+
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), index=True)
+
+
+class UsageRecord(Base):
+    """One placed instance's life, for accounting: from claim to release."""
+
+    __tablename__ = "usage_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
+    rt_cores: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[float] = mapped_column(Float)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)

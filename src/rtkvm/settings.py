@@ -1,0 +1,60 @@
+"""Settings of the control plane (API server, scheduler), as one typed value.
+
+:class:`Settings` is passed explicitly to ``create_app`` and to the CLI
+client; nothing reads the environment behind the caller's back except
+:meth:`Settings.from_env`, which the server entry point calls once. This
+module must not open the database or start anything.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rtkvm.errors import InputError
+
+DEFAULT_DB = "sqlite:////var/lib/rtkvm/rtkvm.db"
+
+
+class Settings(BaseModel):
+    """What the API server needs to run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_url: str = DEFAULT_DB
+    """SQLAlchemy URL: ``sqlite:///PATH`` (one file, WAL) or ``postgresql+psycopg://...``."""
+    agent_timeout_s: float = Field(default=60.0, gt=0)
+    """A host whose agent has not sent a heartbeat for this long is down."""
+    weigher: Literal["pack", "spread"] = "pack"
+    """pack: fill busy hosts first (keeps whole hosts free); spread: least-loaded first."""
+    schedule_attempts: int = Field(default=8, ge=1, le=100)
+    """How many candidate hosts a create tries before it gives up on claim races."""
+    sqlite_busy_timeout_ms: int = Field(default=30000, ge=0)
+    bootstrap_admin_token: str | None = None
+    """When set and no admin exists yet, an admin user 'admin' with this token is created."""
+    migrate_on_start: bool = True
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Read RTKVM_DATABASE_URL, RTKVM_AGENT_TIMEOUT, RTKVM_WEIGHER, RTKVM_ADMIN_TOKEN."""
+        src = dict(os.environ if env is None else env)
+        fields: dict[str, object] = {}
+        if "RTKVM_DATABASE_URL" in src:
+            fields["database_url"] = src["RTKVM_DATABASE_URL"]
+        if "RTKVM_AGENT_TIMEOUT" in src:
+            try:
+                fields["agent_timeout_s"] = float(src["RTKVM_AGENT_TIMEOUT"])
+            except ValueError:
+                raise InputError(
+                    f"RTKVM_AGENT_TIMEOUT={src['RTKVM_AGENT_TIMEOUT']!r}: give seconds, e.g. 60"
+                ) from None
+        if "RTKVM_WEIGHER" in src:
+            fields["weigher"] = src["RTKVM_WEIGHER"]
+        if "RTKVM_ADMIN_TOKEN" in src:
+            fields["bootstrap_admin_token"] = src["RTKVM_ADMIN_TOKEN"]
+        try:
+            return cls.model_validate(fields)
+        except Exception as exc:
+            raise InputError(f"bad control plane settings: {exc}") from None
