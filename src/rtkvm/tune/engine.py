@@ -31,7 +31,7 @@ from rtkvm.tune.plugins.modprobe import ModprobePlugin
 from rtkvm.tune.plugins.power import PowerPlugin
 from rtkvm.tune.plugins.sysctl import SysctlPlugin
 from rtkvm.tune.plugins.sysfs import SysfsPlugin
-from rtkvm.tune.plugins.threads import ThreadPlugin
+from rtkvm.tune.plugins.threads import AffinityPlugin, ThreadPlugin
 from rtkvm.tune.profile import Profile, site_variables
 from rtkvm.tune.system import CommandRunner, ProcessControl
 from rtkvm.tune.writer import Writer
@@ -43,6 +43,7 @@ PLUGINS: tuple[Plugin, ...] = (
     IrqPlugin(),
     CpusetPlugin(),
     ThreadPlugin(),
+    AffinityPlugin(),
     PowerPlugin(),
     ModprobePlugin(),
     CmdlinePlugin(),

@@ -23,7 +23,7 @@ from pathlib import Path
 from rtkvm.cpuset import CpuSet
 from rtkvm.errors import HostWriteError
 from rtkvm.hostfs import HostFS
-from rtkvm.tune.system import PF_KTHREAD
+from rtkvm.tune.system import PF_KTHREAD, PF_NO_SETAFFINITY
 
 _STAT_FIELDS = 52
 
@@ -45,6 +45,7 @@ def write_task(
     *,
     tid: int | None = None,
     kthread: bool = False,
+    bound: bool = False,
     policy: int = 0,
     priority: int = 0,
     cpus: str = "0-3",
@@ -52,7 +53,7 @@ def write_task(
 ) -> None:
     """Write a thread (``tid``, default the process itself) into a fake /proc."""
     tid = pid if tid is None else tid
-    flags = PF_KTHREAD if kthread else 0
+    flags = (PF_KTHREAD if kthread else 0) | (PF_NO_SETAFFINITY if bound else 0)
     stat = _stat_line(tid, comm, flags, priority, policy)
     status = f"Name:\t{comm}\nPid:\t{tid}\nCpus_allowed_list:\t{cpus}\n"
     base = root / "proc" / str(pid)
@@ -231,8 +232,10 @@ def write_tuning_host(
     write_task(root, 1, "init", cpus=everything.format())
     write_task(root, 2, "kthreadd", kthread=True, cpus=everything.format())
     for cpu in range(cpus):
-        write_task(root, 10 + cpu, f"ksoftirqd/{cpu}", kthread=True, cpus=str(cpu))
-        write_task(root, 20 + cpu, f"ktimers/{cpu}", kthread=True, cpus=str(cpu))
+        write_task(root, 10 + cpu, f"ksoftirqd/{cpu}", kthread=True, bound=True, cpus=str(cpu))
+        write_task(root, 20 + cpu, f"ktimers/{cpu}", kthread=True, bound=True, cpus=str(cpu))
+    write_task(root, 30, "kswapd0", kthread=True, cpus=everything.format())
+    write_task(root, 31, "rcuop/1", kthread=True, cpus=everything.format())
     write_task(root, 300, "sshd", cpus=everything.format())
     write_task(root, 400, "ovs-vswitchd", cpus=everything.format())
     write_task(root, 400, "pmd-c03/id:9", tid=401, cpus="3")

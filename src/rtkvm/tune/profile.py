@@ -90,6 +90,13 @@ class Thread(_Model):
     why: str
 
 
+class Affinity(_Model):
+    match: str
+    """Shell pattern on the thread name, e.g. ``rcuo*``."""
+    cpus: str
+    why: str
+
+
 class Priorities(_Model):
     vcpu: int
     """The SCHED_FIFO priority the guest layer gives RT vCPUs; thread levels stay below it."""
@@ -127,6 +134,7 @@ class Profile(_Model):
     irqbalance: Irqbalance | None = None
     cpuset: tuple[Cpuset, ...] = ()
     thread: tuple[Thread, ...] = ()
+    affinity: tuple[Affinity, ...] = ()
     priorities: Priorities | None = None
     power: Power | None = None
     cmdline: tuple[CmdlineArg, ...] = ()
@@ -152,7 +160,7 @@ def _key(kind: str, item: Any) -> str:
         return str(item["path"])
     if kind == "cpuset":
         return str(item["name"])
-    if kind == "thread":
+    if kind in ("thread", "affinity"):
         return str(item["match"])
     if kind == "cmdline":
         return str(item["arg"]).split("=", 1)[0].replace("-", "_")
@@ -161,7 +169,7 @@ def _key(kind: str, item: Any) -> str:
     raise AssertionError(kind)
 
 
-_LISTS = ("sysctl", "sysfs", "cpuset", "thread", "cmdline", "modprobe")
+_LISTS = ("sysctl", "sysfs", "cpuset", "thread", "affinity", "cmdline", "modprobe")
 _TABLES = ("irqs", "irqbalance", "priorities", "power")
 
 

@@ -25,6 +25,8 @@ from rtkvm.hostfs import HostFS, Unknown
 POLICIES = {"other": 0, "fifo": 1, "rr": 2, "batch": 3, "idle": 5, "deadline": 6}
 POLICY_NAMES = {v: k for k, v in POLICIES.items()}
 PF_KTHREAD = 0x00200000
+PF_NO_SETAFFINITY = 0x04000000
+"""Set on threads the kernel bound to CPUs (per-CPU kthreads): they cannot be moved."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Task:
     tid: int
     comm: str
     kthread: bool
+    bound: bool
+    """The kernel forbids changing its CPUs (PF_NO_SETAFFINITY)."""
     policy: int
     priority: int
     cpus: CpuSet | Unknown
@@ -112,7 +116,16 @@ def read_tasks(fs: HostFS) -> list[Task]:
             status = fs.read_maybe(f"{base}/status")
             cpus = status if isinstance(status, Unknown) else parse_cpus_allowed(status, base)
             tasks.append(
-                Task(int(name), int(tid), comm, bool(flags & PF_KTHREAD), policy, prio, cpus)
+                Task(
+                    int(name),
+                    int(tid),
+                    comm,
+                    bool(flags & PF_KTHREAD),
+                    bool(flags & PF_NO_SETAFFINITY),
+                    policy,
+                    prio,
+                    cpus,
+                )
             )
     return tasks
 

@@ -14,8 +14,9 @@ container's): their owner placed them.
 
 from __future__ import annotations
 
-from rtkvm.cpuset import CpuSet
-from rtkvm.errors import WriteRefusedError
+import contextlib
+
+from rtkvm.errors import HostWriteError, WriteRefusedError
 from rtkvm.host.process import MOUNTS_PATH, parse_cgroup_mounts
 from rtkvm.hostfs import Unknown
 from rtkvm.tune.journal import Entry
@@ -117,6 +118,8 @@ class CpusetPlugin(Plugin):
                     "directory",
                     group.why,
                     exists,
+                    cgroup_mount=mount,
+                    controller="cpuset" if version == "v1" else "",
                 )
             )
             if version == "v1" and isinstance(mems, str):
@@ -160,7 +163,7 @@ class CpusetPlugin(Plugin):
         for task in ctx.tasks():
             if task.pid != task.tid:
                 continue
-            if task.kthread and (version == "v2" or _pinned(task.cpus)):
+            if task.kthread and (version == "v2" or task.bound):
                 continue  # per-CPU kernel threads stay where the kernel put them
             text = ctx.fs.read_maybe(f"/proc/{task.pid}/cgroup")
             if isinstance(text, Unknown) or parse_proc_cgroup(text, controller) != "/":
@@ -228,11 +231,18 @@ class CpusetPlugin(Plugin):
                 # cgroupfs reads back the enabled controllers and takes +/- edits
                 writer.fs.write(entry.target, "-cpuset")
                 return None
+        if entry.kind == "mkdir" and entry.cgroup_mount is not None:
+            self._evacuate(entry, writer)
         return writer.undo(entry)
 
-
-def _pinned(cpus: CpuSet | Unknown) -> bool:
-    return isinstance(cpus, CpuSet) and len(cpus) == 1
+    def _evacuate(self, entry: Entry, writer: Writer) -> None:
+        """Move tasks started since apply out of a group so that it can be removed."""
+        procs = writer.fs.read_maybe(f"{entry.target}/cgroup.procs")
+        if not isinstance(procs, str):
+            return
+        for word in procs.split():
+            with contextlib.suppress(HostWriteError):  # exited meanwhile, or a kernel thread
+                writer.proc.attach(int(word), entry.cgroup_mount or "", "/", entry.controller)
 
 
 def _controllers(text: str) -> list[str]:
