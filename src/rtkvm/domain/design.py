@@ -9,7 +9,8 @@ deviation from the flavor returned as a warning, never silently.
 
 What an RT guest gets here: one pCPU per vCPU; the RT vCPUs at SCHED_FIFO/RR
 with the flavor's priority; emulator and I/O threads on the placement's
-emulator CPUs; hugepages, locked and unshared memory; memory shared (memfd,
+emulator CPUs; hugepages, locked, unshared and preallocated memory
+(``<allocation mode='immediate'/>``: no page faults later); memory shared (memfd,
 ``memAccess='shared'``) when it has vhost-user NICs; NUMA cells bound strictly
 to the chosen host nodes; host-passthrough with tsc-deadline required under
 KVM (a named model under TCG, where host-passthrough does not exist); PMU
