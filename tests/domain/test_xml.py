@@ -276,3 +276,22 @@ def test_cputune_round_trip_property(
         vcpuscheds=(VcpuSched(CpuSet(range(len(pins))), scheduler, priority),),
     )
     assert CpuTune.from_element(tune.to_element()) == tune
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        "<shares>4096</shares>",  # cputune child rtkvm does not model
+        'rx_queue_size="1024"',  # vhost-user <driver> attribute
+        '<mtu size="1500"/>',  # vhost-user child
+        'cache="none"',  # disk <driver> attribute
+        "<log file=",  # serial child
+        "<smbios mode=",  # os child
+        "<nova:flavor",  # metadata
+        "<rng model=",  # unmodelled device
+    ],
+)
+def test_rendering_a_foreign_domain_keeps_what_rtkvm_does_not_model(
+    kept: str, samples: Path
+) -> None:
+    assert kept in parse_domain((samples / "nova_rt.xml").read_text()).to_xml()

@@ -5,8 +5,9 @@ Each class converts between itself and XML (``to_element`` /
 policy (that is :mod:`rtkvm.domain.design`). Elements rtkvm does not model
 (a network disk, a tap interface, a video card) are kept verbatim in
 ``other`` so that any domain can be read, audited and written back. Within
-modelled devices, ``<address>`` and ``<alias>`` are not kept: libvirt assigns
-them.
+modelled devices, unmodelled children and ``<driver>`` attributes are kept
+too; only ``<address>``, ``<alias>`` and the details libvirt fills in inside a
+serial ``<target>`` are dropped: libvirt assigns them again.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from rtkvm.domain.xmlutil import (
     attr_int,
     is_element,
     on_off,
+    other_attrs,
+    others,
     raw,
     req_attr,
     sub,
@@ -172,14 +175,21 @@ class Disk:
     driver_type: str = "raw"
     device: str = "disk"
     readonly: bool = False
+    driver_options: tuple[tuple[str, str], ...] = ()
+    """Other ``<driver>`` attributes (cache, io, discard, ...)."""
+    other: tuple[str, ...] = ()
 
     def to_element(self) -> Element:
         elem = etree.Element("disk", type="file", device=self.device)
-        sub(elem, "driver", {"name": "qemu", "type": self.driver_type})
+        driver = sub(elem, "driver", {"name": "qemu", "type": self.driver_type})
+        for key, value in self.driver_options:
+            driver.set(key, value)
         sub(elem, "source", {"file": self.source_file})
         sub(elem, "target", {"dev": self.target_dev, "bus": self.bus})
         if self.readonly:
             sub(elem, "readonly")
+        for text in self.other:
+            append_raw(elem, text)
         return elem
 
     @classmethod
@@ -194,6 +204,8 @@ class Disk:
             driver_type=driver.get("type", "raw") if driver is not None else "raw",
             device=elem.get("device", "disk"),
             readonly=elem.find("readonly") is not None,
+            driver_options=other_attrs(driver, {"name", "type"}),
+            other=others(elem, {"driver", "source", "target", "readonly", "address", "alias"}),
         )
 
 
@@ -207,6 +219,10 @@ class VhostUserInterface:
     mac: str | None = None
     model: str = "virtio"
     queues: int | None = None
+    driver_options: tuple[tuple[str, str], ...] = ()
+    """Other ``<driver>`` attributes (rx_queue_size, tx_queue_size, ...)."""
+    other: tuple[str, ...] = ()
+    """Unmodelled children (mtu, ...), kept verbatim."""
 
     def to_element(self) -> Element:
         elem = etree.Element("interface", type="vhostuser")
@@ -214,8 +230,12 @@ class VhostUserInterface:
             sub(elem, "mac", {"address": self.mac})
         sub(elem, "source", {"type": "unix", "path": self.socket_path, "mode": self.mode})
         sub(elem, "model", {"type": self.model})
-        if self.queues is not None:
-            sub(elem, "driver", {"queues": self.queues})
+        if self.queues is not None or self.driver_options:
+            driver = sub(elem, "driver", {"queues": self.queues})
+            for key, value in self.driver_options:
+                driver.set(key, value)
+        for text in self.other:
+            append_raw(elem, text)
         return elem
 
     @classmethod
@@ -230,6 +250,8 @@ class VhostUserInterface:
             mac=mac.get("address") if mac is not None else None,
             model=model.get("type", "virtio") if model is not None else "virtio",
             queues=attr_int(driver, "queues") if driver is not None else None,
+            driver_options=other_attrs(driver, {"queues"}),
+            other=others(elem, {"mac", "source", "model", "driver", "address", "alias"}),
         )
 
 
@@ -242,12 +264,16 @@ class CharDevice:
     path: str | None = None
     target_type: str | None = None
     target_port: int | None = 0
+    other: tuple[str, ...] = ()
+    """Unmodelled children (log, ...), kept verbatim."""
 
     def to_element(self) -> Element:
         elem = etree.Element(self.kind, type=self.type)
         if self.path is not None:
             sub(elem, "source", {"path": self.path})
         sub(elem, "target", {"type": self.target_type, "port": self.target_port})
+        for text in self.other:
+            append_raw(elem, text)
         return elem
 
     @classmethod
@@ -259,6 +285,7 @@ class CharDevice:
             path=source.get("path") if source is not None else None,
             target_type=target.get("type") if target is not None else None,
             target_port=attr_int(target, "port") if target is not None else None,
+            other=others(elem, {"source", "target", "address", "alias"}),
         )
 
 

@@ -17,8 +17,10 @@ from lxml import etree
 from rtkvm.cpuset import CpuSet
 from rtkvm.domain.xmlutil import (
     Element,
+    append_raw,
     attr_cpuset,
     attr_int,
+    others,
     req_attr,
     req_cpuset,
     req_int,
@@ -62,9 +64,13 @@ class CpuTune:
     iothreadpins: tuple[IOThreadPin, ...] = ()
     vcpuscheds: tuple[VcpuSched, ...] = ()
     emulatorsched: EmulatorSched | None = None
+    other: tuple[str, ...] = ()
+    """Unmodelled children (shares, period, quota, cachetune, ...), kept verbatim."""
 
     def to_element(self) -> Element:
         elem = etree.Element("cputune")
+        for text in self.other:
+            append_raw(elem, text)
         for pin in self.vcpupins:
             sub(elem, "vcpupin", {"vcpu": pin.vcpu, "cpuset": pin.cpuset.format()})
         if self.emulatorpin is not None:
@@ -115,7 +121,11 @@ class CpuTune:
                 if esched is not None
                 else None
             ),
+            other=others(elem, _CPUTUNE_KNOWN),
         )
+
+
+_CPUTUNE_KNOWN = {"vcpupin", "emulatorpin", "iothreadpin", "vcpusched", "emulatorsched"}
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,8 @@ class MemoryBacking:
     """'shared' or 'private'; vhost-user needs 'shared'."""
     allocation_mode: str | None = None
     """'immediate' or 'ondemand'."""
+    other: tuple[str, ...] = ()
+    """Unmodelled children (discard, ...), kept verbatim."""
 
     def to_element(self) -> Element:
         elem = etree.Element("memoryBacking")
@@ -154,6 +166,8 @@ class MemoryBacking:
             sub(elem, "access", {"mode": self.access_mode})
         if self.allocation_mode is not None:
             sub(elem, "allocation", {"mode": self.allocation_mode})
+        for text in self.other:
+            append_raw(elem, text)
         return elem
 
     @classmethod
@@ -174,6 +188,9 @@ class MemoryBacking:
             source_type=source.get("type") if source is not None else None,
             access_mode=access.get("mode") if access is not None else None,
             allocation_mode=alloc.get("mode") if alloc is not None else None,
+            other=others(
+                elem, {"hugepages", "nosharepages", "locked", "source", "access", "allocation"}
+            ),
         )
 
 
@@ -285,6 +302,8 @@ class Cpu:
     topology: CpuTopology | None = None
     features: tuple[CpuFeature, ...] = ()
     cells: tuple[NumaCell, ...] = ()
+    other: tuple[str, ...] = ()
+    """Unmodelled children (vendor, cache, maxphysaddr, ...), kept verbatim."""
 
     def to_element(self) -> Element:
         elem = etree.Element("cpu")
@@ -302,6 +321,8 @@ class Cpu:
                 "topology",
                 {"sockets": t.sockets, "dies": t.dies, "cores": t.cores, "threads": t.threads},
             )
+        for text in self.other:
+            append_raw(elem, text)
         for feature in self.features:
             sub(elem, "feature", {"policy": feature.policy, "name": feature.name})
         if self.cells:
@@ -354,4 +375,5 @@ class Cpu:
                 )
                 for i, c in enumerate(elem.findall("numa/cell"))
             ),
+            other=others(elem, {"model", "topology", "feature", "numa"}),
         )

@@ -150,6 +150,18 @@ def append_raw(parent: Element, text: str) -> None:
     parent.append(etree.fromstring(text))
 
 
+def others(elem: Element, known: set[str]) -> tuple[str, ...]:
+    """Child elements whose tag is not in ``known``, kept verbatim."""
+    return tuple(raw(c) for c in elem if is_element(c) and c.tag not in known)
+
+
+def other_attrs(elem: Element | None, known: set[str]) -> tuple[tuple[str, str], ...]:
+    """Attributes not in ``known``, kept as (name, value) pairs in document order."""
+    if elem is None:
+        return ()
+    return tuple((str(k), str(v)) for k, v in elem.attrib.items() if k not in known)
+
+
 def is_element(node: object) -> bool:
     """True for elements, False for comments and processing instructions."""
     return isinstance(node, etree._Element) and isinstance(node.tag, str)
