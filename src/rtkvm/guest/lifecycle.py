@@ -162,13 +162,15 @@ def serial_log(xml: str) -> str | None:
 
 
 def info(dom: Any) -> GuestInfo:
-    state, _, mem_kib, _, vcpus = dom.info()
+    state = dom.info()[0]
     xml = dom.XMLDesc(0)
-    dtype = etree.fromstring(xml.encode()).get("type", "")
+    root = etree.fromstring(xml.encode())
+    dtype = root.get("type", "")
+    mem_kib = int(root.findtext("memory") or "0")  # libvirt writes KiB
     return GuestInfo(
         name=str(dom.name()),
         state=_STATES.get(state, f"state {state}"),
-        vcpus=int(vcpus),
+        vcpus=int(root.findtext("vcpu") or "0"),
         memory_mib=int(mem_kib) // 1024,
         accel="kvm" if dtype == "kvm" else "tcg" if dtype == "qemu" else dtype,
         serial_log=serial_log(xml),

@@ -116,6 +116,9 @@ def boot_and_wait_ready(conn: Any, name: str, timeout: float) -> tuple[console.R
     if log is None:
         raise GuestError(f"guest {name!r} has no serial log file: cannot read its markers")
     path = Path(log)
+    if not dom.isActive():
+        # QEMU truncates the file on start: the previous boot's output is gone anyway.
+        path.unlink(missing_ok=True)
     offset = console.log_size(path)
     lifecycle.start(conn, name)
     text, seconds = console.wait_for(

@@ -1,0 +1,36 @@
+"""Fake /proc trees of QEMU processes for the guest tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rtkvm.cpuset import CpuSet
+
+POLICY = {"other": 0, "fifo": 1, "rr": 2}
+
+
+def stat_line(tid: int, comm: str, rt_priority: int, policy: str) -> str:
+    # fields 4..39 are placeholders; field 40 is rt_priority, 41 policy (proc(5))
+    middle = " ".join(["0"] * 36)
+    return f"{tid} ({comm}) S {middle} {rt_priority} {POLICY[policy]} 0 0 0\n"
+
+
+def write_threads(root: Path, pid: int, threads: list[tuple[int, str, str, int, str]]) -> None:
+    """threads: (tid, comm, policy, rt_priority, cpu list)."""
+    for tid, comm, policy, prio, cpus in threads:
+        task = root / f"proc/{pid}/task/{tid}"
+        task.mkdir(parents=True)
+        (task / "comm").write_text(comm + "\n")
+        (task / "stat").write_text(stat_line(tid, comm, prio, policy))
+        mask = format(sum(1 << c for c in CpuSet.parse(cpus)), "x")
+        (task / "status").write_text(
+            f"Name:\t{comm}\nCpus_allowed:\t{mask}\nCpus_allowed_list:\t{cpus}\n"
+        )
+
+
+AS_DESIGNED = [
+    (100, "qemu-system-x86", "other", 0, "0"),
+    (101, "call_rcu", "other", 0, "0"),
+    (102, "CPU 0/TCG", "other", 0, "0"),
+    (103, "CPU 1/TCG", "fifo", 50, "1"),
+]

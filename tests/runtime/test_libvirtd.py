@@ -1,0 +1,83 @@
+"""runtime_up on a fake root: accounts, directories, qemu.conf, daemons, idempotence."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from rtkvm.errors import RuntimeSetupError
+from rtkvm.hostfs import HostFS
+from rtkvm.runtime.libvirtd import LIBVIRT_SOCKET, QEMU_CONF, runtime_up
+
+
+class FakeSystem:
+    """groupadd/useradd edit the fake /etc files; daemons write a pidfile, comm and socket."""
+
+    def __init__(self, root: Path, libvirtd_works: bool = True) -> None:
+        self.root = root
+        self.calls: list[list[str]] = []
+        self.libvirtd_works = libvirtd_works
+        (root / "etc").mkdir(parents=True, exist_ok=True)
+        (root / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+        (root / "etc/group").write_text("root:x:0:\n")
+
+    def __call__(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        argv = list(argv)
+        self.calls.append(argv)
+        name = argv[-1]
+        if argv[0] == "groupadd":
+            with (self.root / "etc/group").open("a") as f:
+                f.write(f"{name}:x:999:\n")
+        elif argv[0] == "useradd":
+            with (self.root / "etc/passwd").open("a") as f:
+                f.write(f"{name}:x:999:999::/:/usr/sbin/nologin\n")
+        elif argv[0] in ("virtlogd", "libvirtd"):
+            if argv[0] == "libvirtd" and not self.libvirtd_works:
+                return subprocess.CompletedProcess(argv, 0, "", "")
+            pid = 4000 + len(self.calls)
+            (self.root / f"var/run/{argv[0]}.pid").write_text(f"{pid}\n")
+            (self.root / f"proc/{pid}").mkdir(parents=True, exist_ok=True)
+            (self.root / f"proc/{pid}/comm").write_text(f"{argv[0]}\n")
+            if argv[0] == "libvirtd":
+                (self.root / LIBVIRT_SOCKET.lstrip("/")).touch()
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+
+def test_up_from_scratch_then_nothing_to_do(tmp_path: Path) -> None:
+    system = FakeSystem(tmp_path)
+    fs = HostFS(tmp_path, writable=True)
+    first = runtime_up(fs, {"rt_group_sched"}, run=system, connect=lambda: None)
+    commands = [c[0] for c in system.calls]
+    assert commands.count("groupadd") == 3 and commands.count("useradd") == 1
+    assert commands[-2:] == ["virtlogd", "libvirtd"]
+    assert (tmp_path / "var/log/libvirt/qemu").is_dir()
+    conf = (tmp_path / QEMU_CONF.lstrip("/")).read_text()
+    assert 'cgroup_controllers = ["cpuset"' in conf
+    assert any("wrote /etc/libvirt/qemu.conf" in a for a in first.actions)
+
+    before = len(system.calls)
+    second = runtime_up(fs, {"rt_group_sched"}, run=system, connect=lambda: None)
+    assert second.actions == [] and len(system.calls) == before
+
+
+def test_libvirtd_that_dies_is_reported_with_where_to_look(tmp_path: Path) -> None:
+    system = FakeSystem(tmp_path, libvirtd_works=False)
+    fs = HostFS(tmp_path, writable=True)
+    with pytest.raises(RuntimeSetupError, match=r"libvirtd\.log"):
+        runtime_up(fs, set(), run=system, connect=lambda: None)
+
+
+def test_conf_change_with_running_domain_warns_instead_of_restarting(tmp_path: Path) -> None:
+    system = FakeSystem(tmp_path)
+    fs = HostFS(tmp_path, writable=True)
+    runtime_up(fs, set(), run=system, connect=lambda: None)
+    qemu_pid_dir = tmp_path / "var/run/libvirt/qemu"
+    qemu_pid_dir.mkdir(parents=True)
+    (qemu_pid_dir / "g1.pid").write_text(str(os.getpid()))
+    (tmp_path / f"proc/{os.getpid()}").mkdir(parents=True)
+    result = runtime_up(fs, {"rt_group_sched"}, run=system, connect=lambda: None)
+    assert any("g1" in w and "not restarted" in w for w in result.warnings)
