@@ -13,9 +13,12 @@ module must not parse file contents or know what any file means.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import fnmatch
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -230,3 +233,24 @@ class HostFS:
             raise HostWriteError(host_path, "permission denied") from None
         except OSError as exc:
             raise HostWriteError(host_path, os.strerror(exc.errno or errno.EIO)) from None
+
+    @contextlib.contextmanager
+    def exclusive_lock(self, host_path: str) -> Iterator[None]:
+        """Hold an exclusive flock on a (created if missing) file; fails at once if taken.
+
+        The kernel releases the lock when the process dies, so a crash never
+        leaves a stale lock behind.
+        """
+        self._check_writable(host_path)
+        try:
+            fd = os.open(self.local(host_path), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise HostWriteError(host_path, os.strerror(exc.errno or errno.EIO)) from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise HostWriteError(host_path, "locked by another process") from None
+            yield
+        finally:
+            os.close(fd)

@@ -59,3 +59,16 @@ def test_header_round_trip(tmp_path: Path) -> None:
     header = journal.read_header()
     assert header is not None
     assert header["profile"] == "realtime" and header["format"] == 1
+
+
+def test_one_apply_or_rollback_at_a_time(tmp_path: Path) -> None:
+    fs = HostFS(tmp_path, writable=True)
+    journal = Journal(fs, "/j/v", "/j/p")
+    other = Journal(HostFS(tmp_path, writable=True), "/j/v", "/j/p")
+    busy = "another `rtkvm host tune --apply` or rollback"
+    with journal.locked(), pytest.raises(TuneError, match=busy), other.locked():
+        pass  # pragma: no cover - never reached
+    with other.locked():  # released when the holder is done
+        pass
+    journal.clear()
+    assert [p.name for p in tmp_path.rglob("*")] == ["j"]

@@ -90,11 +90,7 @@ class Tuning:
         ctx = ctx or self.context()
         return [c for p in PLUGINS for c in p.plan(ctx) if self._selected(c.setting)]
 
-    def apply(self, *, budget: int | None = None) -> ApplyResult:
-        """Journal and write every needed change; ``budget`` stops after N writes (tests)."""
-        ctx = self.context()
-        result = ApplyResult()
-        writer = Writer(self.fs, self.journal, self.proc, self.runner, budget=budget)
+    def _triage(self, ctx: Context, result: ApplyResult) -> list[tuple[Plugin, Change]]:
         needed: list[tuple[Plugin, Change]] = []
         for plugin in PLUGINS:
             for change in plugin.plan(ctx):
@@ -106,20 +102,29 @@ class Tuning:
                     result.unchanged += 1
                 else:
                     result.notes.append(f"{change.setting}: {change.unsupported}")
-        if not needed:
-            return result
-        header = self.header(refused=sorted(ctx.refused))
-        self.journal.prepare()
-        self.journal.write_header(header)
-        for plugin, change in needed:
-            note = plugin.apply(ctx, change, writer)
-            if note is None:
-                result.written.append(change)
-            else:
-                result.refused.append(note)
-                header["refused"].append(change.target)
-        if result.refused:
+        return needed
+
+    def apply(self, *, budget: int | None = None) -> ApplyResult:
+        """Journal and write every needed change; ``budget`` stops after N writes (tests)."""
+        preview = ApplyResult()
+        if not self._triage(self.context(), preview):
+            return preview
+        with self.journal.locked():
+            ctx = self.context()  # again, under the lock: the host may have changed
+            result = ApplyResult()
+            needed = self._triage(ctx, result)
+            writer = Writer(self.fs, self.journal, self.proc, self.runner, budget=budget)
+            header = self.header(refused=sorted(ctx.refused))
             self.journal.write_header(header)
+            for plugin, change in needed:
+                note = plugin.apply(ctx, change, writer)
+                if note is None:
+                    result.written.append(change)
+                else:
+                    result.refused.append(note)
+                    header["refused"].append(change.target)
+            if result.refused:
+                self.journal.write_header(header)
         return result
 
     def header(self, refused: list[str]) -> dict[str, Any]:
@@ -149,16 +154,17 @@ def rollback(
     """Undo every journal entry, newest first; failed entries stay in the journal."""
     writer = Writer(fs, journal, proc, runner)
     result = RollbackResult()
-    for entry in reversed(journal.entries()):
-        try:
-            note = plugin_for(entry.setting).rollback(entry, writer)
-        except RtkvmError as exc:
-            result.failed.append(f"{entry.describe()}: {exc}")
-            continue
-        if note:
-            result.notes.append(note)
-        journal.discard(entry)
-        result.restored += 1
+    with journal.locked():
+        for entry in reversed(journal.entries()):
+            try:
+                note = plugin_for(entry.setting).rollback(entry, writer)
+            except RtkvmError as exc:
+                result.failed.append(f"{entry.describe()}: {exc}")
+                continue
+            if note:
+                result.notes.append(note)
+            journal.discard(entry)
+            result.restored += 1
     if not result.failed:
         journal.clear()
     return result

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from rtkvm.hostfs import HostFS
 VOLATILE_DIR = "/run/rtkvm/tune"
 PERSISTENT_DIR = "/var/lib/rtkvm/tune"
 HEADER = "header.json"
+LOCK = "lock"
 FORMAT = 1
 
 
@@ -74,6 +76,20 @@ class Journal:
                 f"cannot create the tuning journal directory {exc.path}: {exc.reason}; "
                 "nothing was changed (give --journal-dir a writable directory, or run as root)"
             ) from None
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Only one apply or rollback at a time (flock; released by the kernel on a crash)."""
+        self.prepare()
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(self.fs.exclusive_lock(f"{self.volatile_dir}/{LOCK}"))
+            except HostWriteError as exc:
+                raise TuneError(
+                    f"{exc.path}: {exc.reason}: another `rtkvm host tune --apply` or rollback "
+                    "is running; wait for it to finish"
+                ) from None
+            yield
 
     def prepare(self) -> None:
         """Create both journal directories before any change; on failure undo and raise."""
@@ -154,6 +170,7 @@ class Journal:
         if self.entries():
             raise TuneError("the journal still has entries; roll them back first")
         self.fs.remove(f"{self.persistent_dir}/{HEADER}")
+        self.fs.remove(f"{self.volatile_dir}/{LOCK}")
         for directory in (self.volatile_dir, self.persistent_dir):
             for path in (f"{directory}/entries", directory):
                 self._rmdir_quiet(path)
