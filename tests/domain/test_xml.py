@@ -289,6 +289,7 @@ def test_cputune_round_trip_property(
         "<smbios mode=",  # os child
         "<nova:flavor",  # metadata
         "<rng model=",  # unmodelled device
+        '<stats period="10"/>',  # memballoon child
     ],
 )
 def test_rendering_a_foreign_domain_keeps_what_rtkvm_does_not_model(

@@ -318,6 +318,8 @@ class Devices:
     controllers: tuple[Controller, ...] = ()
     memballoon: str | None = None
     """The ``<memballoon model=...>``; None when the element is absent."""
+    memballoon_other: tuple[str, ...] = ()
+    """Children of ``<memballoon>`` (stats, ...), kept verbatim."""
     other: tuple[str, ...] = ()
 
     def to_element(self) -> Element:
@@ -335,7 +337,9 @@ class Devices:
         for text in self.other:
             append_raw(elem, text)
         if self.memballoon is not None:
-            sub(elem, "memballoon", {"model": self.memballoon})
+            balloon = sub(elem, "memballoon", {"model": self.memballoon})
+            for text in self.memballoon_other:
+                append_raw(balloon, text)
         return elem
 
     @classmethod
@@ -350,6 +354,7 @@ class Devices:
         other: list[str] = []
         emulator: str | None = None
         balloon: str | None = None
+        balloon_other: tuple[str, ...] = ()
         for child in elem:
             if not is_element(child):
                 continue
@@ -358,6 +363,7 @@ class Devices:
                 emulator = (child.text or "").strip()
             elif tag == "memballoon":
                 balloon = req_attr(child, "model")
+                balloon_other = others(child, {"address", "alias"})
             elif tag == "disk" and kind == "file" and child.find("source") is not None:
                 found["disk"].append(Disk.from_element(child))
             elif tag == "interface" and kind == "vhostuser":
@@ -376,6 +382,7 @@ class Devices:
             consoles=tuple(s for s in found["console"] if isinstance(s, CharDevice)),
             controllers=tuple(c for c in found["controller"] if isinstance(c, Controller)),
             memballoon=balloon,
+            memballoon_other=balloon_other,
             other=tuple(other),
         )
 
