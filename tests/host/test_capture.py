@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import shutil
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 

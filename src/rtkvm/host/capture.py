@@ -64,6 +64,7 @@ def capture_host(fs: HostFS, dest: Path, *, now: datetime | None = None) -> Capt
     dest.mkdir(parents=True, exist_ok=True)
     files = size = directories = placeholders = absent = 0
     skipped: list[tuple[str, str]] = []
+    made = _Dirs()
     for host_path in touched:
         target = dest.joinpath(*[p for p in host_path.split("/") if p])
         try:
@@ -76,10 +77,10 @@ def capture_host(fs: HostFS, dest: Path, *, now: datetime | None = None) -> Capt
             skipped.append((host_path, exc.strerror or "cannot stat"))
             continue
         if stat.S_ISDIR(info.st_mode):
-            target.mkdir(parents=True, exist_ok=True)
+            made.ensure(target)
             directories += 1
         elif stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
-            target.parent.mkdir(parents=True, exist_ok=True)
+            made.ensure(target.parent)
             target.write_bytes(b"")
             placeholders += 1
         elif not stat.S_ISREG(info.st_mode):
@@ -91,7 +92,7 @@ def capture_host(fs: HostFS, dest: Path, *, now: datetime | None = None) -> Capt
             if isinstance(text, Unknown):
                 skipped.append((host_path, text.reason))
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
+            made.ensure(target.parent)
             target.write_text(text, encoding="utf-8")
             files += 1
             size += len(text.encode("utf-8"))
@@ -100,6 +101,18 @@ def capture_host(fs: HostFS, dest: Path, *, now: datetime | None = None) -> Capt
     )
     _write_manifest(result, fs, now or datetime.now(UTC))
     return result
+
+
+class _Dirs:
+    """Creates directories under DEST once each (a big host has thousands of files)."""
+
+    def __init__(self) -> None:
+        self._made: set[Path] = set()
+
+    def ensure(self, directory: Path) -> None:
+        if directory not in self._made:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._made.add(directory)
 
 
 def _keep_parent(fs: HostFS, host_path: str, dest: Path) -> int:
