@@ -31,9 +31,12 @@ Why 50 and not Nova's and KubeVirt's 1: at priority 1 a vCPU ties with every
 other FIFO-1 thread, and round-robin ties are exactly the latency we are
 removing. Why not higher: the host's per-CPU kernel threads that serve the
 vCPU's own pCPU (ktimers, ksoftirqd, rcuc/rcub) must be able to preempt the
-vCPU, or a busy-polling guest starves them (stalled timers, RCU stalls). The
-tuning engine therefore runs them at :data:`HOST_PERCPU_KTHREAD_PRIORITY`,
-above every priority a flavor may ask for (:data:`VCPU_PRIORITY_MAX`).
+vCPU, or a busy-polling guest starves them (stalled timers, RCU stalls; with
+RT throttling off nothing else rescues them). This is tuned's
+realtime-virtual-host relationship (vCPUs at 1 under Nova, those threads at
+2-4), moved up: the threads belong at :data:`HOST_PERCPU_KTHREAD_PRIORITY`,
+above every priority a flavor may ask for (:data:`VCPU_PRIORITY_MAX`), and
+the tuning profile must agree.
 """
 
 VCPU_PRIORITY_MIN = 1
