@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,15 @@ def test_garbage_sysctl_is_unknown_with_content(tmp_path: Path) -> None:
     (tmp_path / "proc/sys/kernel/sched_rt_runtime_us").write_text("lots\n")
     k = read_kernel(HostFS(tmp_path))
     assert isinstance(k.rt_runtime_us, Unknown) and "'lots'" in k.rt_runtime_us.reason
+
+
+def test_nohz_full_null_reads_as_empty(tmp_path: Path) -> None:
+    replace(untuned(CPUS), nohz_full=CpuSet()).write(tmp_path)
+    assert (tmp_path / "sys/devices/system/cpu/nohz_full").read_text() == "(null)\n"
+    assert read_kernel(HostFS(tmp_path)).nohz_full == CpuSet()
+
+
+@pytest.mark.parametrize(("field", "word"), [("thp_enabled", "sometimes"), ("thp_defrag", "x")])
+def test_kernel_files_rejects_unknown_thp_words(tmp_path: Path, field: str, word: str) -> None:
+    with pytest.raises(ValueError, match="is not one of"):
+        replace(untuned(CPUS), **{field: word}).write(tmp_path)
