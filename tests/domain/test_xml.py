@@ -296,3 +296,15 @@ def test_rendering_a_foreign_domain_keeps_what_rtkvm_does_not_model(
     kept: str, samples: Path
 ) -> None:
     assert kept in parse_domain((samples / "nova_rt.xml").read_text()).to_xml()
+
+
+def test_an_empty_cdrom_is_kept_verbatim() -> None:
+    xml = (
+        "<domain type='kvm'><name>a</name><memory>1024</memory><vcpu>1</vcpu><devices>"
+        "<disk type='file' device='cdrom'><source/><target dev='hdc' bus='ide'/></disk>"
+        "</devices></domain>"
+    )
+    domain = parse_domain(xml)
+    assert domain.devices.disks == ()
+    assert domain.devices.tag_count("disk") == 1
+    assert parse_domain(domain.to_xml()) == domain

@@ -364,7 +364,7 @@ class Devices:
             elif tag == "memballoon":
                 balloon = req_attr(child, "model")
                 balloon_other = others(child, {"address", "alias"})
-            elif tag == "disk" and kind == "file" and child.find("source") is not None:
+            elif tag == "disk" and kind == "file" and _file_disk(child):
                 found["disk"].append(Disk.from_element(child))
             elif tag == "interface" and kind == "vhostuser":
                 found["interface"].append(VhostUserInterface.from_element(child))
@@ -389,6 +389,12 @@ class Devices:
     def tag_count(self, tag: str) -> int:
         """How many unmodelled devices of this tag (e.g. 'graphics') the domain has."""
         return sum(1 for text in self.other if etree.fromstring(text).tag == tag)
+
+
+def _file_disk(elem: Element) -> bool:
+    """A file disk with a source file and a target: what :class:`Disk` models."""
+    source, target = elem.find("source"), elem.find("target")
+    return source is not None and "file" in source.attrib and target is not None
 
 
 @dataclass(frozen=True)
