@@ -15,7 +15,7 @@ from rtkvm.cpuset import CpuSet
 from rtkvm.host.inspect import inspect_host, irqs_on, isolated_cpus, render_table
 from rtkvm.hostfs import HostFS, Unknown
 from rtkvm.testing.kernel_files import IrqSpec, tuned, write_tuned_2node
-from rtkvm.testing.synthetic import small_no_smt
+from rtkvm.testing.synthetic import small_no_smt, two_socket_smt
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hosts"
 TUNED = FIXTURES / "tuned-2node"
@@ -185,3 +185,11 @@ def test_tuned_fixture_is_what_the_helper_writes(tmp_path: Path) -> None:
         }
 
     assert files(tmp_path) == files(TUNED)
+
+
+def test_smt_siblings_are_summarised_on_big_hosts(tmp_path: Path) -> None:
+    two_socket_smt().write(tmp_path)
+    text = render_table(inspect_host(HostFS(tmp_path)))
+    assert "cores:            16 (2 thread(s) per core)" in text
+    assert "SMT siblings:     0,16 1,17 2,18 3,19 ... 15,31" in text
+    assert "NIC ens1f0: device, NUMA node 1" in text

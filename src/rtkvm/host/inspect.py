@@ -163,8 +163,10 @@ def _cpus(r: HostReport) -> list[str]:
             f"({'/'.join(map(str, threads))} thread(s) per core)"
         )
         if topo.smt_active:
-            pairs = " ".join(c.cpus.format() for c in topo.cores if len(c.cpus) > 1)
-            lines.append(f"SMT siblings:     {pairs}")
+            groups = [c.cpus.format() for c in topo.cores if len(c.cpus) > 1]
+            if len(groups) > 8:
+                groups = [*groups[:4], "...", groups[-1]]
+            lines.append(f"SMT siblings:     {' '.join(groups)}")
         else:
             lines.append("SMT siblings:     none (one thread per core)")
     lines.append(f"isolated:         {show(r.kernel.isolated)}")
