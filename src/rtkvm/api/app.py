@@ -1,0 +1,60 @@
+"""``create_app(settings)``: the control plane's FastAPI application.
+
+Opens the database, runs ``alembic upgrade head``, creates the first admin
+when ``settings.bootstrap_admin_token`` is set, and mounts one router per
+resource. Everything the routes need is in ``app.state.services``; there
+are no module-level globals. OpenAPI is served at /openapi.json and /docs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from fastapi import FastAPI
+
+from rtkvm import __version__
+from rtkvm.api import errors
+from rtkvm.api.deps import Services
+from rtkvm.api.routes import (
+    agent,
+    flavors,
+    hosts,
+    instances,
+    networks,
+    projects,
+    tokens,
+    usage,
+    users,
+)
+from rtkvm.api.security import ensure_admin
+from rtkvm.db.engine import Database
+from rtkvm.settings import Settings
+
+ROUTERS = (projects, users, tokens, hosts, agent, flavors, networks, instances, usage)
+
+
+def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> FastAPI:
+    """Build the app on ``settings.database_url`` (migrated to head on start)."""
+    db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    if settings.migrate_on_start:
+        db.migrate()
+    if settings.bootstrap_admin_token:
+        with db.write() as session:
+            ensure_admin(session, settings.bootstrap_admin_token, clock())
+    app = FastAPI(
+        title="rtkvm control plane",
+        version=__version__,
+        description="Real-time KVM cloud: projects, hosts, RT flavors, unmanaged networks, "
+        "instances pinned to dedicated pCPUs.",
+    )
+    app.state.services = Services(settings=settings, db=db, clock=clock)
+    errors.install(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
+
+    @app.get("/v1", tags=["meta"])
+    def root() -> dict[str, str]:
+        return {"name": "rtkvm", "version": __version__}
+
+    return app

@@ -1,0 +1,119 @@
+"""Typed FastAPI dependencies: services, the database, and who is calling.
+
+``Caller`` resolves the bearer token to a :class:`Principal` (a user with a
+role and a project, or a host's agent). ``AdminDep``, ``UserDep`` and
+``AgentDep`` refuse the wrong kind of caller with 401/403 and a message
+saying which credential to use. This module must not contain route logic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+
+from rtkvm.api.errors import ApiError
+from rtkvm.api.security import hash_secret
+from rtkvm.db.engine import Database
+from rtkvm.db.models import Host, Project, Token, User
+from rtkvm.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    """What every route may use; built once by create_app, no globals."""
+
+    settings: Settings
+    db: Database
+    clock: Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # "user" | "agent"
+    user_id: int | None = None
+    user_name: str = ""
+    role: str = ""
+    project_id: int | None = None
+    project_name: str = ""
+    host_id: int | None = None
+    host_name: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind == "user" and self.role == "admin"
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_caller(
+    services: ServicesDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if creds is None or not creds.credentials:
+        raise ApiError(401, "no API token: send 'Authorization: Bearer <token>'")
+    with services.db.read() as session:
+        token = session.scalar(
+            select(Token).where(Token.secret_hash == hash_secret(creds.credentials))
+        )
+        if token is None:
+            raise ApiError(401, "unknown or revoked API token: ask an admin for a new one")
+        if token.kind == "agent" and token.host_id is not None:
+            host = session.get(Host, token.host_id)
+            if host is None:
+                raise ApiError(401, "this agent token's host was removed: enroll the host again")
+            return Principal(kind="agent", host_id=host.id, host_name=host.name)
+        user = session.get(User, token.user_id) if token.user_id is not None else None
+        if user is None:
+            raise ApiError(401, "this token's user was removed")
+        project = session.get(Project, user.project_id)
+        return Principal(
+            kind="user",
+            user_id=user.id,
+            user_name=user.name,
+            role=user.role,
+            project_id=user.project_id,
+            project_name=project.name if project else "",
+        )
+
+
+Caller = Annotated[Principal, Depends(get_caller)]
+
+
+def require_user(caller: Caller) -> Principal:
+    if caller.kind != "user":
+        raise ApiError(403, "an agent token can only use /v1/agent: use a user token")
+    return caller
+
+
+def require_admin(caller: Caller) -> Principal:
+    if not caller.is_admin:
+        raise ApiError(403, "this needs the admin role: use an admin's token")
+    return caller
+
+
+def require_agent(caller: Caller) -> Principal:
+    if caller.kind != "agent":
+        raise ApiError(
+            403,
+            "this is for host agents: use the agent token given by "
+            "`rtkvm cloud host enroll`, not a user token",
+        )
+    return caller
+
+
+UserDep = Annotated[Principal, Depends(require_user)]
+AdminDep = Annotated[Principal, Depends(require_admin)]
+AgentDep = Annotated[Principal, Depends(require_agent)]

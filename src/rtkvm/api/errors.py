@@ -1,0 +1,76 @@
+"""HTTP errors of the API: one exception type and the handlers that render them.
+
+Every error body is ``{"detail": "<what went wrong and what to change>"}``.
+Deliberate rtkvm errors become 4xx; a validation error names the field.
+This module must not contain route logic.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rtkvm.errors import InputError, RtkvmError
+from rtkvm.scheduler.claim import InstanceGoneError, NoValidHostError, QuotaExceededError
+
+
+class ApiError(Exception):
+    """An HTTP error with a message for the user."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def not_found(kind: str, ref: str, hint: str = "") -> ApiError:
+    return ApiError(404, f"{kind} {ref!r} not found{hint}")
+
+
+def conflict(message: str) -> ApiError:
+    return ApiError(409, message)
+
+
+def _status_of(exc: RtkvmError) -> int:
+    if isinstance(exc, QuotaExceededError):
+        return 403
+    if isinstance(exc, NoValidHostError | InstanceGoneError):
+        return 409
+    if isinstance(exc, InputError):
+        return 400
+    return 422
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RtkvmError)
+    async def _rtkvm(_: Request, exc: RtkvmError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=_status_of(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
+            problems.append(f"{where}: {err.get('msg', 'invalid')}")
+        return JSONResponse({"detail": "bad request: " + "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # e.g. a NUL byte in a path or field: PostgreSQL refuses it, SQLite does not
+        return JSONResponse(
+            {"detail": "a value cannot be stored: remove control characters (NUL) from it"},
+            status_code=400,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )

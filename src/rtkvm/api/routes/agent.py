@@ -1,0 +1,160 @@
+"""The node agent's side of the API, authenticated by the host's own agent token.
+
+An agent registers its host (topology, partition plan, doctor verdict, data
+plane state, wired physical networks), sends heartbeats, fetches the
+instances placed on its host (``building`` to create, ``deleting`` to tear
+down) and reports each result. A token is bound to one host: an agent can
+only ever read or write its own host. Must not schedule.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from rtkvm.api import schemas
+from rtkvm.api.deps import AgentDep, ServicesDep
+from rtkvm.api.errors import ApiError, not_found
+from rtkvm.api.views import agent_instance, host_out
+from rtkvm.cpuset import CpuSet
+from rtkvm.dataplane.names import check_label
+from rtkvm.db.models import CpuClaim, Host, HostNode, Instance
+from rtkvm.errors import InputError
+from rtkvm.host.partition import PartitionPlan
+from rtkvm.scheduler.claim import release
+from rtkvm.scheduler.hostdata import node_rows
+
+router = APIRouter(prefix="/v1/agent", tags=["agent"])
+
+ACTIVE_STATES = ("building", "active", "error", "deleting")
+MOVES = {
+    "building": {"active", "error"},
+    "active": {"active", "error"},
+    "error": {"active", "error"},
+    "deleting": {"deleted", "error"},
+}
+
+
+@router.put("/host")
+def register(body: schemas.HostReport, services: ServicesDep, agent: AgentDep) -> schemas.HostOut:
+    """Register or re-register; refused when placed guests would lose their pCPUs."""
+    try:
+        plan = PartitionPlan.model_validate(body.plan)
+    except Exception as exc:
+        raise ApiError(422, f"plan: not a valid partition plan: {exc}") from None
+    topology = body.topology.to_topology()
+    rows = node_rows(topology, plan)
+    for label in body.physnets:
+        check_label("physical network", label)
+    now = services.clock()
+    with services.db.write() as s:
+        host = s.get(Host, agent.host_id)
+        if host is None:
+            raise ApiError(401, "this agent's host was removed: enroll it again")
+        claims = list(
+            s.execute(select(CpuClaim.pcpu, CpuClaim.node).where(CpuClaim.host_id == host.id))
+        )
+        claimed = CpuSet(p for p, _ in claims)
+        lost = claimed - plan.rt_vcpu
+        if lost:
+            raise InputError(
+                f"host {host.name}: guests hold pCPUs {lost} that the new plan does not give "
+                "to rt_vcpu: delete those guests before re-planning the host"
+            )
+        existing = {
+            n.node: n for n in s.scalars(select(HostNode).where(HostNode.host_id == host.id))
+        }
+        for row in rows:
+            node = existing.pop(row.node, None)
+            if node is None:
+                node = HostNode(host_id=host.id, node=row.node, rt_used=0, hp2m_used=0, hp1g_used=0)
+                s.add(node)
+            if node.hp2m_used > row.hp2m_total or node.hp1g_used > row.hp1g_total:
+                raise InputError(
+                    f"host {host.name} node {row.node}: guests use more hugepages than the "
+                    "new report has; reserve more hugepages or delete guests first"
+                )
+            node.rt_pcpus = str(row.rt_pcpus)
+            node.rt_total = len(row.rt_pcpus)
+            node.rt_used = sum(1 for p, n in claims if n == row.node)
+            node.hp2m_total = row.hp2m_total
+            node.hp1g_total = row.hp1g_total
+        for gone in existing.values():
+            if gone.rt_used or gone.hp2m_used or gone.hp1g_used:
+                raise InputError(f"host {host.name}: node {gone.node} vanished but guests use it")
+            s.delete(gone)
+        host.topology = body.topology.model_dump_json()
+        host.plan = plan.model_dump_json()
+        host.doctor_verdict = body.doctor.verdict
+        host.doctor_failed = json.dumps(body.doctor.failed)
+        host.dataplane_state = body.dataplane_state
+        host.physnets = json.dumps(sorted(set(body.physnets)))
+        host.registered_at = now
+        host.heartbeat_at = now
+        s.flush()
+        return host_out(s, host, now, services.settings.agent_timeout_s)
+
+
+@router.post("/heartbeat")
+def heartbeat(body: schemas.Heartbeat, services: ServicesDep, agent: AgentDep) -> schemas.HostOut:
+    now = services.clock()
+    with services.db.write() as s:
+        host = s.get(Host, agent.host_id)
+        if host is None:
+            raise ApiError(401, "this agent's host was removed: enroll it again")
+        if host.registered_at is None:
+            raise ApiError(409, "register the host (PUT /v1/agent/host) before heartbeats")
+        host.heartbeat_at = now
+        if body.dataplane_state is not None:
+            host.dataplane_state = body.dataplane_state
+        if body.doctor is not None:
+            host.doctor_verdict = body.doctor.verdict
+            host.doctor_failed = json.dumps(body.doctor.failed)
+        s.flush()
+        return host_out(s, host, now, services.settings.agent_timeout_s)
+
+
+@router.get("/instances")
+def work(services: ServicesDep, agent: AgentDep) -> list[schemas.AgentInstance]:
+    """Instances placed on this host that are not deleted, oldest first."""
+    with services.db.read() as s:
+        rows = s.scalars(
+            select(Instance)
+            .where(Instance.host_id == agent.host_id, Instance.state.in_(ACTIVE_STATES))
+            .order_by(Instance.created_at, Instance.id)
+        )
+        return [agent_instance(s, i) for i in rows]
+
+
+@router.post("/instances/{instance_id}/state")
+def report(
+    instance_id: str, body: schemas.StateReport, services: ServicesDep, agent: AgentDep
+) -> schemas.AgentInstance:
+    """Move an instance of this host; 'deleted' (after 'deleting') frees its resources."""
+    now = services.clock()
+    with services.db.write() as s:
+        inst = s.get(Instance, instance_id)
+        if inst is None or inst.host_id != agent.host_id:
+            raise not_found("instance", instance_id, " on this host")
+        if inst.state == body.state:
+            return agent_instance(s, inst)
+        allowed = MOVES.get(inst.state, set())
+        if body.state not in allowed:
+            raise ApiError(
+                409,
+                f"instance {instance_id} is {inst.state}: an agent may move it to "
+                f"{', '.join(sorted(allowed)) or 'nothing'}, not {body.state}",
+            )
+        if body.state == "deleted":
+            release(s, inst, now)
+        elif inst.state == "deleting":  # teardown failed: stay deleting, keep the fault
+            inst.fault = body.fault or "teardown failed on the host"
+            inst.updated_at = now
+            return agent_instance(s, inst)
+        inst.state = body.state
+        inst.fault = body.fault if body.state == "error" else None
+        inst.updated_at = now
+        s.flush()
+        return agent_instance(s, inst)

@@ -1,0 +1,140 @@
+"""Instances: create (scheduling -> claimed -> building), list, show, delete.
+
+Create stores the instance in ``scheduling``, then asks the scheduler to
+claim a host in one transaction; when nothing fits or the quota is used up,
+the instance goes to ``error`` with the reason as its fault and the
+response is 409 or 403 with the same reason. Delete is idempotent: an
+instance that holds nothing is deleted at once; a placed one goes to
+``deleting`` and its host's agent reports ``deleted``, which frees it.
+Must not pin CPUs itself (the scheduler calls rtkvm.domain.placement).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import select, update
+
+from rtkvm.api import schemas
+from rtkvm.api.deps import ServicesDep, UserDep
+from rtkvm.api.errors import ApiError, not_found
+from rtkvm.api.views import instance_for, instance_out, network_named, project_named
+from rtkvm.db.models import Flavor, Instance, InstanceNetwork
+from rtkvm.domain.spec import RtGuestSpec
+from rtkvm.errors import RtkvmError
+from rtkvm.scheduler.claim import schedule
+from rtkvm.scheduler.snapshot import Request
+
+router = APIRouter(prefix="/v1/instances", tags=["instances"])
+
+
+@router.post("", status_code=201)
+def create_instance(
+    body: schemas.InstanceCreate, services: ServicesDep, caller: UserDep
+) -> schemas.InstanceOut:
+    now = services.clock()
+    instance_id = str(uuid.uuid4())
+    with services.db.write() as s:
+        project_id = caller.project_id
+        if body.project is not None:
+            if not caller.is_admin and body.project != caller.project_name:
+                raise ApiError(403, "only an admin may create instances in another project")
+            project_id = project_named(s, body.project).id
+        assert project_id is not None
+        flavor = s.scalar(select(Flavor).where(Flavor.name == body.flavor))
+        if flavor is None:
+            raise not_found("flavor", body.flavor, " (list them with `rtkvm flavor list`)")
+        if len(set(body.networks)) != len(body.networks):
+            raise ApiError(422, "a network is listed twice: give each network once")
+        nets = [network_named(s, n, caller) for n in body.networks]
+        if not caller.is_admin or body.project is not None:
+            for net in nets:
+                if not net.shared and net.project_id != project_id:
+                    raise not_found("network", net.name)
+        spec = RtGuestSpec.model_validate_json(flavor.spec)
+        s.add(
+            Instance(
+                id=instance_id,
+                name=body.name,
+                project_id=project_id,
+                user_id=caller.user_id,
+                flavor_name=flavor.name,
+                spec=flavor.spec,
+                state="scheduling",
+                rt_cores=0,
+                placement="{}",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        s.flush()
+        for position, net in enumerate(nets):
+            s.add(InstanceNetwork(instance_id=instance_id, position=position, network_id=net.id))
+        request = Request.from_spec(spec, tuple((n.name, n.physnet) for n in nets))
+    settings = services.settings
+    try:
+        schedule(
+            services.db,
+            instance_id=instance_id,
+            project_id=project_id,
+            spec=spec,
+            request=request,
+            weigher=settings.weigher,
+            agent_timeout_s=settings.agent_timeout_s,
+            max_attempts=settings.schedule_attempts,
+            now=now,
+        )
+    except RtkvmError as exc:
+        with services.db.write() as s:
+            s.execute(
+                update(Instance)
+                .where(Instance.id == instance_id, Instance.state == "scheduling")
+                .values(state="error", fault=str(exc), updated_at=services.clock())
+            )
+        raise
+    with services.db.read() as s:
+        inst = s.get(Instance, instance_id)
+        assert inst is not None
+        return instance_out(s, inst)
+
+
+@router.get("")
+def list_instances(
+    services: ServicesDep,
+    caller: UserDep,
+    project: str | None = Query(default=None, description="admins: only this project"),
+    all_projects: bool = Query(default=False, description="admins: every project"),
+) -> list[schemas.InstanceOut]:
+    with services.db.read() as s:
+        query = select(Instance).where(Instance.state != "deleted")
+        if caller.is_admin and project is not None:
+            query = query.where(Instance.project_id == project_named(s, project).id)
+        elif not (caller.is_admin and all_projects):
+            query = query.where(Instance.project_id == caller.project_id)
+        query = query.order_by(Instance.created_at, Instance.id)
+        return [instance_out(s, i) for i in s.scalars(query)]
+
+
+@router.get("/{instance_id}")
+def show_instance(instance_id: str, services: ServicesDep, caller: UserDep) -> schemas.InstanceOut:
+    with services.db.read() as s:
+        return instance_out(s, instance_for(s, instance_id, caller))
+
+
+@router.delete("/{instance_id}", status_code=204)
+def delete_instance(instance_id: str, services: ServicesDep, caller: UserDep) -> Response:
+    """Idempotent: 204 for an unknown or already deleted instance too."""
+    now = services.clock()
+    with services.db.write() as s:
+        inst = s.get(Instance, instance_id)
+        if inst is None or inst.state in ("deleted", "deleting"):
+            return Response(status_code=204)
+        if not caller.is_admin and inst.project_id != caller.project_id:
+            return Response(status_code=204)  # as if unknown: ids of others do not leak
+        if inst.host_id is None or inst.rt_cores == 0:
+            inst.state = "deleted"
+        else:
+            inst.state = "deleting"
+        inst.updated_at = now
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""Scheduler: pure filters and weighers over host snapshots, and the claim in the database."""

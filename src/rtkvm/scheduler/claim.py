@@ -1,0 +1,295 @@
+"""Schedule one instance and claim its resources atomically in the database.
+
+:func:`schedule` loads host snapshots, filters and ranks them, then tries
+candidates one by one. Each try is one write transaction that re-reads the
+host's claims, pins the guest with :func:`rtkvm.domain.placement.place`
+(the same pure pinning the agent uses), inserts one ``cpu_claims`` row per
+pCPU (the UNIQUE (host, pcpu) pair is the lock: a violation means another
+request won the race), bumps the node's counters with conditional updates
+(hugepages cannot go negative), checks and bumps the project's quota with a
+conditional update, and moves the instance from ``scheduling`` to
+``building``. Any failure rolls the whole transaction back; a lost race
+tries the next candidate, a bounded number of times.
+
+:func:`release` gives everything back (claims, counters, quota) and closes
+the usage record, inside the caller's transaction. Nothing here keeps state
+in process memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from rtkvm.cpuset import CpuSet
+from rtkvm.db.engine import Database
+from rtkvm.db.models import CpuClaim, Host, HostNode, Instance, Project, UsageRecord
+from rtkvm.domain.placement import Placement, place
+from rtkvm.domain.spec import RtGuestSpec
+from rtkvm.errors import PlanError, RtkvmError
+from rtkvm.host.partition import PartitionPlan
+from rtkvm.host.topology import HugepagePool, NumaNode, Topology
+from rtkvm.scheduler.filters import Context, candidates, explain, rank
+from rtkvm.scheduler.hostdata import HP_1G_KIB, HP_2M_KIB, TopologyDoc
+from rtkvm.scheduler.loader import load_hosts
+from rtkvm.scheduler.snapshot import Request
+
+ROUNDS = 3
+"""Snapshots taken at most per create (a fresh one after a run of lost races)."""
+
+
+class NoValidHostError(RtkvmError):
+    """No host can take the guest; the message says why per class of host."""
+
+
+class QuotaExceededError(RtkvmError):
+    """The project's quota would be exceeded; says what it uses and what the guest needs."""
+
+
+class InstanceGoneError(RtkvmError):
+    """The instance left 'scheduling' (deleted) while it was being scheduled."""
+
+
+class _LostError(Exception):
+    """This candidate was taken (or filled) by a concurrent request: try the next one."""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    host_id: int
+    host_name: str
+    placement: Placement
+    attempts: int
+
+
+def schedule(
+    db: Database,
+    *,
+    instance_id: str,
+    project_id: int,
+    spec: RtGuestSpec,
+    request: Request,
+    weigher: str,
+    agent_timeout_s: float,
+    max_attempts: int,
+    now: float,
+) -> Claimed:
+    """Place and claim; raises NoValidHostError, QuotaExceededError or InstanceGoneError."""
+    ctx = Context(now=now, agent_timeout_s=agent_timeout_s)
+    attempts = 0
+    for _ in range(ROUNDS):
+        with db.read() as session:
+            hosts = load_hosts(session)
+        ranked = rank(candidates(hosts, request, ctx), request, weigher)
+        if not ranked:
+            raise NoValidHostError(explain(hosts, request, ctx))
+        for host in ranked:
+            if attempts >= max_attempts:
+                break
+            attempts += 1
+            try:
+                with db.write() as session:
+                    placement = _claim_on(session, host.id, instance_id, project_id, spec, now)
+                return Claimed(host.id, host.name, placement, attempts)
+            except (_LostError, IntegrityError):
+                continue
+            except OperationalError as exc:  # deadlock or lock timeout: another request won
+                if "deadlock" not in str(exc).lower() and "locked" not in str(exc).lower():
+                    raise
+                continue
+    raise NoValidHostError(
+        f"no host could be claimed for flavor {request.flavor!r} after {attempts} attempts: "
+        "concurrent requests took the candidate hosts first; retry the request"
+    )
+
+
+def host_topology(host: Host, nodes: list[HostNode]) -> tuple[Topology, PartitionPlan]:
+    """The host's topology with hugepage pools set to what the database says is free."""
+    topo = TopologyDoc.model_validate_json(host.topology).to_topology()
+    plan = PartitionPlan.model_validate_json(host.plan)
+    by_node = {n.node: n for n in nodes}
+    fixed = []
+    for node in topo.nodes:
+        row = by_node.get(node.id)
+        pools: tuple[HugepagePool, ...] = ()
+        if row is not None:
+            pools = (
+                HugepagePool(HP_2M_KIB, row.hp2m_total, row.hp2m_total - row.hp2m_used),
+                HugepagePool(HP_1G_KIB, row.hp1g_total, row.hp1g_total - row.hp1g_used),
+            )
+        fixed.append(NumaNode(node.id, node.cpus, 0, 0, pools))
+    return Topology(topo.online, topo.cores, tuple(fixed), ()), plan
+
+
+def _claim_on(
+    session: Session, host_id: int, instance_id: str, project_id: int, spec: RtGuestSpec, now: float
+) -> Placement:
+    host = session.get(Host, host_id)
+    if host is None:
+        raise _LostError()
+    nodes = list(session.scalars(select(HostNode).where(HostNode.host_id == host_id)))
+    taken = CpuSet(session.scalars(select(CpuClaim.pcpu).where(CpuClaim.host_id == host_id)))
+    topology, plan = host_topology(host, nodes)
+    try:
+        placement = place(spec, plan, topology, taken, check_hugepages=spec.page_size != "4k")
+    except PlanError:
+        raise _LostError() from None
+    pcpus_per_node = Counter(topology.node_of_cpu(c) for c in placement.claimed)
+    pages = _pages_per_node(spec, placement)
+    session.execute(
+        insert(CpuClaim),
+        [
+            {
+                "host_id": host_id,
+                "pcpu": c,
+                "node": topology.node_of_cpu(c),
+                "instance_id": instance_id,
+            }
+            for c in sorted(placement.claimed)
+        ],
+    )
+    for node in sorted(set(pcpus_per_node) | set(pages)):
+        n = pcpus_per_node.get(node, 0)
+        p2 = pages.get(node, 0) if spec.page_size_kib == HP_2M_KIB else 0
+        p1 = pages.get(node, 0) if spec.page_size_kib == HP_1G_KIB else 0
+        done = session.execute(
+            update(HostNode)
+            .where(
+                HostNode.host_id == host_id,
+                HostNode.node == node,
+                HostNode.rt_used + n <= HostNode.rt_total,
+                HostNode.hp2m_used + p2 <= HostNode.hp2m_total,
+                HostNode.hp1g_used + p1 <= HostNode.hp1g_total,
+            )
+            .values(
+                rt_used=HostNode.rt_used + n,
+                hp2m_used=HostNode.hp2m_used + p2,
+                hp1g_used=HostNode.hp1g_used + p1,
+            )
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise _LostError()
+    cores = len(placement.claimed)
+    _take_quota(session, project_id, cores)
+    moved = session.execute(
+        update(Instance)
+        .where(Instance.id == instance_id, Instance.state == "scheduling")
+        .values(
+            state="building",
+            host_id=host_id,
+            rt_cores=cores,
+            placement=placement_json(placement, pages, spec.page_size_kib),
+            updated_at=now,
+        )
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise InstanceGoneError(f"instance {instance_id} was deleted while it was being scheduled")
+    session.add(
+        UsageRecord(project_id=project_id, instance_id=instance_id, rt_cores=cores, started_at=now)
+    )
+    return placement
+
+
+def _take_quota(session: Session, project_id: int, cores: int) -> None:
+    ok = session.execute(
+        update(Project)
+        .where(
+            Project.id == project_id,
+            (Project.quota_rt_cores.is_(None))
+            | (Project.rt_cores_used + cores <= Project.quota_rt_cores),
+            (Project.quota_instances.is_(None))
+            | (Project.instances_used + 1 <= Project.quota_instances),
+        )
+        .values(
+            rt_cores_used=Project.rt_cores_used + cores,
+            instances_used=Project.instances_used + 1,
+        )
+    )
+    if ok.rowcount == 1:  # type: ignore[attr-defined]
+        return
+    project = session.get(Project, project_id)
+    if project is None:
+        raise QuotaExceededError(f"project {project_id} no longer exists")
+    raise QuotaExceededError(
+        f"quota of project {project.name!r} exceeded: it holds {project.rt_cores_used} of "
+        f"{_limit(project.quota_rt_cores)} RT cores and {project.instances_used} of "
+        f"{_limit(project.quota_instances)} instances; this guest needs {cores} RT cores. "
+        "Delete an instance or ask an admin to raise the quota (rtkvm cloud quota set)"
+    )
+
+
+def _limit(value: int | None) -> str:
+    return "unlimited" if value is None else str(value)
+
+
+def _pages_per_node(spec: RtGuestSpec, placement: Placement) -> dict[int, int]:
+    if spec.page_size == "4k":
+        return {}
+    per_cell = spec.cells()[0].memory_kib // spec.page_size_kib
+    return dict(Counter({node: per_cell for node in placement.cell_nodes}))
+
+
+def placement_json(placement: Placement, pages: dict[int, int], page_kib: int) -> str:
+    return json.dumps(
+        {
+            "vcpu_pins": [list(p) for p in placement.vcpu_pins],
+            "emulator_cpus": str(placement.emulator_cpus),
+            "cell_nodes": list(placement.cell_nodes),
+            "isolated_emulator_cpu": placement.isolated_emulator_cpu,
+            "hugepages": {str(k): v for k, v in pages.items()},
+            "page_kib": page_kib,
+        }
+    )
+
+
+def release(session: Session, instance: Instance, now: float) -> None:
+    """Give back the instance's pCPUs, hugepages and quota; close its usage record.
+
+    Idempotent: an instance that holds nothing (``rt_cores == 0``) is left as is.
+    """
+    if instance.host_id is None or instance.rt_cores == 0:
+        return
+    per_node: dict[int, int] = {
+        int(node): int(count)
+        for node, count in session.execute(
+            select(CpuClaim.node, func.count())
+            .where(CpuClaim.instance_id == instance.id)
+            .group_by(CpuClaim.node)
+        )
+    }
+    data = json.loads(instance.placement or "{}")
+    pages = {int(k): int(v) for k, v in data.get("hugepages", {}).items()}
+    page_kib = int(data.get("page_kib", 4))
+    session.execute(delete(CpuClaim).where(CpuClaim.instance_id == instance.id))
+    for node in sorted(set(per_node) | set(pages)):
+        n = per_node.get(node, 0)
+        p2 = pages.get(node, 0) if page_kib == HP_2M_KIB else 0
+        p1 = pages.get(node, 0) if page_kib == HP_1G_KIB else 0
+        session.execute(
+            update(HostNode)
+            .where(HostNode.host_id == instance.host_id, HostNode.node == node)
+            .values(
+                rt_used=HostNode.rt_used - n,
+                hp2m_used=HostNode.hp2m_used - p2,
+                hp1g_used=HostNode.hp1g_used - p1,
+            )
+        )
+    session.execute(
+        update(Project)
+        .where(Project.id == instance.project_id)
+        .values(
+            rt_cores_used=Project.rt_cores_used - instance.rt_cores,
+            instances_used=Project.instances_used - 1,
+        )
+    )
+    session.execute(
+        update(UsageRecord)
+        .where(UsageRecord.instance_id == instance.id, UsageRecord.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+    instance.rt_cores = 0

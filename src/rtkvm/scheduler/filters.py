@@ -1,0 +1,175 @@
+"""Pure scheduler filters and weighers over host snapshots, and why nothing fits.
+
+Filters run in a fixed order; a host is a candidate when it passes all.
+For an empty result, :func:`explain` groups the hosts by the first filter
+they fail and says so per class, e.g. "3 hosts wired to blue, none with 4
+free RT pCPUs on one NUMA node". Weighers rank candidates: ``pack`` fills
+the busiest host first (whole hosts stay free for big guests), ``spread``
+the least busy.
+
+Everything here is a function of its arguments: no clock, no database,
+no randomness (the caller passes ``now``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rtkvm.scheduler.snapshot import READY, HostSnapshot, NodeSnapshot, Request
+
+
+@dataclass(frozen=True)
+class Context:
+    now: float
+    agent_timeout_s: float
+
+
+def registered(host: HostSnapshot, req: Request, ctx: Context) -> bool:
+    return bool(host.nodes)
+
+
+def agent_alive(host: HostSnapshot, req: Request, ctx: Context) -> bool:
+    return host.heartbeat_at is not None and ctx.now - host.heartbeat_at <= ctx.agent_timeout_s
+
+
+def rt_ready(host: HostSnapshot, req: Request, ctx: Context) -> bool:
+    return host.doctor_verdict == READY
+
+
+def dataplane_ready(host: HostSnapshot, req: Request, ctx: Context) -> bool:
+    return not req.networks or host.dataplane_state == READY
+
+
+def networks_wired(host: HostSnapshot, req: Request, ctx: Context) -> bool:
+    return req.physnets <= host.physnets
+
+
+def cpus_fit(host: HostSnapshot, req: Request, ctx: Context) -> bool:
+    """Each guest cell finds its own node with enough free RT pCPUs (hugepages aside)."""
+    return fit_nodes(host.nodes, req, pages=False) is not None
+
+
+def hugepages_fit(host: HostSnapshot, req: Request, ctx: Context) -> bool:
+    """Each guest cell finds its own node with enough free RT pCPUs and hugepages."""
+    return fit_nodes(host.nodes, req, pages=True) is not None
+
+
+def fit_nodes(
+    nodes: Sequence[NodeSnapshot], req: Request, *, pages: bool = True
+) -> tuple[int, ...] | None:
+    """Host node per guest cell (best fit: fewest free pCPUs that suffice), or None."""
+    used: set[int] = set()
+    chosen: list[int] = []
+    for need in req.cell_pcpus:
+        best: NodeSnapshot | None = None
+        for node in nodes:
+            if node.node in used or node.rt_free < need:
+                continue
+            if pages and req.pages_per_cell and node.pages_free(req.page_kib) < req.pages_per_cell:
+                continue
+            if best is None or node.rt_free < best.rt_free:
+                best = node
+        if best is None:
+            return None
+        used.add(best.node)
+        chosen.append(best.node)
+    return tuple(chosen)
+
+
+Filter = Callable[[HostSnapshot, Request, Context], bool]
+
+FILTERS: tuple[tuple[str, Filter], ...] = (
+    ("registered", registered),
+    ("agent_alive", agent_alive),
+    ("rt_ready", rt_ready),
+    ("dataplane_ready", dataplane_ready),
+    ("networks_wired", networks_wired),
+    ("cpus_fit", cpus_fit),
+    ("hugepages_fit", hugepages_fit),
+)
+
+
+def first_failure(host: HostSnapshot, req: Request, ctx: Context) -> str | None:
+    for name, check in FILTERS:
+        if not check(host, req, ctx):
+            return name
+    return None
+
+
+def candidates(hosts: Sequence[HostSnapshot], req: Request, ctx: Context) -> list[HostSnapshot]:
+    return [h for h in hosts if first_failure(h, req, ctx) is None]
+
+
+# -- weighers ----------------------------------------------------------------------
+
+
+def pack(host: HostSnapshot, req: Request) -> float:
+    """Higher for hosts with fewer free RT pCPUs (fill them first)."""
+    return -float(host.rt_free)
+
+
+def spread(host: HostSnapshot, req: Request) -> float:
+    """Higher for hosts with more free RT pCPUs (balance the load)."""
+    return float(host.rt_free)
+
+
+WEIGHERS: dict[str, Callable[[HostSnapshot, Request], float]] = {"pack": pack, "spread": spread}
+
+
+def rank(hosts: Sequence[HostSnapshot], req: Request, weigher: str) -> list[HostSnapshot]:
+    """Candidates best first; ties broken by name so the order is reproducible."""
+    weigh = WEIGHERS[weigher]
+    return sorted(hosts, key=lambda h: (-weigh(h, req), h.name))
+
+
+# -- explanation -------------------------------------------------------------------
+
+
+def _plural(n: int) -> str:
+    return f"{n} host" if n == 1 else f"{n} hosts"
+
+
+def describe(req: Request) -> str:
+    cells = " + ".join(str(n) for n in req.cell_pcpus)
+    where = "one NUMA node" if len(req.cell_pcpus) == 1 else "distinct NUMA nodes"
+    text = f"{cells} RT pCPUs on {where}"
+    if req.pages_per_cell:
+        text += f" with {req.pages_per_cell} free {req.page_label} hugepages each"
+    return text
+
+
+def explain(hosts: Sequence[HostSnapshot], req: Request, ctx: Context) -> str:
+    """Why no host fits, one clause per class of host; says what would help."""
+    counts: dict[str, int] = {}
+    for host in hosts:
+        failed = first_failure(host, req, ctx)
+        if failed is not None:
+            counts[failed] = counts.get(failed, 0) + 1
+    nets = ", ".join(sorted(req.physnets))
+    netnames = ", ".join(n for n, _ in req.networks)
+    good = f"wired to {nets}" if req.networks else "up and RT-ready"
+    need = max(req.cell_pcpus)
+    node_phrase = "on one NUMA node" if len(req.cell_pcpus) == 1 else "on each of distinct nodes"
+    clauses = {
+        "registered": "enrolled but never registered by their agent",
+        "agent_alive": f"down (no agent heartbeat for {ctx.agent_timeout_s:g} s)",
+        "rt_ready": "not RT-ready (host doctor verdict is not 'ready': run rtkvm host doctor)",
+        "dataplane_ready": "with the RT data plane not ready",
+        "networks_wired": f"not wired to {nets}",
+        "cpus_fit": f"{good}, none with {need} free RT pCPUs {node_phrase}",
+        "hugepages_fit": (
+            f"{good} with the RT pCPUs, none with {req.pages_per_cell} free "
+            f"{req.page_label} hugepages on such a node"
+        ),
+    }
+    parts = [f"{_plural(counts[name])} {clauses[name]}" for name, _ in FILTERS if name in counts]
+    on = f" on network(s) {netnames}" if req.networks else ""
+    head = f"no host can take flavor {req.flavor!r} ({describe(req)}){on}"
+    if not hosts:
+        return f"{head}: no host is enrolled; enroll one with `rtkvm cloud host enroll`"
+    return (
+        f"{head}: of {_plural(len(hosts))}, "
+        + "; ".join(parts)
+        + ". Free capacity, wire a host, or use a smaller flavor"
+    )

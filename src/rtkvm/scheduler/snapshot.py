@@ -1,0 +1,82 @@
+"""Host snapshots and the scheduling request: the values filters and weighers see.
+
+A :class:`HostSnapshot` is what the database says about one host at one
+moment (liveness, doctor verdict, data plane, wired physical networks, and
+per NUMA node the free RT pCPUs and hugepages). A :class:`Request` is what
+one guest needs, derived from its RT spec and networks. Both are frozen.
+
+This module must not query anything; loading snapshots is ``loader.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rtkvm.domain.spec import RtGuestSpec
+
+READY = "ready"
+
+
+@dataclass(frozen=True)
+class NodeSnapshot:
+    node: int
+    rt_total: int
+    rt_free: int
+    hp_free: tuple[tuple[int, int], ...] = ()
+    """(page size KiB, free pages) for the 2M and 1G pools."""
+
+    def pages_free(self, size_kib: int) -> int:
+        return sum(n for size, n in self.hp_free if size == size_kib)
+
+
+@dataclass(frozen=True)
+class HostSnapshot:
+    id: int
+    name: str
+    heartbeat_at: float | None
+    doctor_verdict: str
+    dataplane_state: str
+    physnets: frozenset[str]
+    nodes: tuple[NodeSnapshot, ...]
+
+    @property
+    def rt_free(self) -> int:
+        return sum(n.rt_free for n in self.nodes)
+
+    @property
+    def rt_total(self) -> int:
+        return sum(n.rt_total for n in self.nodes)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One guest's needs: per guest NUMA cell, pCPUs and hugepages on one host node."""
+
+    flavor: str
+    cell_pcpus: tuple[int, ...]
+    """Dedicated pCPUs per guest cell; cell 0 includes the isolated emulator CPU."""
+    page_kib: int
+    pages_per_cell: int
+    """Hugepages per cell of ``page_kib``; 0 for 4k-page guests (not accounted)."""
+    networks: tuple[tuple[str, str], ...] = ()
+    """(network name, physical network label) in the guest's NIC order."""
+
+    @classmethod
+    def from_spec(cls, spec: RtGuestSpec, networks: tuple[tuple[str, str], ...] = ()) -> Request:
+        isolate = 1 if spec.emulator_threads_policy == "isolate" else 0
+        cells = spec.cells()
+        pcpus = tuple(len(c.vcpus) + (isolate if c.id == 0 else 0) for c in cells)
+        pages = 0 if spec.page_size == "4k" else cells[0].memory_kib // spec.page_size_kib
+        return cls(spec.name, pcpus, spec.page_size_kib, pages, networks)
+
+    @property
+    def pcpus(self) -> int:
+        return sum(self.cell_pcpus)
+
+    @property
+    def physnets(self) -> frozenset[str]:
+        return frozenset(p for _, p in self.networks)
+
+    @property
+    def page_label(self) -> str:
+        return {2048: "2M", 1048576: "1G"}.get(self.page_kib, f"{self.page_kib}k")

@@ -1,0 +1,144 @@
+"""Instances: scheduling, pinning consistent with rtkvm.domain.placement, errors, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rtkvm.api.testing import Cloud, expect
+from rtkvm.cpuset import CpuSet
+from rtkvm.domain.placement import place
+from rtkvm.domain.spec import RtGuestSpec
+from rtkvm.scheduler.fakehosts import fake_host
+
+
+def _setup(cloud: Cloud) -> Any:
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    cloud.network("blue", "blue", shared=True)
+    return alice
+
+
+def test_create_pins_like_the_pure_placement(cloud: Cloud) -> None:
+    alice = _setup(cloud)
+    cloud.host("h1", physnets=("blue",), smt=True)
+    flavor = cloud.flavor("rt4", 4)
+    vm = expect(
+        alice.post("/v1/instances", json={"name": "vm", "flavor": "rt4", "networks": ["blue"]}),
+        201,
+    )
+    assert vm["state"] == "building"
+    assert vm["host"] == "h1"
+    assert vm["networks"] == [{"name": "blue", "physnet": "blue", "vlan": None}]
+    fake = fake_host(smt=True)
+    expected = place(
+        RtGuestSpec.model_validate(flavor["spec"]), fake.plan, fake.topology.to_topology()
+    )
+    assert [tuple(p) for p in vm["vcpu_pins"]] == list(expected.vcpu_pins)
+    assert vm["emulator_cpus"] == str(expected.emulator_cpus)
+    assert vm["emulator_cpus"] == str(CpuSet([vm["vcpu_pins"][0][1]]))  # mask ^0: vCPU 0's pCPU
+    assert vm["rt_cores"] == 4
+    node = expect(cloud.admin.get("/v1/hosts/h1"), 200)["nodes"][vm["cell_nodes"][0]]
+    assert node["rt_used"] == 4
+    assert node["hugepages_2m_used"] == 512
+
+
+def test_isolate_claims_an_extra_pcpu_for_the_emulator(cloud: Cloud) -> None:
+    alice = _setup(cloud)
+    cloud.host("h1", physnets=("blue",), nodes=1, cores_per_node=6)
+    cloud.flavor(
+        "iso", 4, **{"hw__emulator_threads_policy": "isolate", "hw__cpu_realtime_mask": "0-3"}
+    )
+    vm = expect(alice.post("/v1/instances", json={"name": "vm", "flavor": "iso"}), 201)
+    vcpu_pcpus = {p for _, p in vm["vcpu_pins"]}
+    emulator = CpuSet.parse(vm["emulator_cpus"])
+    assert len(emulator) == 1
+    assert not emulator & CpuSet(vcpu_pcpus)
+    assert vm["rt_cores"] == 5
+    # 5 RT pCPUs on this host: a second one does not fit, and the error says why
+    r = alice.post("/v1/instances", json={"name": "vm2", "flavor": "iso"})
+    assert r.status_code == 409
+    assert "none with 5 free RT pCPUs on one NUMA node" in r.json()["detail"]
+
+
+def test_no_fit_explains_per_host_class_and_leaves_an_errored_instance(cloud: Cloud) -> None:
+    alice = _setup(cloud)
+    for i in range(3):
+        cloud.host(f"b{i}", physnets=("blue",), nodes=2, cores_per_node=4)
+    cloud.host("r0", physnets=("red",))
+    cloud.host("sick", physnets=("blue",), verdict="not-ready")
+    cloud.flavor("rt4", 4)
+    r = alice.post("/v1/instances", json={"name": "big", "flavor": "rt4", "networks": ["blue"]})
+    assert r.status_code == 409
+    detail = r.json()["detail"]
+    assert "3 hosts wired to blue, none with 4 free RT pCPUs on one NUMA node" in detail
+    assert "1 host not wired to blue" in detail
+    assert "1 host not RT-ready" in detail
+    [vm] = expect(alice.get("/v1/instances"), 200)
+    assert vm["state"] == "error"
+    assert vm["fault"] == detail
+    assert vm["host"] is None
+    assert expect(cloud.admin.get("/v1/projects/p1"), 200)["rt_cores_used"] == 0
+    expect(alice.delete(f"/v1/instances/{vm['id']}"), 204)  # holds nothing: gone at once
+    assert alice.get(f"/v1/instances/{vm['id']}").status_code == 404
+
+
+def test_delete_is_idempotent_and_the_agent_frees_the_host(cloud: Cloud) -> None:
+    alice = _setup(cloud)
+    agent = cloud.host("h1", nodes=1, cores_per_node=5)
+    cloud.flavor("rt4", 4)
+    vm = expect(alice.post("/v1/instances", json={"name": "vm", "flavor": "rt4"}), 201)
+    assert alice.post("/v1/instances", json={"name": "vm2", "flavor": "rt4"}).status_code == 409
+    expect(alice.delete(f"/v1/instances/{vm['id']}"), 204)
+    expect(alice.delete(f"/v1/instances/{vm['id']}"), 204)
+    assert expect(alice.get(f"/v1/instances/{vm['id']}"), 200)["state"] == "deleting"
+    [work] = expect(agent.get("/v1/agent/instances"), 200)
+    assert work["state"] == "deleting"
+    # still held until the agent says it is gone
+    assert expect(cloud.admin.get("/v1/hosts/h1"), 200)["nodes"][0]["rt_used"] == 4
+    done = expect(
+        agent.post(f"/v1/agent/instances/{vm['id']}/state", json={"state": "deleted"}), 200
+    )
+    assert done["state"] == "deleted"
+    assert expect(cloud.admin.get("/v1/hosts/h1"), 200)["nodes"][0]["rt_used"] == 0
+    assert expect(cloud.admin.get("/v1/projects/p1"), 200)["instances_used"] == 0
+    expect(alice.delete(f"/v1/instances/{vm['id']}"), 204)
+    expect(alice.delete("/v1/instances/00000000-0000-0000-0000-000000000000"), 204)
+    again = expect(alice.post("/v1/instances", json={"name": "vm3", "flavor": "rt4"}), 201)
+    assert {p for _, p in again["vcpu_pins"]} == {p for _, p in vm["vcpu_pins"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"name": "x", "flavor": "nope"}, 404, "flavor 'nope' not found"),
+        ({"name": "x", "flavor": "rt2", "networks": ["nope"]}, 404, "network 'nope'"),
+        ({"name": "x", "flavor": "rt2", "networks": ["blue", "blue"]}, 422, "listed twice"),
+        ({"name": "", "flavor": "rt2"}, 422, "name"),
+        ({"flavor": "rt2"}, 422, "name: Field required"),
+        ({"name": "x", "flavor": "rt2", "colour": "red"}, 422, "colour"),
+        ({"name": "x", "flavor": 12}, 422, "flavor"),
+        ({"name": "x", "flavor": "rt2", "project": "p2"}, 403, "only an admin"),
+        ([1, 2], 422, "bad request"),
+    ],
+)
+def test_bad_creates_say_what_to_change(cloud: Cloud, body: Any, status: int, words: str) -> None:
+    alice = _setup(cloud)
+    cloud.project("p2")
+    cloud.flavor("rt2", 2)
+    r = alice.post("/v1/instances", json=body)
+    assert r.status_code == status, r.text
+    assert words in r.json()["detail"]
+    assert expect(alice.get("/v1/instances"), 200) == []
+
+
+def test_garbage_never_gives_a_500(cloud: Cloud) -> None:
+    alice = _setup(cloud)
+    for path in ("/v1/instances", "/v1/flavors", "/v1/networks", "/v1/projects", "/v1/hosts"):
+        for content in (b"{", b"null", b'{"name": null}', b"\xff\xfe"):
+            for client in (alice, cloud.admin):
+                r = client.post(path, content=content, headers={"Content-Type": "application/json"})
+                assert 400 <= r.status_code < 500, (path, content, r.text)
+    assert cloud.admin.get("/v1/usage/p1?since=10&until=5").status_code == 422
+    assert alice.get("/v1/instances/%00").status_code == 404
