@@ -88,15 +88,46 @@ def test_unknown_variable_and_profile() -> None:
         load_profile("fast")
 
 
-def test_thread_levels_must_stay_below_the_vcpu_priority() -> None:
+@pytest.mark.parametrize(
+    ("role", "priority", "ok"),
+    [
+        ("kthread", 90, True),
+        ("kthread", 50, False),
+        ("kthread", 99, False),
+        ("rt_work", 50, True),
+        ("rt_work", 90, False),
+        ("rt_work", 0, False),
+    ],
+)
+def test_one_priority_scale_is_enforced(role: str, priority: int, ok: bool) -> None:
     data = {
         "name": "x",
         "summary": "x",
-        "priorities": {"vcpu": 50, "why": "w"},
-        "thread": [{"match": "ksoftirqd/*", "policy": "fifo", "priority": 50, "why": "w"}],
+        "priorities": {"vcpu_default": 50, "vcpu_max": 89, "kthread": 90, "why": "w"},
+        "thread": [
+            {"match": "t*", "policy": "fifo", "priority": priority, "role": role, "why": "w"}
+        ],
     }
-    with pytest.raises(ValueError, match="must be between 1 and 49"):
+    if ok:
         Profile.model_validate(data)
+    else:
+        with pytest.raises(ValueError, match="kernel threads above every vCPU"):
+            Profile.model_validate(data)
+
+
+def test_priorities_are_the_guest_layers() -> None:
+    """Host kernel threads preempt every vCPU the guest layer may create; PMDs share its band."""
+    from rtkvm.domain.spec import (
+        HOST_PERCPU_KTHREAD_PRIORITY,
+        VCPU_PRIORITY_DEFAULT,
+        VCPU_PRIORITY_MAX,
+    )
+
     rvh = load_profile("realtime-virtual-host")
     assert rvh.priorities is not None
-    assert all(1 <= t.priority < rvh.priorities.vcpu for t in rvh.thread)
+    assert rvh.priorities.vcpu_default == VCPU_PRIORITY_DEFAULT
+    assert rvh.priorities.vcpu_max == VCPU_PRIORITY_MAX
+    assert rvh.priorities.kthread == HOST_PERCPU_KTHREAD_PRIORITY
+    kthreads = {t.match: t.priority for t in rvh.thread if t.role == "kthread"}
+    assert kthreads == dict.fromkeys(("ktimers/*", "ksoftirqd/*", "rcuc/*"), 90)
+    assert all(t.priority <= VCPU_PRIORITY_MAX for t in rvh.thread if t.role == "rt_work")

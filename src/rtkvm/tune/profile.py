@@ -87,6 +87,9 @@ class Thread(_Model):
     """Shell pattern on the thread name (/proc/PID/task/TID/comm), e.g. ``ksoftirqd/*``."""
     policy: Literal["fifo", "rr"]
     priority: int
+    role: Literal["kthread", "rt_work"]
+    """kthread: a per-CPU kernel thread that serves the CPU's RT work (must preempt it);
+    rt_work: RT work itself, such as a data-plane polling thread (in the vCPU band)."""
     why: str
 
 
@@ -98,8 +101,13 @@ class Affinity(_Model):
 
 
 class Priorities(_Model):
-    vcpu: int
-    """The SCHED_FIFO priority the guest layer gives RT vCPUs; thread levels stay below it."""
+    """The host-wide SCHED_FIFO scale, shared with the guest layer (rtkvm.domain.spec)."""
+
+    vcpu_default: int
+    vcpu_max: int
+    """RT work (vCPUs, polling threads) runs at 1..vcpu_max."""
+    kthread: int
+    """Per-CPU kernel threads run at this level: above all RT work, below 99."""
     why: str
 
 
@@ -141,14 +149,22 @@ class Profile(_Model):
     modprobe: tuple[ModuleOption, ...] = ()
 
     @model_validator(mode="after")
-    def _threads_below_vcpu(self) -> Profile:
-        if self.priorities is None:
+    def _one_priority_scale(self) -> Profile:
+        p = self.priorities
+        if p is None:
             return self
+        if not 1 <= p.vcpu_default <= p.vcpu_max < p.kthread < 99:
+            raise ValueError(
+                f"priorities must satisfy 1 <= vcpu_default ({p.vcpu_default}) <= vcpu_max "
+                f"({p.vcpu_max}) < kthread ({p.kthread}) < 99"
+            )
         for thread in self.thread:
-            if not 1 <= thread.priority < self.priorities.vcpu:
+            low, high = (p.vcpu_max + 1, 98) if thread.role == "kthread" else (1, p.vcpu_max)
+            if not low <= thread.priority <= high:
                 raise ValueError(
-                    f"thread {thread.match!r} priority {thread.priority} must be between 1 and "
-                    f"{self.priorities.vcpu - 1} (below the vCPU priority {self.priorities.vcpu})"
+                    f"thread {thread.match!r} ({thread.role}) priority {thread.priority} must be "
+                    f"between {low} and {high}: kernel threads above every vCPU, RT work in "
+                    "the vCPU band"
                 )
         return self
 
