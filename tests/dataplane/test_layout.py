@@ -93,7 +93,7 @@ def test_other_config_masks_and_socket_mem() -> None:
     assert oc["dpdk-lcore-mask"] == "0x1"
     assert oc["dpdk-socket-mem"] == "512,0"  # only the PMDs' node gets memory
     assert oc["dpdk-init"] == "true" and oc["pmd-maxsleep"] == "0"
-    assert layout.hugepages == {0: 256}
+    assert layout.hugepages == {0: 288}  # (512 MiB socket memory + 64 MiB headroom) / 2 MiB
 
 
 def test_pmds_on_both_nodes_and_masks_beyond_32_cpus() -> None:
@@ -106,7 +106,7 @@ def test_pmds_on_both_nodes_and_masks_beyond_32_cpus() -> None:
     )  # fmt: skip
     assert layout.other_config["pmd-cpu-mask"] == hex((1 << 40) | (1 << 2)) == "0x10000000004"
     assert layout.other_config["dpdk-socket-mem"] == "512,512"
-    assert layout.hugepages == {0: 256, 1: 256}
+    assert layout.hugepages == {0: 288, 1: 288}
 
 
 def test_bridges_ports_and_vlans() -> None:

@@ -11,7 +11,7 @@ from rtkvm.errors import DataError
 def test_shipped_settings() -> None:
     s = load_settings()
     assert s.pmd_policy == "fifo" and 1 <= s.pmd_priority < 50
-    assert s.hugepages_per_node == 256  # 512 MiB of 2 MiB pages
+    assert s.hugepages_per_node == 288  # (512 MiB + 64 MiB headroom) of 2 MiB pages
     keys = {e.key for e in s.other_config}
     assert {"dpdk-init", "pmd-cpu-mask", "dpdk-lcore-mask", "dpdk-socket-mem"} <= keys
     assert all(e.why.strip() for e in s.other_config)

@@ -156,20 +156,7 @@ class OvsDpdk:
         )
         self.vsctl("init", wait=False)
         self.vsctl(*other_config_args(layout.other_config), wait=False)
-        began = time.monotonic()
-        start_with_affinity(
-            [
-                b.vswitchd,
-                f"unix:{self.db_sock}",
-                f"--pidfile={self.rundir / 'ovs-vswitchd.pid'}",
-                f"--unixctl={self.vswitchd_ctl}",
-                f"--log-file={self.vswitchd_log}",
-                "--detach",
-            ],
-            layout.cpus.process,
-            output=self.rundir / "ovs-vswitchd.out",
-            env=self._env(),
-        )
+        began = self._start_vswitchd(layout)
         self._wait_dpdk(began)
         seconds = time.monotonic() - began
         for bridge in layout.bridges:
@@ -179,6 +166,55 @@ class OvsDpdk:
         if problems:
             raise DataplaneError("OVS-DPDK started but is not usable: " + "; ".join(problems))
         return StartInfo(round(seconds, 3), iova_mode(log), layout.cpus.warnings)
+
+    def _start_vswitchd(self, layout: SwitchLayout, attempts: int = 2) -> float:
+        """Launch ovs-vswitchd-dpdk on the housekeeping CPUs; returns the launch time.
+
+        DPDK's EAL sometimes fails at once with "Cannot allocate memory" although
+        the hugepages are there; a second attempt then succeeds. Any other
+        failure, or a second one, is reported with the hugepage counters.
+        """
+        b = self.settings.binaries
+        args = [
+            b.vswitchd,
+            f"unix:{self.db_sock}",
+            f"--pidfile={self.rundir / 'ovs-vswitchd.pid'}",
+            f"--unixctl={self.vswitchd_ctl}",
+            f"--log-file={self.vswitchd_log}",
+            "--detach",
+        ]
+        for attempt in range(1, attempts + 1):
+            began = time.monotonic()
+            try:
+                start_with_affinity(
+                    args, layout.cpus.process, output=self.rundir / "ovs-vswitchd.out",
+                    env=self._env(),
+                )  # fmt: skip
+                return began
+            except DataplaneError as exc:
+                if "Cannot init EAL" not in str(exc) or attempt == attempts:
+                    raise DataplaneError(f"{exc} [{self._hugepage_counters()}]") from None
+                time.sleep(1.0)
+        raise AssertionError("unreachable")
+
+    def _hugepage_counters(self) -> str:
+        meminfo = self.fs.read_maybe("/proc/meminfo")
+        if isinstance(meminfo, Unknown):
+            return str(meminfo)
+        return ", ".join(
+            line.replace(" ", "") for line in meminfo.splitlines() if line.startswith("HugePages_")
+        )
+
+    def _wait_hugepages_released(self, limit: float = 5.0) -> None:
+        """Exited DPDK processes free their pages asynchronously; restore after that."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            counters = dict(
+                item.split(":") for item in self._hugepage_counters().split(", ") if ":" in item
+            )
+            if counters.get("HugePages_Free") == counters.get("HugePages_Total"):
+                return
+            time.sleep(0.1)
 
     def _wait_dpdk(self, began: float, limit: float = 60.0) -> None:
         while time.monotonic() - began < limit:
@@ -284,6 +320,7 @@ class OvsDpdk:
             return errors
         huge = state.get("hugepages")
         if huge:
+            self._wait_hugepages_released()
             original = {int(k): int(v) for k, v in huge["original"].items()}
             try:
                 hugepages.restore(self.fs, hugepages.Reservation(huge["size_kb"], original, {}))

@@ -50,6 +50,7 @@ class DataplaneSettings:
     required_drivers: tuple[RequiredDriver, ...]
     hugepage_size_kb: int
     socket_mem_mb: int
+    headroom_mb: int
     hugepage_mount: str
     pmd_policy: str
     pmd_priority: int
@@ -59,7 +60,7 @@ class DataplaneSettings:
     @property
     def hugepages_per_node(self) -> int:
         """Hugepages to reserve on each NUMA node that runs PMD threads."""
-        return self.socket_mem_mb * 1024 // self.hugepage_size_kb
+        return (self.socket_mem_mb + self.headroom_mb) * 1024 // self.hugepage_size_kb
 
 
 def load_settings(text: str | None = None, *, source: str = "dataplane.toml") -> DataplaneSettings:
@@ -108,6 +109,7 @@ def _build(data: dict[str, Any]) -> DataplaneSettings:
         required_drivers=drivers,
         hugepage_size_kb=int(huge["size_kb"]),
         socket_mem_mb=int(huge["socket_mem_mb"]),
+        headroom_mb=int(huge.get("headroom_mb", 0)),
         hugepage_mount=str(huge["mount_point"]),
         pmd_policy=policy,
         pmd_priority=priority,

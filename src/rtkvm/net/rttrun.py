@@ -78,6 +78,23 @@ def client_args(
     ]  # fmt: skip
 
 
+def _wait_listening(
+    server: Endpoint, proc: subprocess.Popen[bytes], port: int, limit: float = 10.0
+) -> None:
+    """Wait until the server's UDP port is bound (``ss``), so no ping is sent into the void."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise MeasureError(f"sockperf server in {server.name} exited: {err.strip()[-300:]}")
+        if f":{port}" in server.run(["ss", "-Hlun", f"sport = :{port}"], timeout=5):
+            return
+        time.sleep(0.1)
+    raise MeasureError(
+        f"sockperf server in {server.name} did not bind UDP port {port} in {limit:g} s"
+    )
+
+
 def measure(
     client: Endpoint,
     server: Endpoint,
@@ -93,10 +110,7 @@ def measure(
     """Round trip from ``client`` to ``server_ip`` served by ``server``."""
     proc = server.start(server_args(server_ip, port))
     try:
-        time.sleep(0.5)
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            raise MeasureError(f"sockperf server in {server.name} exited: {err.strip()[-300:]}")
+        _wait_listening(server, proc, port)
         with tempfile.TemporaryDirectory(prefix="rtkvm-rtt-") as tmp:
             log = Path(tmp) / "full.csv"
             args = client_args(
