@@ -85,7 +85,8 @@ def test_rtkvm_design_is_rt_ready_with_no_failures() -> None:
     report = audit_domain(_good(), AUDIT_HOST)
     assert report.verdict == "rt-ready" and report.exit_code() == 0
     assert _failed(report) == set()
-    assert report.counts()["skip"] == 0  # every rule applies to this guest
+    skipped = {f.id for f in report.findings if f.status is Status.SKIP}
+    assert skipped == {"vcpu.quiet-sibling"}  # every rule applies, but this host has no SMT
 
 
 def test_nova_domain(samples: Path) -> None:
@@ -288,3 +289,19 @@ def test_memory_backing_default_is_not_enough() -> None:
     assert {"memory.hugepages", "memory.locked", "memory.nosharepages"} <= _failed(
         audit_domain(domain, AUDIT_HOST)
     )
+
+
+def test_hyperthread_siblings() -> None:
+    smt = make_topology(nodes=1, cores_per_node=4, smt=2)  # siblings k and k+4
+    spec = RtGuestSpec(vcpus=2, memory_mib=1024, emulator_threads_policy="share")
+    boot = GuestBoot(name="ht", kernel="/k")
+    shared_core = design_guest(spec, make_plan("0", "1-3,5-7", "4"), smt, boot).domain
+    report = audit_domain(shared_core, AuditHost.from_plan(make_plan("0", "1-3,5-7", "4"), smt))
+    assert _status(report)["vcpu.quiet-sibling"] is Status.PASS  # vCPUs on 1 and 5: one core
+    noisy = _pins(shared_core, "1", "4")  # vCPU 1 on CPU 4, sibling of housekeeping CPU 0
+    report = audit_domain(noisy, AuditHost(housekeeping=CpuSet([0]), topology=smt))
+    finding = next(f for f in report.findings if f.id == "vcpu.quiet-sibling")
+    assert (finding.status, finding.severity) == (Status.FAIL, Severity.WARNING)
+    assert "pCPU 4 with housekeeping CPU 0" in finding.message
+    assert _status(audit_domain(_good(), AUDIT_HOST))["vcpu.quiet-sibling"] is Status.SKIP
+    assert _status(audit_domain(_good()))["vcpu.quiet-sibling"] is Status.UNKNOWN

@@ -208,6 +208,29 @@ def _isolated(c: AuditContext) -> Outcome:
     return Outcome(Status.UNKNOWN, "no host partition given: pass --housekeeping or --plan")
 
 
+@_check("vcpu.quiet-sibling")
+def _sibling(c: AuditContext) -> Outcome:
+    topo = c.host.topology
+    if topo is None:
+        return Outcome(Status.UNKNOWN, "the host's topology was not given: pass --root")
+    if not topo.smt_active:
+        return _skip("the host has no SMT")
+    emulator = c.domain.cputune.emulatorpin if c.domain.cputune is not None else None
+    noisy = {"housekeeping": c.host.housekeeping, "emulator": emulator}
+    bad: list[str] = []
+    for pcpu in c.rt_pcpus:
+        try:
+            siblings = topo.siblings(pcpu) - CpuSet([pcpu])
+        except HostReadError:
+            return Outcome(Status.UNKNOWN, f"pCPU {pcpu} is not online on this host")
+        for what, cpus in noisy.items():
+            if cpus is not None and siblings & cpus:
+                bad.append(f"pCPU {pcpu} with {what} CPU {siblings & cpus}")
+    if bad:
+        return _bad("; ".join(bad), bad, "quiet siblings")
+    return _ok(observed=c.rt_pcpus, expected="quiet siblings")
+
+
 @_check("memory.hugepages")
 def _hugepages(c: AuditContext) -> Outcome:
     backing = c.domain.memory_backing
