@@ -19,7 +19,7 @@ from rtkvm.tune.fakes import (
 )
 from rtkvm.tune.journal import Journal
 from rtkvm.tune.model import Status
-from rtkvm.tune.system import RecordingRunner
+from rtkvm.tune.system import RecordingRunner, read_tasks
 
 MakeTuning = Callable[..., Tuning]
 
@@ -258,3 +258,21 @@ def test_write_errors_from_hostfs_name_the_file(tmp_path: Path) -> None:
     fs = HostFS(tmp_path)
     with pytest.raises(HostWriteError, match="read-only"):
         fs.write_atomic("/etc/x", "y")
+
+
+def test_rollback_leaves_a_reused_pid_alone(tmp_path: Path, make_tuning: MakeTuning) -> None:
+    from rtkvm.tune.fakes import write_task
+
+    write_tuning_host(tmp_path)
+    make_tuning(tmp_path, only=("thread:ksoftirqd/*",)).apply()
+    import shutil
+
+    shutil.rmtree(tmp_path / "proc/11")  # ksoftirqd/1 is gone (CPU offlined) ...
+    write_task(tmp_path, 11, "postgres", policy=1, priority=90)  # ... and its id reused
+    fs = HostFS(tmp_path, writable=True)
+    result = rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner())
+    assert result.failed == []
+    assert any("now belongs to 'postgres'" in n for n in result.notes)
+    tasks = {t.comm: t.sched for t in read_tasks(fs)}
+    assert tasks["postgres"] == "fifo:90"  # not "restored" to ksoftirqd's original
+    assert tasks["ksoftirqd/0"] == "other:0"

@@ -13,6 +13,7 @@ order to undo (the engine replays the journal in reverse).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rtkvm.cpuset import CpuSet
@@ -144,6 +145,15 @@ class Writer:
     def _undo_task(self, entry: Entry) -> str | None:
         pid = _pid(entry.pid)
         original = entry.original or ""
+        journaled = _comm_of(entry.target)
+        live = self._comm(pid)
+        if live is None:
+            return f"{entry.setting}: {entry.target} has exited; nothing to restore"
+        if journaled is not None and live != journaled:
+            return (
+                f"{entry.setting}: {entry.target} has exited and its id now belongs to "
+                f"{live!r}; left alone"
+            )
         try:
             if entry.kind == "sched":
                 self.proc.set_sched(pid, *parse_sched(original))
@@ -157,8 +167,26 @@ class Writer:
             raise
         return None
 
+    def _comm(self, tid: int) -> str | None:
+        """The name of a thread (process or thread id), None when it is gone."""
+        live = self.fs.read_line(f"/proc/{tid}/comm")
+        if isinstance(live, str):
+            return live
+        for pid in self.fs.glob_names("/proc", "[0-9]*"):
+            found = self.fs.read_line(f"/proc/{pid}/task/{tid}/comm")
+            if isinstance(found, str):
+                return found
+        return None
+
 
 _GONE = "No such process"
+_TARGET = re.compile(r"^(?:pid|tid) \d+ \((.*)\)$")
+
+
+def _comm_of(target: str) -> str | None:
+    """The thread name recorded in a target such as ``tid 10 (ksoftirqd/0)``."""
+    match = _TARGET.match(target)
+    return match.group(1) if match else None
 
 
 def _pid(pid: int | None) -> int:
