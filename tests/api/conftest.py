@@ -44,5 +44,7 @@ def app(db_url: str, clock: FakeClock) -> Iterator[FastAPI]:
 
 
 @pytest.fixture
-def cloud(app: FastAPI) -> Cloud:
-    return Cloud(app)
+def cloud(app: FastAPI) -> Iterator[Cloud]:
+    helper = Cloud(app)
+    yield helper
+    helper.close()

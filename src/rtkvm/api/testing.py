@@ -50,11 +50,20 @@ class Cloud:
 
     def __init__(self, app: FastAPI, admin_token: str = ADMIN_TOKEN) -> None:
         self.app = app
+        self._open: list[TestClient] = []
         self.admin = self.client(admin_token)
 
     def client(self, token: str | None) -> TestClient:
+        """A client with this bearer token (kept open: one event loop thread per client)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return TestClient(self.app, base_url="http://rtkvm.test", headers=headers)
+        client = TestClient(self.app, base_url="http://rtkvm.test", headers=headers)
+        client.__enter__()
+        self._open.append(client)
+        return client
+
+    def close(self) -> None:
+        while self._open:
+            self._open.pop().__exit__(None, None, None)
 
     def project(self, name: str, **quota: int | None) -> dict[str, Any]:
         return expect(self.admin.post("/v1/projects", json={"name": name, **quota}), 201)  # type: ignore[no-any-return]
