@@ -312,7 +312,7 @@ def test_load_plan_takes_the_planner_output() -> None:
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ("[1, 2]", "expected a JSON object"),
+        ("[1, 2]", "a plan is a JSON object"),
         ('{"housekeeping": "0-1"}', "rt_vcpu"),
         (_planner_output(PartitionPlan(housekeeping=C("0"), rt_vcpu=C("1"), dataplane=C("")),
                          "1-3"), "'isolated' says 1-3 but the roles give 1"),

@@ -48,3 +48,28 @@ def test_bad_plans_are_refused_with_the_reason(fields: dict[str, object], messag
 def test_not_json() -> None:
     with pytest.raises(InputError, match=r"plan\.json: not valid JSON"):
         PartitionPlan.from_json("{", source="plan.json")
+
+
+def test_accepts_the_planners_document_and_checks_isolated() -> None:
+    import json
+
+    document = {
+        "housekeeping": "0",
+        "rt_vcpu": "1-2",
+        "dataplane": "3",
+        "isolated": "1-3",
+        "kernel_args": [{"arg": "nohz_full=1-3", "why": "..."}],
+        "request": {"rt_cores": 2},
+        "root": "/",
+        "nodes": [],
+    }
+    plan = PartitionPlan.from_json(json.dumps(document))
+    assert plan.isolated == CpuSet.parse("1-3")
+    document["isolated"] = "1-2"
+    with pytest.raises(InputError, match="'isolated' says 1-2 but the roles give 1-3"):
+        PartitionPlan.from_json(json.dumps(document))
+
+
+def test_load_names_a_missing_file(tmp_path: object) -> None:
+    with pytest.raises(InputError, match="cannot read the plan"):
+        PartitionPlan.load(f"{tmp_path}/nope.json")

@@ -10,14 +10,12 @@ logic beyond choosing what to call and how to print it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from rtkvm.cli.common import format_option, open_host, root_option
-from rtkvm.cpuset import CpuSet
-from rtkvm.errors import CpuListError, InputError
+from rtkvm.errors import InputError
 from rtkvm.host.checks import CheckSet, parse_checks, shipped_checks
 from rtkvm.host.doctor import evaluate
 from rtkvm.host.facts import host_facts
@@ -26,31 +24,8 @@ from rtkvm.host.partition import PartitionPlan
 
 
 def load_plan(text: str, source: str) -> PartitionPlan:
-    """A plan from a bare PartitionPlan or from ``rtkvm host plan --format json`` output.
-
-    The planner's output adds keys around the plan (request, nodes, kernel_args,
-    isolated, ...); those are dropped, and its ``isolated`` must agree with the plan.
-    """
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{source}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{source}: expected a JSON object with housekeeping, rt_vcpu, ...")
-    fields = {k: v for k, v in data.items() if k in PartitionPlan.model_fields}
-    plan = PartitionPlan.from_json(json.dumps(fields), source=source)
-    stated = data.get("isolated")
-    if isinstance(stated, str):
-        try:
-            agrees = CpuSet.parse(stated) == plan.isolated
-        except CpuListError as exc:
-            raise InputError(f"{source}: isolated: {exc}") from None
-        if not agrees:
-            raise InputError(
-                f"{source}: 'isolated' says {stated} but the roles give {plan.isolated}; "
-                "regenerate the plan with rtkvm host plan"
-            )
-    return plan
+    """A plan from a bare PartitionPlan or from ``rtkvm host plan --format json`` output."""
+    return PartitionPlan.from_json(text, source=source)
 
 
 def _read_text(path: Path, what: str) -> str:

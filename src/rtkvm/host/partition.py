@@ -11,12 +11,14 @@ compute a plan or read the host.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from rtkvm.cpuset import CpuSet
-from rtkvm.errors import InputError
+from rtkvm.errors import CpuListError, InputError
 
 
 class PartitionPlan(BaseModel):
@@ -75,12 +77,50 @@ class PartitionPlan(BaseModel):
 
     @classmethod
     def from_json(cls, text: str, *, source: str = "plan") -> PartitionPlan:
-        """Parse a plan; a bad one raises InputError naming the source and the problem."""
+        """Parse a plan: a bare plan, or the document ``rtkvm host plan -f json`` prints.
+
+        The planner's document adds explanations around the plan's fields
+        (``isolated``, ``kernel_args``, ``request``, ``root``, ``nodes``); they are
+        dropped, except that ``isolated`` must agree with the roles. Any other
+        unknown key is refused (a typo must not silently change a plan). A bad
+        plan raises InputError naming the source and the problem.
+        """
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"{source}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise InputError(
+                f"{source}: a plan is a JSON object with housekeeping, rt_vcpu and dataplane, "
+                f"found {type(data).__name__}"
+            )
+        fields = {k: v for k, v in data.items() if k not in PLANNER_EXPLANATIONS}
         try:
-            return cls.model_validate(data)
+            plan = cls.model_validate(fields)
         except Exception as exc:  # pydantic.ValidationError or CpuListError
             raise InputError(f"{source}: not a valid partition plan: {exc}") from None
+        stated = data.get("isolated")
+        if stated is not None:
+            try:
+                agrees = CpuSet.parse(str(stated)) == plan.isolated
+            except CpuListError as exc:
+                raise InputError(f"{source}: isolated: {exc}") from None
+            if not agrees:
+                raise InputError(
+                    f"{source}: 'isolated' says {stated} but the roles give {plan.isolated}; "
+                    "regenerate the plan with `rtkvm host plan -f json`"
+                )
+        return plan
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> PartitionPlan:
+        """Read a plan file (see from_json); a missing file is an InputError."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read the plan ({exc.strerror or exc})") from None
+        return cls.from_json(text, source=str(path))
+
+
+PLANNER_EXPLANATIONS = frozenset({"isolated", "kernel_args", "request", "root", "nodes"})
+"""Keys ``rtkvm host plan -f json`` adds around a plan to explain it."""
