@@ -182,6 +182,9 @@ def write_tuning_host(
         "/proc/irq/default_smp_affinity": f"{full_mask}\n",
         "/sys/kernel/mm/ksm/run": "1\n",
         "/sys/kernel/mm/transparent_hugepage/enabled": "always [madvise] never\n",
+        "/sys/kernel/mm/transparent_hugepage/defrag": (
+            "always defer defer+madvise [madvise] never\n"
+        ),
         "/sys/devices/virtual/workqueue/cpumask": f"{full_mask}\n",
         "/sys/devices/system/machinecheck/machinecheck0/ignore_ce": "0\n",
         "/sys/devices/system/cpu/online": f"{everything.format()}\n",
