@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rtkvm.errors import HostReadError, HostWriteError
-from rtkvm.hostfs import HostFS, Unknown
+from rtkvm.hostfs import HostFS, PathInfo, Unknown
 
 
 @pytest.fixture()
@@ -77,3 +77,25 @@ def test_writes_need_a_writable_hostfs(root: Path) -> None:
 def test_is_real_host(root: Path) -> None:
     assert HostFS("/").is_real_host
     assert not HostFS(root).is_real_host
+
+
+def test_a_fifo_under_the_root_is_an_error_not_a_hang(root: Path) -> None:
+    import os
+
+    os.mkfifo(root / "proc" / "trap")
+    fs = HostFS(root)
+    with pytest.raises(HostReadError, match="not a regular file"):
+        fs.read("/proc/trap")
+    assert fs.read_maybe("/proc/trap") == Unknown("/proc/trap", "is not a regular file")
+    info = fs.info("/proc/trap")
+    assert info is not None and info.kind == "other"
+
+
+def test_info_tells_files_dirs_and_absent_paths(root: Path) -> None:
+    fs = HostFS(root)
+    cmdline = fs.info("/proc/cmdline")
+    assert cmdline is not None and (cmdline.kind, cmdline.size) == ("file", 19)
+    proc = fs.info("/proc")
+    assert proc is not None and proc.kind == "dir"
+    assert fs.info("/dev/kvm") is None
+    assert HostFS("/").info("/dev/null") == PathInfo("device", 0)

@@ -18,6 +18,7 @@ import errno
 import fcntl
 import fnmatch
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,14 @@ class Unknown:
 
     def __str__(self) -> str:
         return f"unknown ({self.source}: {self.reason})"
+
+
+@dataclass(frozen=True)
+class PathInfo:
+    """What a host path is: 'file', 'dir', 'device' or 'other', and its size in bytes."""
+
+    kind: str
+    size: int
 
 
 class HostFS:
@@ -75,7 +84,14 @@ class HostFS:
         """The text of a host file; raises HostReadError if it cannot be read."""
         self._touched.add(host_path)
         try:
-            with open(self._local(host_path), encoding="utf-8", errors="replace") as handle:
+            # O_NONBLOCK and the type check: a FIFO or socket planted in a fake
+            # root must give an error, not block the reader forever.
+            fd = os.open(self._local(host_path), os.O_RDONLY | os.O_NONBLOCK)
+            with open(fd, encoding="utf-8", errors="replace", closefd=True) as handle:
+                mode = os.fstat(fd).st_mode
+                if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
+                    kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+                    raise HostReadError(host_path, f"is {kind}")
                 return handle.read()
         except FileNotFoundError:
             raise HostReadError(host_path, "does not exist") from None
@@ -106,6 +122,25 @@ class HostFS:
     def is_dir(self, host_path: str) -> bool:
         self._touched.add(host_path)
         return os.path.isdir(self._local(host_path))
+
+    def info(self, host_path: str) -> PathInfo | None:
+        """What the host path is (following links), or None when it does not exist."""
+        self._touched.add(host_path)
+        try:
+            st = os.stat(self._local(host_path))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise HostReadError(host_path, os.strerror(exc.errno or errno.EIO)) from None
+        if stat.S_ISREG(st.st_mode):
+            kind = "file"
+        elif stat.S_ISDIR(st.st_mode):
+            kind = "dir"
+        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            kind = "device"
+        else:
+            kind = "other"
+        return PathInfo(kind, st.st_size)
 
     def listdir(self, host_path: str) -> list[str]:
         """Sorted names in a host directory; raises HostReadError if unreadable."""

@@ -15,13 +15,12 @@ source.
 
 from __future__ import annotations
 
-import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rtkvm import __version__
-from rtkvm.errors import InputError
+from rtkvm.errors import HostReadError, InputError
 from rtkvm.host.inspect import HostReport, inspect_host
 from rtkvm.hostfs import HostFS, Unknown
 
@@ -68,24 +67,24 @@ def capture_host(fs: HostFS, dest: Path, *, now: datetime | None = None) -> Capt
     for host_path in touched:
         target = dest.joinpath(*[p for p in host_path.split("/") if p])
         try:
-            info = fs.local(host_path).stat()
-        except FileNotFoundError:
+            info = fs.info(host_path)
+        except HostReadError as exc:
+            skipped.append((host_path, exc.reason))
+            continue
+        if info is None:
             absent += 1
             directories += _keep_parent(fs, host_path, dest)
             continue
-        except OSError as exc:
-            skipped.append((host_path, exc.strerror or "cannot stat"))
-            continue
-        if stat.S_ISDIR(info.st_mode):
+        if info.kind == "dir":
             made.ensure(target)
             directories += 1
-        elif stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+        elif info.kind == "device":
             made.ensure(target.parent)
             target.write_bytes(b"")
             placeholders += 1
-        elif not stat.S_ISREG(info.st_mode):
+        elif info.kind != "file":
             skipped.append((host_path, "neither a file, a directory nor a device"))
-        elif info.st_size > MAX_FILE_BYTES:
+        elif info.size > MAX_FILE_BYTES:
             skipped.append((host_path, f"larger than {MAX_FILE_BYTES} bytes"))
         else:
             text = fs.read_maybe(host_path)
@@ -123,14 +122,14 @@ def _keep_parent(fs: HostFS, host_path: str, dest: Path) -> int:
     """
     parts = [p for p in host_path.split("/") if p]
     for depth in range(len(parts) - 1, 0, -1):
-        local = fs.local("/" + "/".join(parts[:depth]))
-        if local.is_dir():
+        info = fs.info("/" + "/".join(parts[:depth]))
+        if info is not None and info.kind == "dir":
             target = dest.joinpath(*parts[:depth])
             if target.is_dir():
                 return 0
             target.mkdir(parents=True)
             return 1
-        if local.exists():
+        if info is not None:
             return 0
     return 0
 
