@@ -35,16 +35,27 @@ def test_warnings_do_not_block_errors_do() -> None:
     assert not bad.ok and bad.exit_code() == 1 and bad.verdict == "not ready"
 
 
-def test_unknown_error_does_not_pass_silently_but_does_not_block() -> None:
+def test_unknown_error_blocks_the_verdict() -> None:
     report = _report(PASS, UNK)
-    assert report.counts()["unknown"] == 1
+    assert report.counts()["unknown"] == 1 and report.counts()["errors_unknown"] == 1
+    assert not report.ok and report.verdict == "not ready" and report.exit_code() == 1
     assert "[unknown] nohz: cannot tell" in report.render_table()
+
+
+def test_unknown_warning_does_not_block() -> None:
+    unknown_warning = Finding("thp", Severity.WARNING, Status.UNKNOWN, "cannot tell")
+    assert _report(PASS, unknown_warning).ok
+
+
+def test_empty_values_read_as_none_in_the_table() -> None:
+    assert "(none)" in _report(FAIL).render_table()
 
 
 def test_json_shape() -> None:
     data = json.loads(_report(PASS, WARN, FAIL, UNK).to_json())
     assert data["verdict"] == "not ready"
     assert data["counts"]["fail"] == 2 and data["counts"]["errors_failed"] == 1
+    assert data["counts"]["errors_unknown"] == 1
     iso = next(f for f in data["findings"] if f["id"] == "isolated")
     assert iso == {
         "id": "isolated",

@@ -47,8 +47,12 @@ class Finding:
 
     @property
     def blocking(self) -> bool:
-        """An error that failed: makes the verdict negative."""
-        return self.severity is Severity.ERROR and self.status is Status.FAIL
+        """An error that failed, or that could not be verified: makes the verdict negative.
+
+        An unknown is not a pass: a host whose PREEMPT_RT status cannot be read
+        is not known to be ready.
+        """
+        return self.severity is Severity.ERROR and self.status in (Status.FAIL, Status.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -74,14 +78,19 @@ class Report:
         counts = {status.value: 0 for status in Status}
         for finding in self.findings:
             counts[finding.status.value] += 1
-        counts["errors_failed"] = sum(1 for f in self.findings if f.blocking)
+        counts["errors_failed"] = sum(
+            1 for f in self.findings if f.severity is Severity.ERROR and f.status is Status.FAIL
+        )
+        counts["errors_unknown"] = sum(
+            1 for f in self.findings if f.severity is Severity.ERROR and f.status is Status.UNKNOWN
+        )
         counts["warnings_failed"] = sum(
             1 for f in self.findings if f.severity is Severity.WARNING and f.status is Status.FAIL
         )
         return counts
 
     def exit_code(self) -> int:
-        """0 when no error-severity check failed, 1 otherwise."""
+        """0 when every error-severity check passed or did not apply, 1 otherwise."""
         return 0 if self.ok else 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,7 +148,8 @@ class Report:
         lines.append("")
         lines.append(
             f"{counts['pass']} passed, {counts['fail']} failed "
-            f"({counts['errors_failed']} errors), {counts['unknown']} unknown, "
+            f"({counts['errors_failed']} errors), {counts['unknown']} unknown "
+            f"({counts['errors_unknown']} errors), "
             f"{counts['skip']} not applicable"
         )
         return "\n".join(lines)
@@ -149,6 +159,8 @@ def _short(value: Any, width: int = 40) -> str:
     if value is None:
         return "-"
     data = to_jsonable(value)
+    if data in ("", [], {}):
+        return "(none)"
     text = data if isinstance(data, str) else json.dumps(data)
     if isinstance(data, dict) and "unknown" in data:
         text = f"unknown: {data['unknown']}"

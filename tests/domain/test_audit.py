@@ -117,7 +117,7 @@ def test_kubevirt_domain(samples: Path) -> None:
     assert status["vcpu.pinned"] is status["emulator.apart"] is Status.PASS
     assert status["iothreads.apart"] is status["vcpu.isolated"] is Status.PASS
     assert status["pmu.off"] is status["cpu.passthrough"] is Status.PASS
-    assert status["numa.local"] is Status.UNKNOWN  # no topology given
+    assert status["numa.local"] is Status.SKIP  # no topology given: not checked
     assert {"memory.locked", "memory.nosharepages", "balloon.none"} <= _failed(report)
     assert not report.ok and report.exit_code() == 1
     assert "KubeVirt" in next(f.message for f in report.findings if f.id == "vcpu.rt-scheduler")
@@ -250,8 +250,9 @@ def test_vcpu_cpuset_pins_everything_it_covers() -> None:
     assert status["vcpu.pinned"] is Status.FAIL  # each vCPU may use 4 pCPUs
 
 
-def test_partition_unknown_without_host_and_housekeeping_form() -> None:
-    assert _status(audit_domain(_good()))["vcpu.isolated"] is Status.UNKNOWN
+def test_partition_not_checked_without_host_and_housekeeping_form() -> None:
+    unchecked = next(f for f in audit_domain(_good()).findings if f.id == "vcpu.isolated")
+    assert unchecked.status is Status.SKIP and "pass --housekeeping or --plan" in unchecked.message
     with_hk = audit_domain(_good(), AuditHost(housekeeping=CpuSet.parse("0,8")))
     assert _status(with_hk)["vcpu.isolated"] is Status.PASS
     bad = audit_domain(_good(), AuditHost(housekeeping=CpuSet.parse("0-3")))
@@ -304,4 +305,4 @@ def test_hyperthread_siblings() -> None:
     assert (finding.status, finding.severity) == (Status.FAIL, Severity.WARNING)
     assert "pCPU 4 with housekeeping CPU 0" in finding.message
     assert _status(audit_domain(_good(), AUDIT_HOST))["vcpu.quiet-sibling"] is Status.SKIP
-    assert _status(audit_domain(_good()))["vcpu.quiet-sibling"] is Status.UNKNOWN
+    assert _status(audit_domain(_good()))["vcpu.quiet-sibling"] is Status.SKIP

@@ -205,14 +205,14 @@ def _isolated(c: AuditContext) -> Outcome:
                 f"pCPUs {inside} are housekeeping CPUs", pcpus, f"not {c.host.housekeeping}"
             )
         return _ok(observed=pcpus, expected=f"not {c.host.housekeeping}")
-    return Outcome(Status.UNKNOWN, "no host partition given: pass --housekeeping or --plan")
+    return _skip("not checked: no host partition given (pass --housekeeping or --plan)")
 
 
 @_check("vcpu.quiet-sibling")
 def _sibling(c: AuditContext) -> Outcome:
     topo = c.host.topology
     if topo is None:
-        return Outcome(Status.UNKNOWN, "the host's topology was not given: pass --root")
+        return _skip("not checked: the host's topology was not given (pass --root)")
     if not topo.smt_active:
         return _skip("the host has no SMT")
     emulator = c.domain.cputune.emulatorpin if c.domain.cputune is not None else None
@@ -292,7 +292,7 @@ def _numa_local(c: AuditContext) -> Outcome:
     if tune is None or (tune.memory_nodeset is None and not tune.memnodes):
         return _bad("memory is not bound to any node", "unbound", "the vCPUs' node")
     if topo is None:
-        return Outcome(Status.UNKNOWN, "the host's NUMA layout was not given: pass --root")
+        return _skip("not checked: the host's NUMA layout was not given (pass --root)")
     cell_nodes = {m.cellid: m.nodeset for m in tune.memnodes}
     cells = c.domain.cpu.cells if c.domain.cpu is not None else ()
     bad: list[str] = []
