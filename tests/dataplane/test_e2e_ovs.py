@@ -109,8 +109,9 @@ def test_ovs_dpdk_blue_red(peers: dict[str, NetnsPeer]) -> None:
         info = ovs.start(layout)
         print(f"\nOVS-DPDK start: {info.seconds:.2f} s to DPDK initialised, IOVA {info.iova_mode}")
         assert info.iova_mode == "VA"
+        # At least what DPDK needs was added (more if another program took free pages).
         expected_pages = int(hugepages_before) + settings.hugepages_per_node
-        assert int(fs.read(NR_HUGEPAGES)) == expected_pages
+        assert int(fs.read(NR_HUGEPAGES)) >= expected_pages
 
         plugged = {nic.guest: backend.plug(nic) for nic in nics}
         for guest, p in plugged.items():

@@ -20,17 +20,31 @@ def _pool(root: Path, node: int, total: int, free: int) -> Path:
 
 
 class KernelLikeFS(HostFS):
-    """A fake sysfs does not allocate: make free_hugepages follow writes, as the kernel does."""
+    """A fake sysfs that behaves like the kernel's pool: writes set the persistent count.
+
+    ``in_use`` pages are mapped by some program; pages beyond the persistent count
+    that are in use are surplus, the rest of the persistent pages are free.
+    """
+
+    def __init__(self, root: Path, in_use: int = 0) -> None:
+        super().__init__(root, writable=True)
+        self.in_use = in_use
 
     def write(self, host_path: str, text: str) -> None:
-        super().write(host_path, text)
-        if host_path.endswith("/nr_hugepages"):
-            super().write(host_path.replace("nr_hugepages", "free_hugepages"), text)
+        if not host_path.endswith("/nr_hugepages"):
+            return super().write(host_path, text)
+        persistent = int(text)
+        base = host_path.rsplit("/", 1)[0]
+        surplus = max(0, self.in_use - persistent)
+        super().write(host_path, str(persistent + surplus))
+        super().write(f"{base}/surplus_hugepages", str(surplus))
+        super().write(f"{base}/free_hugepages", str(max(0, persistent - self.in_use)))
+        return None
 
 
 def test_reserve_and_restore(tmp_path: Path) -> None:
     d = _pool(tmp_path, 0, 10, 10)
-    fs = KernelLikeFS(tmp_path, writable=True)
+    fs = KernelLikeFS(tmp_path)
     res = hugepages.reserve(fs, {0: 256}, 2048)
     assert (d / "nr_hugepages").read_text() == "266"
     assert res.original == {0: 10} and res.added == {0: 256}
@@ -42,9 +56,76 @@ def test_kernel_falls_short_rolls_back(tmp_path: Path) -> None:
     d = _pool(tmp_path, 0, 0, 0)  # free stays 0: the kernel allocated nothing
     with pytest.raises(DataplaneError, match="too fragmented"):
         hugepages.reserve(HostFS(tmp_path, writable=True), {0: 256}, 2048)
-    assert (d / "nr_hugepages").read_text() == "0"
+    assert (d / "nr_hugepages").read_text() == "0"  # rolled back
 
 
 def test_missing_pool(tmp_path: Path) -> None:
     with pytest.raises(DataplaneError, match="NUMA node 3"):
         hugepages.reserve(HostFS(tmp_path, writable=True), {3: 1}, 2048)
+
+
+def test_top_up_after_another_program_took_pages(tmp_path: Path) -> None:
+    d = _pool(tmp_path, 0, 0, 0)
+    fs = KernelLikeFS(tmp_path)
+    res = hugepages.reserve(fs, {0: 288}, 2048)
+    fs.in_use = 73  # e.g. PostgreSQL (huge_pages=try) mapped 73 free pages
+    fs.write(hugepages.pool_path(0, 2048) + "/nr_hugepages", "288")
+    assert (d / "free_hugepages").read_text() == "215"
+    res = hugepages.top_up(fs, res, {0: 288})
+    assert res.added == {0: 361}
+    assert (d / "nr_hugepages").read_text() == "361"
+    hugepages.restore(fs, res)
+    # Persistent back to 0; the 73 pages still mapped become surplus, freed when unmapped.
+    assert (d / "nr_hugepages").read_text() == "73"
+    assert (d / "surplus_hugepages").read_text() == "73"
+
+
+def test_restore_keeps_pages_others_added_meanwhile(tmp_path: Path) -> None:
+    d = _pool(tmp_path, 0, 4, 4)
+    fs = KernelLikeFS(tmp_path)
+    res = hugepages.reserve(fs, {0: 100}, 2048)
+    fs.write(hugepages.pool_path(0, 2048) + "/nr_hugepages", "120")  # someone added 16
+    hugepages.restore(fs, res)
+    assert (d / "nr_hugepages").read_text() == "20"
+
+
+def test_users_of_hugepages(tmp_path: Path) -> None:
+    for pid, comm, maps in [
+        (
+            "10",
+            "postgres",
+            "7f0000000000 default file=/anon_hugepage\\040(deleted) huge dirty=73\n",
+        ),
+        ("11", "bash", "55d0 default file=/usr/bin/bash mapped=10\n"),
+    ]:
+        d = tmp_path / "proc" / pid
+        d.mkdir(parents=True)
+        (d / "numa_maps").write_text(maps)
+        (d / "comm").write_text(comm + "\n")
+    assert hugepages.users(HostFS(tmp_path)) == ["postgres (1 process)"]
+
+
+def test_surplus_pages_of_others_stay_surplus(tmp_path: Path) -> None:
+    d = _pool(tmp_path, 0, 74, 0)  # 74 pages still mapped by a program, all surplus
+    (d / "surplus_hugepages").write_text("74\n")
+    fs = KernelLikeFS(tmp_path, in_use=74)
+    res = hugepages.reserve(fs, {0: 288}, 2048)
+    assert res.original == {0: 0}
+    assert (d / "free_hugepages").read_text() == "288"
+    hugepages.restore(fs, res)
+    assert (d / "nr_hugepages").read_text() == "74"
+    assert (d / "surplus_hugepages").read_text() == "74"  # still theirs, not made persistent
+
+
+def test_pages_reserved_by_others_are_not_available(tmp_path: Path) -> None:
+    d = _pool(tmp_path, 0, 288, 288)
+    fs = KernelLikeFS(tmp_path)
+    (tmp_path / "proc").mkdir(exist_ok=True)
+    (tmp_path / "proc" / "meminfo").write_text(
+        "HugePages_Total:     288\nHugePages_Free:      288\nHugePages_Rsvd:       58\n"
+        "HugePages_Surp:        0\nHugepagesize:       2048 kB\n"
+    )
+    assert hugepages.reserved_elsewhere(fs, 2048) == 58
+    res = hugepages.top_up(fs, hugepages.Reservation(2048, {0: 0}, {0: 288}), {0: 288})
+    assert res.added == {0: 346}
+    assert (d / "nr_hugepages").read_text() == "346"

@@ -130,11 +130,7 @@ class OvsDpdk:
             state["mounted"] = point
         self._save(state)
         reservation = hugepages.reserve(self.fs, layout.hugepages, self.settings.hugepage_size_kb)
-        state["hugepages"] = {
-            "size_kb": reservation.size_kb,
-            "original": {str(k): v for k, v in reservation.original.items()},
-        }
-        self._save(state)
+        self._save_reservation(state, reservation)
 
         db = self.rundir / "conf.db"
         db.unlink(missing_ok=True)
@@ -156,7 +152,7 @@ class OvsDpdk:
         )
         self.vsctl("init", wait=False)
         self.vsctl(*other_config_args(layout.other_config), wait=False)
-        began = self._start_vswitchd(layout)
+        began = self._start_vswitchd(layout, state, reservation)
         self._wait_dpdk(began)
         seconds = time.monotonic() - began
         for bridge in layout.bridges:
@@ -167,12 +163,20 @@ class OvsDpdk:
             raise DataplaneError("OVS-DPDK started but is not usable: " + "; ".join(problems))
         return StartInfo(round(seconds, 3), iova_mode(log), layout.cpus.warnings)
 
-    def _start_vswitchd(self, layout: SwitchLayout, attempts: int = 2) -> float:
+    def _start_vswitchd(
+        self,
+        layout: SwitchLayout,
+        state: dict[str, object],
+        reservation: hugepages.Reservation,
+        attempts: int = 3,
+    ) -> float:
         """Launch ovs-vswitchd-dpdk on the housekeeping CPUs; returns the launch time.
 
-        DPDK's EAL sometimes fails at once with "Cannot allocate memory" although
-        the hugepages are there; a second attempt then succeeds. Any other
-        failure, or a second one, is reported with the hugepage counters.
+        Free hugepages are a shared pool: a program that maps any free hugepage
+        (PostgreSQL with huge_pages=try did, here) can take the pages reserved
+        for DPDK before its EAL maps them, and the EAL then fails with "Cannot
+        allocate memory". Before each attempt the pool is topped up to what the
+        switch needs; a failure names the processes that hold hugepages.
         """
         b = self.settings.binaries
         args = [
@@ -184,6 +188,8 @@ class OvsDpdk:
             "--detach",
         ]
         for attempt in range(1, attempts + 1):
+            reservation = hugepages.top_up(self.fs, reservation, layout.hugepages)
+            self._save_reservation(state, reservation)
             began = time.monotonic()
             try:
                 start_with_affinity(
@@ -193,9 +199,21 @@ class OvsDpdk:
                 return began
             except DataplaneError as exc:
                 if "Cannot init EAL" not in str(exc) or attempt == attempts:
-                    raise DataplaneError(f"{exc} [{self._hugepage_counters()}]") from None
-                time.sleep(1.0)
+                    holders = ", ".join(hugepages.users(self.fs)) or "none"
+                    raise DataplaneError(
+                        f"{exc} [{self._hugepage_counters()}; processes holding hugepages: "
+                        f"{holders}]"
+                    ) from None
+                time.sleep(0.5)
         raise AssertionError("unreachable")
+
+    def _save_reservation(self, state: dict[str, object], res: hugepages.Reservation) -> None:
+        state["hugepages"] = {
+            "size_kb": res.size_kb,
+            "original": {str(k): v for k, v in res.original.items()},
+            "added": {str(k): v for k, v in res.added.items()},
+        }
+        self._save(state)
 
     def _hugepage_counters(self) -> str:
         meminfo = self.fs.read_maybe("/proc/meminfo")
@@ -322,8 +340,10 @@ class OvsDpdk:
         if huge:
             self._wait_hugepages_released()
             original = {int(k): int(v) for k, v in huge["original"].items()}
+            added = {int(k): int(v) for k, v in huge.get("added", {}).items()}
             try:
-                hugepages.restore(self.fs, hugepages.Reservation(huge["size_kb"], original, {}))
+                reservation = hugepages.Reservation(huge["size_kb"], original, added)
+                hugepages.restore(self.fs, reservation)
             except Exception as exc:  # report and go on: stop must finish every step
                 errors.append(f"hugepages not restored: {exc}")
         if state.get("mounted"):
