@@ -71,8 +71,8 @@ def parse_interrupt_names(text: str) -> dict[int, str]:
         if not sep or not label.isdigit():
             continue
         words = rest.split()
-        counts = 0
-        while counts < min(ncpus, len(words)) and words[counts].isdigit():
+        counts, limit = 0, min(ncpus, len(words))
+        while counts < limit and words[counts].isdigit():
             counts += 1
         tail = words[counts:]
         start = None
