@@ -127,3 +127,18 @@ def test_init_script_never_passes_the_removed_n_flag() -> None:
     init = load_image_spec().init
     (line,) = [x for x in init.splitlines() if x.strip().startswith("cyclictest ")]
     assert line.split()[1:] == ["$args", "2>&1"]
+
+
+def test_unchanged_inputs_keep_the_output_and_a_tampered_one_is_rebuilt(tmp_path: Path) -> None:
+    apt = FakeApt()
+    first = build_image(tmp_path / "c", tmp_path / "o", run=apt)
+    assert not first.reused
+    unpacks = sum(1 for c in apt.calls if c[:2] == ["dpkg-deb", "-x"])
+    again = build_image(tmp_path / "c", tmp_path / "o", run=apt)
+    assert again.reused and again.initramfs_sha256 == first.initramfs_sha256
+    assert sum(1 for c in apt.calls if c[:2] == ["dpkg-deb", "-x"]) == unpacks  # no unpack
+    first.initramfs.write_bytes(b"tampered")
+    repaired = build_image(tmp_path / "c", tmp_path / "o", run=apt)
+    assert not repaired.reused and repaired.initramfs_sha256 == first.initramfs_sha256
+    forced = build_image(tmp_path / "c", tmp_path / "o", run=apt, rebuild=True)
+    assert not forced.reused

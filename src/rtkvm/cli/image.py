@@ -35,15 +35,19 @@ def image() -> None:
 @cache_option
 @output_option
 @click.option("--refresh", is_flag=True, help="Download the packages again.")
-def build(cache: Path, output: Path, refresh: bool) -> None:
+@click.option("--rebuild", is_flag=True, help="Assemble again even if nothing changed.")
+def build(cache: Path, output: Path, refresh: bool, rebuild: bool) -> None:
     """Build the image from Debian packages (cached; same packages give the same bytes)."""
-    built = build_image(cache, output, refresh=refresh)
+    built = build_image(cache, output, refresh=refresh, rebuild=rebuild)
     fetched = ", ".join(built.downloaded) or "none (all cached)"
     click.echo(f"kernel     {built.kernel} ({built.kernel_release})")
     click.echo(f"initramfs  {built.initramfs}")
     click.echo(f"sha256     {built.initramfs_sha256}")
     click.echo(f"downloaded {fetched}")
-    click.echo(f"built in   {built.seconds:.1f}s")
+    if built.reused:
+        click.echo(f"unchanged  same inputs as the last build ({built.seconds:.1f}s)")
+    else:
+        click.echo(f"built in   {built.seconds:.1f}s")
 
 
 @image.command("show")

@@ -71,6 +71,8 @@ class BuiltImage:
     packages: dict[str, str]
     seconds: float
     downloaded: tuple[str, ...]
+    reused: bool = False
+    """True when the output already held this exact build (same inputs) and was kept."""
 
 
 def load_image_spec(text: str | None = None) -> ImageSpec:
@@ -173,8 +175,13 @@ def build_image(
     spec: ImageSpec | None = None,
     run: Runner = run_in,
     refresh: bool = False,
+    rebuild: bool = False,
 ) -> BuiltImage:
-    """Build (or rebuild from the cache) the guest image into ``output``."""
+    """Build the guest image into ``output``; kept as is when its inputs did not change.
+
+    ``refresh`` downloads the packages again; ``rebuild`` assembles again even
+    when the output was built from the same inputs.
+    """
     started = time.monotonic()
     spec = spec or load_image_spec()
     debs = cache / "debs"
@@ -188,6 +195,12 @@ def build_image(
     pkgs = {name: fetch(debs, name, run, downloaded) for name in names}
     versions = {name: deb_field(deb, "Version", run) for name, deb in pkgs.items()}
     kernel_release = image_pkg.removeprefix("linux-image-")
+    mtime = source_date_epoch()
+    inputs = inputs_key(spec, [pkgs[n] for n in names], mtime)
+    if not rebuild:
+        kept = _reuse(output, inputs, versions, kernel_release, started, downloaded)
+        if kept is not None:
+            return kept
     output.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rtkvm-image-") as scratch:
         tree = Path(scratch) / "tree"
@@ -198,7 +211,6 @@ def build_image(
         if not kernel_src.is_file():
             raise ImageError(f"{image_pkg} has no /boot/vmlinuz-{kernel_release}")
         entries = assemble(spec, tree, kernel_release)
-        mtime = source_date_epoch()
         archive = write_newc(entries, mtime)
         kernel = _replace(output / "vmlinuz", kernel_src.read_bytes())
     initramfs = _replace(output / "initramfs.cpio.gz", gzip.compress(archive, 9, mtime=0))
@@ -219,9 +231,58 @@ def build_image(
         "initramfs": {"path": str(initramfs), "sha256": built.initramfs_sha256},
         "packages": versions,
         "source_date_epoch": mtime,
+        "inputs": inputs,
     }
     _replace(built.manifest, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return built
+
+
+def inputs_key(spec: ImageSpec, debs: list[Path], mtime: int) -> str:
+    """sha256 over everything a build depends on: the spec, the .deb files, the mtime."""
+    digest = hashlib.sha256(repr(spec).encode())
+    for deb in debs:
+        digest.update(deb.name.encode())
+        digest.update(sha256(deb).encode())
+    digest.update(str(mtime).encode())
+    return digest.hexdigest()
+
+
+def _reuse(
+    output: Path,
+    inputs: str,
+    versions: dict[str, str],
+    kernel_release: str,
+    started: float,
+    downloaded: list[str],
+) -> BuiltImage | None:
+    """The existing build in ``output`` if it came from the same inputs and is intact."""
+    try:
+        manifest = json.loads((output / "manifest.json").read_text("utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("inputs") != inputs:
+        return None
+    kernel, initramfs = output / "vmlinuz", output / "initramfs.cpio.gz"
+    if not (kernel.is_file() and initramfs.is_file()):
+        return None
+    kernel_sha, initramfs_sha = sha256(kernel), sha256(initramfs)
+    if (kernel_sha, initramfs_sha) != (
+        manifest["kernel"]["sha256"],
+        manifest["initramfs"]["sha256"],
+    ):
+        return None  # modified since it was built: build again
+    return BuiltImage(
+        kernel=kernel,
+        initramfs=initramfs,
+        manifest=output / "manifest.json",
+        kernel_release=kernel_release,
+        initramfs_sha256=initramfs_sha,
+        kernel_sha256=kernel_sha,
+        packages=versions,
+        seconds=round(time.monotonic() - started, 2),
+        downloaded=tuple(downloaded),
+        reused=True,
+    )
 
 
 def load_manifest(output: Path = DEFAULT_OUTPUT) -> dict[str, object]:
