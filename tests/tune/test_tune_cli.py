@@ -158,3 +158,27 @@ def test_plan_whose_isolated_disagrees_is_refused(host: tuple[Path, Path], tmp_p
     bad.write_text(json.dumps({**PLAN, "isolated": "1"}))
     code, out = run("host", "tune", "--plan", str(bad), "--root", str(root))
     assert code == 2 and "'isolated' says 1" in out
+
+
+def test_verify_defaults_to_what_was_applied(host: tuple[Path, Path]) -> None:
+    root, plan = host
+    code, out = run(
+        "host",
+        "tune",
+        "--plan",
+        str(plan),
+        "--root",
+        str(root),
+        "--apply",
+        "--only",
+        "sysctl:*",
+        "--rt-throttling",
+        "large",
+    )
+    assert code == 0, out
+    code, out = run("host", "verify", "--root", str(root), "-f", "json")
+    assert code == 0, out
+    checks = json.loads(out)["checks"]
+    assert {c["setting"].split(":")[0] for c in checks} == {"sysctl"}
+    rt = next(c for c in checks if c["setting"] == "sysctl:kernel.sched_rt_runtime_us")
+    assert (rt["status"], rt["expected"]) == ("ok", "999000")

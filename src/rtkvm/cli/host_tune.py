@@ -124,6 +124,8 @@ def _build(
     if rt_throttling is not None:
         choices["rt_throttling"] = rt_throttling
     name = profile or (str(header["profile"]) if header and plan_path is None else None)
+    if not only and header is not None and plan_path is None:
+        only = tuple(str(p) for p in header.get("only") or ())  # what was applied
     proc, runner = _seams(fs)
     tuning = Tuning(
         fs=fs,
