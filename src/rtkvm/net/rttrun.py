@@ -1,19 +1,22 @@
 """Run a sockperf ping-pong between two endpoints and return an RttReport.
 
 An endpoint is where a command runs: a network namespace on this host (tests,
-the outside peer behind an uplink) or, later, an RT guest (the guest layer
-implements ``Endpoint`` over its console). The server is started, the client
-runs for a bounded time, the server is always stopped. This module must not
-parse output (rtt.py) or create namespaces (netns.py).
+the outside peer behind an uplink) or an RT guest (the guest layer implements
+``Endpoint`` over its console or agent). Everything goes through the two
+methods: the client's full log is read back with ``cat`` and removed with
+``rm`` on the endpoint itself, and readiness is probed with ``ss`` where the
+endpoint has it (busybox guests may not: then a fixed wait). The server is
+started, the client runs for a bounded time, the server is always stopped.
+This module must not parse output (rtt.py) or create namespaces (netns.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Protocol
 
 from rtkvm.errors import MeasureError
@@ -81,18 +84,21 @@ def client_args(
 def _wait_listening(
     server: Endpoint, proc: subprocess.Popen[bytes], port: int, limit: float = 10.0
 ) -> None:
-    """Wait until the server's UDP port is bound (``ss``), so no ping is sent into the void."""
+    """Wait until the server's UDP port is bound, so no ping is sent into the void."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
             raise MeasureError(f"sockperf server in {server.name} exited: {err.strip()[-300:]}")
-        if f":{port}" in server.run(["ss", "-Hlun", f"sport = :{port}"], timeout=5):
+        try:
+            bound = f":{port}" in server.run(["ss", "-Hlun", f"sport = :{port}"], timeout=5)
+        except MeasureError:  # no ss on this endpoint: give the server a fixed head start
+            time.sleep(1.0)
+            return
+        if bound:
             return
         time.sleep(0.1)
-    raise MeasureError(
-        f"sockperf server in {server.name} did not bind UDP port {port} in {limit:g} s"
-    )
+    raise MeasureError(f"sockperf server in {server.name} did not bind UDP {port} in {limit:g} s")
 
 
 def measure(
@@ -108,17 +114,14 @@ def measure(
     warnings: Sequence[str] = (),
 ) -> RttReport:
     """Round trip from ``client`` to ``server_ip`` served by ``server``."""
+    log = f"/tmp/rtkvm-rtt-{os.getpid()}-{port}.csv"
+    args = client_args(server_ip, port, seconds=seconds, mps=mps, msg_size=msg_size, full_log=log)
     proc = server.start(server_args(server_ip, port))
     try:
         _wait_listening(server, proc, port)
-        with tempfile.TemporaryDirectory(prefix="rtkvm-rtt-") as tmp:
-            log = Path(tmp) / "full.csv"
-            args = client_args(
-                server_ip, port, seconds=seconds, mps=mps, msg_size=msg_size, full_log=str(log)
-            )
-            output = client.run(args, timeout=seconds + 30)
-            summary = parse_summary(output)
-            samples = parse_full_log(log.read_text(errors="replace") if log.exists() else "")
+        output = client.run(args, timeout=seconds + 30)
+        summary = parse_summary(output)
+        samples = parse_full_log(client.run(["cat", log], timeout=30))
     finally:
         proc.terminate()
         try:
@@ -126,5 +129,7 @@ def measure(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+        with contextlib.suppress(MeasureError):
+            client.run(["rm", "-f", log], timeout=10)
     path = f"{client.name} -> {server.name} ({server_ip})"
     return build_report(path, summary, samples, bucket_us=bucket_us, warnings=warnings)
