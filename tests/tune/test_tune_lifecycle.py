@@ -276,3 +276,17 @@ def test_rollback_leaves_a_reused_pid_alone(tmp_path: Path, make_tuning: MakeTun
     tasks = {t.comm: t.sched for t in read_tasks(fs)}
     assert tasks["postgres"] == "fifo:90"  # not "restored" to ksoftirqd's original
     assert tasks["ksoftirqd/0"] == "other:0"
+
+
+def test_plan_for_another_host_is_refused(tmp_path: Path, make_tuning: MakeTuning) -> None:
+    from rtkvm.errors import InputError
+    from rtkvm.host.partition import PartitionPlan
+
+    write_tuning_host(tmp_path, cpus=4)
+    before = snapshot(tmp_path)
+    plan = PartitionPlan(housekeeping="0-1", rt_vcpu="2-5", dataplane="6-7")
+    with pytest.raises(
+        InputError, match=r"CPUs 4-7 that are not online on this host \(online: 0-3\)"
+    ):
+        make_tuning(tmp_path, plan=plan).apply()
+    assert differences(before, snapshot(tmp_path)) == []

@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rtkvm.errors import RtkvmError, TuneError
+from rtkvm.cpuset import CpuSet
+from rtkvm.errors import CpuListError, InputError, RtkvmError, TuneError
 from rtkvm.host.partition import PartitionPlan
-from rtkvm.hostfs import HostFS
+from rtkvm.hostfs import HostFS, Unknown
 from rtkvm.tune.journal import Journal
 from rtkvm.tune.model import ApplyResult, Change, Check
 from rtkvm.tune.plugins.base import Context, Plugin
@@ -35,6 +36,8 @@ from rtkvm.tune.plugins.threads import AffinityPlugin, ThreadPlugin
 from rtkvm.tune.profile import Profile, site_variables
 from rtkvm.tune.system import CommandRunner, ProcessControl
 from rtkvm.tune.writer import Writer
+
+ONLINE_PATH = "/sys/devices/system/cpu/online"
 
 PLUGINS: tuple[Plugin, ...] = (
     SysctlPlugin(),
@@ -72,7 +75,23 @@ class Tuning:
     only: Sequence[str] = ()
     """Shell patterns on setting ids (``sysctl:*``); empty = every setting."""
 
+    def _check_plan_fits(self) -> None:
+        online = self.fs.read_line(ONLINE_PATH)
+        if isinstance(online, Unknown):
+            return  # nothing to check against; the kernel refuses impossible masks anyway
+        try:
+            cpus = CpuSet.parse(online)
+        except CpuListError:
+            return
+        extra = self.plan.all_cpus - cpus
+        if extra:
+            raise InputError(
+                f"the plan names CPUs {extra} that are not online on this host (online: {cpus}); "
+                "make the plan on this host with `rtkvm host plan`"
+            )
+
     def context(self) -> Context:
+        self._check_plan_fits()
         header = self.journal.read_header() or {}
         return Context(
             fs=self.fs,
