@@ -29,8 +29,8 @@ class Settings(BaseModel):
     """A host whose agent has not sent a heartbeat for this long is down."""
     weigher: Literal["pack", "spread"] = "pack"
     """pack: fill busy hosts first (keeps whole hosts free); spread: least-loaded first."""
-    schedule_attempts: int = Field(default=8, ge=1, le=100)
-    """How many candidate hosts a create tries before it gives up on claim races."""
+    schedule_attempts: int = Field(default=16, ge=1, le=100)
+    """How many claim transactions a create tries (over candidates) before it gives up."""
     sqlite_busy_timeout_ms: int = Field(default=30000, ge=0)
     bootstrap_admin_token: str | None = None
     """When set and no admin exists yet, an admin user 'admin' with this token is created."""

@@ -18,6 +18,7 @@ in process memory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -37,7 +38,10 @@ from rtkvm.host.topology import HugepagePool, NumaNode, Topology
 from rtkvm.scheduler.filters import Context, candidates, explain, rank
 from rtkvm.scheduler.hostdata import HP_1G_KIB, HP_2M_KIB, TopologyDoc
 from rtkvm.scheduler.loader import load_hosts
-from rtkvm.scheduler.snapshot import Request
+from rtkvm.scheduler.snapshot import HostSnapshot, Request
+
+TIE_SPREAD = 3
+"""How many of the best candidates concurrent requests are spread over."""
 
 ROUNDS = 3
 """Snapshots taken at most per create (a fresh one after a run of lost races)."""
@@ -88,24 +92,35 @@ def schedule(
         ranked = rank(candidates(hosts, request, ctx), request, weigher)
         if not ranked:
             raise NoValidHostError(explain(hosts, request, ctx))
-        for host in ranked:
-            if attempts >= max_attempts:
-                break
-            attempts += 1
-            try:
-                with db.write() as session:
-                    placement = _claim_on(session, host.id, instance_id, project_id, spec, now)
-                return Claimed(host.id, host.name, placement, attempts)
-            except (_LostError, IntegrityError):
-                continue
-            except OperationalError as exc:  # deadlock or lock timeout: another request won
-                if "deadlock" not in str(exc).lower() and "locked" not in str(exc).lower():
-                    raise
-                continue
+        for host in _spread_ties(ranked, instance_id):
+            while attempts < max_attempts:
+                attempts += 1
+                try:
+                    with db.write() as session:
+                        placement = _claim_on(session, host.id, instance_id, project_id, spec, now)
+                    return Claimed(host.id, host.name, placement, attempts)
+                except _LostError:
+                    break  # the host is full now: next candidate
+                except IntegrityError:
+                    continue  # the winner has committed: the same host, re-read, may still fit
+                except OperationalError as exc:  # deadlock or lock timeout
+                    if "deadlock" not in str(exc).lower() and "locked" not in str(exc).lower():
+                        raise
+                    continue
     raise NoValidHostError(
         f"no host could be claimed for flavor {request.flavor!r} after {attempts} attempts: "
         "concurrent requests took the candidate hosts first; retry the request"
     )
+
+
+def _spread_ties(ranked: list[HostSnapshot], instance_id: str) -> list[HostSnapshot]:
+    """Rotate the best few candidates by the instance id, so that concurrent requests
+    start on different hosts instead of all racing for the first one."""
+    head = ranked[:TIE_SPREAD]
+    if len(head) < 2:
+        return ranked
+    shift = int(hashlib.sha256(instance_id.encode()).hexdigest()[:8], 16) % len(head)
+    return head[shift:] + head[:shift] + ranked[TIE_SPREAD:]
 
 
 def host_topology(host: Host, nodes: list[HostNode]) -> tuple[Topology, PartitionPlan]:
@@ -141,17 +156,18 @@ def _claim_on(
         raise _LostError() from None
     pcpus_per_node = Counter(topology.node_of_cpu(c) for c in placement.claimed)
     pages = _pages_per_node(spec, placement)
-    session.execute(
-        insert(CpuClaim),
-        [
-            {
-                "host_id": host_id,
-                "pcpu": c,
-                "node": topology.node_of_cpu(c),
-                "instance_id": instance_id,
-            }
-            for c in sorted(placement.claimed)
-        ],
+    session.execute(  # one multi-row INSERT: a race surfaces here as a UNIQUE violation
+        insert(CpuClaim).values(
+            [
+                {
+                    "host_id": host_id,
+                    "pcpu": c,
+                    "node": topology.node_of_cpu(c),
+                    "instance_id": instance_id,
+                }
+                for c in sorted(placement.claimed)
+            ]
+        )
     )
     for node in sorted(set(pcpus_per_node) | set(pages)):
         n = pcpus_per_node.get(node, 0)
