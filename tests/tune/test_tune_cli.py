@@ -112,6 +112,7 @@ def test_export_tuned(host: tuple[Path, Path], tmp_path: Path) -> None:
     assert "kernel.sched_rt_runtime_us=-1" in conf
     assert "/sys/devices/virtual/workqueue/cpumask=${f:cpulist2hex:${housekeeping_cores}}" in conf
     assert "banned_cpus=${isolated_cores}" in conf
+    assert "default_irq_smp_affinity=${housekeeping_cores}" in conf  # tuned takes a cpulist
     assert "group.rtkvm1=0:f:90:*:^\\[?ksoftirqd/.*" in conf
     assert "kvm=+r kvmclock_periodic_sync=0 nx_huge_pages=0" in conf
     assert "cmdline_rtkvm=+isolcpus=managed_irq,domain,1-3 nohz_full=1-3" in conf

@@ -84,7 +84,7 @@ def export_tuned(ctx: Context) -> dict[str, str]:
         out += [
             *_why(p.irqs.why),
             "isolated_cores=${isolated_cores}",
-            "default_irq_smp_affinity=${f:cpulist2hex:${housekeeping_cores}}",
+            "default_irq_smp_affinity=${housekeeping_cores}",
         ]
     for index, t in enumerate(p.thread):
         policy = "f" if t.policy == "fifo" else "r"
