@@ -5,8 +5,9 @@ veth uplink whose far end is in a namespace the test creates), plugs
 dpdkvhostuserclient ports for guests g1, g2 (blue) and g3 (red), checks in
 /proc that the PMD thread runs on the dataplane CPU at the chosen real-time
 priority and everything else on housekeeping, sends traffic between two blue
-peers through the switch (sockperf round trip) and checks red cannot reach
-blue. Everything is torn down in ``finally`` and checked to be gone.
+peers through the switch (sockperf round trip), between two red peers on VLAN
+200 access ports, and checks red cannot reach blue nor blue red. Everything is
+torn down in ``finally`` and checked to be gone (processes, hugepages).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from rtkvm.net.rttrun import NetnsEndpoint, measure
 pytestmark = pytest.mark.e2e
 
 NR_HUGEPAGES = "/proc/sys/vm/nr_hugepages"
+RED_VLAN = 200
 
 
 def _require_host() -> None:
@@ -59,7 +61,11 @@ def peers() -> Iterator[dict[str, NetnsPeer]]:
     try:
         made["blue"] = NetnsPeer.create(f"rtkvm-e2e-b{tag}", f"rtkb{tag}", "169.254.77.1/24")
         made["blue2"] = NetnsPeer.create(f"rtkvm-e2e-c{tag}", f"rtkc{tag}", "169.254.77.2/24")
+        # This kernel has no 802.1Q (CONFIG_VLAN_8021Q unset), so the red uplink peer cannot
+        # send tagged frames: it stays untagged, and red's two test peers use access ports.
         made["red"] = NetnsPeer.create(f"rtkvm-e2e-r{tag}", f"rtkr{tag}", "169.254.77.3/24")
+        made["red2"] = NetnsPeer.create(f"rtkvm-e2e-s{tag}", f"rtks{tag}", "169.254.77.4/24")
+        made["red3"] = NetnsPeer.create(f"rtkvm-e2e-t{tag}", f"rtkt{tag}", "169.254.77.5/24")
         yield made
     finally:
         errors = [e for peer in made.values() for e in peer.delete()]
@@ -89,7 +95,7 @@ def test_ovs_dpdk_blue_red(peers: dict[str, NetnsPeer]) -> None:
     assert cpus.shared_with_rt and "means nothing" in cpus.warnings[0]
 
     base = Path(tempfile.mkdtemp(prefix="rtkvm-e2e-", dir="/tmp"))
-    networks = [UnmanagedNetwork("blue", "physblue"), UnmanagedNetwork("red", "physred")]
+    networks = [UnmanagedNetwork("blue", "physblue"), UnmanagedNetwork("red", "physred", RED_VLAN)]
     wiring = HostWiring(
         (Uplink("physblue", peers["blue"].host_if), Uplink("physred", peers["red"].host_if))
     )
@@ -162,9 +168,19 @@ def test_ovs_dpdk_blue_red(peers: dict[str, NetnsPeer]) -> None:
         assert rtt.min_us <= rtt.percentiles[50.0] <= rtt.percentiles[99.0] <= rtt.max_us
         assert sum(rtt.histogram.counts) == rtt.samples
 
-        # Isolation: the red peer (same IP subnet) cannot reach the blue peers.
-        lost = red.exec(["ping", "-c", "3", "-W", "1", "-i", "0.2", blue.ip])
-        assert lost.returncode != 0 and " 0 received" in lost.stdout, lost.stdout
+        # Red is VLAN 200: its uplink is a trunk of exactly that VLAN. Two red peers on
+        # test-only access ports (tag 200) reach each other through the switch.
+        red2, red3 = peers["red2"], peers["red3"]
+        for peer in (red2, red3):
+            ovs.vsctl("add-port", "rt-physred", peer.host_if, f"tag={RED_VLAN}")
+        assert ovs.vsctl("get", "Port", red.host_if, "trunks").strip() == f"[{RED_VLAN}]"
+        _wait_ping(red2, red3.ip)
+
+        # Isolation (all peers share one IP subnet): red cannot reach blue nor blue red, and
+        # the untagged peer on red's VLAN-only trunk reaches nobody.
+        for src, dst in ((red2, blue), (blue2, red3), (red, red2), (red, blue)):
+            lost = src.exec(["ping", "-c", "3", "-W", "1", "-i", "0.2", dst.ip])
+            assert lost.returncode != 0 and " 0 received" in lost.stdout, (src, dst, lost.stdout)
 
         backend.unplug(GuestNic("g2", 0, "blue"))
         assert "vhu-g2-0" not in ovs.vsctl("list-ports", "rt-physblue").split()

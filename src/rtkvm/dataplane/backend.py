@@ -10,12 +10,14 @@ compute masks or names (layout.py, names.py) nor manage processes (ovs.py).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Protocol
 
 from rtkvm.dataplane.layout import GuestNic, SwitchLayout, VhostPort, port_for
 from rtkvm.dataplane.ovs import OvsDpdk
+from rtkvm.dataplane.quirks import rt_throttling
 from rtkvm.dataplane.threads import check_threads
 from rtkvm.errors import DataplaneError
 from rtkvm.findings import Report
@@ -86,12 +88,20 @@ class OvsDpdkBackend:
         self.ovs.unplug(port)
 
     def verify(self) -> Report:
-        """PMD threads on the dataplane CPUs with the chosen priority, the rest on housekeeping."""
+        """PMD threads on the dataplane CPUs with the chosen priority, the rest on housekeeping.
+
+        With a real-time PMD policy, RT throttling is checked too: it is what keeps a
+        FIFO poll loop from starving its CPU's normal tasks completely.
+        """
         s = self.ovs.settings
-        return check_threads(
+        report = check_threads(
             self.ovs.threads(),
             pmd_cpus=self.layout.cpus.pmd,
             housekeeping=self.layout.cpus.process,
             policy=s.pmd_policy,
             priority=s.pmd_priority,
         )
+        if s.pmd_policy == "other":
+            return report
+        extra = (rt_throttling(self.ovs.fs),)
+        return dataclasses.replace(report, findings=report.findings + extra)

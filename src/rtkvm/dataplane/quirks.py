@@ -26,7 +26,7 @@ def preflight(fs: HostFS, settings: DataplaneSettings, *, pid: str = "self") -> 
         for d in settings.required_drivers
     ]
     if settings.pmd_policy != "other":
-        findings.append(_rt_throttling(fs))
+        findings.append(rt_throttling(fs))
         findings.append(_rt_cgroup_budget(fs, pid))
     findings.append(_hugetlbfs(fs))
     return Report(
@@ -62,7 +62,7 @@ def _driver(fs: HostFS, directory: str, file: str, package: str, why: str) -> Fi
     )
 
 
-def _rt_throttling(fs: HostFS) -> Finding:
+def rt_throttling(fs: HostFS) -> Finding:
     runtime = fs.read_line("/proc/sys/kernel/sched_rt_runtime_us")
     period = fs.read_line("/proc/sys/kernel/sched_rt_period_us")
     if isinstance(runtime, Unknown) or isinstance(period, Unknown):

@@ -62,7 +62,10 @@ class NetnsPeer:
         return self.address.split("/")[0]
 
     @classmethod
-    def create(cls, netns: str, host_if: str, address: str) -> NetnsPeer:
+    def create(
+        cls, netns: str, host_if: str, address: str, *, vlan: int | None = None
+    ) -> NetnsPeer:
+        """The peer; with ``vlan`` its address sits on a tagged sub-interface (a trunk peer)."""
         if not _NS.match(netns):
             raise NetworkError(f"namespace name {netns!r}: use up to 31 of [a-z0-9_-]")
         if not 0 < len(host_if) <= IFNAMSIZ or "/" in host_if or " " in host_if:
@@ -74,9 +77,21 @@ class NetnsPeer:
             _ip("link", "add", host_if, "type", "veth", "peer", "name", inside)
             _ip("link", "set", inside, "netns", netns)
             _ip("-n", netns, "link", "set", inside, "name", "eth0")
-            _ip("-n", netns, "addr", "add", address, "dev", "eth0")
             _ip("-n", netns, "link", "set", "eth0", "up")
             _no_tx_checksum_offload(netns)
+            dev = "eth0"
+            if vlan is not None:
+                dev = f"eth0.{vlan}"
+                done = _ip("-n", netns, "link", "add", "link", "eth0", "name", dev, "type",
+                           "vlan", "id", str(vlan), check=False)  # fmt: skip
+                if done.returncode != 0:
+                    raise NetworkError(
+                        f"cannot make a VLAN {vlan} peer: {done.stderr.strip()} (a kernel "
+                        "without CONFIG_VLAN_8021Q has no VLAN interfaces; the switch tags in "
+                        "userspace and is not affected, only a tagged namespace peer is)"
+                    )
+                _ip("-n", netns, "link", "set", dev, "up")
+            _ip("-n", netns, "addr", "add", address, "dev", dev)
             _ip("-n", netns, "link", "set", "lo", "up")
             _ip("link", "set", host_if, "up")
         except NetworkError:
