@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rtkvm.hostfs import HostFS
 from rtkvm.runtime.facts import runtime_facts
-from rtkvm.runtime.kvmprobe import cached_result, kvm_probe, probe_key
+from rtkvm.runtime.kvmprobe import cached_result, kvm_probe, needs_probe, probe_key
 
 
 def _host(tmp_path: Path, kvm: bool = True) -> tuple[HostFS, Path, Path]:
@@ -78,3 +78,11 @@ def test_a_new_guest_kernel_invalidates_the_cache(tmp_path: Path) -> None:
     before = probe_key(fs, "q", kernel)
     kernel.write_bytes(b"another kernel")
     assert probe_key(fs, "q", kernel) != before
+
+
+def test_needs_probe_follows_the_cache(tmp_path: Path) -> None:
+    fs, kernel, _ = _host(tmp_path)
+    cache = _cache(tmp_path, fs, kernel, booted=False)
+    assert not needs_probe(fs, kernel, cache, qemu="no-such-qemu")
+    assert needs_probe(fs, kernel, cache, qemu="another-qemu")
+    assert needs_probe(fs, kernel, tmp_path / "absent.json")

@@ -24,6 +24,7 @@ from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
 from rtkvm.image.build import DEFAULT_OUTPUT, load_manifest
 from rtkvm.measure import cyclictest
+from rtkvm.runtime import kvmprobe
 from rtkvm.runtime.facts import DEFAULT_PROBE_CACHE, runtime_facts
 
 uri_option = click.option(
@@ -131,6 +132,12 @@ def create(
     manifest = load_manifest(image_dir)
     image = Image(image_dir / "vmlinuz", image_dir / "initramfs.cpio.gz")
     want = cast(Literal["auto", "kvm", "tcg"], accel)
+    if want != "tcg" and kvmprobe.needs_probe(fs, image.kernel, probe_cache):
+        click.echo(
+            "probing whether KVM boots a Linux guest here (at most "
+            f"{kvmprobe.DEFAULT_TIMEOUT:.0f}s, once; cached in {probe_cache})",
+            err=True,
+        )
     facts = runtime_facts(fs, image.kernel, image.initramfs, want=want, probe_cache=probe_cache)
     created = plan_guest(
         name,

@@ -111,3 +111,11 @@ def cached_result(cache_file: Path) -> ProbeResult | None:
         return ProbeResult(**json.loads(cache_file.read_text("utf-8")))
     except (FileNotFoundError, json.JSONDecodeError, TypeError):
         return None
+
+
+def needs_probe(
+    fs: HostFS, kernel: Path, cache_file: Path, qemu: str = "qemu-system-x86_64"
+) -> bool:
+    """Whether kvm_probe would boot a guest (no cached result for this host/QEMU/kernel)."""
+    cached = cached_result(cache_file)
+    return cached is None or cached.key != probe_key(fs, qemu, kernel)
