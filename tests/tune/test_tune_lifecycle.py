@@ -290,3 +290,28 @@ def test_plan_for_another_host_is_refused(tmp_path: Path, make_tuning: MakeTunin
     ):
         make_tuning(tmp_path, plan=plan).apply()
     assert differences(before, snapshot(tmp_path)) == []
+
+
+def test_after_a_reboot_rollback_restores_the_persistent_files(
+    tmp_path: Path, make_tuning: MakeTuning
+) -> None:
+    write_tuning_host(tmp_path)
+    persistent = ("etc/default/grub", "etc/default/irqbalance", "etc/modprobe.d")
+    before = snapshot(tmp_path)
+    make_tuning(tmp_path).apply()
+    journal = Journal(HostFS(tmp_path))
+    where = {e.target: e.persistent for e in journal.entries() if e.kind != "run"}
+    assert where["/etc/default/grub"] and where["/etc/modprobe.d/rtkvm.conf"]
+    assert where["/etc/default/irqbalance"]
+    assert not where["/proc/sys/kernel/sched_rt_runtime_us"]
+    assert (tmp_path / "var/lib/rtkvm/tune/header.json").is_file()
+    # a reboot: /run is a fresh tmpfs and the kernel is back to its defaults
+    import shutil
+
+    shutil.rmtree(tmp_path / "run/rtkvm")
+    undo = _rollback(tmp_path)
+    assert ("update-grub",) in undo.commands
+    after = snapshot(tmp_path)
+    for path in persistent:
+        assert [d for d in differences(before, after) if d.startswith(path)] == []
+    assert not (tmp_path / "var/lib/rtkvm").exists()
