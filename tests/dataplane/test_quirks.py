@@ -9,24 +9,20 @@ from rtkvm.dataplane.settings import load_settings
 from rtkvm.findings import Status
 from rtkvm.hostfs import HostFS
 
+from .fakes import write_host_file
+
 SETTINGS = load_settings()
-
-
-def _write(root: Path, path: str, text: str) -> None:
-    local = root / path.lstrip("/")
-    local.parent.mkdir(parents=True, exist_ok=True)
-    local.write_text(text)
 
 
 def _host(root: Path, *, runtime: str = "950000", budget: str = "950000") -> HostFS:
     for path in vars(SETTINGS.binaries).values():
-        _write(root, path, "")
-    _write(root, f"{SETTINGS.drivers_dir}/librte_mempool_ring.so.23", "")
-    _write(root, "/proc/sys/kernel/sched_rt_runtime_us", runtime + "\n")
-    _write(root, "/proc/sys/kernel/sched_rt_period_us", "1000000\n")
-    _write(root, "/proc/self/cgroup", "4:memory:/x\n1:cpu,cpuacct:/rtkvm\n0::/\n")
-    _write(root, "/sys/fs/cgroup/cpu/rtkvm/cpu.rt_runtime_us", budget + "\n")
-    _write(root, "/proc/mounts", "nodev /dev/hugepages hugetlbfs rw 0 0\n")
+        write_host_file(root, path, "")
+    write_host_file(root, f"{SETTINGS.drivers_dir}/librte_mempool_ring.so.23", "")
+    write_host_file(root, "/proc/sys/kernel/sched_rt_runtime_us", runtime + "\n")
+    write_host_file(root, "/proc/sys/kernel/sched_rt_period_us", "1000000\n")
+    write_host_file(root, "/proc/self/cgroup", "4:memory:/x\n1:cpu,cpuacct:/rtkvm\n0::/\n")
+    write_host_file(root, "/sys/fs/cgroup/cpu/rtkvm/cpu.rt_runtime_us", budget + "\n")
+    write_host_file(root, "/proc/mounts", "nodev /dev/hugepages hugetlbfs rw 0 0\n")
     return HostFS(root)
 
 

@@ -211,12 +211,7 @@ def up_cmd(rundir: Path, **kw: Any) -> None:
         click.echo(warning, err=True)
     ovs = OvsDpdk(load_settings(), rundir, fs)
     save_layout(rundir, result.layout)
-    try:
-        info = ovs.start(result.layout)
-    except Exception:
-        for problem in ovs.stop():
-            click.echo(f"cleanup: {problem}", err=True)
-        raise
+    info = ovs.start(result.layout)  # cleans up after itself when it fails
     click.echo(
         f"OVS-DPDK up in {info.seconds:.2f} s (IOVA {info.iova_mode}); bridges: "
         + ", ".join(b.name for b in result.layout.bridges)

@@ -119,6 +119,15 @@ class OvsDpdk:
             )
         if self.pid("ovs-vswitchd") or self.pid("ovsdb-server"):
             raise DataplaneError(f"an rtkvm switch already runs from {self.rundir}; stop it first")
+        try:
+            return self._start(layout)
+        except BaseException as exc:
+            undone = self.stop()  # leave nothing behind: daemons, hugepages, mount
+            if undone and isinstance(exc, DataplaneError):
+                raise DataplaneError(f"{exc} (and cleaning up: {'; '.join(undone)})") from None
+            raise
+
+    def _start(self, layout: SwitchLayout) -> StartInfo:
         self.rundir.mkdir(parents=True, exist_ok=True, mode=0o750)
         Path(str(layout.socket_dir)).mkdir(parents=True, exist_ok=True, mode=0o750)
         state: dict[str, object] = {"mounted": None, "hugepages": None}
