@@ -10,13 +10,11 @@ not contain tuning logic: it parses options and prints what the engine says.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from rtkvm.cli.common import format_option, root_option
-from rtkvm.cpuset import CpuSet
 from rtkvm.errors import InputError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS
@@ -73,36 +71,12 @@ def _journal(fs: HostFS, journal_dir: str | None) -> Journal:
 
 def _plan(path: str | None, header: dict[str, object] | None) -> PartitionPlan:
     if path is not None:
-        return load_plan(Path(path))
+        return PartitionPlan.load(path)
     if header is not None and isinstance(header.get("plan"), dict):
         return PartitionPlan.model_validate(header["plan"])
     raise InputError(
         "no applied tuning found in the journal: give --plan PLAN.json (from `rtkvm host plan`)"
     )
-
-
-def load_plan(path: Path) -> PartitionPlan:
-    """A plan file: PartitionPlan JSON, or `rtkvm host plan --format json` output.
-
-    The planner's document adds explanations (kernel_args, nodes, request,
-    isolated) to the plan's fields; those are dropped here, and ``isolated``
-    is checked against the plan's own.
-    """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read a JSON plan ({exc})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: a plan is a JSON object, found {type(data).__name__}")
-    fields = {k: v for k, v in data.items() if k in PartitionPlan.model_fields}
-    plan = PartitionPlan.from_json(json.dumps(fields), source=str(path))
-    shown = data.get("isolated")
-    if isinstance(shown, str) and CpuSet.parse(shown) != plan.isolated:
-        raise InputError(
-            f"{path}: 'isolated' says {shown} but the plan's roles give {plan.isolated}; "
-            "regenerate the plan with `rtkvm host plan`"
-        )
-    return plan
 
 
 def _build(
