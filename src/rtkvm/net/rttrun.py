@@ -25,10 +25,24 @@ from rtkvm.net.rtt import RttReport, build_report, parse_full_log, parse_summary
 SOCKPERF = "sockperf"
 
 
+class ServerHandle(Protocol):
+    """A command running in the background on an endpoint (subprocess.Popen fits)."""
+
+    def poll(self) -> int | None: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 class Endpoint(Protocol):
+    """Where sockperf runs: ``start`` a server in the background, ``run`` a command to the end."""
+
     name: str
 
-    def start(self, args: Sequence[str]) -> subprocess.Popen[bytes]: ...
+    def start(self, args: Sequence[str]) -> ServerHandle: ...
 
     def run(self, args: Sequence[str], *, timeout: float) -> str: ...
 
@@ -81,14 +95,13 @@ def client_args(
     ]  # fmt: skip
 
 
-def _wait_listening(
-    server: Endpoint, proc: subprocess.Popen[bytes], port: int, limit: float = 10.0
-) -> None:
+def _wait_listening(server: Endpoint, proc: ServerHandle, port: int, limit: float = 10.0) -> None:
     """Wait until the server's UDP port is bound, so no ping is sent into the void."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            stream = getattr(proc, "stderr", None)
+            err = stream.read().decode(errors="replace") if stream else ""
             raise MeasureError(f"sockperf server in {server.name} exited: {err.strip()[-300:]}")
         try:
             bound = f":{port}" in server.run(["ss", "-Hlun", f"sport = :{port}"], timeout=5)
