@@ -11,7 +11,7 @@ import pytest
 
 from rtkvm.errors import RuntimeSetupError
 from rtkvm.hostfs import HostFS
-from rtkvm.runtime.libvirtd import LIBVIRT_SOCKET, QEMU_CONF, runtime_up
+from rtkvm.runtime.libvirtd import LIBVIRT_SOCKET, QEMU_CONF, runtime_findings, runtime_up
 
 
 class FakeSystem:
@@ -81,3 +81,19 @@ def test_conf_change_with_running_domain_warns_instead_of_restarting(tmp_path: P
     (tmp_path / f"proc/{os.getpid()}").mkdir(parents=True)
     result = runtime_up(fs, {"rt_group_sched"}, run=system, connect=lambda: None)
     assert any("g1" in w and "not restarted" in w for w in result.warnings)
+
+
+def test_status_findings_before_and_after_up(tmp_path: Path) -> None:
+    system = FakeSystem(tmp_path)
+    fs = HostFS(tmp_path, writable=True)
+    before = {f.id: f.status.value for f in runtime_findings(fs, {"rt_group_sched"})}
+    assert before == {
+        "runtime.virtlogd": "fail",
+        "runtime.libvirtd": "fail",
+        "runtime.qemu_conf": "fail",
+    }
+    runtime_up(fs, {"rt_group_sched"}, run=system, connect=lambda: None)
+    after = runtime_findings(fs, {"rt_group_sched"})
+    assert all(f.status.value == "pass" for f in after)
+    # a quirk that appears later makes qemu.conf out of date again
+    assert not all(f.status.value == "pass" for f in runtime_findings(fs, set()))

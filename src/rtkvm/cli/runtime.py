@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from rtkvm.cli.common import format_option
+from rtkvm.findings import Report
 from rtkvm.hostfs import HostFS
 from rtkvm.runtime import kvmprobe
 from rtkvm.runtime.facts import DEFAULT_PROBE_CACHE
-from rtkvm.runtime.libvirtd import runtime_up
+from rtkvm.runtime.libvirtd import runtime_findings, runtime_up
 from rtkvm.runtime.quirks import Quirk, detect_all, quirks_report
 
 
@@ -57,6 +58,11 @@ def up(probe_cache: Path) -> None:
 @probe_cache_option
 @format_option
 def status(probe_cache: Path, fmt: str) -> None:
-    """The quirks of this machine and how rtkvm handles them (changes nothing)."""
-    report = quirks_report("runtime on this host", _detect(HostFS("/"), probe_cache))
+    """Daemons, qemu.conf, and the quirks of this machine with how rtkvm handles them."""
+    fs = HostFS("/")
+    quirks = _detect(fs, probe_cache)
+    state = runtime_findings(fs, {q.id for q in quirks if q.present})
+    report = quirks_report("runtime on this host", quirks)
+    report = Report(report.subject, (*state, *report.findings), "usable", "not usable")
     click.echo(report.to_json() if fmt == "json" else report.render_table(verbose=True))
+    raise SystemExit(report.exit_code())

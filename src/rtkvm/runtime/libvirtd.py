@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rtkvm.errors import RuntimeSetupError
+from rtkvm.findings import Finding, Severity, Status
 from rtkvm.hostfs import HostFS, Unknown
 from rtkvm.runtime.config import RuntimeData, load_runtime_data, render_qemu_conf
 
@@ -217,3 +218,40 @@ def _check(proc: subprocess.CompletedProcess[str], what: str) -> None:
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
         raise RuntimeSetupError(f"{what} failed: {detail[-1] if detail else proc.returncode}")
+
+
+def runtime_findings(
+    fs: HostFS, present_quirks: set[str], data: RuntimeData | None = None
+) -> list[Finding]:
+    """What ``runtime_up`` would change, as findings; changes nothing."""
+    data = data or load_runtime_data()
+    fix = "run 'rtkvm runtime up' as root"
+    findings = []
+    for daemon in DAEMONS:
+        pid = daemon_pid(fs, daemon)
+        findings.append(
+            Finding(
+                id=f"runtime.{daemon.name}",
+                severity=Severity.ERROR,
+                status=Status.PASS if pid is not None else Status.FAIL,
+                message=f"{daemon.name} {'runs' if pid else 'is not running'} ({daemon.why})",
+                observed=f"pid {pid}" if pid else "not running",
+                expected="running",
+                fix="" if pid else fix,
+            )
+        )
+    existing = fs.read_maybe(QEMU_CONF)
+    old = "" if isinstance(existing, Unknown) else existing
+    current = render_qemu_conf(old, data.settings_for(present_quirks)) == old
+    findings.append(
+        Finding(
+            id="runtime.qemu_conf",
+            severity=Severity.ERROR,
+            status=Status.PASS if current else Status.FAIL,
+            message=f"{QEMU_CONF} {'has' if current else 'lacks'} the settings this host needs",
+            observed="up to date" if current else "differs",
+            expected="up to date",
+            fix="" if current else fix,
+        )
+    )
+    return findings
