@@ -26,7 +26,7 @@ from rtkvm.guest import lifecycle
 
 pytestmark = pytest.mark.e2e
 
-NAME = "rtkvm-e2e-rt"
+NAME = f"rtkvm-e2e-{os.getpid()}"  # unique: several test runs may share the machine
 _T0 = time.monotonic()
 
 
