@@ -18,6 +18,7 @@ in process memory.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -37,8 +38,11 @@ from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import HugepagePool, NumaNode, Topology
 from rtkvm.scheduler.filters import Context, candidates, explain, rank
 from rtkvm.scheduler.hostdata import HP_1G_KIB, HP_2M_KIB, TopologyDoc
-from rtkvm.scheduler.loader import load_hosts
+from rtkvm.scheduler.loader import load_hosts, load_prefiltered
 from rtkvm.scheduler.snapshot import HostSnapshot, Request
+
+PREFILTER = 32
+"""How many hosts SQL hands to the pure filters and weighers per decision."""
 
 TIE_SPREAD = 3
 """How many of the best candidates concurrent requests are spread over."""
@@ -87,11 +91,7 @@ def schedule(
     ctx = Context(now=now, agent_timeout_s=agent_timeout_s)
     attempts = 0
     for _ in range(ROUNDS):
-        with db.read() as session:
-            hosts = load_hosts(session)
-        ranked = rank(candidates(hosts, request, ctx), request, weigher)
-        if not ranked:
-            raise NoValidHostError(explain(hosts, request, ctx))
+        ranked = decide(db, request, ctx, weigher)
         for host in _spread_ties(ranked, instance_id):
             while attempts < max_attempts:
                 attempts += 1
@@ -113,6 +113,36 @@ def schedule(
     )
 
 
+def decide(db: Database, request: Request, ctx: Context, weigher: str) -> list[HostSnapshot]:
+    """Candidates best first; raises NoValidHostError with the per-class explanation.
+
+    SQL narrows the hosts to the best few that may fit; the pure filters and
+    weighers decide over them. Only when that leaves nothing are all hosts
+    loaded: to explain, and as a safety net should SQL have been too strict.
+    """
+    with db.read() as session:
+        few = load_prefiltered(
+            session,
+            physnets=request.physnets,
+            need_dataplane=bool(request.networks),
+            heartbeat_after=ctx.now - ctx.agent_timeout_s,
+            min_node_free=max(request.cell_pcpus),
+            page_kib=request.page_kib,
+            pages=request.pages_per_cell,
+            most_free_first=weigher == "spread",
+            limit=PREFILTER,
+        )
+    ranked = rank(candidates(few, request, ctx), request, weigher)
+    if ranked:
+        return ranked
+    with db.read() as session:
+        every = load_hosts(session)
+    ranked = rank(candidates(every, request, ctx), request, weigher)
+    if not ranked:
+        raise NoValidHostError(explain(every, request, ctx))
+    return ranked
+
+
 def _spread_ties(ranked: list[HostSnapshot], instance_id: str) -> list[HostSnapshot]:
     """Rotate the best few candidates by the instance id, so that concurrent requests
     start on different hosts instead of all racing for the first one."""
@@ -123,10 +153,18 @@ def _spread_ties(ranked: list[HostSnapshot], instance_id: str) -> list[HostSnaps
     return head[shift:] + head[:shift] + ranked[TIE_SPREAD:]
 
 
+@functools.lru_cache(maxsize=256)
+def _parse(topology: str, plan: str) -> tuple[Topology, PartitionPlan]:
+    """Parse a host's stored JSON (a pure function of the text, so memoized)."""
+    return (
+        TopologyDoc.model_validate_json(topology).to_topology(),
+        PartitionPlan.model_validate_json(plan),
+    )
+
+
 def host_topology(host: Host, nodes: list[HostNode]) -> tuple[Topology, PartitionPlan]:
     """The host's topology with hugepage pools set to what the database says is free."""
-    topo = TopologyDoc.model_validate_json(host.topology).to_topology()
-    plan = PartitionPlan.model_validate_json(host.plan)
+    topo, plan = _parse(host.topology, host.plan)
     by_node = {n.node: n for n in nodes}
     fixed = []
     for node in topo.nodes:
