@@ -11,6 +11,7 @@ import sys
 import click
 
 from rtkvm import __version__
+from rtkvm.cli.cloud import cloud
 from rtkvm.cli.guest import guest
 from rtkvm.cli.host import host
 from rtkvm.cli.image import image
@@ -30,6 +31,7 @@ cli.add_command(guest)
 cli.add_command(image)
 cli.add_command(runtime)
 cli.add_command(net)
+cli.add_command(cloud)
 
 
 def main(argv: list[str] | None = None) -> None:

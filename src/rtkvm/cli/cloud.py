@@ -1,0 +1,344 @@
+"""`rtkvm cloud ...`: the control plane from the command line (thin, over rtkvm.client).
+
+Commands follow the openstack client: ``rtkvm cloud server create --flavor
+rt4 --network blue vm1``, ``server list``, ``flavor create``, ``network
+create``, ``project``, ``user``, ``token``, ``host``, ``usage``, plus
+``serve`` to run the API server. The API URL and token come from --url /
+--token or RTKVM_URL / RTKVM_TOKEN. Tests put a ready client in
+``ctx.obj["client"]`` (any httpx transport). This module must not contain
+logic the API does not also enforce.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from rtkvm.cli.cloud_format import format_option, show_list, show_one
+from rtkvm.client import DEFAULT_URL, CloudClient
+
+SERVER_COLUMNS = ("id", "name", "state", "host", "flavor", "networks", "rt_cores")
+HOST_COLUMNS = ("name", "status", "doctor_verdict", "dataplane_state", "physnets")
+
+
+class _Conn:
+    def __init__(self, url: str, token: str | None) -> None:
+        self.url = url
+        self.token = token
+
+
+@click.group()
+@click.option("--url", envvar="RTKVM_URL", default=DEFAULT_URL, show_default=True)
+@click.option("--token", envvar="RTKVM_TOKEN", default=None, help="API token (or RTKVM_TOKEN).")
+@click.pass_context
+def cloud(ctx: click.Context, url: str, token: str | None) -> None:
+    """The rtkvm control plane: servers, flavors, networks, projects, hosts."""
+    ctx.meta["rtkvm.cloud"] = _Conn(url, token)
+
+
+def _api(ctx: click.Context) -> CloudClient:
+    obj = ctx.find_root().obj
+    if isinstance(obj, dict):
+        given = obj.get("client")
+        if isinstance(given, CloudClient):
+            return given
+    conn: _Conn = ctx.meta["rtkvm.cloud"]
+    return CloudClient(conn.url, conn.token)
+
+
+# -- servers -----------------------------------------------------------------------
+
+
+@cloud.group()
+def server() -> None:
+    """RT guests (instances)."""
+
+
+@server.command("create")
+@click.argument("name")
+@click.option("--flavor", required=True)
+@click.option("--network", "networks", multiple=True, help="Repeat for more NICs, in order.")
+@click.option("--project", default=None, help="Admins: create in this project.")
+@format_option
+@click.pass_context
+def server_create(
+    ctx: click.Context,
+    name: str,
+    flavor: str,
+    networks: tuple[str, ...],
+    project: str | None,
+    fmt: str,
+) -> None:
+    """Create a server: scheduled and pinned at once, then built by its host's agent."""
+    show_one(_api(ctx).create_server(name, flavor, list(networks), project), fmt)
+
+
+@server.command("list")
+@click.option("--all-projects", is_flag=True, help="Admins: every project.")
+@format_option
+@click.pass_context
+def server_list(ctx: click.Context, all_projects: bool, fmt: str) -> None:
+    show_list(_api(ctx).servers(all_projects=all_projects), SERVER_COLUMNS, fmt)
+
+
+@server.command("show")
+@click.argument("ref")
+@format_option
+@click.pass_context
+def server_show(ctx: click.Context, ref: str, fmt: str) -> None:
+    """Show a server by id or name, with its pCPU pinning."""
+    show_one(_api(ctx).server(ref), fmt)
+
+
+@server.command("delete")
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_context
+def server_delete(ctx: click.Context, refs: tuple[str, ...]) -> None:
+    """Delete servers (idempotent by id); their hosts free them."""
+    api = _api(ctx)
+    for ref in refs:
+        target = ref if len(ref) == 36 else api.server(ref)["id"]
+        api.delete("instances", target)
+
+
+# -- flavors -----------------------------------------------------------------------
+
+
+@cloud.group()
+def flavor() -> None:
+    """RT flavors (Nova extra specs)."""
+
+
+@flavor.command("create")
+@click.argument("name")
+@click.option("--vcpus", type=int, required=True)
+@click.option("--ram", type=int, required=True, help="MiB.")
+@click.option(
+    "--property", "props", multiple=True, help="Extra spec KEY=VALUE, e.g. hw:cpu_realtime=yes."
+)
+@format_option
+@click.pass_context
+def flavor_create(
+    ctx: click.Context, name: str, vcpus: int, ram: int, props: tuple[str, ...], fmt: str
+) -> None:
+    from rtkvm.domain.spec import parse_extra_spec_args
+
+    body: dict[str, Any] = {
+        "name": name,
+        "vcpus": vcpus,
+        "ram": ram,
+        "extra_specs": parse_extra_spec_args(props),
+    }
+    show_one(_api(ctx).create_flavor(body), fmt)
+
+
+@flavor.command("list")
+@format_option
+@click.pass_context
+def flavor_list(ctx: click.Context, fmt: str) -> None:
+    columns = (
+        "name",
+        "vcpus",
+        "ram",
+        "rt_vcpus",
+        "emulator_threads_policy",
+        "page_size",
+        "rt_cores",
+    )
+    show_list(_api(ctx).flavors(), columns, fmt)
+
+
+@flavor.command("show")
+@click.argument("name")
+@format_option
+@click.pass_context
+def flavor_show(ctx: click.Context, name: str, fmt: str) -> None:
+    show_one(_api(ctx).call("GET", f"/v1/flavors/{name}"), fmt)
+
+
+@flavor.command("delete")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def flavor_delete(ctx: click.Context, names: tuple[str, ...]) -> None:
+    for name in names:
+        _api(ctx).delete("flavors", name)
+
+
+# -- networks ----------------------------------------------------------------------
+
+
+@cloud.group()
+def network() -> None:
+    """Unmanaged L2 networks (physical network label, optional VLAN)."""
+
+
+@network.command("create")
+@click.argument("name")
+@click.option("--provider-physical-network", "physnet", required=True)
+@click.option("--provider-segment", "vlan", type=int, default=None, help="VLAN id 1-4094.")
+@click.option("--share/--no-share", default=False)
+@click.option("--project", default=None, help="Owner of a private network.")
+@format_option
+@click.pass_context
+def network_create(
+    ctx: click.Context,
+    name: str,
+    physnet: str,
+    vlan: int | None,
+    share: bool,
+    project: str | None,
+    fmt: str,
+) -> None:
+    body = {"name": name, "physnet": physnet, "vlan": vlan, "shared": share, "project": project}
+    show_one(_api(ctx).create_network(body), fmt)
+
+
+@network.command("list")
+@format_option
+@click.pass_context
+def network_list(ctx: click.Context, fmt: str) -> None:
+    show_list(_api(ctx).networks(), ("name", "physnet", "vlan", "shared", "project"), fmt)
+
+
+@network.command("delete")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def network_delete(ctx: click.Context, names: tuple[str, ...]) -> None:
+    for name in names:
+        _api(ctx).delete("networks", name)
+
+
+# -- projects, users, tokens, hosts, usage -----------------------------------------
+
+
+@cloud.group()
+def project() -> None:
+    """Projects and quotas (admin)."""
+
+
+@project.command("create")
+@click.argument("name")
+@click.option("--rt-cores", type=int, default=None, help="Quota of dedicated pCPUs.")
+@click.option("--instances", type=int, default=None, help="Quota of instances.")
+@format_option
+@click.pass_context
+def project_create(
+    ctx: click.Context, name: str, rt_cores: int | None, instances: int | None, fmt: str
+) -> None:
+    created = _api(ctx).create_project(name, quota_rt_cores=rt_cores, quota_instances=instances)
+    show_one(created, fmt)
+
+
+@project.command("list")
+@format_option
+@click.pass_context
+def project_list(ctx: click.Context, fmt: str) -> None:
+    columns = ("name", "quota_rt_cores", "rt_cores_used", "quota_instances", "instances_used")
+    show_list(_api(ctx).projects(), columns, fmt)
+
+
+@project.command("quota")
+@click.argument("name")
+@click.option("--rt-cores", type=int, default=None)
+@click.option("--instances", type=int, default=None)
+@format_option
+@click.pass_context
+def project_quota(
+    ctx: click.Context, name: str, rt_cores: int | None, instances: int | None, fmt: str
+) -> None:
+    """Set quotas (only the options given change)."""
+    quota: dict[str, int | None] = {}
+    if rt_cores is not None:
+        quota["rt_cores"] = rt_cores
+    if instances is not None:
+        quota["instances"] = instances
+    show_one(_api(ctx).set_quota(name, **quota), fmt)
+
+
+@cloud.group()
+def user() -> None:
+    """Users (admin)."""
+
+
+@user.command("create")
+@click.argument("name")
+@click.option("--project", required=True)
+@click.option("--role", type=click.Choice(["member", "admin"]), default="member")
+@format_option
+@click.pass_context
+def user_create(ctx: click.Context, name: str, project: str, role: str, fmt: str) -> None:
+    show_one(_api(ctx).create_user(name, project, role), fmt)
+
+
+@user.command("list")
+@format_option
+@click.pass_context
+def user_list(ctx: click.Context, fmt: str) -> None:
+    show_list(_api(ctx).users(), ("name", "project", "role"), fmt)
+
+
+@cloud.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("issue")
+@click.option("--user", default=None, help="Admins: for this user (default: yourself).")
+@format_option
+@click.pass_context
+def token_issue(ctx: click.Context, user: str | None, fmt: str) -> None:
+    """Create a token; its secret is shown this once."""
+    show_one(_api(ctx).create_token(user), fmt)
+
+
+@cloud.group()
+def host() -> None:
+    """Compute hosts (admin)."""
+
+
+@host.command("enroll")
+@click.argument("name")
+@format_option
+@click.pass_context
+def host_enroll(ctx: click.Context, name: str, fmt: str) -> None:
+    """Enroll a host; prints the agent token for that host (shown this once)."""
+    done = _api(ctx).enroll_host(name)
+    show_one({"name": done["host"]["name"], "agent_token": done["agent_token"]}, fmt)
+
+
+@host.command("list")
+@format_option
+@click.pass_context
+def host_list(ctx: click.Context, fmt: str) -> None:
+    items = _api(ctx).hosts()
+    for item in items:
+        item["rt_free"] = sum(n["rt_total"] - n["rt_used"] for n in item["nodes"])
+    show_list(items, (*HOST_COLUMNS, "rt_free"), fmt)
+
+
+@cloud.command("usage")
+@click.argument("project")
+@click.option("--since", type=float, default=None, help="UNIX seconds.")
+@format_option
+@click.pass_context
+def usage(ctx: click.Context, project: str, since: float | None, fmt: str) -> None:
+    """RT core-seconds and instance-seconds of a project."""
+    show_one(_api(ctx).usage(project, since), fmt)
+
+
+@cloud.command("serve")
+@click.option("--database", envvar="RTKVM_DATABASE_URL", default=None, help="SQLAlchemy URL.")
+@click.option("--listen", default="127.0.0.1:8754", show_default=True)
+def serve(database: str | None, listen: str) -> None:
+    """Run the API server (migrates the database first)."""
+    import uvicorn
+
+    from rtkvm.api.app import create_app
+    from rtkvm.settings import Settings
+
+    settings = Settings.from_env()
+    if database is not None:
+        settings = settings.model_copy(update={"database_url": database})
+    hostname, _, port = listen.rpartition(":")
+    uvicorn.run(create_app(settings), host=hostname or "127.0.0.1", port=int(port))

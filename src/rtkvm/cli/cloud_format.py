@@ -1,0 +1,85 @@
+"""Output of `rtkvm cloud` commands in the manner of the openstack client.
+
+Lists print as one table with a row per item and chosen columns; single
+objects as a Field | Value table; ``-f json`` prints the API's JSON as is,
+``-f value`` the bare values (one item per line, for shell scripts). This
+module only formats: it must not call the API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+FORMATS = ("table", "json", "value")
+
+format_option = click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="table for people, json or value for scripts.",
+)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, list):
+        if value and all(isinstance(v, dict) and "name" in v for v in value):
+            return ", ".join(str(v["name"]) for v in value)
+        if value and all(isinstance(v, list) for v in value):
+            return ", ".join(":".join(str(x) for x in v) for v in value)
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
+    return str(value)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A bordered table: +----+ lines, | cells |, as the openstack client draws."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    out = [line, fmt(headers), line, *(fmt(r) for r in rows), line]
+    return "\n".join(out)
+
+
+def show_list(items: list[dict[str, Any]], columns: Sequence[str], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(items, indent=2, sort_keys=True))
+        return
+    rows = [[_cell(item.get(c)) for c in columns] for item in items]
+    if fmt == "value":
+        for row in rows:
+            click.echo(" ".join(row))
+        return
+    headers = [
+        c.replace("_", " ").title().replace("Id", "ID").replace("Rt ", "RT ") for c in columns
+    ]
+    click.echo(table(headers, rows))
+
+
+def show_one(item: dict[str, Any], fmt: str, fields: Sequence[str] | None = None) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(item, indent=2, sort_keys=True))
+        return
+    keys = list(fields) if fields is not None else sorted(item)
+    if fmt == "value":
+        for key in keys:
+            click.echo(_cell(item.get(key)))
+        return
+    click.echo(table(["Field", "Value"], [[k, _cell(item.get(k))] for k in keys]))
