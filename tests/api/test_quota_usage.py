@@ -66,3 +66,19 @@ def test_quota_setting_and_project_delete(cloud: Cloud) -> None:
     expect(cloud.admin.delete("/v1/users/alice"), 204)
     expect(cloud.admin.delete("/v1/projects/p1"), 204)
     expect(cloud.admin.delete("/v1/projects/p1"), 204)
+
+
+def test_projects_and_users_with_history_are_kept(cloud: Cloud) -> None:
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    agent = cloud.host("h1", nodes=1, cores_per_node=4)
+    cloud.flavor("rt2", 2)
+    vm = expect(alice.post("/v1/instances", json={"name": "vm", "flavor": "rt2"}), 201)
+    expect(alice.delete(f"/v1/instances/{vm['id']}"), 204)
+    expect(agent.post(f"/v1/agent/instances/{vm['id']}/state", json={"state": "deleted"}), 200)
+    r = cloud.admin.delete("/v1/users/alice")
+    assert r.status_code == 409
+    assert "revoke the user's tokens" in r.json()["detail"]
+    r = cloud.admin.delete("/v1/projects/p1")
+    assert r.status_code == 409
+    assert expect(cloud.admin.get("/v1/usage/p1"), 200)["instance_seconds"] == 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rtkvm.errors import InputError, RtkvmError
@@ -67,6 +67,14 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": "a value cannot be stored: remove control characters (NUL) from it"},
             status_code=400,
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # a safety net: routes check first and say more; a race may still end here
+        return JSONResponse(
+            {"detail": "the change conflicts with data written meanwhile: reload and retry"},
+            status_code=409,
         )
 
     @app.exception_handler(StarletteHTTPException)

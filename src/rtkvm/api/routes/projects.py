@@ -82,18 +82,18 @@ def delete_project(name: str, services: ServicesDep, _: AdminDep) -> Response:
         project = s.scalar(select(Project).where(Project.name == name))
         if project is None:
             return Response(status_code=204)
-        live = s.scalar(
-            select(Instance.id)
-            .where(Instance.project_id == project.id, Instance.state != "deleted")
-            .limit(1)
-        )
+        history = s.scalar(select(Instance.id).where(Instance.project_id == project.id).limit(1))
         users = s.scalar(select(User.id).where(User.project_id == project.id).limit(1))
         nets = s.scalar(select(Network.id).where(Network.project_id == project.id).limit(1))
-        if live or users or nets:
+        if users or nets:
+            raise ApiError(
+                409, f"project {name!r} still has users or private networks: delete them first"
+            )
+        if history:
             raise ApiError(
                 409,
-                f"project {name!r} still has instances, users or private networks: "
-                "delete them first",
+                f"project {name!r} has instances or accounting history, which is kept: "
+                "set its quotas to 0 to retire it (rtkvm cloud project quota)",
             )
         s.delete(project)
     return Response(status_code=204)

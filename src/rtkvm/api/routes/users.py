@@ -49,13 +49,13 @@ def delete_user(name: str, services: ServicesDep, caller: AdminDep) -> Response:
             return Response(status_code=204)
         if user.id == caller.user_id:
             raise ApiError(409, "you cannot delete yourself: use another admin")
-        owns = s.scalar(
-            select(Instance.id)
-            .where(Instance.user_id == user.id, Instance.state != "deleted")
-            .limit(1)
-        )
-        if owns:
-            raise ApiError(409, f"user {name!r} still owns instances: delete them first")
+        owns = s.scalar(select(Instance.state).where(Instance.user_id == user.id).limit(1))
+        if owns is not None:
+            raise ApiError(
+                409,
+                f"user {name!r} created instances, which keep a reference for accounting: "
+                "revoke the user's tokens instead (DELETE /v1/tokens/ID)",
+            )
         s.execute(delete(Token).where(Token.user_id == user.id))
         s.delete(user)
     return Response(status_code=204)
