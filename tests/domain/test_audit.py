@@ -103,7 +103,7 @@ def test_nova_domain(samples: Path) -> None:
     assert report.ok and report.verdict == "rt-ready"  # only warnings and infos failed
     priority = next(f for f in report.findings if f.id == "vcpu.priority")
     assert priority.observed == {"2": 1, "3": 1}
-    assert priority.fix.startswith("Set priority='50'")
+    assert priority.fix.startswith("Set priority='40'")
     assert "RT vCPUs (from <vcpusched> fifo/rr): 2-3" in report.notes
 
 

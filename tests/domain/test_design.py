@@ -117,9 +117,9 @@ def test_kvm_policy() -> None:
     assert domain.type == "kvm"
     assert domain.cputune is not None
     assert [(s.vcpus.format(), s.scheduler, s.priority) for s in domain.cputune.vcpuscheds] == [
-        ("1", "fifo", 50),
-        ("2", "fifo", 50),
-        ("3", "fifo", 50),
+        ("1", "fifo", 40),
+        ("2", "fifo", 40),
+        ("3", "fifo", 40),
     ]
     assert [p.cpuset.format() for p in domain.cputune.vcpupins] == ["1", "2", "3", "4"]
     assert domain.cputune.emulatorpin == CpuSet([5])  # the isolated extra pCPU
@@ -271,3 +271,30 @@ def test_small_pages_design_is_not_rt_ready() -> None:
     hugepages = next(f for f in report.findings if f.id == "memory.hugepages")
     assert (hugepages.severity, hugepages.status) == (Severity.ERROR, Status.FAIL)
     assert not report.ok
+
+
+@pytest.mark.parametrize(
+    ("priority", "warning"),
+    [
+        (40, None),
+        (5, None),
+        (49, None),
+        (1, "at or below the host's per-CPU service threads"),
+        (4, "at or below the host's per-CPU service threads"),
+        (50, "at or above threaded IRQ handlers"),
+        (99, "at or above threaded IRQ handlers"),
+    ],
+)
+def test_priorities_outside_the_rt_band_are_allowed_with_a_warning(
+    priority: int, warning: str | None
+) -> None:
+    spec, plan, topo, boot, quirks, allow = CASES["rt_kvm_isolate.xml"]
+    spec = spec.model_copy(update={"priority": priority})
+    design = design_guest(spec, plan, topo, boot, host=quirks, allow_unlocked_memory=allow)
+    assert design.domain.cputune is not None
+    assert {s.priority for s in design.domain.cputune.vcpuscheds} == {priority}
+    band = [w for w in design.warnings if "RT vCPU priority" in w]
+    if warning is None:
+        assert band == []
+    else:
+        assert len(band) == 1 and warning in band[0]

@@ -9,9 +9,9 @@ import pytest
 
 from rtkvm.cpuset import CpuSet
 from rtkvm.domain.spec import (
-    HOST_PERCPU_KTHREAD_PRIORITY,
     VCPU_PRIORITY_DEFAULT,
     VCPU_PRIORITY_MAX,
+    VCPU_PRIORITY_MIN,
     RtGuestSpec,
     SpecError,
     from_extra_specs,
@@ -60,7 +60,7 @@ def test_bad_mask(mask: str, vcpus: int, message: str) -> None:
 
 def test_defaults_and_derived_fields() -> None:
     spec = RtGuestSpec(vcpus=4, memory_mib=2048, realtime_mask="^0")
-    assert spec.priority == VCPU_PRIORITY_DEFAULT == 50
+    assert spec.priority == VCPU_PRIORITY_DEFAULT == 40
     assert spec.sched_policy == "fifo"
     assert spec.rt_vcpus == CpuSet.parse("1-3")
     assert spec.housekeeping_vcpus == CpuSet([0])
@@ -69,9 +69,13 @@ def test_defaults_and_derived_fields() -> None:
     assert [(c.vcpus.format(), c.memory_kib) for c in spec.cells()] == [("0-3", 2 << 20)]
 
 
-def test_priority_relationship_with_host_kthreads() -> None:
-    """vCPUs stay below the host's per-CPU kernel threads, which must preempt them."""
-    assert 1 < VCPU_PRIORITY_DEFAULT <= VCPU_PRIORITY_MAX < HOST_PERCPU_KTHREAD_PRIORITY < 99
+def test_priority_relationship_with_the_host_scale() -> None:
+    """Default vCPUs sit above the per-CPU service threads and below IRQ threads."""
+    from rtkvm import priorities
+
+    assert priorities.KTHREAD_MAX < VCPU_PRIORITY_DEFAULT < priorities.IRQ_THREAD
+    assert priorities.in_rt_band(VCPU_PRIORITY_DEFAULT)
+    assert (VCPU_PRIORITY_MIN, VCPU_PRIORITY_MAX) == (1, 99)
 
 
 def test_two_cells_split_evenly() -> None:
@@ -92,8 +96,8 @@ def test_two_cells_split_evenly() -> None:
             "offloaded emulator threads",
         ),
         ({"realtime_mask": "0-3"}, "all 4 vCPUs are real-time"),
-        ({"priority": 0}, "out of range 1..89"),
-        ({"priority": 95}, "per-CPU kernel threads run at 90"),
+        ({"priority": 0}, "out of range 1..99"),
+        ({"priority": 100}, "out of range 1..99"),
         ({"realtime": False}, "is set but the flavor is not real-time"),
         ({"memory_mib": 1000, "page_size": "1G"}, "use a multiple of 1024 MiB"),
         ({"memory_mib": 1025}, "use a multiple of 2 MiB"),

@@ -113,7 +113,10 @@ def test_export_tuned(host: tuple[Path, Path], tmp_path: Path) -> None:
     assert "/sys/devices/virtual/workqueue/cpumask=${f:cpulist2hex:${housekeeping_cores}}" in conf
     assert "banned_cpus=${isolated_cores}" in conf
     assert "default_irq_smp_affinity=${housekeeping_cores}" in conf  # tuned takes a cpulist
-    assert "group.rtkvm1=0:f:90:*:^\\[?ksoftirqd/.*" in conf
+    assert "group.rtkvm0=0:f:2:*:^\\[?ksoftirqd/.*" in conf
+    assert "group.rtkvm1=0:f:3:*:^\\[?ktimers/.*" in conf
+    assert "group.rtkvm2=0:f:4:*:^\\[?rcuc/.*" in conf
+    assert "pmd" not in conf.split("[scheduler]")[-1]  # the data plane owns PMD priority
     assert "kvm=+r kvmclock_periodic_sync=0 nx_huge_pages=0" in conf
     assert "cmdline_rtkvm=+isolcpus=managed_irq,domain,1-3 nohz_full=1-3" in conf
     assert "# KSM scans and merges guest pages" in conf

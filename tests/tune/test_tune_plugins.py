@@ -181,9 +181,9 @@ def test_thread_priorities_and_rt_throttling_choice(
     tuning.apply()
     assert (tmp_path / "proc/sys/kernel/sched_rt_runtime_us").read_text() == "999000"
     tasks = {t.comm: t.sched for t in read_tasks(HostFS(tmp_path))}
-    assert tasks["ksoftirqd/1"] == "fifo:90"
-    assert tasks["ktimers/3"] == "fifo:90"
-    assert tasks["pmd-c03/id:9"] == "fifo:50"
+    assert tasks["ksoftirqd/1"] == "fifo:2"
+    assert tasks["ktimers/3"] == "fifo:3"
+    assert tasks["pmd-c03/id:9"] == "other:0"  # not the profile's: the data plane's
     assert tasks["sshd"] == "other:0"
 
 

@@ -91,11 +91,16 @@ def test_unknown_variable_and_profile() -> None:
 @pytest.mark.parametrize(
     ("role", "priority", "ok"),
     [
-        ("kthread", 90, True),
-        ("kthread", 50, False),
-        ("kthread", 99, False),
-        ("rt_work", 50, True),
-        ("rt_work", 90, False),
+        ("kthread", 2, True),
+        ("kthread", 4, True),
+        ("kthread", 1, False),
+        ("kthread", 5, False),
+        ("kthread", 90, False),
+        ("rt_work", 5, True),
+        ("rt_work", 40, True),
+        ("rt_work", 49, True),
+        ("rt_work", 4, False),
+        ("rt_work", 50, False),
         ("rt_work", 0, False),
     ],
 )
@@ -103,7 +108,13 @@ def test_one_priority_scale_is_enforced(role: str, priority: int, ok: bool) -> N
     data = {
         "name": "x",
         "summary": "x",
-        "priorities": {"vcpu_default": 50, "vcpu_max": 89, "kthread": 90, "why": "w"},
+        "priorities": {
+            "kthread_max": 4,
+            "rt_min": 5,
+            "rt_max": 49,
+            "vcpu_default": 40,
+            "why": "w",
+        },
         "thread": [
             {"match": "t*", "policy": "fifo", "priority": priority, "role": role, "why": "w"}
         ],
@@ -111,23 +122,37 @@ def test_one_priority_scale_is_enforced(role: str, priority: int, ok: bool) -> N
     if ok:
         Profile.model_validate(data)
     else:
-        with pytest.raises(ValueError, match="kernel threads above every vCPU"):
+        with pytest.raises(ValueError, match="per-CPU kernel threads below every vCPU"):
             Profile.model_validate(data)
 
 
-def test_priorities_are_the_guest_layers() -> None:
-    """Host kernel threads preempt every vCPU the guest layer may create; PMDs share its band."""
-    from rtkvm.domain.spec import (
-        HOST_PERCPU_KTHREAD_PRIORITY,
-        VCPU_PRIORITY_DEFAULT,
-        VCPU_PRIORITY_MAX,
-    )
+@pytest.mark.parametrize(
+    "scale",
+    [
+        {"kthread_max": 1, "rt_min": 5, "rt_max": 49, "vcpu_default": 40},
+        {"kthread_max": 5, "rt_min": 5, "rt_max": 49, "vcpu_default": 40},
+        {"kthread_max": 4, "rt_min": 5, "rt_max": 50, "vcpu_default": 40},
+        {"kthread_max": 4, "rt_min": 5, "rt_max": 49, "vcpu_default": 3},
+    ],
+)
+def test_incoherent_scales_are_refused(scale: dict[str, int]) -> None:
+    data = {"name": "x", "summary": "x", "priorities": {**scale, "why": "w"}}
+    with pytest.raises(ValueError, match="priorities must satisfy"):
+        Profile.model_validate(data)
+
+
+def test_priorities_are_the_host_scale() -> None:
+    """The profile states rtkvm.priorities: service threads below every vCPU."""
+    from rtkvm import priorities
 
     rvh = load_profile("realtime-virtual-host")
     assert rvh.priorities is not None
-    assert rvh.priorities.vcpu_default == VCPU_PRIORITY_DEFAULT
-    assert rvh.priorities.vcpu_max == VCPU_PRIORITY_MAX
-    assert rvh.priorities.kthread == HOST_PERCPU_KTHREAD_PRIORITY
-    kthreads = {t.match: t.priority for t in rvh.thread if t.role == "kthread"}
-    assert kthreads == dict.fromkeys(("ktimers/*", "ksoftirqd/*", "rcuc/*"), 90)
-    assert all(t.priority <= VCPU_PRIORITY_MAX for t in rvh.thread if t.role == "rt_work")
+    assert rvh.priorities.vcpu_default == priorities.VCPU_DEFAULT
+    assert (rvh.priorities.rt_min, rvh.priorities.rt_max) == (
+        priorities.RT_BAND_MIN,
+        priorities.RT_BAND_MAX,
+    )
+    assert rvh.priorities.kthread_max == priorities.KTHREAD_MAX
+    kthreads = {t.match.rstrip("/*"): t.priority for t in rvh.thread if t.role == "kthread"}
+    assert kthreads == priorities.KTHREAD_PRIORITIES
+    assert not [t for t in rvh.thread if t.match.startswith("pmd")]  # the data plane's

@@ -16,8 +16,8 @@ from typing import Any
 
 from lxml import etree
 
+from rtkvm import priorities
 from rtkvm.cpuset import CpuSet
-from rtkvm.domain.spec import VCPU_PRIORITY_MAX
 from rtkvm.domain.xml import Domain
 from rtkvm.errors import HostReadError
 from rtkvm.findings import Status
@@ -25,8 +25,6 @@ from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
 
 RT_SCHEDULERS = ("fifo", "rr")
-PRIORITY_MIN_SENSIBLE = 2
-"""Priority 1 ties with every FIFO-1 thread of the host; see spec.VCPU_PRIORITY_DEFAULT."""
 
 
 @dataclass(frozen=True)
@@ -117,9 +115,9 @@ def _priority(c: AuditContext) -> Outcome:
         if sched.scheduler in RT_SCHEDULERS:
             seen[sched.vcpus.format()] = sched.priority
             p = sched.priority
-            if p is None or not PRIORITY_MIN_SENSIBLE <= p <= VCPU_PRIORITY_MAX:
+            if p is None or not priorities.in_rt_band(p):
                 bad[sched.vcpus.format()] = p
-    expected = f"{PRIORITY_MIN_SENSIBLE}..{VCPU_PRIORITY_MAX}"
+    expected = f"{priorities.RT_BAND_MIN}..{priorities.RT_BAND_MAX}"
     if bad:
         text = ", ".join(f"vCPU {v}: {p}" for v, p in bad.items())
         return _bad(text, bad, expected)

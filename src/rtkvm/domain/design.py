@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rtkvm import priorities
 from rtkvm.cpuset import CpuSet
 from rtkvm.domain.placement import Placement, place
 from rtkvm.domain.spec import RtGuestSpec, SpecError
@@ -158,6 +159,9 @@ def design_domain(
             "memory is NOT locked (<locked/> dropped): this host cannot lock guest memory; "
             "page faults on swapped-out or migrated pages can cause latency spikes"
         )
+    band = priorities.band_problem(spec.priority) if spec.rt_vcpus else None
+    if band is not None:
+        warnings.append(f"RT vCPU {band}")
     kvm = boot.accel == "kvm"
     if not kvm:
         warnings.append(

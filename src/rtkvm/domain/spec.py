@@ -21,32 +21,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from rtkvm import priorities
 from rtkvm.cpuset import CpuSet
 from rtkvm.errors import CpuListError, InputError
 
-VCPU_PRIORITY_DEFAULT = 50
-"""Default SCHED_FIFO priority of RT vCPU threads on the host.
+VCPU_PRIORITY_DEFAULT = priorities.VCPU_DEFAULT
+"""Default SCHED_FIFO priority of RT vCPU threads on the host (40).
 
-Why 50 and not Nova's and KubeVirt's 1: at priority 1 a vCPU ties with every
-other FIFO-1 thread, and round-robin ties are exactly the latency we are
-removing. Why not higher: the host's per-CPU kernel threads that serve the
-vCPU's own pCPU (ktimers, ksoftirqd, rcuc/rcub) must be able to preempt the
-vCPU, or a busy-polling guest starves them (stalled timers, RCU stalls; with
-RT throttling off nothing else rescues them). This is tuned's
-realtime-virtual-host relationship (vCPUs at 1 under Nova, those threads at
-2-4), moved up: the threads belong at :data:`HOST_PERCPU_KTHREAD_PRIORITY`,
-above every priority a flavor may ask for (:data:`VCPU_PRIORITY_MAX`), and
-the tuning profile must agree.
+Not Nova's and KubeVirt's 1: at 1 a vCPU ties with every other FIFO-1 thread,
+and round-robin ties are exactly the latency we are removing. The whole scale
+(per-CPU kernel threads at 2-4 below the vCPUs, threaded IRQ handlers at 50
+above them) and its trade-offs are in :mod:`rtkvm.priorities`.
 """
 
-VCPU_PRIORITY_MIN = 1
-VCPU_PRIORITY_MAX = 89
-"""Highest vCPU priority a flavor may ask for; see :data:`VCPU_PRIORITY_DEFAULT`."""
-
-HOST_PERCPU_KTHREAD_PRIORITY = 90
-"""FIFO priority for the per-CPU kernel threads (ktimers, ksoftirqd, rcuc,
-rcub) on CPUs that run RT vCPUs: above every vCPU (so they preempt it) and
-below migration/ and the watchdogs at 99. Used by the tuning engine."""
+VCPU_PRIORITY_MIN = priorities.FIFO_MIN
+VCPU_PRIORITY_MAX = priorities.FIFO_MAX
+"""A flavor may ask for any FIFO/RR priority; outside the RT band the design warns."""
 
 PAGE_SIZES_KIB: dict[str, int] = {"4k": 4, "2M": 2048, "1G": 1048576}
 
@@ -104,9 +94,8 @@ class RtGuestSpec(BaseModel):
         if not VCPU_PRIORITY_MIN <= self.priority <= VCPU_PRIORITY_MAX:
             raise SpecError(
                 f"{_key('priority', 'rtkvm:cpu_realtime_priority')} is {self.priority}, out of "
-                f"range {VCPU_PRIORITY_MIN}..{VCPU_PRIORITY_MAX}: the host's per-CPU kernel "
-                f"threads run at {HOST_PERCPU_KTHREAD_PRIORITY} and must preempt vCPUs; "
-                f"use e.g. the default {VCPU_PRIORITY_DEFAULT}"
+                f"range {VCPU_PRIORITY_MIN}..{VCPU_PRIORITY_MAX} (the kernel's SCHED_FIFO and "
+                f"SCHED_RR range); use e.g. the default {VCPU_PRIORITY_DEFAULT}"
             )
         rt = self.rt_vcpus  # validates the mask
         if rt == self.all_vcpus and self.emulator_threads_policy is None:

@@ -101,13 +101,14 @@ class Affinity(_Model):
 
 
 class Priorities(_Model):
-    """The host-wide SCHED_FIFO scale, shared with the guest layer (rtkvm.domain.spec)."""
+    """The host-wide SCHED_FIFO scale (rtkvm.priorities), as the profile states it."""
 
+    kthread_max: int
+    """Per-CPU service threads (ksoftirqd, ktimers, rcuc) run at 2..kthread_max."""
+    rt_min: int
+    rt_max: int
+    """RT work (vCPUs, polling threads) runs at rt_min..rt_max."""
     vcpu_default: int
-    vcpu_max: int
-    """RT work (vCPUs, polling threads) runs at 1..vcpu_max."""
-    kthread: int
-    """Per-CPU kernel threads run at this level: above all RT work, below 99."""
     why: str
 
 
@@ -153,18 +154,19 @@ class Profile(_Model):
         p = self.priorities
         if p is None:
             return self
-        if not 1 <= p.vcpu_default <= p.vcpu_max < p.kthread < 99:
+        if not 1 < p.kthread_max < p.rt_min <= p.vcpu_default <= p.rt_max < 50:
             raise ValueError(
-                f"priorities must satisfy 1 <= vcpu_default ({p.vcpu_default}) <= vcpu_max "
-                f"({p.vcpu_max}) < kthread ({p.kthread}) < 99"
+                f"priorities must satisfy 1 < kthread_max ({p.kthread_max}) < rt_min "
+                f"({p.rt_min}) <= vcpu_default ({p.vcpu_default}) <= rt_max ({p.rt_max}) < 50 "
+                "(threaded IRQ handlers)"
             )
         for thread in self.thread:
-            low, high = (p.vcpu_max + 1, 98) if thread.role == "kthread" else (1, p.vcpu_max)
+            low, high = (2, p.kthread_max) if thread.role == "kthread" else (p.rt_min, p.rt_max)
             if not low <= thread.priority <= high:
                 raise ValueError(
                     f"thread {thread.match!r} ({thread.role}) priority {thread.priority} must be "
-                    f"between {low} and {high}: kernel threads above every vCPU, RT work in "
-                    "the vCPU band"
+                    f"between {low} and {high}: per-CPU kernel threads below every vCPU, RT "
+                    "work in the RT band below threaded IRQ handlers"
                 )
         return self
 
