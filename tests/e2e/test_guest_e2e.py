@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from rtkvm.cli.main import cli
+from rtkvm.domain.spec import VCPU_PRIORITY_DEFAULT
 from rtkvm.guest import lifecycle
 
 pytestmark = pytest.mark.e2e
@@ -111,7 +112,9 @@ def test_rt_guest_end_to_end(workdir: Path, capsys: pytest.CaptureFixture[str]) 
     report = json.loads(verified.output)
     by_id = {f["id"]: f for f in report["findings"]}
     assert verified.exit_code == 0, verified.output
-    assert by_id["guest.vcpu1.sched"]["observed"] == "fifo/50"
+    # what the design gives RT vCPUs by default, as the host's /proc shows it
+    assert by_id["guest.vcpu1.sched"]["observed"] == f"fifo/{VCPU_PRIORITY_DEFAULT}"
+    assert by_id["guest.vcpu0.sched"]["observed"] == "other/0"
     assert by_id["guest.vcpu1.affinity"]["observed"] == "1"
     assert by_id["guest.vcpu0.affinity"]["observed"] == "0"
     assert by_id["guest.emulator.affinity"]["status"] == "pass"

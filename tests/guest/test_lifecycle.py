@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from rtkvm.cpuset import CpuSet
+from rtkvm.domain.spec import VCPU_PRIORITY_DEFAULT
 from rtkvm.errors import GuestError
 from rtkvm.findings import Status
 from rtkvm.guest import lifecycle
@@ -154,6 +155,13 @@ def test_verify_guest_reads_the_live_cputune_and_fake_proc(
     lifecycle.start(conn, name)
     (tmp_path / "run/q").mkdir(parents=True)
     (tmp_path / f"run/q/{name}.pid").write_text("42\n")
-    write_threads(tmp_path, 42, AS_DESIGNED)
+    # the RT vCPU thread at the priority the design gives by default
+    threads = [*AS_DESIGNED[:3], (103, "CPU 1/TCG", "fifo", VCPU_PRIORITY_DEFAULT, "1")]
+    write_threads(tmp_path, 42, threads)
     report = verify_guest(conn, HostFS(tmp_path), name, pid_dir="/run/q")
     assert report.ok and all(f.status is Status.PASS for f in report.findings)
+    # and one priority off is a difference
+    (tmp_path / "proc").rename(tmp_path / "proc.ok")
+    write_threads(tmp_path, 42, [*AS_DESIGNED[:3], (103, "CPU 1/TCG", "fifo", 1, "1")])
+    report = verify_guest(conn, HostFS(tmp_path), name, pid_dir="/run/q")
+    assert [f.id for f in report.findings if f.status is Status.FAIL] == ["guest.vcpu1.sched"]
