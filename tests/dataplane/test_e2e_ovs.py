@@ -137,7 +137,7 @@ def test_ovs_dpdk_blue_red(peers: dict[str, NetnsPeer]) -> None:
         threads = read_threads(fs, pid)
         pmds = [t for t in threads if t.is_pmd]
         assert len(pmds) == 1
-        assert pmds[0].cpus_allowed == CpuSet([1])
+        assert pmds[0].cpus_allowed == CpuSet([1]) and pmds[0].last_cpu == 1
         assert (pmds[0].policy, pmds[0].rt_priority) == ("fifo", settings.pmd_priority)
         stray = [t for t in threads if not t.is_pmd and t.cpus_allowed != CpuSet([0])]
         assert not stray, stray

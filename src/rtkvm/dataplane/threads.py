@@ -108,12 +108,14 @@ def check_threads(
     )
     for t in pmds:
         placed = t.cpus_allowed <= pmd_cpus and len(t.cpus_allowed) == 1
+        placed = placed and t.last_cpu in t.cpus_allowed
         findings.append(
             Finding(
                 f"dataplane.pmd.affinity.{t.tid}",
                 Severity.ERROR,
                 Status.PASS if placed else Status.FAIL,
-                f"{t.comm} (tid {t.tid}) may run on CPUs {t.cpus_allowed}",
+                f"{t.comm} (tid {t.tid}) may run on CPUs {t.cpus_allowed}, last ran on "
+                f"CPU {t.last_cpu}",
                 observed=t.cpus_allowed.format(),
                 expected=f"one CPU of {pmd_cpus}",
                 fix="set other_config:pmd-cpu-mask to the dataplane CPUs",
