@@ -43,3 +43,13 @@ def test_bad_settings(old: str, new: str, message: str) -> None:
 def test_not_toml() -> None:
     with pytest.raises(DataError, match="not valid TOML"):
         load_settings("[[[")
+
+
+def test_shipped_pmd_priority_is_the_host_scales() -> None:
+    """The data plane owns the PMD priority; it is rtkvm.priorities.PMD_DEFAULT."""
+    from rtkvm import priorities
+    from rtkvm.dataplane.settings import load_settings
+
+    settings = load_settings()
+    assert (settings.pmd_policy, settings.pmd_priority) == ("fifo", priorities.PMD_DEFAULT)
+    assert settings.pmd_priority <= priorities.KERNEL_DEFAULT_FIFO < priorities.RT_BAND_MIN

@@ -298,3 +298,19 @@ def test_priorities_outside_the_rt_band_are_allowed_with_a_warning(
         assert band == []
     else:
         assert len(band) == 1 and warning in band[0]
+
+
+def test_mixed_guest_pins_floating_vcpus_to_the_housekeeping_set() -> None:
+    spec, plan, topo, boot, quirks, allow = CASES["rt_tcg_vhostuser.xml"]
+    mixed = spec.model_copy(update={"cpu_policy": "mixed"})
+    design = design_guest(mixed, plan, topo, boot, host=quirks, allow_unlocked_memory=allow)
+    tune = design.domain.cputune
+    assert tune is not None
+    floating = {
+        p.vcpu: p.cpuset for p in tune.vcpupins if p.vcpu in design.placement.floating_vcpus
+    }
+    assert floating and set(floating.values()) == {design.placement.floating_cpus}
+    assert design.placement.floating_cpus <= plan.housekeeping
+    assert {s.vcpus.min() for s in tune.vcpuscheds} == set(mixed.rt_vcpus)
+    report = audit_domain(design.domain, AuditHost.from_plan(plan, topo))
+    assert report.ok, [f.id for f in report.findings if f.blocking]

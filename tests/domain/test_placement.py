@@ -125,7 +125,7 @@ def test_hugepages_shortfall_is_named() -> None:
 
 
 def test_refusals() -> None:
-    with pytest.raises(PlanError, match="pins only dedicated guests"):
+    with pytest.raises(PlanError, match="pins only dedicated and mixed guests"):
         place(
             _spec(realtime=False, realtime_mask=None, cpu_policy="shared"),
             make_plan("0", "1-7"),
@@ -160,3 +160,28 @@ def test_placement_invariants(vcpus: int, allocated: frozenset[int], policy: str
     assert all(host.node_of_cpu(p) == placement.cell_nodes[0] for p in pcpus)
     assert placement.emulator_cpus.isdisjoint(placement.pcpus_of(spec.rt_vcpus))
     assert placement.claimed.isdisjoint(CpuSet(allocated))
+
+
+def test_mixed_guest_needs_rt_pcpus_only_for_its_rt_vcpus() -> None:
+    """The 2-CPU host: housekeeping 0, RT 1; vCPU 0 floats on 0 with the emulator."""
+    two_cpus = make_topology(nodes=1, cores_per_node=2)
+    spec = _spec(vcpus=2, realtime_mask="^0", cpu_policy="mixed")
+    placement = place(spec, make_plan("0", "1"), two_cpus)
+    assert placement.vcpu_pins == ((1, 1),)
+    assert placement.floating_vcpus == CpuSet([0])
+    assert placement.floating_cpus == CpuSet([0])
+    assert placement.emulator_cpus == CpuSet([0])
+    assert placement.claimed == CpuSet([1])  # nothing floating is claimed
+    with pytest.raises(PlanError, match="needs 2 RT pCPUs"):
+        place(_spec(vcpus=2, realtime_mask="^0"), make_plan("0", "1"), two_cpus)
+
+
+def test_mixed_guest_floats_on_its_nodes_housekeeping() -> None:
+    spec = _spec(vcpus=3, realtime_mask="^0", cpu_policy="mixed", emulator_threads_policy="isolate")
+    placement = place(spec, make_plan("0,4", "1-3,5-7"), TWO_NODES, CpuSet.parse("1-3"))
+    assert placement.cell_nodes == (1,)
+    assert [v for v, _ in placement.vcpu_pins] == [1, 2]
+    assert placement.vcpu_pcpus <= CpuSet.parse("5-7")
+    assert placement.floating_cpus == CpuSet([4])  # node 1's housekeeping, not CPU 0
+    assert placement.isolated_emulator_cpu is not None
+    assert placement.claimed == placement.vcpu_pcpus | CpuSet([placement.isolated_emulator_cpu])

@@ -89,7 +89,7 @@ def test_two_cells_split_evenly() -> None:
     ("fields", "message"),
     [
         ({"cpu_policy": "shared"}, "Cannot set realtime policy in a non dedicated cpu pinning"),
-        ({"cpu_policy": "mixed"}, "set hw:cpu_policy=dedicated"),
+        ({"cpu_policy": "shared"}, "or mixed (the RT vCPUs on their own pCPUs"),
         (
             {"realtime_mask": None},
             "Use of realtime CPUs requires either one or more non-realtime CPU(s) or "

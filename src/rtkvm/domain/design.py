@@ -251,10 +251,18 @@ def _check_boot(boot: GuestBoot) -> None:
 
 def _check_placement(spec: RtGuestSpec, placement: Placement) -> None:
     vcpus = CpuSet(v for v, _ in placement.vcpu_pins)
-    if vcpus != spec.all_vcpus or len(placement.vcpu_pcpus) != spec.vcpus:
+    dedicated = spec.rt_vcpus if spec.cpu_policy == "mixed" else spec.all_vcpus
+    if (
+        vcpus != dedicated
+        or len(placement.vcpu_pcpus) != len(dedicated)
+        or placement.floating_vcpus != spec.all_vcpus - dedicated
+        or (placement.floating_vcpus and not placement.floating_cpus)
+    ):
         raise InputError(
-            f"placement pins vCPUs {vcpus} to pCPUs {placement.vcpu_pcpus}, but flavor "
-            f"{spec.name!r} needs vCPUs {spec.all_vcpus} each on its own pCPU: place it again"
+            f"placement pins vCPUs {vcpus} to pCPUs {placement.vcpu_pcpus} and floats "
+            f"{placement.floating_vcpus or 'none'}, but flavor {spec.name!r} "
+            f"(hw:cpu_policy={spec.cpu_policy}) needs vCPUs {dedicated} each on its own "
+            "pCPU: place it again"
         )
     if len(placement.cell_nodes) != spec.numa_nodes:
         raise InputError(
@@ -265,7 +273,13 @@ def _check_placement(spec: RtGuestSpec, placement: Placement) -> None:
 
 def _cputune(spec: RtGuestSpec, placement: Placement) -> CpuTune:
     return CpuTune(
-        vcpupins=tuple(VcpuPin(v, CpuSet([p])) for v, p in placement.vcpu_pins),
+        vcpupins=tuple(
+            sorted(
+                [VcpuPin(v, CpuSet([p])) for v, p in placement.vcpu_pins]
+                + [VcpuPin(v, placement.floating_cpus) for v in placement.floating_vcpus],
+                key=lambda pin: pin.vcpu,
+            )
+        ),
         emulatorpin=placement.emulator_cpus,
         iothreadpins=tuple(
             IOThreadPin(i, placement.emulator_cpus) for i in range(1, spec.iothreads + 1)

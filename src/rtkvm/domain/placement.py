@@ -9,7 +9,13 @@ emulator and I/O threads:
 
 - ``isolate``: one extra pCPU from ``rt_vcpu`` on the node of cell 0;
 - ``share``: the host's housekeeping CPUs (those on the guest's node if any);
-- not set: the pCPUs of the guest's non-RT vCPUs (what Nova does).
+- not set: the pCPUs of the guest's non-RT vCPUs (what Nova does), or, for a
+  ``mixed`` guest, the housekeeping CPUs its non-RT vCPUs float on.
+
+``hw:cpu_policy=mixed`` (Nova's mixed instances, with the RT mask naming the
+dedicated vCPUs): only the RT vCPUs get a pCPU of their own; the guest's
+non-RT vCPUs float over the host's housekeeping CPUs on the guest's node, so a
+guest with one RT vCPU needs one RT pCPU, not two. Nothing floating is claimed.
 
 When nothing fits, :class:`PlanError` says what is free where. This module
 does no I/O and renders no XML; it keeps no state (the caller tracks
@@ -18,7 +24,7 @@ allocations and passes them in).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rtkvm.cpuset import CpuSet
 from rtkvm.domain.spec import GuestCell, RtGuestSpec
@@ -32,11 +38,15 @@ class Placement:
     """Where a guest runs: vCPU -> pCPU, emulator CPUs, host node per guest cell."""
 
     vcpu_pins: tuple[tuple[int, int], ...]
-    """(vCPU, pCPU) pairs, ascending by vCPU."""
+    """(vCPU, pCPU) pairs of the dedicated vCPUs, ascending by vCPU."""
     emulator_cpus: CpuSet
     cell_nodes: tuple[int, ...]
     """Host NUMA node of guest cell 0, 1, ..."""
     isolated_emulator_cpu: int | None = None
+    floating_vcpus: CpuSet = field(default_factory=CpuSet)
+    """vCPUs of a mixed guest that are not dedicated (its non-RT vCPUs)."""
+    floating_cpus: CpuSet = field(default_factory=CpuSet)
+    """Housekeeping CPUs the floating vCPUs may run on (shared, never claimed)."""
 
     def pcpu_of(self, vcpu: int) -> int:
         for v, p in self.vcpu_pins:
@@ -75,11 +85,12 @@ def place(
     ``allocated``: pCPUs already taken by other guests (their ``claimed``).
     """
     allocated = allocated if allocated is not None else CpuSet()
-    if spec.cpu_policy != "dedicated":
+    if spec.cpu_policy not in ("dedicated", "mixed"):
         raise PlanError(
             f"flavor {spec.name!r} has hw:cpu_policy={spec.cpu_policy}: rtkvm pins only "
-            "dedicated guests; set hw:cpu_policy=dedicated"
+            "dedicated and mixed guests; set hw:cpu_policy=dedicated (or mixed)"
         )
+    dedicated = spec.rt_vcpus if spec.cpu_policy == "mixed" else spec.all_vcpus
     unknown = plan.all_cpus - topology.online
     if unknown:
         raise InputError(
@@ -94,20 +105,28 @@ def place(
     extra_cpu: int | None = None
     reasons: list[str] = []
     for cell in cells:
-        need = len(cell.vcpus) + (1 if isolate and cell.id == 0 else 0)
+        own = [v for v in cell.vcpus if v in dedicated]
+        need = len(own) + (1 if isolate and cell.id == 0 else 0)
         node = _choose_node(spec, cell, need, free, topology, used_nodes, check_hugepages, reasons)
         if node is None:
-            raise PlanError(_no_fit(spec, cell, need, free, allocated, topology, reasons))
+            raise PlanError(_no_fit(spec, cell, len(own), need, free, allocated, topology, reasons))
         cpus = _ordered(free & topology.node(node).cpus, topology)
-        for vcpu, pcpu in zip(cell.vcpus, cpus, strict=False):
+        for vcpu, pcpu in zip(own, cpus, strict=False):
             chosen[vcpu] = pcpu
         if isolate and cell.id == 0:
-            extra_cpu = cpus[len(cell.vcpus)]
+            extra_cpu = cpus[len(own)]
         free = free - CpuSet(cpus[:need])
         used_nodes.append(node)
     pins = tuple(sorted(chosen.items()))
-    emulator = _emulator_cpus(spec, plan, topology, pins, used_nodes[0], extra_cpu)
-    return Placement(pins, emulator, tuple(used_nodes), extra_cpu)
+    floating_vcpus = spec.all_vcpus - dedicated
+    floating = _local_housekeeping(plan, topology, used_nodes[0]) if floating_vcpus else CpuSet()
+    emulator = _emulator_cpus(spec, plan, topology, pins, used_nodes[0], extra_cpu, floating)
+    return Placement(pins, emulator, tuple(used_nodes), extra_cpu, floating_vcpus, floating)
+
+
+def _local_housekeeping(plan: PartitionPlan, topology: Topology, node: int) -> CpuSet:
+    """The housekeeping CPUs on ``node``, or all of them when the node has none."""
+    return (plan.housekeeping & topology.node(node).cpus) or plan.housekeeping
 
 
 def _ordered(cpus: CpuSet, topology: Topology) -> list[int]:
@@ -166,12 +185,14 @@ def _emulator_cpus(
     pins: tuple[tuple[int, int], ...],
     node: int,
     extra_cpu: int | None,
+    floating: CpuSet,
 ) -> CpuSet:
     if extra_cpu is not None:
         return CpuSet([extra_cpu])
     if spec.emulator_threads_policy == "share":
-        local = plan.housekeeping & topology.node(node).cpus
-        return local or plan.housekeeping
+        return _local_housekeeping(plan, topology, node)
+    if floating:  # mixed: the emulator runs where the non-RT vCPUs float
+        return floating
     non_rt = spec.housekeeping_vcpus
     if not non_rt:  # a non-RT pinned guest: the emulator floats over its own pCPUs
         return CpuSet(p for _, p in pins)
@@ -181,6 +202,7 @@ def _emulator_cpus(
 def _no_fit(
     spec: RtGuestSpec,
     cell: GuestCell,
+    own: int,
     need: int,
     free: CpuSet,
     allocated: CpuSet,
@@ -190,12 +212,12 @@ def _no_fit(
     per_node = ", ".join(
         f"node {n.id}: {(free & n.cpus) or 'none'} ({len(free & n.cpus)})" for n in topology.nodes
     )
-    extra = " (+1 for hw:emulator_threads_policy=isolate)" if need > len(cell.vcpus) else ""
+    extra = " (+1 for hw:emulator_threads_policy=isolate)" if need > own else ""
     cells = ""
     if spec.numa_nodes > 1:
         cells = f" (cell {cell.id} of {spec.numa_nodes}, each on its own node)"
     text = (
-        f"flavor {spec.name!r} needs {len(cell.vcpus)} RT pCPUs{extra} on one NUMA node"
+        f"flavor {spec.name!r} needs {own} RT pCPUs{extra} on one NUMA node"
         f"{cells}; free RT pCPUs: {per_node}; already allocated: {allocated or 'none'}"
     )
     if reasons:

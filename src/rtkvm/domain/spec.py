@@ -85,11 +85,12 @@ class RtGuestSpec(BaseModel):
                     "is not real-time: set hw:cpu_realtime=yes or drop the mask"
                 )
             return self
-        if self.cpu_policy != "dedicated":
+        if self.cpu_policy == "shared":
             raise SpecError(
                 "Cannot set realtime policy in a non dedicated cpu pinning policy: "
-                f"{_key('cpu_policy', 'hw:cpu_policy')} is {self.cpu_policy!r}; "
-                "set hw:cpu_policy=dedicated"
+                f"{_key('cpu_policy', 'hw:cpu_policy')} is 'shared'; set "
+                "hw:cpu_policy=dedicated (every vCPU on its own pCPU) or mixed (the RT vCPUs "
+                "on their own pCPUs, the others on the host's shared CPUs)"
             )
         if not VCPU_PRIORITY_MIN <= self.priority <= VCPU_PRIORITY_MAX:
             raise SpecError(

@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rtkvm.cpuset import CpuSet
 from rtkvm.domain.design import GuestBoot, GuestDesign, HostQuirks, design_domain
-from rtkvm.domain.placement import Placement, place
+from rtkvm.domain.placement import place
 from rtkvm.domain.spec import RtGuestSpec
-from rtkvm.errors import PlanError
 from rtkvm.guest.run import guest_cmdline
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
@@ -45,12 +43,15 @@ class CreatePlan:
 
 
 def default_spec(name: str = "rt", memory_mib: int = 256) -> RtGuestSpec:
-    """The smallest useful RT guest: vCPU 0 housekeeping, vCPU 1 real-time, small pages."""
+    """The smallest useful RT guest: vCPU 1 real-time on a pCPU of its own, vCPU 0 (the
+    guest's housekeeping) floating with the emulator on the host's housekeeping CPUs
+    (``hw:cpu_policy=mixed``), small pages. It needs one RT pCPU."""
     return RtGuestSpec(
         name=name,
         vcpus=2,
         memory_mib=memory_mib,
         realtime_mask="^0",
+        cpu_policy="mixed",
         page_size="4k",
     )
 
@@ -80,36 +81,7 @@ def plan_guest(
     )
     host = HostQuirks(locked_memory=not no_lock, vhost_user_msix_broken=None)
     warnings = [q.warning for q in quirks if q.present and q.id != "vhost_user_tcg_msix"]
-    try:
-        placement = place(spec, plan, topology, check_hugepages=spec.page_size != "4k")
-    except PlanError as exc:
-        fallback = small_host_placement(spec, plan, topology)
-        if fallback is None:
-            raise
-        placement = fallback
-        warnings.append(
-            f"{exc.args[0].split(';')[0]}: the guest's non-RT vCPUs "
-            f"{spec.housekeeping_vcpus} share the host's housekeeping CPUs "
-            f"{plan.housekeeping} instead (fine for a small host, not for production)"
-        )
+    placement = place(spec, plan, topology, check_hugepages=spec.page_size != "4k")
     design = design_domain(spec, placement, boot, host, allow_unlocked_memory=no_lock)
     warnings += design.warnings
     return CreatePlan(design, serial_log, tuple(warnings))
-
-
-def small_host_placement(
-    spec: RtGuestSpec, plan: PartitionPlan, topology: Topology
-) -> Placement | None:
-    """Pinning for a host with too few RT pCPUs: RT vCPUs on the plan's RT pCPUs, the
-    non-RT vCPUs and the emulator on its housekeeping CPUs; None if even that does not fit."""
-    rt_pcpus = sorted(plan.rt_vcpu)
-    hk_pcpus = sorted(plan.housekeeping)
-    rt_vcpus = sorted(spec.rt_vcpus)
-    hk_vcpus = sorted(spec.housekeeping_vcpus)
-    if spec.numa_nodes != 1 or len(rt_pcpus) < len(rt_vcpus) or not hk_pcpus:
-        return None
-    pins = [(v, rt_pcpus[i]) for i, v in enumerate(rt_vcpus)]
-    pins += [(v, hk_pcpus[i % len(hk_pcpus)]) for i, v in enumerate(hk_vcpus)]
-    emulator = CpuSet(p for v, p in pins if v in hk_vcpus) or CpuSet(hk_pcpus)
-    node = topology.node_of_cpu(rt_pcpus[0]) if rt_pcpus else 0
-    return Placement(tuple(sorted(pins)), emulator, (node,))
