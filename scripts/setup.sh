@@ -2,6 +2,8 @@
 # Idempotent set-up for a fresh Debian 12 machine as root:
 #   1. apt packages listed in scripts/apt-packages.txt (apt-get update first, only if any is missing)
 #   2. the virtualenv .venv with rtkvm and its development dependencies
+#   3. as root: libvirt's daemons and qemu.conf (`rtkvm runtime up`: users, directories,
+#      quirks of this host detected and handled, virtlogd/libvirtd started; no systemd)
 # Re-running it changes nothing when everything is in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,5 +38,10 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   "$venv/bin/python" -m pip install -q --upgrade pip
   "$venv/bin/python" -m pip install -q -e '.[dev]'
   echo "$want" > "$stamp"
+fi
+if [[ $EUID -eq 0 ]]; then
+  "$venv/bin/rtkvm" runtime up
+else
+  log "not root: skipping 'rtkvm runtime up' (libvirt daemons); guests need it"
 fi
 log "ready"
