@@ -28,13 +28,13 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from rtkvm.db.engine import Database
-from rtkvm.db.models import Host, HostNode, Instance, Project, User
+from rtkvm.db.models import Host, HostDetail, HostNode, Instance, Project, User
 from rtkvm.db.pgtest import PostgresServer
 from rtkvm.domain.spec import RtGuestSpec
-from rtkvm.scheduler.claim import decide, schedule
+from rtkvm.scheduler.claim import decide, refresh_capacity, schedule
 from rtkvm.scheduler.fakehosts import fake_host
 from rtkvm.scheduler.filters import Context, candidates
 from rtkvm.scheduler.hostdata import node_rows
@@ -65,8 +65,6 @@ def seed(db: Database, hosts: int, rng: random.Random) -> tuple[int, int]:
                 "doctor_failed": "[]",
                 "dataplane_state": "ready",
                 "physnets": json.dumps(["red"] if rng.random() < 0.3 else ["blue", "red"]),
-                "topology": topology,
-                "plan": plan,
             }
         )
     node_dicts = [
@@ -90,13 +88,20 @@ def seed(db: Database, hosts: int, rng: random.Random) -> tuple[int, int]:
             s.execute(insert(Host), host_rows[start : start + 2000])
         for start in range(0, len(node_dicts), 2000):
             s.execute(insert(HostNode), node_dicts[start : start + 2000])
+        details = [{"host_id": i + 1, "topology": topology, "plan": plan} for i in range(hosts)]
+        for start in range(0, hosts, 2000):
+            s.execute(insert(HostDetail), details[start : start + 2000])
+        refresh_capacity(s, None)
         project = Project(name="bench", created_at=NOW, rt_cores_used=0, instances_used=0)
         s.add(project)
         s.flush()
         user = User(name="bench", project_id=project.id, role="member", created_at=NOW)
         s.add(user)
         s.flush()
-        return project.id, user.id
+        ids = project.id, user.id
+    with db.write() as s:  # fresh planner statistics, as autovacuum would give a live system
+        s.execute(text("ANALYZE"))
+    return ids
 
 
 def _new_instance(db: Database, project_id: int, user_id: int) -> str:

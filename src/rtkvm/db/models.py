@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -81,6 +82,7 @@ class Token(Base):
 
 class Host(Base):
     __tablename__ = "hosts"
+    __table_args__ = (Index("ix_hosts_rt_free_name", "rt_free", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -94,6 +96,20 @@ class Host(Base):
     dataplane_state: Mapped[str] = mapped_column(String(32), default="unknown")
     physnets: Mapped[str] = mapped_column(Text, default="[]")
     """JSON list of the physical network labels wired to this host."""
+    # Capacity summary of the host's nodes, kept in step by every claim and release
+    # (same transaction) so that the scheduler's SQL prefilter reads one narrow row.
+    rt_free: Mapped[int] = mapped_column(Integer, default=0)
+    node_free_max: Mapped[int] = mapped_column(Integer, default=0)
+    hp2m_free_max: Mapped[int] = mapped_column(Integer, default=0)
+    hp1g_free_max: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HostDetail(Base):
+    """The bulky part of a host's report, read only when claiming on that host."""
+
+    __tablename__ = "host_details"
+
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), primary_key=True)
     topology: Mapped[str] = mapped_column(Text, default="{}")
     """JSON: cores and NUMA nodes as the agent reported them (see scheduler.hostdata)."""
     plan: Mapped[str] = mapped_column(Text, default="{}")

@@ -23,6 +23,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from rtkvm.cpuset import CpuSet
 from rtkvm.db.engine import Database
-from rtkvm.db.models import CpuClaim, Host, HostNode, Instance, Project, UsageRecord
+from rtkvm.db.models import CpuClaim, Host, HostDetail, HostNode, Instance, Project, UsageRecord
 from rtkvm.domain.placement import Placement, place
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.errors import PlanError, RtkvmError
@@ -162,9 +163,9 @@ def _parse(topology: str, plan: str) -> tuple[Topology, PartitionPlan]:
     )
 
 
-def host_topology(host: Host, nodes: list[HostNode]) -> tuple[Topology, PartitionPlan]:
+def host_topology(detail: HostDetail, nodes: list[HostNode]) -> tuple[Topology, PartitionPlan]:
     """The host's topology with hugepage pools set to what the database says is free."""
-    topo, plan = _parse(host.topology, host.plan)
+    topo, plan = _parse(detail.topology, detail.plan)
     by_node = {n.node: n for n in nodes}
     fixed = []
     for node in topo.nodes:
@@ -182,12 +183,15 @@ def host_topology(host: Host, nodes: list[HostNode]) -> tuple[Topology, Partitio
 def _claim_on(
     session: Session, host_id: int, instance_id: str, project_id: int, spec: RtGuestSpec, now: float
 ) -> Placement:
-    host = session.get(Host, host_id)
-    if host is None:
+    lock_host(
+        session, host_id
+    )  # claims on one host queue here (PostgreSQL; SQLite: BEGIN IMMEDIATE)
+    detail = session.get(HostDetail, host_id)
+    if detail is None:
         raise _LostError()
     nodes = list(session.scalars(select(HostNode).where(HostNode.host_id == host_id)))
     taken = CpuSet(session.scalars(select(CpuClaim.pcpu).where(CpuClaim.host_id == host_id)))
-    topology, plan = host_topology(host, nodes)
+    topology, plan = host_topology(detail, nodes)
     try:
         placement = place(spec, plan, topology, taken, check_hugepages=spec.page_size != "4k")
     except PlanError:
@@ -228,6 +232,7 @@ def _claim_on(
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
             raise _LostError()
+    refresh_capacity(session, host_id)
     cores = len(placement.claimed)
     _take_quota(session, project_id, cores)
     moved = session.execute(
@@ -308,6 +313,7 @@ def release(session: Session, instance: Instance, now: float) -> None:
     """
     if instance.host_id is None or instance.rt_cores == 0:
         return
+    lock_host(session, instance.host_id)
     per_node: dict[int, int] = {
         int(node): int(count)
         for node, count in session.execute(
@@ -333,6 +339,7 @@ def release(session: Session, instance: Instance, now: float) -> None:
                 hp1g_used=HostNode.hp1g_used - p1,
             )
         )
+    refresh_capacity(session, instance.host_id)
     session.execute(
         update(Project)
         .where(Project.id == instance.project_id)
@@ -347,3 +354,28 @@ def release(session: Session, instance: Instance, now: float) -> None:
         .values(ended_at=now)
     )
     instance.rt_cores = 0
+
+
+def lock_host(session: Session, host_id: int) -> None:
+    """Take the host's row lock first, so that every writer locks host, then nodes."""
+    session.execute(select(Host.id).where(Host.id == host_id).with_for_update())
+
+
+def refresh_capacity(session: Session, host_id: int | None) -> None:
+    """Recompute the host's (None: every host's) capacity summary from its node rows."""
+    of_host = HostNode.host_id == Host.id
+
+    def agg(fn: Any, expr: Any) -> Any:
+        return select(func.coalesce(fn(expr), 0)).where(of_host).scalar_subquery()
+
+    query = update(Host)
+    if host_id is not None:
+        query = query.where(Host.id == host_id)
+    session.execute(
+        query.values(
+            rt_free=agg(func.sum, HostNode.rt_total - HostNode.rt_used),
+            node_free_max=agg(func.max, HostNode.rt_total - HostNode.rt_used),
+            hp2m_free_max=agg(func.max, HostNode.hp2m_total - HostNode.hp2m_used),
+            hp1g_free_max=agg(func.max, HostNode.hp1g_total - HostNode.hp1g_used),
+        )
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rtkvm.db.models import Host, HostNode
@@ -87,29 +87,27 @@ def load_prefiltered(
 ) -> list[HostSnapshot]:
     """At most ``limit`` hosts that may fit, best first for the weigher, in SQL.
 
-    A coarse superset of what the pure filters accept (one node with enough
-    free RT pCPUs and hugepages, alive, ready, wired): the filters still
-    decide on the snapshots returned. It keeps a decision at a few
-    milliseconds with 10,000 hosts; the full load is for explanations.
+    A coarse superset of what the pure filters accept (alive, ready, wired,
+    a node with enough free RT pCPUs, a node with enough free hugepages),
+    read from the hosts' capacity summary columns (one narrow row per host):
+    the filters still decide on the snapshots returned. The full load is
+    for explanations.
     """
-    room = HostNode.rt_total - HostNode.rt_used >= min_node_free
-    if pages and page_kib == HP_2M_KIB:
-        room = room & (HostNode.hp2m_total - HostNode.hp2m_used >= pages)
-    elif pages and page_kib == HP_1G_KIB:
-        room = room & (HostNode.hp1g_total - HostNode.hp1g_used >= pages)
-    free = func.sum(HostNode.rt_total - HostNode.rt_used)
-    query = (  # one pass over the node rows joined to their hosts
-        select(HostNode.host_id)
-        .join(Host, Host.id == HostNode.host_id)
-        .where(Host.heartbeat_at >= heartbeat_after, Host.doctor_verdict == "ready")
-        .group_by(HostNode.host_id, Host.name)
-        .having(func.max(case((room, 1), else_=0)) == 1)
+    query = select(Host.id).where(
+        Host.heartbeat_at >= heartbeat_after,
+        Host.doctor_verdict == "ready",
+        Host.node_free_max >= min_node_free,
     )
+    if pages and page_kib == HP_2M_KIB:
+        query = query.where(Host.hp2m_free_max >= pages)
+    elif pages and page_kib == HP_1G_KIB:
+        query = query.where(Host.hp1g_free_max >= pages)
     if need_dataplane:
         query = query.where(Host.dataplane_state == "ready")
     for label in sorted(physnets):  # labels are [a-z0-9]: safe inside a LIKE pattern
         query = query.where(Host.physnets.like(f'%"{label}"%'))
-    query = query.order_by(free.desc() if most_free_first else free.asc(), Host.name).limit(limit)
+    order = Host.rt_free.desc() if most_free_first else Host.rt_free.asc()
+    query = query.order_by(order, Host.name).limit(limit)
     ids = list(session.scalars(query))
     if not ids:
         return []

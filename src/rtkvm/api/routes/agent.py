@@ -20,10 +20,10 @@ from rtkvm.api.errors import ApiError, not_found
 from rtkvm.api.views import agent_instance, host_out
 from rtkvm.cpuset import CpuSet
 from rtkvm.dataplane.names import check_label
-from rtkvm.db.models import CpuClaim, Host, HostNode, Instance
+from rtkvm.db.models import CpuClaim, Host, HostDetail, HostNode, Instance
 from rtkvm.errors import InputError
 from rtkvm.host.partition import PartitionPlan
-from rtkvm.scheduler.claim import release
+from rtkvm.scheduler.claim import refresh_capacity, release
 from rtkvm.scheduler.hostdata import node_rows
 
 router = APIRouter(prefix="/v1/agent", tags=["agent"])
@@ -50,7 +50,7 @@ def register(body: schemas.HostReport, services: ServicesDep, agent: AgentDep) -
         check_label("physical network", label)
     now = services.clock()
     with services.db.write() as s:
-        host = s.get(Host, agent.host_id)
+        host = s.get(Host, agent.host_id, with_for_update=True)
         if host is None:
             raise ApiError(401, "this agent's host was removed: enroll it again")
         claims = list(
@@ -85,8 +85,12 @@ def register(body: schemas.HostReport, services: ServicesDep, agent: AgentDep) -
             if gone.rt_used or gone.hp2m_used or gone.hp1g_used:
                 raise InputError(f"host {host.name}: node {gone.node} vanished but guests use it")
             s.delete(gone)
-        host.topology = body.topology.model_dump_json()
-        host.plan = plan.model_dump_json()
+        detail = s.get(HostDetail, host.id)
+        if detail is None:
+            detail = HostDetail(host_id=host.id)
+            s.add(detail)
+        detail.topology = body.topology.model_dump_json()
+        detail.plan = plan.model_dump_json()
         host.doctor_verdict = body.doctor.verdict
         host.doctor_failed = json.dumps(body.doctor.failed)
         host.dataplane_state = body.dataplane_state
@@ -94,6 +98,8 @@ def register(body: schemas.HostReport, services: ServicesDep, agent: AgentDep) -
         host.registered_at = now
         host.heartbeat_at = now
         s.flush()
+        refresh_capacity(s, host.id)
+        s.refresh(host)
         return host_out(s, host, now, services.settings.agent_timeout_s)
 
 

@@ -12,7 +12,7 @@ from rtkvm.api.deps import AdminDep, ServicesDep
 from rtkvm.api.errors import ApiError, conflict
 from rtkvm.api.security import add_token, new_secret
 from rtkvm.api.views import host_named, host_out
-from rtkvm.db.models import CpuClaim, Host, HostNode, Instance, Token
+from rtkvm.db.models import CpuClaim, Host, HostDetail, HostNode, Instance, Token
 
 router = APIRouter(prefix="/v1/hosts", tags=["hosts"])
 
@@ -35,8 +35,10 @@ def enroll_host(
             doctor_failed="[]",
             dataplane_state="unknown",
             physnets="[]",
-            topology="{}",
-            plan="{}",
+            rt_free=0,
+            node_free_max=0,
+            hp2m_free_max=0,
+            hp1g_free_max=0,
         )
         s.add(host)
         s.flush()
@@ -76,6 +78,7 @@ def remove_host(name: str, services: ServicesDep, _: AdminDep) -> Response:
             raise ApiError(409, f"host {name!r} still has instances: delete or move them first")
         s.execute(delete(CpuClaim).where(CpuClaim.host_id == host.id))
         s.execute(delete(HostNode).where(HostNode.host_id == host.id))
+        s.execute(delete(HostDetail).where(HostDetail.host_id == host.id))
         s.execute(delete(Token).where(Token.host_id == host.id))
         s.execute(update(Instance).where(Instance.host_id == host.id).values(host_id=None))
         s.delete(host)
