@@ -82,3 +82,32 @@ def test_a_bad_url_says_what_to_use() -> None:
 
     with pytest.raises(InputError, match="sqlite:///PATH"):
         Database("not a url")
+
+
+def test_upgrade_0001_to_0002_moves_reports_and_summarizes_capacity(db_url: str) -> None:
+    db = Database(db_url)
+    db.migrate("0001")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO hosts (id, name, enrolled_at, doctor_verdict, doctor_failed, "
+                "dataplane_state, physnets, topology, plan) VALUES "
+                "(1, 'h1', 0, 'ready', '[]', 'ready', '[]', '{\"t\": 1}', '{\"p\": 2}')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO host_nodes (host_id, node, rt_pcpus, rt_total, rt_used, hp2m_total, "
+                "hp2m_used, hp1g_total, hp1g_used) VALUES "
+                "(1, 0, '1-7', 7, 3, 100, 40, 2, 0), (1, 1, '9-15', 7, 6, 100, 90, 2, 2)"
+            )
+        )
+    db.migrate()
+    with db.engine.connect() as conn:
+        detail = conn.execute(text("SELECT topology, plan FROM host_details")).one()
+        summary = conn.execute(
+            text("SELECT rt_free, node_free_max, hp2m_free_max, hp1g_free_max FROM hosts")
+        ).one()
+    assert tuple(detail) == ('{"t": 1}', '{"p": 2}')
+    assert tuple(summary) == (5, 4, 60, 2)
+    db.dispose()

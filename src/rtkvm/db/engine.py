@@ -72,12 +72,28 @@ class Database:
         with self._write() as session, session.begin():
             yield session
 
-    def migrate(self) -> None:
-        """``alembic upgrade head`` on this database."""
-        with self.engine.begin() as conn:
-            cfg = alembic_config(self.url)
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+    def migrate(self, revision: str = "head") -> None:
+        """``alembic upgrade head`` on this database.
+
+        On SQLite, foreign keys are off while migrating (batch migrations
+        recreate tables, which other rows refer to) and checked afterwards.
+        """
+        with self.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            if self.is_sqlite and raw is not None:
+                raw.execute("PRAGMA foreign_keys=OFF")  # outside any transaction, as it must be
+            try:
+                with conn.begin():
+                    cfg = alembic_config(self.url)
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, revision)
+                    if self.is_sqlite:
+                        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                        if broken:
+                            raise RuntimeError(f"migration left dangling references: {broken}")
+            finally:
+                if self.is_sqlite and raw is not None:
+                    raw.execute("PRAGMA foreign_keys=ON")
 
     def dispose(self) -> None:
         self.engine.dispose()
