@@ -142,3 +142,32 @@ def test_garbage_never_gives_a_500(cloud: Cloud) -> None:
                 assert 400 <= r.status_code < 500, (path, content, r.text)
     assert cloud.admin.get("/v1/usage/p1?since=10&until=5").status_code == 422
     assert alice.get("/v1/instances/%00").status_code == 404
+
+
+def test_pack_fills_one_host_and_spread_balances(tmp_path: Any, clock: Any) -> None:
+    from rtkvm.api.app import create_app
+    from rtkvm.api.testing import ADMIN_TOKEN
+    from rtkvm.settings import Settings
+
+    hosts_used = {}
+    for weigher in ("pack", "spread"):
+        url = f"sqlite:///{tmp_path}/{weigher}.db"
+        settings = Settings(database_url=url, bootstrap_admin_token=ADMIN_TOKEN, weigher=weigher)
+        app = create_app(settings, clock=clock)
+        cloud = Cloud(app)
+        try:
+            alice = _setup(cloud)
+            for i in range(3):
+                cloud.host(f"h{i}", nodes=1, cores_per_node=8)
+            cloud.flavor("rt2", 2)
+            hosts_used[weigher] = [
+                expect(alice.post("/v1/instances", json={"name": f"v{i}", "flavor": "rt2"}), 201)[
+                    "host"
+                ]
+                for i in range(3)
+            ]
+        finally:
+            cloud.close()
+            app.state.services.db.dispose()
+    assert len(set(hosts_used["pack"])) == 1, hosts_used
+    assert len(set(hosts_used["spread"])) == 3, hosts_used

@@ -37,7 +37,7 @@ from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.errors import PlanError, RtkvmError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import HugepagePool, NumaNode, Topology
-from rtkvm.scheduler.filters import Context, candidates, explain, rank
+from rtkvm.scheduler.filters import WEIGHERS, Context, candidates, explain, rank
 from rtkvm.scheduler.hostdata import HP_1G_KIB, HP_2M_KIB, TopologyDoc
 from rtkvm.scheduler.loader import load_hosts, load_prefiltered
 from rtkvm.scheduler.snapshot import HostSnapshot, Request
@@ -46,7 +46,7 @@ PREFILTER = 32
 """How many hosts SQL hands to the pure filters and weighers per decision."""
 
 TIE_SPREAD = 3
-"""How many of the best candidates concurrent requests are spread over."""
+"""At most how many equally good candidates concurrent requests are spread over."""
 
 ROUNDS = 3
 """Snapshots taken at most per create (a fresh one after a run of lost races)."""
@@ -93,7 +93,7 @@ def schedule(
     attempts = 0
     for _ in range(ROUNDS):
         ranked = decide(db, request, ctx, weigher)
-        for host in _spread_ties(ranked, instance_id):
+        for host in _spread_ties(ranked, request, weigher, instance_id):
             while attempts < max_attempts:
                 attempts += 1
                 try:
@@ -144,14 +144,22 @@ def decide(db: Database, request: Request, ctx: Context, weigher: str) -> list[H
     return ranked
 
 
-def _spread_ties(ranked: list[HostSnapshot], instance_id: str) -> list[HostSnapshot]:
-    """Rotate the best few candidates by the instance id, so that concurrent requests
-    start on different hosts instead of all racing for the first one."""
-    head = ranked[:TIE_SPREAD]
-    if len(head) < 2:
+def _spread_ties(
+    ranked: list[HostSnapshot], request: Request, weigher: str, instance_id: str
+) -> list[HostSnapshot]:
+    """Rotate the leading candidates that tie on weight by the instance id, so that
+    concurrent requests start on different equally good hosts instead of all racing
+    for the first one. Never reorders hosts of different weight (pack stays pack)."""
+    weigh = WEIGHERS[weigher]
+    best = weigh(ranked[0], request) if ranked else 0.0
+    ties = 0
+    while ties < min(TIE_SPREAD, len(ranked)) and weigh(ranked[ties], request) == best:
+        ties += 1
+    if ties < 2:
         return ranked
-    shift = int(hashlib.sha256(instance_id.encode()).hexdigest()[:8], 16) % len(head)
-    return head[shift:] + head[:shift] + ranked[TIE_SPREAD:]
+    shift = int(hashlib.sha256(instance_id.encode()).hexdigest()[:8], 16) % ties
+    head = ranked[:ties]
+    return head[shift:] + head[:shift] + ranked[ties:]
 
 
 @functools.lru_cache(maxsize=256)
