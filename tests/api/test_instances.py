@@ -171,3 +171,32 @@ def test_pack_fills_one_host_and_spread_balances(tmp_path: Any, clock: Any) -> N
             app.state.services.db.dispose()
     assert len(set(hosts_used["pack"])) == 1, hosts_used
     assert len(set(hosts_used["spread"])) == 3, hosts_used
+
+
+def test_mixed_flavor_claims_only_its_rt_vcpus(cloud: Cloud) -> None:
+    alice = _setup(cloud)
+    cloud.host("h1", nodes=1, cores_per_node=4)  # housekeeping CPU 0, RT pCPUs 1-3
+    body = {
+        "name": "mix",
+        "vcpus": 4,
+        "ram": 1024,
+        "extra_specs": {
+            "hw:cpu_policy": "mixed",
+            "hw:cpu_realtime": "yes",
+            "hw:cpu_realtime_mask": "2-3",
+        },
+    }
+    flavor = expect(cloud.admin.post("/v1/flavors", json=body), 201)
+    assert flavor["rt_cores"] == 2
+    vm = expect(alice.post("/v1/instances", json={"name": "vm", "flavor": "mix"}), 201)
+    assert [v for v, _ in vm["vcpu_pins"]] == [2, 3]
+    assert vm["rt_cores"] == 2
+    assert vm["emulator_cpus"] == "0"  # floats with the non-RT vCPUs on housekeeping
+    assert expect(cloud.admin.get("/v1/hosts/h1"), 200)["nodes"][0]["rt_used"] == 2
+    r = alice.post("/v1/instances", json={"name": "vm2", "flavor": "mix"})
+    assert r.status_code == 409  # one RT pCPU left, two needed
+    assert "none with 2 free RT pCPUs" in r.json()["detail"]
+    plain = {**body, "name": "m2", "extra_specs": {"hw:cpu_policy": "mixed"}}
+    r = cloud.admin.post("/v1/flavors", json=plain)
+    assert r.status_code == 422
+    assert "hw:cpu_realtime=yes" in r.json()["detail"]

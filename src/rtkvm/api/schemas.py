@@ -151,7 +151,8 @@ class FlavorOut(BaseModel):
     emulator_threads_policy: str | None
     page_size: str
     rt_cores: int
-    """Dedicated pCPUs one instance claims (vCPUs + isolated emulator CPU)."""
+    """Dedicated pCPUs one instance claims: its dedicated vCPUs (all of them, or the RT
+    ones of a mixed flavor) plus an isolated emulator CPU."""
     numa_nodes: int
     extra_specs: dict[str, str]
     spec: dict[str, Any]

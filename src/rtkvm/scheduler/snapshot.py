@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rtkvm.cpuset import CpuSet
 from rtkvm.domain.spec import RtGuestSpec
 
 READY = "ready"
@@ -48,6 +49,18 @@ class HostSnapshot:
         return sum(n.rt_total for n in self.nodes)
 
 
+def dedicated_vcpus(spec: RtGuestSpec) -> CpuSet:
+    """vCPUs that get a pCPU of their own: all, or only the RT ones of a mixed guest
+    (as rtkvm.domain.placement pins them; the others float on housekeeping CPUs)."""
+    return spec.rt_vcpus if spec.cpu_policy == "mixed" else spec.all_vcpus
+
+
+def claimed_pcpus(spec: RtGuestSpec) -> int:
+    """How many RT pCPUs one guest of this spec claims (what quotas count)."""
+    isolate = 1 if spec.emulator_threads_policy == "isolate" else 0
+    return len(dedicated_vcpus(spec)) + isolate
+
+
 @dataclass(frozen=True)
 class Request:
     """One guest's needs: per guest NUMA cell, pCPUs and hugepages on one host node."""
@@ -65,7 +78,8 @@ class Request:
     def from_spec(cls, spec: RtGuestSpec, networks: tuple[tuple[str, str], ...] = ()) -> Request:
         isolate = 1 if spec.emulator_threads_policy == "isolate" else 0
         cells = spec.cells()
-        pcpus = tuple(len(c.vcpus) + (isolate if c.id == 0 else 0) for c in cells)
+        own = dedicated_vcpus(spec)
+        pcpus = tuple(len(c.vcpus & own) + (isolate if c.id == 0 else 0) for c in cells)
         pages = 0 if spec.page_size == "4k" else cells[0].memory_kib // spec.page_size_kib
         return cls(spec.name, pcpus, spec.page_size_kib, pages, networks)
 

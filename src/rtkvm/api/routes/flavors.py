@@ -13,13 +13,13 @@ from rtkvm.api.deps import AdminDep, ServicesDep, UserDep
 from rtkvm.api.errors import ApiError, conflict, not_found
 from rtkvm.db.models import Flavor
 from rtkvm.domain.spec import RtGuestSpec, from_extra_specs, load_flavor
+from rtkvm.scheduler.snapshot import claimed_pcpus
 
 router = APIRouter(prefix="/v1/flavors", tags=["flavors"])
 
 
 def flavor_out(f: Flavor) -> schemas.FlavorOut:
     spec = RtGuestSpec.model_validate_json(f.spec)
-    isolate = 1 if spec.emulator_threads_policy == "isolate" else 0
     return schemas.FlavorOut(
         name=f.name,
         vcpus=spec.vcpus,
@@ -27,7 +27,7 @@ def flavor_out(f: Flavor) -> schemas.FlavorOut:
         rt_vcpus=str(spec.rt_vcpus),
         emulator_threads_policy=spec.emulator_threads_policy,
         page_size=spec.page_size,
-        rt_cores=spec.vcpus + isolate,
+        rt_cores=claimed_pcpus(spec),
         numa_nodes=spec.numa_nodes,
         extra_specs=json.loads(f.extra_specs),
         spec=spec.model_dump(),
@@ -57,11 +57,13 @@ def create_flavor(
     body: schemas.FlavorCreate, services: ServicesDep, _: AdminDep
 ) -> schemas.FlavorOut:
     spec = _spec_of(body)
-    if spec.cpu_policy != "dedicated":
+    if spec.cpu_policy == "shared" or (spec.cpu_policy == "mixed" and not spec.realtime):
         raise ApiError(
             422,
-            f"flavor {body.name!r} has hw:cpu_policy={spec.cpu_policy}: this cloud runs only "
-            "dedicated (pinned) guests; set hw:cpu_policy=dedicated",
+            f"flavor {body.name!r} has hw:cpu_policy={spec.cpu_policy}"
+            f"{'' if spec.realtime else ' without hw:cpu_realtime=yes'}: this cloud pins "
+            "guests; set hw:cpu_policy=dedicated, or mixed with hw:cpu_realtime=yes and "
+            "hw:cpu_realtime_mask naming the RT vCPUs",
         )
     with services.db.write() as s:
         if s.scalar(select(Flavor.id).where(Flavor.name == body.name)) is not None:
