@@ -28,6 +28,7 @@ test: setup lint
 
 bench: setup
 	$(PY) benchmarks/host_layer.py
+	$(PY) benchmarks/scheduler.py --postgresql
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info src/*.egg-info

@@ -3,7 +3,11 @@
 #   1. inspect this host and check its real-time readiness (the doctor tells the truth,
 #      including "not ready" on a machine that is not an RT host: that is not a failure);
 #   2. plan the CPU partition (housekeeping / RT vCPUs / data plane) and the kernel arguments;
-#   3. check the host against that plan.
+#   3. check the host against that plan;
+#   4. show what tuning the plan would apply (nothing is changed: no --apply);
+#   5. build the PREEMPT_RT guest image, create an RT guest from the plan on libvirt, boot it,
+#      verify its vCPU threads' policy, priority and affinity from /proc, run cyclictest in
+#      it and report the latency histogram; then delete the guest.
 # Reports are written to $RTKVM_DEMO_DIR (default: ./demo-output) and summarised at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,11 +17,11 @@ mkdir -p "$out"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "1/3 Host inspection (rtkvm host inspect)"
+step "1/5 Host inspection (rtkvm host inspect)"
 rtkvm host inspect | tee "$out/inspect.txt"
 rtkvm host inspect -f json > "$out/inspect.json"
 
-step "2/3 CPU partition plan (rtkvm host plan)"
+step "2/5 CPU partition plan (rtkvm host plan)"
 cores=$(rtkvm host inspect -f json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["topology"]["cores"]))')
 rt_cores=$(( cores > 2 ? cores / 2 : 1 ))
 if (( cores < 2 )); then
@@ -27,7 +31,7 @@ else
   rtkvm host plan --rt-cores "$rt_cores" -f json > "$out/plan.json"
 fi
 
-step "3/3 RT readiness doctor (rtkvm host doctor)"
+step "3/5 RT readiness doctor (rtkvm host doctor)"
 doctor_args=()
 [[ -f "$out/plan.json" ]] && doctor_args=(--plan "$out/plan.json")
 set +e
@@ -41,6 +45,26 @@ case $status in
   *) echo "rtkvm host doctor failed with status $status" >&2; exit "$status" ;;
 esac
 
+guest_line="not run (this host has no CPU for an RT vCPU)"
+if [[ -f "$out/plan.json" ]]; then
+  step "4/5 Tuning the plan implies (rtkvm host tune, a dry run: nothing is changed)"
+  rtkvm host tune --plan "$out/plan.json" | tee "$out/tune.txt"
+
+  step "5/5 RT guest: image, create, boot, verify, cyclictest (rtkvm image / rtkvm guest)"
+  rtkvm image build
+  name=rtkvm-demo
+  rtkvm guest delete "$name" >/dev/null 2>&1 || true
+  trap 'rtkvm guest delete "$name" >/dev/null 2>&1 || true' EXIT
+  rtkvm guest create "$name" --plan "$out/plan.json" | tee "$out/guest-create.txt"
+  rtkvm guest measure "$name" --loops 3000 --interval 1000 --buckets 2000 \
+    --save "$out/cyclictest.json" | tee "$out/cyclictest.txt"
+  rtkvm guest delete "$name"
+  trap - EXIT
+  rtkvm report histogram "$out/cyclictest.json" -o "$out/cyclictest-histogram.svg"
+  guest_line="$out/cyclictest.{txt,json}, picture $out/cyclictest-histogram.svg"
+fi
+
 step "Summary"
-echo "host verdict: $verdict"
-echo "reports: $out/{inspect,plan,doctor}.{txt,json}"
+echo "host verdict:  $verdict"
+echo "host reports:  $out/{inspect,plan,doctor,tune}.{txt,json}"
+echo "guest latency: $guest_line"

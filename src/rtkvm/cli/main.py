@@ -16,6 +16,7 @@ from rtkvm.cli.guest import guest
 from rtkvm.cli.host import host
 from rtkvm.cli.image import image
 from rtkvm.cli.net import net
+from rtkvm.cli.report import report
 from rtkvm.cli.runtime import runtime
 from rtkvm.errors import RtkvmError
 
@@ -32,6 +33,7 @@ cli.add_command(image)
 cli.add_command(runtime)
 cli.add_command(net)
 cli.add_command(cloud)
+cli.add_command(report)
 
 
 def main(argv: list[str] | None = None) -> None:

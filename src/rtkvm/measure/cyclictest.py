@@ -85,6 +85,41 @@ class CyclictestResult:
         }
 
 
+def result_from_dict(data: Any, *, source: str = "result") -> CyclictestResult:
+    """The inverse of :meth:`CyclictestResult.to_dict`; MeasureError names what is wrong."""
+    try:
+        buckets = int(data["buckets"])
+        threads = tuple(
+            ThreadStats(
+                thread=int(t["thread"]),
+                min_us=int(t["min_us"]),
+                avg_us=int(t["avg_us"]),
+                max_us=int(t["max_us"]),
+                in_histogram=int(t["in_histogram"]),
+                overflows=int(t["overflows"]),
+                percentiles=(
+                    None
+                    if t["percentiles_us"] is None
+                    else {str(k): int(v) for k, v in t["percentiles_us"].items()}
+                ),
+                note=str(t.get("note", "")),
+            )
+            for t in data["threads"]
+        )
+        rows = [[0] * buckets for _ in threads]
+        for row in data["histogram"]:
+            us = int(row["us"])
+            if not 0 <= us < buckets or len(row["counts"]) != len(threads):
+                raise ValueError(f"histogram row {row!r} does not fit {buckets} buckets")
+            for t, count in enumerate(row["counts"]):
+                rows[t][us] = int(count)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MeasureError(
+            f"{source}: not a cyclictest result saved by rtkvm guest measure --save ({exc})"
+        ) from None
+    return CyclictestResult(buckets, tuple(tuple(r) for r in rows), threads)
+
+
 def percentile_label(p: float) -> str:
     return f"p{p:g}"
 
