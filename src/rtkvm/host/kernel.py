@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from rtkvm.cpuset import CpuSet
 from rtkvm.errors import CpuListError
-from rtkvm.host.topology import HugepagePool
+from rtkvm.host.topology import HugepagePool, read_hugepage_dir
 from rtkvm.hostfs import HostFS, Unknown
 
 OSRELEASE_PATH = "/proc/sys/kernel/osrelease"
@@ -38,7 +38,6 @@ SYSCTLS = {
 }
 
 _SELECTED = re.compile(r"\[([^\]]+)\]")
-_HUGEPAGE_DIR = re.compile(r"^hugepages-(\d+)kB$")
 _RT_MARKERS = ("PREEMPT_RT", "PREEMPT RT")
 
 
@@ -148,22 +147,7 @@ def _read_nohz_full(fs: HostFS) -> CpuSet | Unknown:
 
 def read_hugepage_pools(fs: HostFS) -> tuple[HugepagePool, ...] | Unknown:
     """Global hugepage pools (all nodes) from /sys/kernel/mm/hugepages."""
-    names = fs.listdir_maybe(HUGEPAGES_DIR)
-    if isinstance(names, Unknown):
-        return names
-    pools: list[HugepagePool] = []
-    for name in names:
-        match = _HUGEPAGE_DIR.match(name)
-        if not match:
-            continue
-        counts = []
-        for leaf in ("nr_hugepages", "free_hugepages"):
-            value = _read_int(fs, f"{HUGEPAGES_DIR}/{name}/{leaf}")
-            if isinstance(value, Unknown):
-                return value
-            counts.append(value)
-        pools.append(HugepagePool(int(match.group(1)), counts[0], counts[1]))
-    return tuple(sorted(pools, key=lambda p: p.size_kb))
+    return read_hugepage_dir(fs, HUGEPAGES_DIR)
 
 
 def read_preempt_rt(fs: HostFS, version: str | Unknown) -> tuple[bool | Unknown, str]:

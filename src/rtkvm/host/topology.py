@@ -188,7 +188,7 @@ def _read_node(fs: HostFS, node_id: int, cpus: CpuSet, numa_source: str) -> Numa
     else:
         total = _match_int(_MEMINFO_TOTAL, meminfo, f"{base}/meminfo", "MemTotal")
         free = _match_int(_MEMINFO_FREE, meminfo, f"{base}/meminfo", "MemFree")
-    return NumaNode(node_id, cpus, total, free, _read_hugepages(fs, f"{base}/hugepages"))
+    return NumaNode(node_id, cpus, total, free, read_hugepage_dir(fs, f"{base}/hugepages"))
 
 
 def _match_int(pattern: re.Pattern[str], text: str, path: str, what: str) -> int | Unknown:
@@ -196,7 +196,8 @@ def _match_int(pattern: re.Pattern[str], text: str, path: str, what: str) -> int
     return int(match.group(1)) if match else Unknown(path, f"no {what} line")
 
 
-def _read_hugepages(fs: HostFS, directory: str) -> tuple[HugepagePool, ...] | Unknown:
+def read_hugepage_dir(fs: HostFS, directory: str) -> tuple[HugepagePool, ...] | Unknown:
+    """The pools of a hugepages directory (global or per node), smallest page size first."""
     names = fs.listdir_maybe(directory)
     if isinstance(names, Unknown):
         return names

@@ -1,4 +1,5 @@
-"""Fixtures: a PostgreSQL server for the session, and one fresh database per test."""
+"""Fixtures shared by every test folder: one PostgreSQL server for the whole session, and
+one fresh database per test (SQLite or PostgreSQL) for the tests parametrized over both."""
 
 from __future__ import annotations
 
