@@ -211,6 +211,8 @@ class AgentInstance(InstanceOut):
 
     spec: dict[str, Any]
     hugepages: dict[str, int]
+    isolated_emulator_cpu: int | None = None
+    """The extra pCPU of hw:emulator_threads_policy=isolate (also in emulator_cpus)."""
 
 
 class StateReport(_In):

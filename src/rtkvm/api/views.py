@@ -152,6 +152,7 @@ def agent_instance(session: Session, inst: Instance) -> schemas.AgentInstance:
     fields = _instance_fields(session, inst)
     fields["spec"] = json.loads(inst.spec)
     fields["hugepages"] = {str(k): int(v) for k, v in data.get("hugepages", {}).items()}
+    fields["isolated_emulator_cpu"] = data.get("isolated_emulator_cpu")
     return schemas.AgentInstance.model_validate(fields)
 
 

@@ -1,0 +1,217 @@
+"""Carry out the API's decisions on this host: create, adopt and delete guests.
+
+Create: the API's placement (pCPU per dedicated vCPU, emulator CPUs, host
+node per guest cell) becomes a :class:`~rtkvm.domain.placement.Placement`
+(the floating CPUs of a mixed guest are this host's housekeeping CPUs on the
+guest's node, as the placement module chooses them), each network of the
+instance is plugged into the switch, the domain is designed
+(:func:`~rtkvm.domain.design.design_domain`) with the instance id as UUID,
+then defined and started. Any failure undoes what was done and becomes an
+``error`` outcome carrying the message. Delete: stop and undefine, then
+unplug. Adopt (after an agent restart): start the domain if it is stopped and
+re-plug its NICs.
+
+This module must not talk to the API (the loop reports outcomes), choose
+pCPUs (the scheduler did) or touch a domain that is not the instance's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError
+
+from rtkvm.agent.hypervisor import DomainState, Hypervisor
+from rtkvm.agent.names import domain_name, guest_id, nic_mac
+from rtkvm.agent.switch import Switch
+from rtkvm.api.schemas import AgentInstance
+from rtkvm.cpuset import CpuSet
+from rtkvm.dataplane.layout import GuestNic
+from rtkvm.domain.design import GuestBoot, HostQuirks, VhostUserNic, design_domain
+from rtkvm.domain.placement import Placement
+from rtkvm.domain.spec import RtGuestSpec
+from rtkvm.errors import InputError, RtkvmError
+from rtkvm.guest.create import Image
+from rtkvm.guest.run import guest_cmdline
+from rtkvm.host.partition import PartitionPlan
+from rtkvm.host.topology import Topology
+
+State = Literal["active", "error", "deleted"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to report for an instance."""
+
+    state: State
+    fault: str | None = None
+
+
+@dataclass(frozen=True)
+class HostView:
+    """The plan and topology this agent registered (placements refer to them)."""
+
+    plan: PartitionPlan
+    topology: Topology
+
+
+@dataclass(frozen=True)
+class BootConfig:
+    """How this host's guests boot: the guest image, accelerator, serial logs."""
+
+    image: Image
+    accel: Literal["kvm", "tcg"]
+    guest_dir: Path
+    quirks: HostQuirks = field(default_factory=HostQuirks)
+    allow_unlocked_memory: bool = False
+    """Drop <locked/> with a warning on a host that cannot lock guest memory."""
+
+
+def placement_of(inst: AgentInstance, spec: RtGuestSpec, host: HostView) -> Placement:
+    """The API's placement as the domain layer's value; InputError when it does not fit."""
+    if not inst.cell_nodes:
+        raise InputError(f"instance {inst.id} has no placement: it was never scheduled")
+    pins = tuple(sorted((int(v), int(p)) for v, p in inst.vcpu_pins))
+    pcpus = CpuSet(p for _, p in pins)
+    claimed = pcpus | (
+        CpuSet([inst.isolated_emulator_cpu]) if inst.isolated_emulator_cpu is not None else CpuSet()
+    )
+    outside = claimed - host.plan.rt_vcpu
+    if outside:
+        raise InputError(
+            f"instance {inst.id} is pinned to pCPUs {outside} that this host's plan does not "
+            f"give to rt_vcpu ({host.plan.rt_vcpu}): re-register the host with its current plan"
+        )
+    floating_vcpus = spec.all_vcpus - spec.rt_vcpus if spec.cpu_policy == "mixed" else CpuSet()
+    floating = CpuSet()
+    if floating_vcpus:
+        node_cpus = host.topology.node(inst.cell_nodes[0]).cpus
+        floating = (host.plan.housekeeping & node_cpus) or host.plan.housekeeping
+    return Placement(
+        vcpu_pins=pins,
+        emulator_cpus=CpuSet.parse(inst.emulator_cpus),
+        cell_nodes=tuple(inst.cell_nodes),
+        isolated_emulator_cpu=inst.isolated_emulator_cpu,
+        floating_vcpus=floating_vcpus,
+        floating_cpus=floating,
+    )
+
+
+def guest_nics(inst: AgentInstance) -> list[GuestNic]:
+    """One switch port per network of the instance, in the order the user gave."""
+    gid = guest_id(inst.id)
+    return [GuestNic(gid, index, port.name) for index, port in enumerate(inst.networks)]
+
+
+class Executor:
+    """Creates, adopts and deletes the guests of instances on this host."""
+
+    def __init__(
+        self,
+        hypervisor: Hypervisor,
+        switch: Switch | None,
+        host: HostView,
+        boot: BootConfig,
+    ) -> None:
+        self.hypervisor = hypervisor
+        self.switch = switch
+        self.host = host
+        self.boot = boot
+
+    def design_xml(self, inst: AgentInstance, nics: list[VhostUserNic]) -> str:
+        """The domain XML of an instance with these switch NICs."""
+        spec = RtGuestSpec.model_validate(inst.spec)
+        placement = placement_of(inst, spec, self.host)
+        name = domain_name(inst.id)
+        boot = GuestBoot(
+            name=name,
+            kernel=str(self.boot.image.kernel),
+            initrd=str(self.boot.image.initramfs),
+            cmdline=guest_cmdline(spec.rt_vcpus),
+            serial_log=str(self.boot.guest_dir / f"{name}.serial.log"),
+            nics=tuple(nics),
+            accel=self.boot.accel,
+            uuid=inst.id,
+        )
+        design = design_domain(
+            spec,
+            placement,
+            boot,
+            self.boot.quirks,
+            allow_unlocked_memory=self.boot.allow_unlocked_memory,
+        )
+        return design.xml
+
+    def create(self, inst: AgentInstance) -> Outcome:
+        """Plug, design, define and start; on failure undo and say why."""
+        existing = self._domain(inst.id)
+        if existing is not None:
+            return self.adopt(inst, existing)
+        plugged: list[GuestNic] = []
+        try:
+            nics = []
+            for nic in self._nics(inst):
+                port = self._switch(inst).plug(nic)
+                plugged.append(nic)
+                mode: Literal["server", "client"] = "client" if port.mode == "client" else "server"
+                nics.append(VhostUserNic(str(port.socket), nic_mac(inst.id, nic.nic), mode))
+            self.hypervisor.create(self.design_xml(inst, nics))
+        except (RtkvmError, ValidationError) as exc:
+            problems = [f"create failed: {exc}", *self._unplug(plugged)]
+            return Outcome("error", "; ".join(problems))
+        return Outcome("active")
+
+    def adopt(self, inst: AgentInstance, dom: DomainState) -> Outcome:
+        """Take over a domain that already exists: start it if stopped, re-plug its NICs."""
+        try:
+            for nic in self._nics(inst):
+                self._switch(inst).plug(nic)
+            if not dom.running:
+                self.hypervisor.start(dom.name)
+        except RtkvmError as exc:
+            return Outcome("error", f"adopting domain {dom.name} failed: {exc}")
+        return Outcome("active")
+
+    def delete(self, inst: AgentInstance) -> Outcome:
+        """Stop and undefine the domain, unplug the NICs; 'deleted' only when all went."""
+        problems: list[str] = []
+        dom = self._domain(inst.id)
+        if dom is not None:
+            try:
+                self.hypervisor.remove(dom.name)
+            except RtkvmError as exc:
+                problems.append(f"removing domain {dom.name} failed: {exc}")
+        problems += self._unplug(self._nics(inst))
+        if problems:
+            return Outcome("error", "; ".join(problems))
+        return Outcome("deleted")
+
+    def _domain(self, instance_id: str) -> DomainState | None:
+        for dom in self.hypervisor.domains():
+            if dom.uuid == instance_id:
+                return dom
+        return None
+
+    def _nics(self, inst: AgentInstance) -> list[GuestNic]:
+        return guest_nics(inst)
+
+    def _switch(self, inst: AgentInstance) -> Switch:
+        if self.switch is None:
+            raise InputError(
+                f"instance {inst.id} has networks but this agent runs without a switch: "
+                "start it with `rtkvm net up` and run the agent with --switch-rundir"
+            )
+        return self.switch
+
+    def _unplug(self, nics: list[GuestNic]) -> list[str]:
+        if not nics or self.switch is None:  # without a switch this agent plugged nothing
+            return []
+        problems = []
+        for nic in nics:
+            try:
+                self.switch.unplug(nic)
+            except RtkvmError as exc:
+                problems.append(f"unplugging NIC {nic.nic} failed: {exc}")
+        return problems

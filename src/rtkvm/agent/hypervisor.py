@@ -1,0 +1,82 @@
+"""The agent's view of the hypervisor: a small protocol, and its libvirt implementation.
+
+:class:`Hypervisor` lists rtkvm's domains (with UUID and whether they run),
+defines and starts a domain from XML, starts one, and stops and undefines
+one. :class:`LibvirtHypervisor` implements it with ``rtkvm.guest.lifecycle``
+on any libvirt URI (``qemu:///system`` on a node, ``test:///default`` in
+tests). This module must not design domains or decide what to run: the
+executor and reconciliation do; and it only ever removes domains tagged as
+rtkvm's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import libvirt
+
+from rtkvm.errors import GuestError
+from rtkvm.guest import lifecycle
+
+
+@dataclass(frozen=True)
+class DomainState:
+    name: str
+    uuid: str
+    running: bool
+
+
+class Hypervisor(Protocol):
+    def domains(self) -> list[DomainState]:
+        """rtkvm's domains on this host (other domains are none of the agent's business)."""
+        ...
+
+    def create(self, xml: str) -> None:
+        """Define a persistent domain and start it."""
+        ...
+
+    def start(self, name: str) -> None: ...
+
+    def remove(self, name: str) -> None:
+        """Stop and undefine the domain; nothing when it does not exist."""
+        ...
+
+
+class LibvirtHypervisor:
+    """Hypervisor over libvirt; one short connection per call (the agent is long-lived)."""
+
+    def __init__(self, uri: str = lifecycle.DEFAULT_URI) -> None:
+        self.uri = uri
+
+    def domains(self) -> list[DomainState]:
+        with lifecycle.connect(self.uri) as conn:
+            return sorted(
+                (
+                    DomainState(str(d.name()), str(d.UUIDString()), bool(d.isActive()))
+                    for d in conn.listAllDomains(0)
+                    if lifecycle.is_rtkvm(d)
+                ),
+                key=lambda d: d.name,
+            )
+
+    def create(self, xml: str) -> None:
+        with lifecycle.connect(self.uri) as conn:
+            name = lifecycle.define(conn, xml)
+            try:
+                lifecycle.start(conn, name)
+            except GuestError:
+                lifecycle.delete(conn, name)  # leave nothing half-made behind
+                raise
+
+    def start(self, name: str) -> None:
+        with lifecycle.connect(self.uri) as conn:
+            lifecycle.start(conn, name)
+
+    def remove(self, name: str) -> None:
+        with lifecycle.connect(self.uri) as conn:
+            try:
+                conn.lookupByName(name)
+            except libvirt.libvirtError:
+                return
+            lifecycle.delete(conn, name)

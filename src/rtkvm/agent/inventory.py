@@ -1,0 +1,99 @@
+"""What an agent registers: its host's facts turned into the API's HostReport.
+
+From the flat facts of ``rtkvm.host.facts`` (the topology with its NUMA
+nodes, cores and hugepage pools), the host's partition plan, the doctor's
+report on that plan, the data plane's state and the host wiring, build the
+registration payload: the topology summary per NUMA node, the plan, the
+doctor verdict with the ids of the blocking checks, ``ready`` / ``down`` /
+``none`` for the data plane, and the physical network labels whose uplink
+interface exists. :func:`collect` does it for a host seen through a HostFS.
+
+This module must not talk to the API, change the host or judge facts itself
+(the doctor does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from rtkvm.agent.switch import Switch
+from rtkvm.api.schemas import DoctorVerdict, HostReport
+from rtkvm.errors import InputError, RtkvmError
+from rtkvm.findings import Report
+from rtkvm.host.checks import CheckSet, shipped_checks
+from rtkvm.host.doctor import evaluate
+from rtkvm.host.facts import host_facts
+from rtkvm.host.inspect import inspect_host
+from rtkvm.host.partition import PartitionPlan
+from rtkvm.host.topology import Topology
+from rtkvm.hostfs import HostFS
+from rtkvm.net.model import HostWiring
+from rtkvm.scheduler.hostdata import topology_doc
+
+NO_DATAPLANE = "none"
+"""The agent runs without a switch: guests with networks are not scheduled here."""
+
+
+def wired_physnets(wiring: HostWiring, interfaces: Iterable[str]) -> list[str]:
+    """Physical network labels whose uplink interface exists on the host."""
+    present = set(interfaces)
+    return sorted(up.physnet for up in wiring.uplinks if up.interface in present)
+
+
+def doctor_verdict(report: Report) -> DoctorVerdict:
+    """'ready' or 'not-ready' with the ids of the failed (or unverifiable) errors."""
+    failed = [f.id for f in report.findings if f.blocking]
+    return DoctorVerdict(verdict="ready" if report.ok else "not-ready", failed=failed)
+
+
+def dataplane_state(switch: Switch | None) -> str:
+    """'ready' when the switch describes itself, 'down' when it cannot, 'none' without one."""
+    if switch is None:
+        return NO_DATAPLANE
+    try:
+        switch.describe()
+    except RtkvmError:
+        return "down"
+    return "ready"
+
+
+def registration(
+    facts: Mapping[str, object],
+    plan: PartitionPlan,
+    doctor: Report,
+    *,
+    dataplane: str,
+    physnets: Iterable[str],
+) -> HostReport:
+    """The payload of ``PUT /v1/agent/host``."""
+    topology = facts.get("topology")
+    if not isinstance(topology, Topology):
+        raise InputError(
+            "cannot register: the host's CPU and NUMA topology could not be read "
+            f"({topology}); run `rtkvm host inspect` to see what is missing"
+        )
+    return HostReport(
+        topology=topology_doc(topology),
+        plan=plan.model_dump(mode="json"),
+        doctor=doctor_verdict(doctor),
+        dataplane_state=dataplane,
+        physnets=sorted(set(physnets)),
+    )
+
+
+def collect(
+    fs: HostFS,
+    plan: PartitionPlan,
+    *,
+    wiring: HostWiring | None = None,
+    switch: Switch | None = None,
+    checks: CheckSet | None = None,
+) -> HostReport:
+    """Inspect the host, run the doctor against the plan, and build the payload."""
+    facts = host_facts(inspect_host(fs))
+    doctor = evaluate(checks or shipped_checks(), facts, plan, subject=f"host {fs.root}")
+    state = dataplane_state(switch)
+    topology = facts.get("topology")
+    nics = [n.name for n in topology.nics] if isinstance(topology, Topology) else []
+    physnets = wired_physnets(wiring, nics) if wiring is not None else []
+    return registration(facts, plan, doctor, dataplane=state, physnets=physnets)

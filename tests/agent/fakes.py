@@ -1,0 +1,79 @@
+"""Fakes at the agent's process boundaries: a hypervisor and a switch held in memory."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from lxml import etree
+
+from rtkvm.agent.hypervisor import DomainState
+from rtkvm.dataplane.backend import Capabilities, PluggedNic
+from rtkvm.dataplane.layout import GuestNic
+from rtkvm.dataplane.names import vhost_port
+from rtkvm.errors import DataplaneError, GuestError
+
+SOCKET_DIR = "/run/rtkvm/vhost"
+
+
+class FakeHypervisor:
+    """Domains by name: (uuid, running, xml). ``fail_create`` makes create raise."""
+
+    def __init__(self) -> None:
+        self.defined: dict[str, tuple[str, bool, str]] = {}
+        self.fail_create: str | None = None
+        self.fail_remove: str | None = None
+
+    def domains(self) -> list[DomainState]:
+        return [DomainState(n, u, r) for n, (u, r, _) in sorted(self.defined.items())]
+
+    def create(self, xml: str) -> None:
+        if self.fail_create is not None:
+            raise GuestError(self.fail_create)
+        root = etree.fromstring(xml.encode())
+        name, uuid = root.findtext("name") or "", root.findtext("uuid") or ""
+        if name in self.defined:
+            raise GuestError(f"a domain named {name!r} already exists")
+        self.defined[name] = (uuid, True, xml)
+
+    def start(self, name: str) -> None:
+        uuid, _, xml = self.defined[name]
+        self.defined[name] = (uuid, True, xml)
+
+    def remove(self, name: str) -> None:
+        if self.fail_remove is not None:
+            raise GuestError(self.fail_remove)
+        self.defined.pop(name, None)
+
+
+class FakeSwitch:
+    """Ports by (guest, nic) -> network; ``fail_plug_nic`` makes plugging that NIC fail."""
+
+    def __init__(self, networks: tuple[str, ...] = ("blue",), *, up: bool = True) -> None:
+        self.networks = networks
+        self.up = up
+        self.plugged: dict[tuple[str, int], str] = {}
+        self.unplugged: list[tuple[str, int]] = []
+        self.fail_plug_nic: int | None = None
+
+    def describe(self) -> Capabilities:
+        if not self.up:
+            raise DataplaneError("ovs-vswitchd is not running")
+        return Capabilities(
+            "fake", "vhostuser", PurePosixPath(SOCKET_DIR), self.networks, "3", "fifo/95", False
+        )
+
+    def plug(self, nic: GuestNic) -> PluggedNic:
+        if nic.network not in self.networks:
+            raise DataplaneError(f"no network {nic.network!r} on this switch")
+        if nic.nic == self.fail_plug_nic:
+            raise DataplaneError(f"port for NIC {nic.nic} refused")
+        self.plugged[(nic.guest, nic.nic)] = nic.network
+        name = vhost_port(SOCKET_DIR, nic.guest, nic.nic)
+        return PluggedNic(name.port, name.socket)
+
+    def unplug(self, nic: GuestNic) -> None:
+        self.plugged.pop((nic.guest, nic.nic), None)
+        self.unplugged.append((nic.guest, nic.nic))
+
+    def ports(self) -> set[tuple[str, int]]:
+        return set(self.plugged)

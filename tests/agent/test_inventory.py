@@ -1,0 +1,88 @@
+"""The registration payload: from host facts, plan, doctor, switch and wiring."""
+
+from __future__ import annotations
+
+import pytest
+
+from rtkvm.agent.inventory import (
+    collect,
+    dataplane_state,
+    doctor_verdict,
+    registration,
+    wired_physnets,
+)
+from rtkvm.api.testing import Cloud, expect
+from rtkvm.cpuset import CpuSet
+from rtkvm.errors import InputError
+from rtkvm.host.checks import shipped_checks
+from rtkvm.host.doctor import evaluate
+from rtkvm.host.facts import host_facts
+from rtkvm.host.inspect import inspect_host
+from rtkvm.host.partition import PartitionPlan
+from rtkvm.hostfs import HostFS, Unknown
+from rtkvm.net.model import HostWiring, Uplink
+
+from .conftest import HOST_ROOT, WIRING
+from .fakes import FakeSwitch
+
+THIS_MACHINE = HOST_ROOT.parent / "this-machine"
+
+
+def test_payload_of_the_tuned_host(fs: HostFS, plan: PartitionPlan) -> None:
+    report = collect(fs, plan, wiring=WIRING, switch=FakeSwitch())
+    assert [(n.id, n.cpus) for n in report.topology.nodes] == [(0, "0-3"), (1, "4-7")]
+    assert [(p.size_kb, p.total) for p in report.topology.nodes[1].hugepages] == [
+        (2048, 0),
+        (1048576, 4),
+    ]
+    assert PartitionPlan.model_validate(report.plan) == plan
+    assert report.doctor.verdict == "ready"
+    assert report.dataplane_state == "ready"
+    assert report.physnets == ["blue"]
+
+
+def test_an_untuned_host_reports_the_failed_checks() -> None:
+    fs = HostFS(THIS_MACHINE)
+    plan = PartitionPlan(
+        housekeeping=CpuSet.parse("0"), rt_vcpu=CpuSet.parse("1"), dataplane=CpuSet()
+    )
+    report = collect(fs, plan)
+    facts = host_facts(inspect_host(fs))
+    expected = evaluate(shipped_checks(), facts, plan)
+    assert report.doctor.verdict == "not-ready"
+    assert report.doctor.failed == [f.id for f in expected.findings if f.blocking]
+    assert "preempt_rt" in " ".join(report.doctor.failed).lower().replace("-", "_")
+    assert report.dataplane_state == "none"
+    assert report.physnets == []
+
+
+def test_wired_physnets_need_an_existing_uplink() -> None:
+    wiring = HostWiring((Uplink("blue", "eth0"), Uplink("red", "eth1"), Uplink("green", "eth2")))
+    assert wired_physnets(wiring, ["lo", "eth2", "eth0"]) == ["blue", "green"]
+    assert wired_physnets(HostWiring(), ["eth0"]) == []
+
+
+def test_dataplane_states() -> None:
+    assert dataplane_state(None) == "none"
+    assert dataplane_state(FakeSwitch()) == "ready"
+    assert dataplane_state(FakeSwitch(up=False)) == "down"
+
+
+def test_unknown_topology_cannot_register(fs: HostFS, plan: PartitionPlan) -> None:
+    facts = host_facts(inspect_host(fs))
+    doctor = evaluate(shipped_checks(), facts, plan)
+    facts["topology"] = Unknown("/sys/devices/system/cpu", "unreadable")
+    with pytest.raises(InputError, match="topology could not be read"):
+        registration(facts, plan, doctor, dataplane="none", physnets=[])
+    assert doctor_verdict(doctor).verdict == "ready"
+
+
+def test_the_api_accepts_the_payload(cloud: Cloud, fs: HostFS, plan: PartitionPlan) -> None:
+    token = expect(cloud.admin.post("/v1/hosts", json={"name": "node1"}), 201)["agent_token"]
+    agent = cloud.client(token)
+    body = collect(fs, plan, wiring=WIRING).model_dump(mode="json")
+    host = expect(agent.put("/v1/agent/host", json=body), 200)
+    assert [(n["node"], n["rt_pcpus"], n["hugepages_1g_total"]) for n in host["nodes"]] == [
+        (0, "2-3", 4),
+        (1, "4-7", 4),
+    ]

@@ -1,0 +1,184 @@
+"""The agent through the real API: register, heartbeat, create, delete, liveness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libvirt
+from lxml import etree
+
+from rtkvm.agent.hypervisor import LibvirtHypervisor
+from rtkvm.agent.names import domain_name, guest_id
+from rtkvm.api.testing import Cloud, FakeClock, expect
+
+from .conftest import TEST_URI, MakeAgent, small_flavor
+from .fakes import FakeHypervisor, FakeSwitch
+
+
+def _pins(xml: str) -> list[list[int]]:
+    root = etree.fromstring(xml.encode())
+    return [[int(p.get("vcpu", "")), int(p.get("cpuset", ""))] for p in root.iter("vcpupin")]
+
+
+def test_register_create_on_libvirt_and_delete_frees_the_claim(
+    cloud: Cloud, make_agent: MakeAgent, libvirt_test: LibvirtHypervisor
+) -> None:
+    agent = make_agent("node1", libvirt_test)
+    host = agent.register()
+    assert host["status"] == "up"
+    assert [n["rt_pcpus"] for n in host["nodes"]] == ["2-3", "4-7"]
+    assert host["physnets"] == ["blue"]  # red's uplink ens9 does not exist on the host
+    assert host["doctor_verdict"] == "ready"
+    assert host["dataplane_state"] == "none"  # this agent runs without a switch
+    assert agent.reconcile().summary() == (  # the driver's own domain is not rtkvm's
+        "0 adopted, 0 vanished, 0 unknown domains, 0 unknown switch ports"
+    )
+
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud, "rt3", 3)
+    vm = expect(alice.post("/v1/instances", json={"name": "vm", "flavor": "rt3"}), 201)
+    assert (vm["host"], vm["state"]) == ("node1", "building")
+
+    done = agent.step()
+    assert done.created[vm["id"]].state == "active", done.created[vm["id"]].fault
+    shown = expect(alice.get(f"/v1/instances/{vm['id']}"), 200)
+    assert shown["state"] == "active"
+    with_domain = {d.uuid: d for d in libvirt_test.domains()}
+    assert with_domain[vm["id"]].name == domain_name(vm["id"])
+    assert with_domain[vm["id"]].running
+    conn = libvirt.open(TEST_URI)
+    try:
+        xml = conn.lookupByUUIDString(vm["id"]).XMLDesc(0)
+    finally:
+        conn.close()
+    assert _pins(xml) == [p for p in shown["vcpu_pins"]]  # pinned where the API claimed
+    assert expect(cloud.admin.get("/v1/projects/p1"), 200)["rt_cores_used"] == 3
+
+    assert agent.step().created == {}  # nothing left to do
+    expect(alice.delete(f"/v1/instances/{vm['id']}"), 204)
+    done = agent.step()
+    assert done.deleted[vm["id"]].state == "deleted"
+    assert vm["id"] not in {d.uuid for d in libvirt_test.domains()}
+    assert expect(cloud.admin.get("/v1/projects/p1"), 200)["rt_cores_used"] == 0
+    nodes = expect(cloud.admin.get("/v1/hosts/node1"), 200)["nodes"]
+    assert [n["rt_used"] for n in nodes] == [0, 0]
+    assert alice.get(f"/v1/instances/{vm['id']}").status_code == 404
+
+
+def test_networked_instance_is_plugged_and_unplugged(
+    cloud: Cloud, make_agent: MakeAgent, switch: FakeSwitch
+) -> None:
+    hv = FakeHypervisor()
+    agent = make_agent("node1", hv, switch)
+    assert agent.register()["dataplane_state"] == "ready"
+    cloud.network("blue", "blue", shared=True)
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud)
+    body = {"name": "vm", "flavor": "rt2", "networks": ["blue"]}
+    vm = expect(alice.post("/v1/instances", json=body), 201)
+    assert agent.step().created[vm["id"]].state == "active"
+    gid = guest_id(vm["id"])
+    assert switch.plugged == {(gid, 0): "blue"}
+    _, running, xml = hv.defined[domain_name(vm["id"])]
+    assert running
+    assert f"/run/rtkvm/vhost/{gid}.0.sock" in xml
+    assert 'memAccess="shared"' in xml or "memAccess='shared'" in xml
+    expect(alice.delete(f"/v1/instances/{vm['id']}"), 204)
+    assert agent.step().deleted[vm["id"]].state == "deleted"
+    assert switch.plugged == {}
+    assert switch.unplugged == [(gid, 0)]
+    assert hv.defined == {}
+
+
+def test_failed_create_is_reported_with_the_reason_and_undone(
+    cloud: Cloud, make_agent: MakeAgent, switch: FakeSwitch
+) -> None:
+    hv = FakeHypervisor()
+    hv.fail_create = "qemu: could not allocate memory"
+    agent = make_agent("node1", hv, switch)
+    agent.register()
+    cloud.network("blue", "blue", shared=True)
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud)
+    vm = expect(
+        alice.post("/v1/instances", json={"name": "vm", "flavor": "rt2", "networks": ["blue"]}),
+        201,
+    )
+    agent.step()
+    shown = expect(alice.get(f"/v1/instances/{vm['id']}"), 200)
+    assert shown["state"] == "error"
+    assert "qemu: could not allocate memory" in shown["fault"]
+    assert switch.plugged == {}  # the port plugged before the failure was taken back
+    assert hv.defined == {}
+
+
+def test_failed_teardown_stays_deleting_and_is_retried(cloud: Cloud, make_agent: MakeAgent) -> None:
+    hv = FakeHypervisor()
+    agent = make_agent("node1", hv)
+    agent.register()
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud)
+    vm = expect(alice.post("/v1/instances", json={"name": "vm", "flavor": "rt2"}), 201)
+    agent.step()
+    expect(alice.delete(f"/v1/instances/{vm['id']}"), 204)
+    hv.fail_remove = "domain is locked"
+    assert agent.step().deleted[vm["id"]].state == "error"
+    [work] = agent.work()
+    assert work.state == "deleting"
+    assert work.fault is not None and "domain is locked" in work.fault
+    assert expect(cloud.admin.get("/v1/projects/p1"), 200)["rt_cores_used"] == 2  # still held
+    hv.fail_remove = None
+    assert agent.step().deleted[vm["id"]].state == "deleted"
+    assert expect(cloud.admin.get("/v1/projects/p1"), 200)["rt_cores_used"] == 0
+
+
+def test_a_silent_agent_marks_its_host_down_and_out_of_scheduling(
+    cloud: Cloud, make_agent: MakeAgent, clock: FakeClock
+) -> None:
+    agent = make_agent("node1", FakeHypervisor())
+    agent.register()
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud)
+    clock.advance(61)
+    assert expect(cloud.admin.get("/v1/hosts/node1"), 200)["status"] == "down"
+    refused = alice.post("/v1/instances", json={"name": "vm", "flavor": "rt2"})
+    assert refused.status_code == 409
+    assert "1 host down" in refused.json()["detail"]
+    agent.step()  # a heartbeat
+    assert expect(cloud.admin.get("/v1/hosts/node1"), 200)["status"] == "up"
+    expect(alice.post("/v1/instances", json={"name": "vm2", "flavor": "rt2"}), 201)
+
+
+def test_mixed_and_isolated_emulator_flavors_are_built_as_placed(
+    cloud: Cloud, make_agent: MakeAgent, tmp_path: Path
+) -> None:
+    hv = FakeHypervisor()
+    agent = make_agent("node1", hv)
+    agent.register()
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud, "mixed", 2, hw__cpu_policy="mixed")
+    small_flavor(cloud, "iso", 2, hw__emulator_threads_policy="isolate")
+    mixed = expect(alice.post("/v1/instances", json={"name": "a", "flavor": "mixed"}), 201)
+    iso = expect(alice.post("/v1/instances", json={"name": "b", "flavor": "iso"}), 201)
+    done = agent.step()
+    assert {i: o.state for i, o in done.created.items()} == {
+        mixed["id"]: "active",
+        iso["id"]: "active",
+    }
+    mixed_xml = hv.defined[domain_name(mixed["id"])][2]
+    root = etree.fromstring(mixed_xml.encode())
+    pins = {p.get("vcpu"): p.get("cpuset") for p in root.iter("vcpupin")}
+    [(rt_vcpu, rt_pcpu)] = expect(alice.get(f"/v1/instances/{mixed['id']}"), 200)["vcpu_pins"]
+    assert pins[str(rt_vcpu)] == str(rt_pcpu)
+    assert pins["0"] in ("0-1", "0,1")  # vCPU 0 floats on node 0's housekeeping CPUs
+    iso_shown = expect(alice.get(f"/v1/instances/{iso['id']}"), 200)
+    iso_root = etree.fromstring(hv.defined[domain_name(iso["id"])][2].encode())
+    emulator = iso_root.find("./cputune/emulatorpin")
+    assert emulator is not None and emulator.get("cpuset") == iso_shown["emulator_cpus"]
+    assert iso_shown["rt_cores"] == 3

@@ -1,0 +1,153 @@
+"""Reconciliation: adopt expected domains, report unknown ones, mark vanished ones."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from rtkvm.agent.executor import Executor
+from rtkvm.agent.hypervisor import DomainState, LibvirtHypervisor
+from rtkvm.agent.loop import Agent
+from rtkvm.agent.names import domain_name, guest_id
+from rtkvm.agent.reconcile import compare
+from rtkvm.api.schemas import AgentInstance
+from rtkvm.api.testing import Cloud, expect
+
+from .conftest import MakeAgent, small_flavor
+from .fakes import FakeHypervisor, FakeSwitch
+
+
+def _inst(state: str, **fields: Any) -> AgentInstance:
+    body: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "name": "vm",
+        "project": "p1",
+        "flavor": "rt2",
+        "state": state,
+        "fault": None,
+        "host": "node1",
+        "rt_cores": 2,
+        "vcpu_pins": [[0, 2], [1, 3]],
+        "emulator_cpus": "2",
+        "cell_nodes": [0],
+        "networks": [],
+        "created_at": 1.0,
+        "updated_at": 1.0,
+        "spec": {"vcpus": 2, "memory_mib": 512, "realtime_mask": "^0"},
+        "hugepages": {},
+    }
+    body.update(fields)
+    return AgentInstance.model_validate(body)
+
+
+def _dom(inst: AgentInstance | None, running: bool = True) -> DomainState:
+    ident = inst.id if inst else str(uuid.uuid4())
+    return DomainState(domain_name(ident), ident, running)
+
+
+@pytest.mark.parametrize(
+    ("state", "has_domain", "expect_adopt", "expect_vanished"),
+    [
+        ("active", True, True, False),
+        ("building", True, True, False),
+        ("error", True, True, False),
+        ("deleting", True, False, False),  # the loop deletes it
+        ("active", False, False, True),
+        ("building", False, False, False),  # the loop creates it
+        ("error", False, False, False),  # already reported
+        ("deleting", False, False, False),
+    ],
+)
+def test_compare_table(
+    state: str, has_domain: bool, expect_adopt: bool, expect_vanished: bool
+) -> None:
+    inst = _inst(state)
+    found = compare([inst], [_dom(inst)] if has_domain else [], [])
+    assert [i.id for i, _ in found.adopt] == ([inst.id] if expect_adopt else [])
+    assert [i.id for i in found.vanished] == ([inst.id] if expect_vanished else [])
+    assert found.unknown_domains == ()
+
+
+def test_compare_reports_unknown_domains_and_ports() -> None:
+    mine = _inst("active", networks=[{"name": "blue", "physnet": "blue", "vlan": None}])
+    stranger = _dom(None, running=True)
+    ports = {(guest_id(mine.id), 0), ("a" * 32, 1)}
+    found = compare([mine], [_dom(mine), stranger], ports)
+    assert found.unknown_domains == (stranger,)
+    assert found.unknown_ports == (("a" * 32, 1),)
+    assert found.summary() == "1 adopted, 0 vanished, 1 unknown domains, 1 unknown switch ports"
+
+
+def _one_instance(cloud: Cloud, networks: list[str] | None = None) -> dict[str, Any]:
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud)
+    body = {"name": "vm", "flavor": "rt2", "networks": networks or []}
+    return expect(alice.post("/v1/instances", json=body), 201)  # type: ignore[no-any-return]
+
+
+def test_restart_adopts_a_stopped_domain_and_replugs_it(
+    cloud: Cloud, make_agent: MakeAgent, switch: FakeSwitch
+) -> None:
+    hv = FakeHypervisor()
+    first = make_agent("node1", hv, switch)
+    first.register()
+    cloud.network("blue", "blue", shared=True)
+    vm = _one_instance(cloud, ["blue"])
+    [work] = first.work()
+    # the first agent died after defining the domain, before reporting; the guest stopped
+    xml = first.executor.design_xml(work, [])
+    hv.create(xml)
+    hv.defined[domain_name(vm["id"])] = (vm["id"], False, xml)
+    switch.plugged.clear()
+    # a restarted process: same token, fresh executor and agent
+    executor = Executor(hv, switch, first.executor.host, first.executor.boot)
+    second = Agent(first.client, first.inventory, executor, ports=switch.ports)
+    found = second.reconcile()
+    assert [i.id for i, _ in found.adopt] == [vm["id"]]
+    assert hv.defined[domain_name(vm["id"])][1] is True  # started again
+    assert switch.plugged == {(guest_id(vm["id"]), 0): "blue"}
+    assert expect(cloud.admin.get(f"/v1/instances/{vm['id']}"), 200)["state"] == "active"
+    assert second.step().created == {}  # adopted, not created twice
+
+
+def test_unknown_running_domain_and_port_are_reported_never_deleted(
+    cloud: Cloud, make_agent: MakeAgent, libvirt_test: LibvirtHypervisor, switch: FakeSwitch
+) -> None:
+    agent = make_agent("node1", libvirt_test, switch)
+    agent.register()
+    vm = _one_instance(cloud)
+    [work] = agent.work()
+    stranger_id = str(uuid.uuid4())
+    xml = agent.executor.design_xml(work.model_copy(update={"id": stranger_id}), [])
+    libvirt_test.create(xml)  # an rtkvm guest no instance of this host explains
+    switch.plugged[("b" * 32, 0)] = "blue"
+    found = agent.reconcile()
+    assert [d.uuid for d in found.unknown_domains] == [stranger_id]
+    assert found.unknown_ports == (("b" * 32, 0),)
+    agent.step()
+    agent.step()
+    running = {d.uuid: d.running for d in libvirt_test.domains()}
+    assert running[stranger_id] is True  # still there, still running
+    assert running[vm["id"]] is True  # and the expected one was created next to it
+    assert ("b" * 32, 0) in switch.plugged
+
+
+def test_vanished_domain_marks_the_instance_error_and_keeps_its_claim(
+    cloud: Cloud, make_agent: MakeAgent, libvirt_test: LibvirtHypervisor
+) -> None:
+    agent = make_agent("node1", libvirt_test)
+    agent.register()
+    vm = _one_instance(cloud)
+    assert agent.step().created[vm["id"]].state == "active"
+    libvirt_test.remove(domain_name(vm["id"]))  # someone removed it behind the agent's back
+    found = agent.reconcile()
+    assert [i.id for i in found.vanished] == [vm["id"]]
+    shown = expect(cloud.admin.get(f"/v1/instances/{vm['id']}"), 200)
+    assert shown["state"] == "error"
+    assert "vanished" in shown["fault"]
+    assert expect(cloud.admin.get("/v1/projects/p1"), 200)["rt_cores_used"] == 2
+    assert agent.step().created == {}  # not silently re-created
+    assert vm["id"] not in {d.uuid for d in libvirt_test.domains()}
