@@ -11,6 +11,7 @@ import sys
 import click
 
 from rtkvm import __version__
+from rtkvm.cli.agent import agent
 from rtkvm.cli.cloud import cloud
 from rtkvm.cli.guest import guest
 from rtkvm.cli.host import host
@@ -33,6 +34,7 @@ cli.add_command(image)
 cli.add_command(runtime)
 cli.add_command(net)
 cli.add_command(cloud)
+cli.add_command(agent)
 cli.add_command(report)
 
 

@@ -1,0 +1,161 @@
+"""``rtkvm agent``: run this host's node agent against the control plane. Thin.
+
+Reads the agent token (given once by ``rtkvm cloud host enroll``) from
+--token-file, the host's partition plan from --plan, the optional host wiring
+(--wiring) and switch (--switch-rundir of ``rtkvm net up``), chooses the
+accelerator and host quirks like ``rtkvm guest create``, and runs
+:class:`rtkvm.agent.loop.Agent` (``--once``: register, reconcile, one
+step). Tests pass a ready client in ``ctx.obj["client"]``. No logic beyond
+wiring the pieces together.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal, cast
+
+import click
+
+from rtkvm.agent.executor import BootConfig, Executor, HostView
+from rtkvm.agent.hypervisor import LibvirtHypervisor
+from rtkvm.agent.inventory import collect
+from rtkvm.agent.loop import Agent
+from rtkvm.agent.switch import OvsSwitch, Switch
+from rtkvm.client import DEFAULT_URL, CloudClient
+from rtkvm.dataplane.backend import OvsDpdkBackend
+from rtkvm.dataplane.ovs import OvsDpdk
+from rtkvm.dataplane.settings import load_settings
+from rtkvm.dataplane.stack import load_layout
+from rtkvm.domain.design import HostQuirks
+from rtkvm.errors import InputError
+from rtkvm.guest import lifecycle
+from rtkvm.guest.create import DEFAULT_GUEST_DIR, Image
+from rtkvm.host.partition import PartitionPlan
+from rtkvm.host.topology import read_topology
+from rtkvm.hostfs import HostFS
+from rtkvm.image.build import DEFAULT_OUTPUT
+from rtkvm.net.model import load_wiring
+from rtkvm.runtime.facts import DEFAULT_PROBE_CACHE, runtime_facts
+
+DEFAULT_PLAN = Path("/etc/rtkvm/plan.json")
+
+
+def read_token(path: Path) -> str:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise InputError(f"cannot read the agent token {path}: {exc.strerror or exc}") from None
+    if not token:
+        raise InputError(
+            f"{path} is empty: put the agent token of `rtkvm cloud host enroll NAME` in it"
+        )
+    return token
+
+
+def _switch(rundir: Path | None, root: str) -> Switch | None:
+    if rundir is None:
+        return None
+    ovs = OvsDpdk(load_settings(), rundir, HostFS(root, writable=True))
+    return OvsSwitch(OvsDpdkBackend(ovs, load_layout(rundir)))
+
+
+@click.command("agent")
+@click.option("--api", "url", envvar="RTKVM_URL", default=DEFAULT_URL, show_default=True)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File holding this host's agent token (from `rtkvm cloud host enroll`).",
+)
+@click.option("--once", is_flag=True, help="Register, reconcile, do one round of work, exit.")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_PLAN,
+    show_default=True,
+    help="This host's partition plan (rtkvm host plan -f json).",
+)
+@click.option(
+    "--wiring",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Host wiring TOML ([[uplink]] physnet/interface): the physical networks it carries.",
+)
+@click.option(
+    "--switch-rundir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run directory of `rtkvm net up` (default: run without a switch).",
+)
+@click.option("--uri", default=lifecycle.DEFAULT_URI, show_default=True, help="libvirt URI.")
+@click.option(
+    "--image",
+    "image_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_OUTPUT,
+    show_default=True,
+)
+@click.option(
+    "--guest-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_GUEST_DIR,
+    show_default=True,
+)
+@click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto")
+@click.option(
+    "--probe-cache",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_PROBE_CACHE,
+    show_default=True,
+)
+@click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds per poll.")
+@click.option("--root", default="/", show_default=True, help="Host root to inspect.")
+@click.pass_context
+def agent(
+    ctx: click.Context,
+    url: str,
+    token_file: Path,
+    once: bool,
+    plan_file: Path,
+    wiring: Path | None,
+    switch_rundir: Path | None,
+    uri: str,
+    image_dir: Path,
+    guest_dir: Path,
+    accel: str,
+    probe_cache: Path,
+    interval: float,
+    root: str,
+) -> None:
+    """Run this host's node agent: register, heartbeat, create and delete its guests."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    obj = ctx.find_root().obj
+    given = obj.get("client") if isinstance(obj, dict) else None
+    client = given if isinstance(given, CloudClient) else CloudClient(url, read_token(token_file))
+    fs = HostFS(root)
+    plan = PartitionPlan.load(plan_file)
+    host_wiring = load_wiring(wiring.read_text("utf-8"), source=str(wiring)) if wiring else None
+    switch = _switch(switch_rundir, root)
+    image = Image(image_dir / "vmlinuz", image_dir / "initramfs.cpio.gz")
+    want = cast(Literal["auto", "kvm", "tcg"], accel)
+    facts = runtime_facts(fs, image.kernel, image.initramfs, want=want, probe_cache=probe_cache)
+    for warning in facts.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    no_lock = any(q.id == "no_cap_sys_resource" and q.present for q in facts.quirks)
+    boot = BootConfig(
+        image=image,
+        accel=facts.accel,
+        guest_dir=guest_dir,
+        quirks=HostQuirks(locked_memory=not no_lock),
+        allow_unlocked_memory=no_lock,
+    )
+    executor = Executor(LibvirtHypervisor(uri), switch, HostView(plan, read_topology(fs)), boot)
+    node = Agent(
+        client,
+        lambda: collect(fs, plan, wiring=host_wiring, switch=switch),
+        executor,
+        ports=switch.ports if switch is not None else set,
+    )
+    node.run(interval=interval, once=once)
