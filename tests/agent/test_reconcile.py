@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rtkvm.agent.executor import Executor
+from rtkvm.agent.executor import Executor, Outcome
 from rtkvm.agent.hypervisor import DomainState, LibvirtHypervisor
 from rtkvm.agent.loop import Agent
 from rtkvm.agent.names import domain_name, guest_id
@@ -127,6 +127,9 @@ def test_unknown_running_domain_and_port_are_reported_never_deleted(
     found = agent.reconcile()
     assert [d.uuid for d in found.unknown_domains] == [stranger_id]
     assert found.unknown_ports == (("b" * 32, 0),)
+    [said] = agent.unknown
+    assert (said.uuid, said.running, said.verdict) == (stranger_id, True, "unknown")
+    assert f"rtkvm guest delete {domain_name(stranger_id)}" in said.hint
     agent.step()
     agent.step()
     running = {d.uuid: d.running for d in libvirt_test.domains()}
@@ -151,3 +154,48 @@ def test_vanished_domain_marks_the_instance_error_and_keeps_its_claim(
     assert expect(cloud.admin.get("/v1/projects/p1"), 200)["rt_cores_used"] == 2
     assert agent.step().created == {}  # not silently re-created
     assert vm["id"] not in {d.uuid for d in libvirt_test.domains()}
+
+
+def test_the_api_explains_leftovers_and_copies_of_other_hosts_guests(
+    cloud: Cloud, make_agent: MakeAgent
+) -> None:
+    hv1, hv2 = FakeHypervisor(), FakeHypervisor()
+    one, two = make_agent("node1", hv1), make_agent("node2", hv2)
+    one.register()
+    two.register()
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud)
+    a = expect(alice.post("/v1/instances", json={"name": "a", "flavor": "rt2"}), 201)
+    b = expect(alice.post("/v1/instances", json={"name": "b", "flavor": "rt2"}), 201)
+    owner = {"node1": one, "node2": two}
+    owner[a["host"]].step()
+    owner[b["host"]].step()
+    # instance a is deleted but its domain is left on its host; b's domain is copied
+    # onto the other host (e.g. restored from a backup there)
+    expect(alice.delete(f"/v1/instances/{a['id']}"), 204)
+    a_agent = owner[a["host"]]
+    a_agent.report(_work(a_agent, a["id"]), Outcome("deleted"))
+    b_other = two if b["host"] == "node1" else one
+    b_xml = owner[b["host"]].executor.design_xml(_work(owner[b["host"]], b["id"]), [])
+    assert isinstance(b_other.executor.hypervisor, FakeHypervisor)
+    b_other.executor.hypervisor.create(b_xml)
+    verdicts = {}
+    for agent in (one, two):
+        agent.reconcile()
+        verdicts.update({v.uuid: v.verdict for v in agent.unknown})
+    assert verdicts == {a["id"]: "deleted", b["id"]: "other-host"}
+    assert domain_name(a["id"]) in {d.name for d in a_agent.executor.hypervisor.domains()}
+    assert expect(alice.get(f"/v1/instances/{b['id']}"), 200)["state"] == "active"
+
+
+def _work(agent: Agent, instance_id: str) -> AgentInstance:
+    return next(i for i in agent.work() if i.id == instance_id)
+
+
+def test_only_agents_may_ask_about_unknown_domains(cloud: Cloud) -> None:
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    body = {"domains": [{"name": "x", "uuid": str(uuid.uuid4()), "running": True}]}
+    assert alice.post("/v1/agent/unknown", json=body).status_code == 403
+    assert cloud.client(None).post("/v1/agent/unknown", json=body).status_code == 401

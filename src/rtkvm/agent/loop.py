@@ -4,7 +4,8 @@
 with the host's own agent token (the API binds it to this host). On start it
 registers the host (the payload comes from an injected ``inventory``
 callable) and reconciles libvirt and the switch with the API's view
-(:mod:`rtkvm.agent.reconcile`). Each :meth:`Agent.step` then sends a
+(:mod:`rtkvm.agent.reconcile`), asking the API what it knows of unknown
+domains (it answers and logs; nobody deletes them). Each :meth:`Agent.step` then sends a
 heartbeat (re-registering when the API forgot the registration), fetches
 this host's instances and dispatches them: ``building`` -> create,
 ``deleting`` -> delete, reporting the outcome (active / error / deleted,
@@ -24,7 +25,13 @@ from typing import Any
 
 from rtkvm.agent.executor import Executor, Outcome
 from rtkvm.agent.reconcile import Reconciliation, compare, vanished_fault
-from rtkvm.api.schemas import AgentInstance, HostReport
+from rtkvm.api.schemas import (
+    AgentInstance,
+    HostReport,
+    UnknownDomain,
+    UnknownReport,
+    UnknownVerdict,
+)
 from rtkvm.client import CloudClient, CloudError
 
 log = logging.getLogger("rtkvm.agent")
@@ -55,6 +62,8 @@ class Agent:
         self.inventory = inventory
         self.executor = executor
         self.ports = ports
+        self.unknown: list[UnknownVerdict] = []
+        """What the API said of the unknown domains found by the last reconciliation."""
 
     # -- API calls ------------------------------------------------------------------
 
@@ -77,6 +86,19 @@ class Agent:
         rows = self.client.call("GET", "/v1/agent/instances")
         return [AgentInstance.model_validate(row) for row in rows]
 
+    def explain(self, found: Reconciliation) -> list[UnknownVerdict]:
+        """Tell the API about unknown domains; it answers what it knows of each (and logs)."""
+        if not found.unknown_domains:
+            return []
+        body = UnknownReport(
+            domains=[
+                UnknownDomain(name=d.name, uuid=d.uuid, running=d.running)
+                for d in found.unknown_domains
+            ]
+        )
+        rows = self.client.call("POST", "/v1/agent/unknown", json=body.model_dump())
+        return [UnknownVerdict.model_validate(row) for row in rows]
+
     def report(self, inst: AgentInstance, outcome: Outcome) -> dict[str, Any]:
         body = {"state": outcome.state, "fault": _clip(outcome.fault)}
         path = f"/v1/agent/instances/{inst.id}/state"
@@ -94,14 +116,15 @@ class Agent:
         for inst in found.vanished:
             self.report(inst, Outcome("error", vanished_fault(inst)))
             log.warning("instance %s: its domain vanished; reported as error", inst.id)
-        for dom in found.unknown_domains:
+        self.unknown = self.explain(found)
+        for v in self.unknown:
             log.warning(
-                "domain %s (uuid %s, %s) is rtkvm's but no instance of this host: left alone; "
-                "remove it with `rtkvm guest delete %s` if it is not wanted",
-                dom.name,
-                dom.uuid,
-                "running" if dom.running else "stopped",
-                dom.name,
+                "domain %s (uuid %s, %s) is no instance of this host: left alone (%s): %s",
+                v.name,
+                v.uuid,
+                "running" if v.running else "stopped",
+                v.verdict,
+                v.hint,
             )
         for guest, nic in found.unknown_ports:
             log.warning("switch port of guest %s NIC %d belongs to no instance: left", guest, nic)
@@ -134,7 +157,7 @@ class Agent:
         interval: float = 5.0,
         once: bool = False,
         stop: Callable[[], bool] = lambda: False,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         """Register, reconcile, then step every ``interval`` s until ``stop()`` (or once)."""
         self.register()

@@ -215,6 +215,31 @@ class AgentInstance(InstanceOut):
     """The extra pCPU of hw:emulator_threads_policy=isolate (also in emulator_cpus)."""
 
 
+class UnknownDomain(_In):
+    """An rtkvm domain on the agent's host that no instance of that host explains."""
+
+    name: str = Field(min_length=1, max_length=64)
+    uuid: str = Field(min_length=1, max_length=64)
+    running: bool
+
+
+class UnknownReport(_In):
+    domains: list[UnknownDomain] = Field(default=[], max_length=1000)
+
+
+UnknownKind = Literal["deleted", "other-host", "not-placed", "unknown"]
+
+
+class UnknownVerdict(BaseModel):
+    """What the API knows of an unknown domain's UUID, and what an operator should do."""
+
+    name: str
+    uuid: str
+    running: bool
+    verdict: UnknownKind
+    hint: str
+
+
 class StateReport(_In):
     state: Literal["active", "error", "deleted"]
     fault: str | None = Field(default=None, max_length=2000)

@@ -12,6 +12,8 @@ wiring the pieces together.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from pathlib import Path
 from typing import Literal, cast
 
@@ -158,4 +160,10 @@ def agent(
         executor,
         ports=switch.ports if switch is not None else set,
     )
-    node.run(interval=interval, once=once)
+    if once:
+        node.run(once=True)
+        return
+    stopping = threading.Event()  # SIGTERM/SIGINT end the loop between two steps
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    node.run(interval=interval, stop=stopping.is_set, sleep=stopping.wait)

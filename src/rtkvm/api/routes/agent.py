@@ -3,13 +3,17 @@
 An agent registers its host (topology, partition plan, doctor verdict, data
 plane state, wired physical networks), sends heartbeats, fetches the
 instances placed on its host (``building`` to create, ``deleting`` to tear
-down) and reports each result. A token is bound to one host: an agent can
-only ever read or write its own host. Must not schedule.
+down) and reports each result. After a restart it may ask what the cloud
+knows of domains it found but was not given (``POST /unknown``: explained and
+logged, never deleted). A token is bound to one host: an agent can only ever
+read or write its own host. Must not schedule.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 
 from fastapi import APIRouter
 from sqlalchemy import select
@@ -27,6 +31,7 @@ from rtkvm.scheduler.claim import refresh_capacity, release
 from rtkvm.scheduler.hostdata import node_rows
 
 router = APIRouter(prefix="/v1/agent", tags=["agent"])
+log = logging.getLogger("rtkvm.api.agent")
 
 ACTIVE_STATES = ("building", "active", "error", "deleting")
 MOVES = {
@@ -164,3 +169,59 @@ def report(
         inst.updated_at = now
         s.flush()
         return agent_instance(s, inst)
+
+
+@router.post("/unknown")
+def unknown(
+    body: schemas.UnknownReport, services: ServicesDep, agent: AgentDep
+) -> list[schemas.UnknownVerdict]:
+    """Explain domains an agent found but was not given: logged here, never deleted.
+
+    The answer says what the cloud knows of each UUID (a deleted instance whose
+    teardown left the domain behind, an instance placed on another host, or
+    nothing at all) without naming other hosts or projects.
+    """
+    verdicts = []
+    with services.db.read() as s:
+        for dom in body.domains:
+            inst = s.get(Instance, dom.uuid) if _is_uuid(dom.uuid) else None
+            verdict, hint = _explain(inst, agent.host_id, dom.name)
+            verdicts.append(
+                schemas.UnknownVerdict(
+                    name=dom.name, uuid=dom.uuid, running=dom.running, verdict=verdict, hint=hint
+                )
+            )
+    for v in verdicts:
+        log.warning(
+            "host %s runs unknown domain %s (%s, %s): %s: %s",
+            agent.host_name,
+            v.name,
+            v.uuid,
+            "running" if v.running else "stopped",
+            v.verdict,
+            v.hint,
+        )
+    return verdicts
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False
+
+
+def _explain(
+    inst: Instance | None, host_id: int | None, name: str
+) -> tuple[schemas.UnknownKind, str]:
+    remove = f"remove it with `rtkvm guest delete {name}` on the host if it is not wanted"
+    if inst is None:
+        return "unknown", f"no instance has this id (made by hand or by another cloud): {remove}"
+    if inst.state == "deleted":
+        return "deleted", f"its instance was deleted but the domain was left behind: {remove}"
+    if inst.host_id != host_id:
+        return "other-host", (
+            "its instance is placed on another host; this copy is not the one the cloud "
+            f"counts and holds CPUs it did not claim here: {remove}"
+        )
+    return "not-placed", f"its instance is {inst.state} and not placed yet: {remove}"
