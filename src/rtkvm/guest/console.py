@@ -3,9 +3,12 @@
 The guest's /init (image.toml) prints ``RTKVM-READY ...``, then
 ``RTKVM-CYCLICTEST-BEGIN args=...``, cyclictest's output and
 ``RTKVM-CYCLICTEST-END rc=N``, and ``RTKVM-POWEROFF`` when asked to power
-off. This module waits (bounded) for a marker in the part of the log written
-after a given offset, and cuts out the cyclictest block. It must not parse
-cyclictest's output (measure.cyclictest does) nor talk to libvirt.
+off; on networked boots also ``RTKVM-NET ip=...``, ``RTKVM-SOCKPERF-SERVER
+rc=N``, ``RTKVM-WAIT ok|timeout`` and BEGIN/END blocks for ping, sockperf and
+sockperf's full log. This module waits (bounded) for a marker in the part of
+the log written after a given offset, and cuts out marked blocks. It must not
+parse cyclictest's or sockperf's output (measure.cyclictest, net.rtt do) nor
+talk to libvirt.
 """
 
 from __future__ import annotations
@@ -23,6 +26,13 @@ BEGIN = "RTKVM-CYCLICTEST-BEGIN"
 END = "RTKVM-CYCLICTEST-END"
 POWEROFF = "RTKVM-POWEROFF"
 _END_RC = re.compile(r"RTKVM-CYCLICTEST-END rc=(\d+)")
+NET = "RTKVM-NET"
+NET_FAILED = "RTKVM-NET-FAILED"
+SOCKPERF_SERVER = "RTKVM-SOCKPERF-SERVER"
+WAIT = "RTKVM-WAIT"
+PING_END = "RTKVM-PING-END"
+SOCKPERF_END = "RTKVM-SOCKPERF-END"
+FULLLOG_END = "RTKVM-FULLLOG-END"
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,33 @@ def cyclictest_block(text: str) -> tuple[str, int]:
         raise GuestError(f"cyclictest did not finish ({END} missing)")
     body = text[text.index("\n", begin) + 1 : match.start()]
     return body, int(match.group(1))
+
+
+def marker_line(text: str, marker: str) -> str | None:
+    """What follows ``marker`` (and a space) on the first line that has it, or None."""
+    pattern = re.compile(re.escape(marker) + r"(?:\s+(.*))?$")
+    for line in text.splitlines():
+        index = line.find(marker)
+        if index < 0:
+            continue
+        match = pattern.match(line[index:].rstrip())
+        if match is not None:
+            return match.group(1) or ""
+    return None
+
+
+def marked_block(text: str, name: str) -> tuple[str, int | None]:
+    """(output, exit status or None) between ``RTKVM-<name>-BEGIN`` and ``RTKVM-<name>-END``."""
+    begin_marker, end_marker = f"RTKVM-{name}-BEGIN", f"RTKVM-{name}-END"
+    begin = text.find(begin_marker)
+    if begin < 0:
+        raise GuestError(f"no {begin_marker} on the console: the guest was not asked to run it")
+    match = re.compile(re.escape(end_marker) + r"(?: rc=(\d+))?").search(text, begin)
+    if match is None:
+        raise GuestError(f"{name.lower()} did not finish in the guest ({end_marker} missing)")
+    newline = text.find("\n", begin)
+    body = text[newline + 1 : match.start()] if 0 <= newline < match.start() else ""
+    return body, int(match.group(1)) if match.group(1) is not None else None
 
 
 def _tail(path: Path, text: str, lines: int = 5) -> str:

@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rtkvm.domain.design import GuestBoot, GuestDesign, HostQuirks, design_domain
+from rtkvm.cpuset import CpuSet
+from rtkvm.domain.design import GuestBoot, GuestDesign, HostQuirks, VhostUserNic, design_domain
 from rtkvm.domain.placement import place
 from rtkvm.domain.spec import RtGuestSpec
+from rtkvm.errors import InputError
+from rtkvm.guest.netcmd import GuestNetRun
 from rtkvm.guest.run import guest_cmdline
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
@@ -66,8 +69,16 @@ def plan_guest(
     *,
     accel: Literal["kvm", "tcg"],
     guest_dir: Path = DEFAULT_GUEST_DIR,
+    nics: tuple[VhostUserNic, ...] = (),
+    address: str | None = None,
 ) -> CreatePlan:
-    """The design of guest ``name``; quirks present become warnings and design inputs."""
+    """The design of guest ``name``; quirks present become warnings and design inputs.
+
+    ``nics``: vhost-user NICs (sockets from the data plane's ``plug``); ``address``:
+    the static ADDR/PREFIX the image's /init gives eth0 (unmanaged networks have no DHCP).
+    """
+    if address is not None and not nics:
+        raise InputError(f"guest {name!r}: an address needs a NIC; plug it into a network")
     present = {q.id: q for q in quirks if q.present}
     no_lock = "no_cap_sys_resource" in present
     serial_log = guest_dir / f"{name}.serial.log"
@@ -75,9 +86,10 @@ def plan_guest(
         name=name,
         kernel=str(image.kernel),
         initrd=str(image.initramfs),
-        cmdline=guest_cmdline(spec.rt_vcpus),
+        cmdline=guest_cmdline(spec.rt_vcpus, GuestNetRun(address=address).words()),
         serial_log=str(serial_log),
         accel=accel,
+        nics=nics,
     )
     host = HostQuirks(locked_memory=not no_lock, vhost_user_msix_broken=None)
     warnings = [q.warning for q in quirks if q.present and q.id != "vhost_user_tcg_msix"]
@@ -85,3 +97,26 @@ def plan_guest(
     design = design_domain(spec, placement, boot, host, allow_unlocked_memory=no_lock)
     warnings += design.warnings
     return CreatePlan(design, serial_log, tuple(warnings))
+
+
+def shared_pcpus_warning(plans: dict[str, CreatePlan]) -> str | None:
+    """A loud warning when guests planned one by one got the same dedicated pCPUs, or None.
+
+    Guests created independently (``rtkvm guest create`` keeps no allocations) are each
+    placed on the whole plan; on a host too small for all of them their RT vCPUs share
+    pCPUs. That is acceptable for a functional test only, and must be said.
+    """
+    owners: dict[int, list[str]] = {}
+    for name, plan in sorted(plans.items()):
+        for cpu in plan.design.placement.claimed:
+            owners.setdefault(cpu, []).append(name)
+    shared = {cpu: names for cpu, names in owners.items() if len(names) > 1}
+    if not shared:
+        return None
+    where = "; ".join(f"pCPU {c}: {', '.join(n)}" for c, n in sorted(shared.items()))
+    return (
+        f"WARNING: RT vCPUs of several guests share dedicated pCPUs ({where}; "
+        f"{CpuSet(shared)} overcommitted). This host has too few CPUs for one RT pCPU per "
+        "guest; the guests work, but every latency figure measured this way means nothing "
+        "for real-time behaviour."
+    )
