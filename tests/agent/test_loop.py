@@ -182,3 +182,25 @@ def test_mixed_and_isolated_emulator_flavors_are_built_as_placed(
     emulator = iso_root.find("./cputune/emulatorpin")
     assert emulator is not None and emulator.get("cpuset") == iso_shown["emulator_cpus"]
     assert iso_shown["rt_cores"] == 3
+
+
+def test_heartbeats_carry_the_switch_state(
+    cloud: Cloud, make_agent: MakeAgent, switch: FakeSwitch
+) -> None:
+    agent = make_agent("node1", FakeHypervisor(), switch)
+    agent.register()
+    cloud.network("blue", "blue", shared=True)
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud)
+    switch.up = False
+    agent.step()
+    assert expect(cloud.admin.get("/v1/hosts/node1"), 200)["dataplane_state"] == "down"
+    body = {"name": "vm", "flavor": "rt2", "networks": ["blue"]}
+    refused = alice.post("/v1/instances", json=body)
+    assert refused.status_code == 409
+    expect(alice.post("/v1/instances", json={"name": "plain", "flavor": "rt2"}), 201)
+    switch.up = True
+    agent.step()
+    assert expect(cloud.admin.get("/v1/hosts/node1"), 200)["dataplane_state"] == "ready"
+    expect(alice.post("/v1/instances", json=body), 201)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rtkvm.agent.executor import Executor, Outcome
+from rtkvm.agent.inventory import dataplane_state
 from rtkvm.agent.reconcile import Reconciliation, compare, vanished_fault
 from rtkvm.api.schemas import (
     AgentInstance,
@@ -74,8 +75,11 @@ class Agent:
         return host
 
     def heartbeat(self) -> dict[str, Any]:
+        """Alive, with the switch's current state (a switch that went down keeps
+        networked guests away from this host)."""
+        body = {"dataplane_state": dataplane_state(self.executor.switch)}
         try:
-            return dict(self.client.call("POST", "/v1/agent/heartbeat", json={}))
+            return dict(self.client.call("POST", "/v1/agent/heartbeat", json=body))
         except CloudError as exc:
             if exc.status != NOT_REGISTERED:
                 raise
