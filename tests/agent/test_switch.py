@@ -1,0 +1,92 @@
+"""OvsSwitch: the OVS-DPDK backend plus the list of guest ports, with a scripted ovs-vsctl."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from rtkvm.agent.inventory import dataplane_state
+from rtkvm.agent.switch import OvsSwitch
+from rtkvm.cpuset import CpuSet
+from rtkvm.dataplane.backend import OvsDpdkBackend
+from rtkvm.dataplane.layout import compute_layout, resolve_cpus
+from rtkvm.dataplane.ovs import OvsDpdk
+from rtkvm.dataplane.settings import load_settings
+from rtkvm.errors import DataplaneError
+from rtkvm.host.partition import PartitionPlan
+from rtkvm.hostfs import HostFS
+from rtkvm.net.model import HostWiring, UnmanagedNetwork, Uplink
+
+GID = "9de1a7a4125a4ce69c8f58e3e79f7d39"
+
+
+class ScriptedVsctl:
+    """Answers ``list-ports BRIDGE`` from a table; records every command."""
+
+    def __init__(self, ports: Mapping[str, list[str]]) -> None:
+        self.ports = ports
+        self.calls: list[list[str]] = []
+
+    def run(
+        self, args: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 30.0
+    ) -> str:
+        self.calls.append(list(args))
+        if "list-ports" in args:
+            return "\n".join(self.ports[args[-1]]) + "\n"
+        raise DataplaneError(f"unexpected command {args}")
+
+
+def _switch(tmp_path: Path, runner: ScriptedVsctl) -> OvsSwitch:
+    settings = load_settings()
+    plan = PartitionPlan(
+        housekeeping=CpuSet.parse("0-1"),
+        rt_vcpu=CpuSet.parse("2-5"),
+        dataplane=CpuSet.parse("6-7"),
+    )
+    node_of = {cpu: cpu // 4 for cpu in range(8)}
+    cpus = resolve_cpus(plan, online=CpuSet(range(8)), node_of_cpu=node_of)
+    layout = compute_layout(
+        settings,
+        cpus,
+        node_of_cpu=node_of,
+        nodes=[0, 1],
+        networks=[UnmanagedNetwork("blue", "blue"), UnmanagedNetwork("red", "red", 200)],
+        wiring=HostWiring((Uplink("blue", "ens1f0"), Uplink("red", "ens1f1"))),
+        socket_dir="/run/rtkvm/vhost",
+    )
+    root = tmp_path / "root"
+    root.mkdir()
+    rundir = tmp_path / "run"
+    rundir.mkdir()
+    ovs = OvsDpdk(settings, rundir, HostFS(root), runner)
+    return OvsSwitch(OvsDpdkBackend(ovs, layout))
+
+
+def test_ports_lists_guest_ports_of_every_bridge(tmp_path: Path) -> None:
+    runner = ScriptedVsctl(
+        {
+            "rt-blue": ["ens1f0", f"vhu-{GID}-0", "vhu-other_guest-1"],
+            "rt-red": ["ens1f1", f"vhu-{GID}-1", "patch-to-somewhere"],
+        }
+    )
+    switch = _switch(tmp_path, runner)
+    assert switch.ports() == {(GID, 0), (GID, 1), ("other_guest", 1)}
+    listed = [c[c.index("list-ports") + 1] for c in runner.calls]
+    assert listed == ["rt-blue", "rt-red"]
+    assert not any("del-port" in c for c in runner.calls)  # listing never removes
+
+
+def test_describe_needs_a_running_vswitchd(tmp_path: Path) -> None:
+    switch = _switch(tmp_path, ScriptedVsctl({}))
+    with pytest.raises(DataplaneError, match="not running"):
+        switch.describe()
+    assert dataplane_state(switch) == "down"
+    (tmp_path / "run" / "ovs-vswitchd.pid").write_text("4242\n")
+    proc = tmp_path / "root" / "proc" / "4242"
+    proc.mkdir(parents=True)
+    (proc / "stat").write_text("4242 (ovs-vswitchd) S 1 4242 4242 0 -1\n")
+    caps = switch.describe()
+    assert (caps.backend, caps.networks) == ("ovs-dpdk", ("blue", "red"))
+    assert dataplane_state(switch) == "ready"
