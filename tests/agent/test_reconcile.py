@@ -127,9 +127,20 @@ def test_unknown_running_domain_and_port_are_reported_never_deleted(
     found = agent.reconcile()
     assert [d.uuid for d in found.unknown_domains] == [stranger_id]
     assert found.unknown_ports == (("b" * 32, 0),)
-    [said] = agent.unknown
-    assert (said.uuid, said.running, said.verdict) == (stranger_id, True, "unknown")
-    assert f"rtkvm guest delete {domain_name(stranger_id)}" in said.hint
+    said_domain, said_port = agent.unknown
+    assert (said_domain.kind, said_domain.uuid, said_domain.running) == (
+        "domain",
+        stranger_id,
+        True,
+    )
+    assert said_domain.verdict == "unknown"
+    assert f"rtkvm guest delete {domain_name(stranger_id)}" in said_domain.hint
+    assert (said_port.kind, said_port.name, said_port.verdict) == (
+        "port",
+        f"vhu-{'b' * 32}-0",
+        "unknown",
+    )
+    assert f"ovs-vsctl del-port vhu-{'b' * 32}-0" in said_port.hint
     agent.step()
     agent.step()
     running = {d.uuid: d.running for d in libvirt_test.domains()}
@@ -199,3 +210,22 @@ def test_only_agents_may_ask_about_unknown_domains(cloud: Cloud) -> None:
     body = {"domains": [{"name": "x", "uuid": str(uuid.uuid4()), "running": True}]}
     assert alice.post("/v1/agent/unknown", json=body).status_code == 403
     assert cloud.client(None).post("/v1/agent/unknown", json=body).status_code == 401
+
+
+def test_a_port_left_by_a_deleted_instance_is_explained(
+    cloud: Cloud, make_agent: MakeAgent, switch: FakeSwitch
+) -> None:
+    agent = make_agent("node1", FakeHypervisor(), switch)
+    agent.register()
+    cloud.network("blue", "blue", shared=True)
+    vm = _one_instance(cloud, ["blue"])
+    agent.step()
+    plugged = dict(switch.plugged)
+    expect(cloud.admin.delete(f"/v1/instances/{vm['id']}"), 204)
+    agent.step()
+    switch.plugged.update(plugged)  # an unplug that did not happen on the switch
+    found = agent.reconcile()
+    assert found.unknown_ports == ((guest_id(vm["id"]), 0),)
+    [said] = agent.unknown
+    assert (said.kind, said.uuid, said.verdict) == ("port", vm["id"], "deleted")
+    assert switch.plugged == plugged  # reported, not removed

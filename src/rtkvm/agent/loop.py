@@ -30,6 +30,7 @@ from rtkvm.api.schemas import (
     AgentInstance,
     HostReport,
     UnknownDomain,
+    UnknownPort,
     UnknownReport,
     UnknownVerdict,
 )
@@ -64,7 +65,7 @@ class Agent:
         self.executor = executor
         self.ports = ports
         self.unknown: list[UnknownVerdict] = []
-        """What the API said of the unknown domains found by the last reconciliation."""
+        """What the API said of the unknown domains and ports of the last reconciliation."""
 
     # -- API calls ------------------------------------------------------------------
 
@@ -91,14 +92,15 @@ class Agent:
         return [AgentInstance.model_validate(row) for row in rows]
 
     def explain(self, found: Reconciliation) -> list[UnknownVerdict]:
-        """Tell the API about unknown domains; it answers what it knows of each (and logs)."""
-        if not found.unknown_domains:
+        """Tell the API about unknown domains and ports; it answers what it knows (and logs)."""
+        if not found.unknown_domains and not found.unknown_ports:
             return []
         body = UnknownReport(
             domains=[
                 UnknownDomain(name=d.name, uuid=d.uuid, running=d.running)
                 for d in found.unknown_domains
-            ]
+            ],
+            ports=[UnknownPort(guest=g, nic=n) for g, n in found.unknown_ports],
         )
         rows = self.client.call("POST", "/v1/agent/unknown", json=body.model_dump())
         return [UnknownVerdict.model_validate(row) for row in rows]
@@ -123,15 +125,13 @@ class Agent:
         self.unknown = self.explain(found)
         for v in self.unknown:
             log.warning(
-                "domain %s (uuid %s, %s) is no instance of this host: left alone (%s): %s",
+                "%s %s (%s) is no instance of this host: left alone (%s): %s",
+                v.kind,
                 v.name,
                 v.uuid,
-                "running" if v.running else "stopped",
                 v.verdict,
                 v.hint,
             )
-        for guest, nic in found.unknown_ports:
-            log.warning("switch port of guest %s NIC %d belongs to no instance: left", guest, nic)
         log.info("reconciled: %s", found.summary())
         return found
 

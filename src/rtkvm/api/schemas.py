@@ -223,21 +223,33 @@ class UnknownDomain(_In):
     running: bool
 
 
+class UnknownPort(_In):
+    """A guest port on the agent's switch that no instance of that host explains."""
+
+    guest: str = Field(min_length=1, max_length=32)
+    """The port's guest id (an instance id without dashes for the cloud's guests)."""
+    nic: int = Field(ge=0, le=31)
+
+
 class UnknownReport(_In):
     domains: list[UnknownDomain] = Field(default=[], max_length=1000)
+    ports: list[UnknownPort] = Field(default=[], max_length=1000)
 
 
 UnknownKind = Literal["deleted", "other-host", "not-placed", "unknown"]
 
 
 class UnknownVerdict(BaseModel):
-    """What the API knows of an unknown domain's UUID, and what an operator should do."""
+    """What the API knows of an unknown domain's (or port's) instance, and what to do."""
 
     name: str
+    """The domain's name, or the switch port's (``vhu-<guest>-<nic>``)."""
     uuid: str
-    running: bool
+    running: bool | None
+    """Whether the domain runs; None for a port."""
     verdict: UnknownKind
     hint: str
+    kind: Literal["domain", "port"] = "domain"
 
 
 class StateReport(_In):

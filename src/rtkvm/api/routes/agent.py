@@ -4,7 +4,7 @@ An agent registers its host (topology, partition plan, doctor verdict, data
 plane state, wired physical networks), sends heartbeats, fetches the
 instances placed on its host (``building`` to create, ``deleting`` to tear
 down) and reports each result. After a restart it may ask what the cloud
-knows of domains it found but was not given (``POST /unknown``: explained and
+knows of domains and switch ports it found but was not given (``POST /unknown``: explained and
 logged, never deleted). A token is bound to one host: an agent can only ever
 read or write its own host. Must not schedule.
 """
@@ -17,6 +17,7 @@ import uuid
 
 from fastapi import APIRouter
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from rtkvm.api import schemas
 from rtkvm.api.deps import AgentDep, ServicesDep
@@ -175,53 +176,74 @@ def report(
 def unknown(
     body: schemas.UnknownReport, services: ServicesDep, agent: AgentDep
 ) -> list[schemas.UnknownVerdict]:
-    """Explain domains an agent found but was not given: logged here, never deleted.
+    """Explain domains and switch ports an agent found but was not given: logged, never deleted.
 
-    The answer says what the cloud knows of each UUID (a deleted instance whose
-    teardown left the domain behind, an instance placed on another host, or
-    nothing at all) without naming other hosts or projects.
+    The answer says what the cloud knows of each one's instance (deleted but
+    left behind, placed on another host, not placed yet, or nothing at all)
+    without naming other hosts or projects.
     """
     verdicts = []
     with services.db.read() as s:
         for dom in body.domains:
-            inst = s.get(Instance, dom.uuid) if _is_uuid(dom.uuid) else None
-            verdict, hint = _explain(inst, agent.host_id, dom.name)
+            remove = f"remove it with `rtkvm guest delete {dom.name}` on the host"
+            verdict, hint = _explain(_instance(s, dom.uuid), agent.host_id, remove)
             verdicts.append(
                 schemas.UnknownVerdict(
                     name=dom.name, uuid=dom.uuid, running=dom.running, verdict=verdict, hint=hint
                 )
             )
+        for port in body.ports:
+            name = f"vhu-{port.guest}-{port.nic}"
+            ident = _uuid_of_hex(port.guest)
+            remove = f"remove it with `ovs-vsctl del-port {name}` on the host"
+            verdict, hint = _explain(_instance(s, ident), agent.host_id, remove)
+            verdicts.append(
+                schemas.UnknownVerdict(
+                    name=name, uuid=ident, running=None, verdict=verdict, hint=hint, kind="port"
+                )
+            )
     for v in verdicts:
         log.warning(
-            "host %s runs unknown domain %s (%s, %s): %s: %s",
+            "host %s has an unknown %s %s (%s): %s: %s",
             agent.host_name,
+            v.kind,
             v.name,
             v.uuid,
-            "running" if v.running else "stopped",
             v.verdict,
             v.hint,
         )
     return verdicts
 
 
-def _is_uuid(text: str) -> bool:
+def _instance(session: Session, ident: str) -> Instance | None:
     try:
-        return str(uuid.UUID(text)) == text.lower()
+        canonical = str(uuid.UUID(ident)) == ident.lower()
     except ValueError:
-        return False
+        return None
+    return session.get(Instance, ident.lower()) if canonical else None
+
+
+def _uuid_of_hex(guest: str) -> str:
+    """The instance id of a port's guest id (32 hex digits), else the guest id itself."""
+    try:
+        return str(uuid.UUID(hex=guest)) if len(guest) == 32 else guest
+    except ValueError:
+        return guest
 
 
 def _explain(
-    inst: Instance | None, host_id: int | None, name: str
+    inst: Instance | None, host_id: int | None, remove: str
 ) -> tuple[schemas.UnknownKind, str]:
-    remove = f"remove it with `rtkvm guest delete {name}` on the host if it is not wanted"
     if inst is None:
-        return "unknown", f"no instance has this id (made by hand or by another cloud): {remove}"
+        return "unknown", (
+            f"no instance has this id (made by hand or by another cloud): {remove} if it is "
+            "not wanted"
+        )
     if inst.state == "deleted":
-        return "deleted", f"its instance was deleted but the domain was left behind: {remove}"
+        return "deleted", f"its instance was deleted but this was left behind: {remove}"
     if inst.host_id != host_id:
         return "other-host", (
             "its instance is placed on another host; this copy is not the one the cloud "
-            f"counts and holds CPUs it did not claim here: {remove}"
+            f"counts: {remove}"
         )
     return "not-placed", f"its instance is {inst.state} and not placed yet: {remove}"
