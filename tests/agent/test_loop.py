@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import libvirt
 from lxml import etree
 
 from rtkvm.agent.hypervisor import LibvirtHypervisor
 from rtkvm.agent.names import domain_name, guest_id
 from rtkvm.api.testing import Cloud, FakeClock, expect
+from rtkvm.client import CloudClient
 
 from .conftest import TEST_URI, MakeAgent, small_flavor
 from .fakes import FakeHypervisor, FakeSwitch
@@ -204,3 +206,30 @@ def test_heartbeats_carry_the_switch_state(
     agent.step()
     assert expect(cloud.admin.get("/v1/hosts/node1"), 200)["dataplane_state"] == "ready"
     expect(alice.post("/v1/instances", json=body), 201)
+
+
+class _DownFirst(httpx.BaseTransport):
+    """Refuses the first ``failures`` connections, then forwards to the in-process app."""
+
+    def __init__(self, app: httpx.Client, failures: int) -> None:
+        self.app = app
+        self.failures = failures
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.failures > 0:
+            self.failures -= 1
+            raise httpx.ConnectError("connection refused", request=request)
+        return self.app.request(
+            request.method, request.url.path, content=request.content, headers=request.headers
+        )
+
+
+def test_an_api_not_up_yet_is_waited_for(cloud: Cloud, make_agent: MakeAgent) -> None:
+    agent = make_agent("node1", FakeHypervisor())
+    agent.client = CloudClient(
+        http=httpx.Client(transport=_DownFirst(agent.client.http, 2), base_url="http://api")
+    )
+    naps: list[float] = []
+    agent.run(interval=3.0, sleep=naps.append, stop=lambda: len(naps) >= 3)
+    assert naps == [3.0, 3.0, 3.0]  # two refused registrations, then steps
+    assert expect(cloud.admin.get("/v1/hosts/node1"), 200)["status"] == "up"

@@ -163,9 +163,23 @@ class Agent:
         stop: Callable[[], bool] = lambda: False,
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
-        """Register, reconcile, then step every ``interval`` s until ``stop()`` (or once)."""
-        self.register()
-        self.reconcile()
+        """Register, reconcile, then step every ``interval`` s until ``stop()`` (or once).
+
+        An API that cannot be reached at start (the agent may boot before it) is
+        retried every ``interval`` s; a refusal (bad token, bad report) is raised.
+        """
+        while True:
+            try:
+                self.register()
+                self.reconcile()
+                break
+            except CloudError as exc:
+                if once or exc.status is not None:
+                    raise
+                log.warning("cannot register yet, retrying in %g s: %s", interval, exc)
+            if stop():
+                return
+            sleep(interval)
         while True:
             try:
                 self.step()
