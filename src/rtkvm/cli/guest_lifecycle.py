@@ -15,9 +15,17 @@ import click
 
 from rtkvm.cli.common import format_option
 from rtkvm.cpuset import CpuSet
-from rtkvm.domain.spec import from_extra_specs, load_flavor, parse_extra_spec_args
+from rtkvm.dataplane.backend import OvsDpdkBackend
+from rtkvm.dataplane.layout import GuestNic, port_for
+from rtkvm.dataplane.ovs import OvsDpdk
+from rtkvm.dataplane.settings import load_settings
+from rtkvm.dataplane.stack import DEFAULT_RUNDIR, LAYOUT_FILE, load_layout
+from rtkvm.domain.design import VhostUserNic
+from rtkvm.domain.spec import RtGuestSpec, from_extra_specs, load_flavor, parse_extra_spec_args
+from rtkvm.errors import GuestError, InputError
 from rtkvm.guest import lifecycle
 from rtkvm.guest.create import DEFAULT_GUEST_DIR, Image, default_spec, plan_guest
+from rtkvm.guest.netcmd import check_address
 from rtkvm.guest.run import CyclictestParams, boot_and_wait_ready, measure_guest, verify_guest
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import read_topology
@@ -25,7 +33,7 @@ from rtkvm.hostfs import HostFS
 from rtkvm.image.build import DEFAULT_OUTPUT, load_manifest
 from rtkvm.measure import cyclictest
 from rtkvm.runtime import kvmprobe
-from rtkvm.runtime.facts import DEFAULT_PROBE_CACHE, runtime_facts
+from rtkvm.runtime.facts import DEFAULT_PROBE_CACHE, RuntimeFacts, runtime_facts
 
 uri_option = click.option(
     "--uri", default=lifecycle.DEFAULT_URI, show_default=True, help="libvirt connection URI."
@@ -100,6 +108,21 @@ def _plan(
     default=DEFAULT_PROBE_CACHE,
     show_default=True,
 )
+@click.option(
+    "--network",
+    "networks",
+    multiple=True,
+    help="Unmanaged network for a vhost-user NIC (NIC 0, 1, ... in order), plugged into "
+    "the rtkvm switch (rtkvm net up); repeatable.",
+)
+@click.option("--ip", "address", help="Static ADDR/PREFIX of the first NIC (no DHCP there).")
+@click.option(
+    "--net-rundir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RUNDIR,
+    show_default=True,
+    help="Directory of the rtkvm switch the NICs are plugged into.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the domain XML, define nothing.")
 @click.option("--start", "start_now", is_flag=True, help="Start the guest after defining it.")
 @uri_option
@@ -116,11 +139,18 @@ def create(
     image_dir: Path,
     guest_dir: Path,
     probe_cache: Path,
+    networks: tuple[str, ...],
+    address: str | None,
+    net_rundir: Path,
     dry_run: bool,
     start_now: bool,
     uri: str,
 ) -> None:
     """Design an RT guest from a flavor and the host plan, and define it on libvirt."""
+    if address is not None and not networks:
+        raise InputError("--ip needs a NIC: give --network NET as well")
+    if address is not None:
+        check_address(address)  # before anything is plugged
     fs = HostFS("/")
     if flavor is not None:
         spec = load_flavor(flavor.read_text("utf-8"), source=str(flavor)).spec
@@ -139,6 +169,67 @@ def create(
             err=True,
         )
     facts = runtime_facts(fs, image.kernel, image.initramfs, want=want, probe_cache=probe_cache)
+    if networks and not dry_run:
+        with lifecycle.connect(uri) as conn:
+            if lifecycle.exists(conn, name):  # its ports are plugged: leave them alone
+                raise GuestError(f"a domain named {name!r} already exists: delete it first")
+    backend, nics = _nics(name, networks, net_rundir, plug=not dry_run)
+    try:
+        _create(
+            name, spec, plan_file, housekeeping, rt_cpus, fs, image, facts, guest_dir, nics,
+            address, manifest, dry_run, uri,
+        )  # fmt: skip
+    except BaseException:
+        if backend is not None:  # not defined: its ports would dangle
+            backend.unplug_guest(name)
+        raise
+    if start_now and not dry_run:
+        with lifecycle.connect(uri) as conn:
+            lifecycle.start(conn, name)
+        click.echo(f"started {name}")
+
+
+def _nics(
+    name: str, networks: tuple[str, ...], rundir: Path, *, plug: bool
+) -> tuple[OvsDpdkBackend | None, tuple[VhostUserNic, ...]]:
+    """Plug one NIC per network into the rtkvm switch (or only name its socket, dry run)."""
+    if not networks:
+        return None, ()
+    layout = load_layout(rundir)
+    wanted = [GuestNic(name, index, network) for index, network in enumerate(networks)]
+    if not plug:
+        return None, tuple(VhostUserNic(str(port_for(layout, n).socket)) for n in wanted)
+    backend = OvsDpdkBackend(OvsDpdk(load_settings(), rundir, HostFS("/", writable=True)), layout)
+    plugged: list[VhostUserNic] = []
+    try:
+        for nic in wanted:
+            done = backend.plug(nic)
+            plugged.append(VhostUserNic(str(done.socket), mode="server"))
+            click.echo(f"plugged NIC {nic.nic} into {nic.network}: {done.port} {done.socket}")
+    except BaseException:
+        for nic in wanted[: len(plugged)]:
+            backend.unplug(nic)
+        raise
+    return backend, tuple(plugged)
+
+
+def _create(
+    name: str,
+    spec: RtGuestSpec,
+    plan_file: Path | None,
+    housekeeping: str,
+    rt_cpus: str | None,
+    fs: HostFS,
+    image: Image,
+    facts: RuntimeFacts,
+    guest_dir: Path,
+    nics: tuple[VhostUserNic, ...],
+    address: str | None,
+    manifest: dict[str, object],
+    dry_run: bool,
+    uri: str,
+) -> None:
+    """Design and define the guest (or print its XML on a dry run)."""
     created = plan_guest(
         name,
         spec,
@@ -148,6 +239,8 @@ def create(
         list(facts.quirks),
         accel=facts.accel,
         guest_dir=guest_dir,
+        nics=nics,
+        address=address,
     )
     for message in (*facts.warnings, *created.warnings):
         _warn(message)
@@ -158,9 +251,6 @@ def create(
     with lifecycle.connect(uri) as conn:
         lifecycle.define(conn, created.xml)
         click.echo(f"defined {name} ({facts.accel}, kernel {manifest.get('kernel_release')})")
-        if start_now:
-            lifecycle.start(conn, name)
-            click.echo(f"started {name}")
 
 
 @click.command("start")
@@ -206,12 +296,25 @@ def stop(name: str, graceful: float, uri: str) -> None:
 @click.command("delete")
 @name_argument
 @click.option("--force", is_flag=True, help="Also delete a domain rtkvm did not create.")
+@click.option(
+    "--net-rundir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_RUNDIR,
+    show_default=True,
+    help="The rtkvm switch to unplug the guest's NICs from (skipped when it is not up).",
+)
 @uri_option
-def delete(name: str, force: bool, uri: str) -> None:
-    """Stop and undefine a guest and remove its serial log."""
+def delete(name: str, force: bool, net_rundir: Path, uri: str) -> None:
+    """Stop and undefine a guest, remove its serial log and unplug its NICs."""
     with lifecycle.connect(uri) as conn:
         for item in lifecycle.delete(conn, name, force=force):
             click.echo(f"removed {item}")
+    if not (net_rundir / LAYOUT_FILE).exists():
+        return
+    ovs = OvsDpdk(load_settings(), net_rundir, HostFS("/", writable=True))
+    if ovs.pid("ovs-vswitchd") is not None:
+        for port in OvsDpdkBackend(ovs, load_layout(net_rundir)).unplug_guest(name):
+            click.echo(f"removed port {port}")
 
 
 @click.command("list")

@@ -25,6 +25,8 @@ from rtkvm.dataplane.stack import (
     save_layout,
 )
 from rtkvm.errors import InputError
+from rtkvm.guest import lifecycle
+from rtkvm.guest.netrun import SOCKPERF_PORT, rtt_from_guest, serving
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS, Unknown
 from rtkvm.net.lldp import cross_check, parse_keyvalue
@@ -36,7 +38,7 @@ from rtkvm.net.model import (
     load_wiring,
 )
 from rtkvm.net.rtt import render
-from rtkvm.net.rttrun import NetnsEndpoint, measure
+from rtkvm.net.rttrun import NetnsEndpoint, measure, ping_pong
 from rtkvm.serialize import dumps
 
 rundir_option = click.option(
@@ -271,29 +273,66 @@ def down_cmd(rundir: Path) -> None:
 
 
 @net.command("rtt")
-@click.option("--client-netns", required=True, help="Namespace the sockperf client runs in.")
-@click.option("--server-netns", required=True, help="Namespace the sockperf server runs in.")
-@click.option("--server-ip", required=True)
+@click.option("--client-netns", help="Namespace the sockperf client runs in.")
+@click.option("--client-guest", help="Shut-off rtkvm guest the client runs in (booted for it).")
+@click.option("--server-netns", help="Namespace the sockperf server runs in.")
+@click.option("--server-guest", help="Shut-off rtkvm guest the server runs in (booted for it).")
+@click.option("--server-ip", required=True, help="The server's address on the network.")
 @click.option("--seconds", type=int, default=10, show_default=True)
 @click.option("--mps", type=int, default=2000, show_default=True, help="Messages per second.")
 @click.option("--bucket-us", type=float, default=10.0, show_default=True)
+@click.option("--timeout", type=float, default=180.0, show_default=True,
+              help="Seconds a guest may take to boot and reach the server.")  # fmt: skip
+@click.option("--uri", default=lifecycle.DEFAULT_URI, show_default=True, help="libvirt URI.")
 @format_option
 def rtt_cmd(
-    client_netns: str,
-    server_netns: str,
+    client_netns: str | None,
+    client_guest: str | None,
+    server_netns: str | None,
+    server_guest: str | None,
     server_ip: str,
     seconds: int,
     mps: int,
     bucket_us: float,
+    timeout: float,
+    uri: str,
     fmt: str,
 ) -> None:
-    """Round trip (sockperf ping-pong): min, percentiles to 99.99, max and the histogram."""
-    report = measure(
-        NetnsEndpoint(client_netns),
-        NetnsEndpoint(server_netns),
-        server_ip,
-        seconds=seconds,
-        mps=mps,
-        bucket_us=bucket_us,
-    )
+    """Round trip (sockperf ping-pong): min, percentiles to 99.99, max and the histogram.
+
+    Client and server are each a network namespace or an RT guest created with a NIC and
+    an address (rtkvm guest create --network NET --ip ADDR/PREFIX); guests must be shut
+    off: they are booted for the run, stopped and restored afterwards.
+    """
+    if (client_netns is None) == (client_guest is None):
+        raise InputError("give exactly one client: --client-netns NS or --client-guest NAME")
+    if (server_netns is None) == (server_guest is None):
+        raise InputError("give exactly one server: --server-netns NS or --server-guest NAME")
+    opts: dict[str, Any] = {"seconds": seconds, "mps": mps, "bucket_us": bucket_us}
+    if client_netns is not None and server_netns is not None:
+        report = measure(
+            NetnsEndpoint(client_netns), NetnsEndpoint(server_netns), server_ip, **opts
+        )
+    else:
+        with lifecycle.connect(uri) as conn:
+            if client_guest is not None:
+                report = rtt_from_guest(
+                    conn,
+                    client_guest,
+                    server_ip,
+                    server_guest=server_guest,
+                    server=NetnsEndpoint(server_netns) if server_netns is not None else None,
+                    timeout=timeout,
+                    **opts,
+                )
+            else:
+                assert client_netns is not None and server_guest is not None
+                with serving(conn, server_guest, server_ip, timeout=timeout):
+                    report = ping_pong(
+                        NetnsEndpoint(client_netns),
+                        f"guest {server_guest}",
+                        server_ip,
+                        port=SOCKPERF_PORT,
+                        **opts,
+                    )
     click.echo(dumps(report) if fmt == "json" else render(report))

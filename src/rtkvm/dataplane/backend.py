@@ -16,6 +16,7 @@ from pathlib import PurePosixPath
 from typing import Protocol
 
 from rtkvm.dataplane.layout import GuestNic, SwitchLayout, VhostPort, port_for
+from rtkvm.dataplane.names import parse_port_name
 from rtkvm.dataplane.ovs import OvsDpdk
 from rtkvm.dataplane.quirks import rt_throttling
 from rtkvm.dataplane.threads import check_threads
@@ -86,6 +87,19 @@ class OvsDpdkBackend:
     def unplug(self, nic: GuestNic) -> None:
         port = self._plugged.pop((nic.guest, nic.nic), None) or port_for(self.layout, nic)
         self.ovs.unplug(port)
+
+    def unplug_guest(self, guest: str) -> list[str]:
+        """Remove every port of ``guest`` on the switch's bridges; returns the ports removed."""
+        removed = []
+        for bridge in self.layout.bridges:
+            for port in self.ovs.vsctl("list-ports", bridge.name).split():
+                parsed = parse_port_name(port)
+                if parsed is not None and parsed[0] == guest:
+                    self.ovs.vsctl("--if-exists", "del-port", bridge.name, port)
+                    removed.append(port)
+        for key in [k for k in self._plugged if k[0] == guest]:
+            del self._plugged[key]
+        return removed
 
     def verify(self) -> Report:
         """PMD threads on the dataplane CPUs with the chosen priority, the rest on housekeeping.

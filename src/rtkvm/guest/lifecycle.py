@@ -84,6 +84,15 @@ def is_rtkvm(dom: Any) -> bool:
     return True
 
 
+def exists(conn: Any, name: str) -> bool:
+    """Whether a domain of that name is defined (rtkvm's or not)."""
+    try:
+        conn.lookupByName(name)
+    except libvirt.libvirtError:
+        return False
+    return True
+
+
 def define(conn: Any, xml: str) -> str:
     """Define a persistent domain from XML and tag it as rtkvm's; returns its name."""
     name = etree.fromstring(xml.encode()).findtext("name") or ""

@@ -127,14 +127,14 @@ def measure(
     warnings: Sequence[str] = (),
 ) -> RttReport:
     """Round trip from ``client`` to ``server_ip`` served by ``server``."""
-    log = f"/tmp/rtkvm-rtt-{os.getpid()}-{port}.csv"
-    args = client_args(server_ip, port, seconds=seconds, mps=mps, msg_size=msg_size, full_log=log)
+    client_args(server_ip, port, seconds=seconds, mps=mps, msg_size=msg_size, full_log="-")
     proc = server.start(server_args(server_ip, port))
     try:
         _wait_listening(server, proc, port)
-        output = client.run(args, timeout=seconds + 30)
-        summary = parse_summary(output)
-        samples = parse_full_log(client.run(["cat", log], timeout=30))
+        return ping_pong(
+            client, server.name, server_ip, port=port, seconds=seconds, mps=mps,
+            msg_size=msg_size, bucket_us=bucket_us, warnings=warnings,
+        )  # fmt: skip
     finally:
         proc.terminate()
         try:
@@ -142,7 +142,29 @@ def measure(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+def ping_pong(
+    client: Endpoint,
+    server_name: str,
+    server_ip: str,
+    *,
+    port: int = 11111,
+    seconds: int = 5,
+    mps: int = 2000,
+    msg_size: int = 64,
+    bucket_us: float = 10.0,
+    warnings: Sequence[str] = (),
+) -> RttReport:
+    """The client half: ping-pong a server that is already listening (here or in a guest)."""
+    log = f"/tmp/rtkvm-rtt-{os.getpid()}-{port}.csv"
+    args = client_args(server_ip, port, seconds=seconds, mps=mps, msg_size=msg_size, full_log=log)
+    try:
+        output = client.run(args, timeout=seconds + 30)
+        summary = parse_summary(output)
+        samples = parse_full_log(client.run(["cat", log], timeout=30))
+    finally:
         with contextlib.suppress(MeasureError):
             client.run(["rm", "-f", log], timeout=10)
-    path = f"{client.name} -> {server.name} ({server_ip})"
+    path = f"{client.name} -> {server_name} ({server_ip})"
     return build_report(path, summary, samples, bucket_us=bucket_us, warnings=warnings)
