@@ -233,3 +233,28 @@ def test_an_api_not_up_yet_is_waited_for(cloud: Cloud, make_agent: MakeAgent) ->
     agent.run(interval=3.0, sleep=naps.append, stop=lambda: len(naps) >= 3)
     assert naps == [3.0, 3.0, 3.0]  # two refused registrations, then steps
     assert expect(cloud.admin.get("/v1/hosts/node1"), 200)["status"] == "up"
+
+
+def test_a_guest_that_stops_or_vanishes_while_the_agent_runs_is_reported(
+    cloud: Cloud, make_agent: MakeAgent
+) -> None:
+    hv = FakeHypervisor()
+    agent = make_agent("node1", hv)
+    agent.register()
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud)
+    a = expect(alice.post("/v1/instances", json={"name": "a", "flavor": "rt2"}), 201)
+    b = expect(alice.post("/v1/instances", json={"name": "b", "flavor": "rt2"}), 201)
+    agent.step()
+    uuid_a, _, xml_a = hv.defined[domain_name(a["id"])]
+    hv.defined[domain_name(a["id"])] = (uuid_a, False, xml_a)  # QEMU exited
+    del hv.defined[domain_name(b["id"])]  # undefined behind the agent's back
+    done = agent.step()
+    assert set(done.lost) == {a["id"], b["id"]}
+    shown_a = expect(alice.get(f"/v1/instances/{a['id']}"), 200)
+    shown_b = expect(alice.get(f"/v1/instances/{b['id']}"), 200)
+    assert (shown_a["state"], shown_b["state"]) == ("error", "error")
+    assert "stopped" in shown_a["fault"] and "vanished" in shown_b["fault"]
+    assert hv.defined[domain_name(a["id"])][1] is False  # not restarted behind the user's back
+    assert agent.step().lost == {}  # reported once

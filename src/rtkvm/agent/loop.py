@@ -8,7 +8,8 @@ callable) and reconciles libvirt and the switch with the API's view
 domains (it answers and logs; nobody deletes them). Each :meth:`Agent.step` then sends a
 heartbeat (re-registering when the API forgot the registration), fetches
 this host's instances and dispatches them: ``building`` -> create,
-``deleting`` -> delete, reporting the outcome (active / error / deleted,
+``deleting`` -> delete, an active one whose domain stopped or vanished ->
+error, reporting the outcome (active / error / deleted,
 with the message). Time and sleeping are injected; nothing here reads the
 host or libvirt directly (the executor and the inventory do).
 
@@ -25,7 +26,7 @@ from typing import Any
 
 from rtkvm.agent.executor import Executor, Outcome
 from rtkvm.agent.inventory import dataplane_state
-from rtkvm.agent.reconcile import Reconciliation, compare, vanished_fault
+from rtkvm.agent.reconcile import Reconciliation, compare, lost, vanished_fault
 from rtkvm.api.schemas import (
     AgentInstance,
     HostReport,
@@ -47,6 +48,8 @@ class StepResult:
 
     created: dict[str, Outcome] = field(default_factory=dict)
     deleted: dict[str, Outcome] = field(default_factory=dict)
+    lost: dict[str, str] = field(default_factory=dict)
+    """Active instances whose domain stopped or vanished, with the fault reported."""
 
 
 class Agent:
@@ -141,7 +144,12 @@ class Agent:
         """One heartbeat and one pass over this host's work."""
         self.heartbeat()
         result = StepResult()
-        for inst in self.work():
+        work = self.work()
+        for inst, fault in lost(work, self.executor.hypervisor.domains()):
+            self.report(inst, Outcome("error", fault))
+            result.lost[inst.id] = fault
+            log.warning("instance %s: %s", inst.id, fault)
+        for inst in work:
             if inst.state == "building":
                 outcome = self.executor.create(inst)
                 result.created[inst.id] = outcome
