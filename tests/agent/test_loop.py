@@ -8,10 +8,11 @@ import httpx
 import libvirt
 from lxml import etree
 
-from rtkvm.agent.hypervisor import LibvirtHypervisor
+from rtkvm.agent.hypervisor import DomainState, LibvirtHypervisor
 from rtkvm.agent.names import domain_name, guest_id
 from rtkvm.api.testing import Cloud, FakeClock, expect
 from rtkvm.client import CloudClient
+from rtkvm.errors import GuestError
 
 from .conftest import TEST_URI, MakeAgent, small_flavor
 from .fakes import FakeHypervisor, FakeSwitch
@@ -258,3 +259,37 @@ def test_a_guest_that_stops_or_vanishes_while_the_agent_runs_is_reported(
     assert "stopped" in shown_a["fault"] and "vanished" in shown_b["fault"]
     assert hv.defined[domain_name(a["id"])][1] is False  # not restarted behind the user's back
     assert agent.step().lost == {}  # reported once
+
+
+class _FlakyHypervisor(FakeHypervisor):
+    """libvirtd not answering for the first ``failures`` listings."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def domains(self) -> list[DomainState]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise GuestError("cannot connect to qemu:///system: is libvirtd up?")
+        return super().domains()
+
+
+def test_a_hypervisor_that_does_not_answer_is_retried(cloud: Cloud, make_agent: MakeAgent) -> None:
+    hv = _FlakyHypervisor(failures=2)  # the first two reconciliations at start fail
+    agent = make_agent("node1", hv)
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud)
+    naps: list[float] = []
+
+    def stop() -> bool:
+        if len(naps) == 1:  # the host is registered by now: place an instance on it
+            expect(alice.post("/v1/instances", json={"name": "vm", "flavor": "rt2"}), 201)
+        return len(naps) >= 3
+
+    agent.run(interval=1.0, sleep=naps.append, stop=stop)
+    assert naps == [1.0, 1.0, 1.0]  # start retried twice, then one nap between two steps
+    [vm] = expect(alice.get("/v1/instances"), 200)
+    assert vm["state"] == "active"
+    assert domain_name(vm["id"]) in hv.defined

@@ -36,6 +36,7 @@ from rtkvm.api.schemas import (
     UnknownVerdict,
 )
 from rtkvm.client import CloudClient, CloudError
+from rtkvm.errors import RtkvmError
 
 log = logging.getLogger("rtkvm.agent")
 
@@ -173,28 +174,30 @@ class Agent:
     ) -> None:
         """Register, reconcile, then step every ``interval`` s until ``stop()`` (or once).
 
-        An API that cannot be reached at start (the agent may boot before it) is
-        retried every ``interval`` s; a refusal (bad token, bad report) is raised.
+        At start, an API that cannot be reached (the agent may boot before it) or a
+        hypervisor that does not answer yet is retried every ``interval`` s; an API
+        refusal (bad token, bad report) is raised. Later, only a refused token
+        (401/403) stops the loop: other failures are logged and the step retried.
         """
         while True:
             try:
                 self.register()
                 self.reconcile()
                 break
-            except CloudError as exc:
-                if once or exc.status is not None:
+            except RtkvmError as exc:
+                if once or (isinstance(exc, CloudError) and exc.status is not None):
                     raise
-                log.warning("cannot register yet, retrying in %g s: %s", interval, exc)
+                log.warning("cannot start yet, retrying in %g s: %s", interval, exc)
             if stop():
                 return
             sleep(interval)
         while True:
             try:
                 self.step()
-            except CloudError as exc:
-                if once or exc.status in (401, 403):
+            except RtkvmError as exc:
+                if once or (isinstance(exc, CloudError) and exc.status in (401, 403)):
                     raise
-                log.warning("API call failed, retrying in %g s: %s", interval, exc)
+                log.warning("step failed, retrying in %g s: %s", interval, exc)
             if once or stop():
                 return
             sleep(interval)
