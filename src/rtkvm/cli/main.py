@@ -19,6 +19,7 @@ from rtkvm.cli.image import image
 from rtkvm.cli.net import net
 from rtkvm.cli.report import report
 from rtkvm.cli.runtime import runtime
+from rtkvm.cli.up import down, status, up
 from rtkvm.errors import RtkvmError
 
 
@@ -36,6 +37,9 @@ cli.add_command(net)
 cli.add_command(cloud)
 cli.add_command(agent)
 cli.add_command(report)
+cli.add_command(up)
+cli.add_command(down)
+cli.add_command(status)
 
 
 def main(argv: list[str] | None = None) -> None:
