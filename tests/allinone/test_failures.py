@@ -7,16 +7,19 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from rtkvm.allinone.procs import Proc
-from rtkvm.allinone.state import StateDir
+from rtkvm.allinone.stack import AllInOne, UpRequest
+from rtkvm.allinone.state import Config, StateDir
+from rtkvm.client import CloudClient
 from rtkvm.errors import InputError
 from rtkvm.hostfs import HostFS
 
-from .conftest import Run
+from .conftest import Run, free_port
 
 
 def _dead_pid() -> int:
@@ -116,3 +119,35 @@ def test_a_recycled_pid_is_not_ours(tmp_path: Path) -> None:
             os.kill(sleeper.pid, 0)
     finally:
         sleeper.kill()
+
+
+def test_another_host_name_for_the_same_state_is_refused_before_starting(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / "s")
+    state.create()
+    state.save_config(Config(port=free_port(), host="node1"))
+    with pytest.raises(InputError, match=r"belongs to host 'node1', not 'node2'.*--purge"):
+        AllInOne(state).up(UpRequest(host="node2"))
+    assert not state.pid_file("api").exists() and not state.log_file("api").exists()
+
+
+def test_purge_is_refused_while_servers_exist(
+    rtkvm: Run, up_args: list[str], state_dir: Path, port: int
+) -> None:
+    assert rtkvm(*up_args).returncode == 0
+    state = StateDir(state_dir)
+    admin = CloudClient(f"http://127.0.0.1:{port}", state.admin_token(), timeout=5)
+    admin.create_flavor({"name": "rt2", "vcpus": 2, "ram": 256, "extra_specs": {
+        "hw:cpu_policy": "mixed", "hw:cpu_realtime": "yes", "hw:cpu_realtime_mask": "^0",
+        "hw:mem_page_size": "4k"}})  # fmt: skip
+    vm = admin.create_server("vm1", "rt2", [])
+    refused = rtkvm("down", "--state-dir", str(state_dir), "--purge")
+    assert refused.returncode == 2
+    assert f"1 server(s) still exist (vm1 ({vm['id']})): delete them first" in refused.stderr
+    assert state_dir.exists() and state.pid_file("api").exists()  # nothing was stopped
+    admin.delete("instances", vm["id"])
+    deadline = time.monotonic() + 30
+    while admin.servers(all_projects=True) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    done = rtkvm("down", "--state-dir", str(state_dir), "--purge")
+    assert done.returncode == 0, done.stderr
+    assert "api: stopped" in done.stdout and not state_dir.exists()
