@@ -74,6 +74,24 @@ def test_bad_reports_say_what_is_wrong(cloud: Cloud) -> None:
     assert expect(cloud.admin.get("/v1/hosts/h1"), 200)["status"] == "enrolled"
 
 
+def test_hugepage_counts_past_what_the_database_holds_are_refused(cloud: Cloud) -> None:
+    # found after the fuzz pass: SQLite raised OverflowError (a 500), PostgreSQL blamed NUL bytes
+    token = expect(cloud.admin.post("/v1/hosts", json={"name": "h1"}), 201)["agent_token"]
+    agent = cloud.client(token)
+    report = _report()
+    report["topology"]["nodes"][0]["hugepages"] = [{"size_kb": 2048, "total": 2**70, "free": 0}]
+    r = agent.put("/v1/agent/host", json=report)
+    assert r.status_code == 422
+    assert r.json()["detail"] == (
+        f"topology: node 0's 2 MiB hugepage total {2**70} is beyond 2147483647: "
+        "report the host's real topology"
+    )
+    assert expect(cloud.admin.get("/v1/hosts/h1"), 200)["status"] == "enrolled"
+    report["topology"]["nodes"][0]["hugepages"][0]["total"] = 2**31 - 1
+    host = expect(agent.put("/v1/agent/host", json=report), 200)
+    assert host["nodes"][0]["hugepages_2m_total"] == 2**31 - 1
+
+
 def test_replanning_under_running_guests_is_refused(cloud: Cloud) -> None:
     agent = cloud.host("h1", nodes=1, cores_per_node=4)
     cloud.project("p1")

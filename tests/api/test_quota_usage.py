@@ -68,6 +68,29 @@ def test_quota_setting_and_project_delete(cloud: Cloud) -> None:
     expect(cloud.admin.delete("/v1/projects/p1"), 204)
 
 
+def test_quotas_past_what_the_database_holds_are_refused_with_the_limit(cloud: Cloud) -> None:
+    # found by the fuzz pass: SQLite raised OverflowError (a 500), PostgreSQL blamed NUL bytes
+    huge = 2**70
+    r = cloud.admin.post("/v1/projects", json={"name": "p1", "quota_instances": huge})
+    assert r.status_code == 422
+    assert "quota_instances: Input should be less than or equal to 2147483647" in r.json()["detail"]
+    cloud.project("p1", quota_rt_cores=2**31 - 1)
+    r = cloud.admin.put("/v1/projects/p1/quota", json={"rt_cores": 2**31})
+    assert r.status_code == 422
+    assert "rt_cores: Input should be less than or equal to 2147483647" in r.json()["detail"]
+    assert expect(cloud.admin.get("/v1/projects/p1"), 200)["quota_rt_cores"] == 2**31 - 1
+
+
+def test_usage_windows_must_be_finite(cloud: Cloud) -> None:
+    # found after the fuzz pass: until=nan or inf answered 200 with "until": null
+    cloud.project("p1")
+    for query in ("until=nan", "until=inf", "since=nan", "since=inf"):
+        r = cloud.admin.get(f"/v1/usage/p1?{query}")
+        assert r.status_code == 422, query
+        assert "Input should be a finite number" in r.json()["detail"], query
+    assert expect(cloud.admin.get("/v1/usage/p1?until=5"), 200)["until"] == 5.0
+
+
 def test_projects_and_users_with_history_are_kept(cloud: Cloud) -> None:
     cloud.project("p1")
     alice = cloud.member("alice", "p1")

@@ -51,7 +51,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.state.services = Services(settings=settings, db=db, clock=clock)
     errors.install(app)
     for module in ROUTERS:
-        app.include_router(module.router)
+        app.include_router(module.router, responses=errors.RESPONSES)
 
     @app.get("/v1", tags=["meta"])
     def root() -> dict[str, str]:

@@ -7,14 +7,38 @@ This module must not contain route logic.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rtkvm.errors import InputError, RtkvmError
 from rtkvm.scheduler.claim import InstanceGoneError, NoValidHostError, QuotaExceededError
+
+
+class ErrorOut(BaseModel):
+    """The body of every error response."""
+
+    detail: str
+    """What went wrong and what to change."""
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": why}
+    for status, why in {
+        400: "A value cannot be used as given (the detail says which and why)",
+        401: "No API token, or an unknown or revoked one",
+        403: "The token's role or kind may not do this, or a quota is used up",
+        404: "A named object does not exist or is not visible to the caller",
+        409: "The change conflicts with the current state (exists, in use, does not fit)",
+        422: "The request does not match its schema, or its values do not fit together",
+    }.items()
+}
+"""The error responses every authenticated operation declares in the OpenAPI schema."""
 
 
 class ApiError(Exception):

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rtkvm.scheduler.hostdata import TopologyDoc
 
+DB_INT_MAX = 2**31 - 1
+"""The largest integer a column holds (PostgreSQL's integer; SQLite refuses past 2**63 - 1)."""
+
 Name = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -23,8 +26,8 @@ class _In(BaseModel):
 
 class ProjectCreate(_In):
     name: str = Name
-    quota_rt_cores: int | None = Field(default=None, ge=0)
-    quota_instances: int | None = Field(default=None, ge=0)
+    quota_rt_cores: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
+    quota_instances: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
 
 
 class ProjectOut(BaseModel):
@@ -39,8 +42,8 @@ class ProjectOut(BaseModel):
 class QuotaSet(_In):
     """Fields left out keep their value; null means unlimited."""
 
-    rt_cores: int | None = Field(default=None, ge=0)
-    instances: int | None = Field(default=None, ge=0)
+    rt_cores: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
+    instances: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
 
 
 class UserCreate(_In):

@@ -43,6 +43,16 @@ MOVES = {
 }
 
 
+def _check_fits(node: int, what: str, value: int) -> None:
+    """Refuse a number no database column holds (SQLite overflows, PostgreSQL refuses)."""
+    if value > schemas.DB_INT_MAX:
+        raise ApiError(
+            422,
+            f"topology: node {node}'s {what} {value} is beyond {schemas.DB_INT_MAX}: "
+            "report the host's real topology",
+        )
+
+
 @router.put("/host")
 def register(body: schemas.HostReport, services: ServicesDep, agent: AgentDep) -> schemas.HostOut:
     """Register or re-register; refused when placed guests would lose their pCPUs."""
@@ -52,6 +62,10 @@ def register(body: schemas.HostReport, services: ServicesDep, agent: AgentDep) -
         raise ApiError(422, f"plan: not a valid partition plan: {exc}") from None
     topology = body.topology.to_topology()
     rows = node_rows(topology, plan)
+    for row in rows:
+        _check_fits(row.node, "node id", row.node)
+        _check_fits(row.node, "2 MiB hugepage total", row.hp2m_total)
+        _check_fits(row.node, "1 GiB hugepage total", row.hp1g_total)
     for label in body.physnets:
         check_label("physical network", label)
     now = services.clock()

@@ -3,7 +3,9 @@ The secret is returned once; only its hash is stored. Must not authenticate (dep
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -55,7 +57,11 @@ def list_tokens(services: ServicesDep, caller: UserDep) -> list[schemas.TokenOut
 
 
 @router.delete("/{token_id}", status_code=204)
-def revoke_token(token_id: int, services: ServicesDep, caller: UserDep) -> Response:
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=schemas.DB_INT_MAX)],
+    services: ServicesDep,
+    caller: UserDep,
+) -> Response:
     """Idempotent: revoking a token that does not exist (or not yours) changes nothing."""
     with services.db.write() as s:
         token = s.get(Token, token_id)

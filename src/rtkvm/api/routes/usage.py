@@ -20,8 +20,10 @@ def project_usage(
     project: str,
     services: ServicesDep,
     caller: UserDep,
-    since: float = Query(default=0.0, ge=0, description="UNIX seconds"),
-    until: float | None = Query(default=None, description="UNIX seconds; default now"),
+    since: float = Query(default=0.0, ge=0, allow_inf_nan=False, description="UNIX seconds"),
+    until: float | None = Query(
+        default=None, allow_inf_nan=False, description="UNIX seconds; default now"
+    ),
 ) -> schemas.UsageOut:
     end = services.clock() if until is None else until
     if end < since:
