@@ -24,6 +24,7 @@ from rtkvm.agent.hypervisor import LibvirtHypervisor
 from rtkvm.agent.inventory import collect
 from rtkvm.agent.loop import Agent
 from rtkvm.agent.switch import OvsSwitch, Switch
+from rtkvm.cli.common import guest_boot_options
 from rtkvm.client import DEFAULT_URL, CloudClient
 from rtkvm.dataplane.backend import OvsDpdkBackend
 from rtkvm.dataplane.ovs import OvsDpdk
@@ -32,13 +33,12 @@ from rtkvm.dataplane.stack import load_layout
 from rtkvm.domain.design import HostQuirks
 from rtkvm.errors import InputError
 from rtkvm.guest import lifecycle
-from rtkvm.guest.create import DEFAULT_GUEST_DIR, Image
+from rtkvm.guest.create import Image
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
-from rtkvm.image.build import DEFAULT_OUTPUT
 from rtkvm.net.model import load_wiring
-from rtkvm.runtime.facts import DEFAULT_PROBE_CACHE, runtime_facts
+from rtkvm.runtime.facts import runtime_facts
 
 DEFAULT_PLAN = Path("/etc/rtkvm/plan.json")
 
@@ -92,26 +92,7 @@ def _switch(rundir: Path | None, root: str) -> Switch | None:
     help="Run directory of `rtkvm net up` (default: run without a switch).",
 )
 @click.option("--uri", default=lifecycle.DEFAULT_URI, show_default=True, help="libvirt URI.")
-@click.option(
-    "--image",
-    "image_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_OUTPUT,
-    show_default=True,
-)
-@click.option(
-    "--guest-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_GUEST_DIR,
-    show_default=True,
-)
-@click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto")
-@click.option(
-    "--probe-cache",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_PROBE_CACHE,
-    show_default=True,
-)
+@guest_boot_options
 @click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds per poll.")
 @click.option("--root", default="/", show_default=True, help="Host root to inspect.")
 @click.pass_context

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -34,3 +35,48 @@ format_option = click.option(
 def open_host(root: str) -> HostFS:
     """The HostFS for a --root value."""
     return HostFS(root)
+
+
+def guest_boot_options(command: F) -> F:
+    """The options of every command that boots guests: accelerator, image, guest files, probe.
+
+    Shared by `rtkvm guest create` and `rtkvm agent`, so both boot guests the same way.
+    """
+    from rtkvm.guest.create import DEFAULT_GUEST_DIR
+    from rtkvm.image.build import DEFAULT_OUTPUT
+    from rtkvm.runtime.facts import DEFAULT_PROBE_CACHE
+
+    options = [
+        click.option(
+            "--accel",
+            type=click.Choice(["auto", "kvm", "tcg"]),
+            default="auto",
+            show_default=True,
+            help="auto: KVM if a bounded boot probe succeeds, else TCG.",
+        ),
+        click.option(
+            "--image",
+            "image_dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=DEFAULT_OUTPUT,
+            show_default=True,
+            help="Built guest image directory.",
+        ),
+        click.option(
+            "--guest-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=DEFAULT_GUEST_DIR,
+            show_default=True,
+            help="Guests' files (serial logs).",
+        ),
+        click.option(
+            "--probe-cache",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=DEFAULT_PROBE_CACHE,
+            show_default=True,
+            help="Where the KVM boot probe's answer is cached.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command

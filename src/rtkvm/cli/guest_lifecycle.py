@@ -13,7 +13,7 @@ from typing import Any, Literal, cast
 
 import click
 
-from rtkvm.cli.common import format_option
+from rtkvm.cli.common import format_option, guest_boot_options
 from rtkvm.cpuset import CpuSet
 from rtkvm.dataplane.backend import OvsDpdkBackend
 from rtkvm.dataplane.layout import GuestNic, port_for
@@ -24,16 +24,16 @@ from rtkvm.domain.design import VhostUserNic
 from rtkvm.domain.spec import RtGuestSpec, from_extra_specs, load_flavor, parse_extra_spec_args
 from rtkvm.errors import GuestError, InputError
 from rtkvm.guest import lifecycle
-from rtkvm.guest.create import DEFAULT_GUEST_DIR, Image, default_spec, plan_guest
+from rtkvm.guest.create import Image, default_spec, plan_guest
 from rtkvm.guest.netcmd import check_address
 from rtkvm.guest.run import CyclictestParams, boot_and_wait_ready, measure_guest, verify_guest
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
-from rtkvm.image.build import DEFAULT_OUTPUT, load_manifest
+from rtkvm.image.build import load_manifest
 from rtkvm.measure import cyclictest
 from rtkvm.runtime import kvmprobe
-from rtkvm.runtime.facts import DEFAULT_PROBE_CACHE, RuntimeFacts, runtime_facts
+from rtkvm.runtime.facts import RuntimeFacts, runtime_facts
 
 uri_option = click.option(
     "--uri", default=lifecycle.DEFAULT_URI, show_default=True, help="libvirt connection URI."
@@ -80,34 +80,7 @@ def _plan(
 )
 @click.option("--housekeeping", default="0", show_default=True, help="Host housekeeping CPUs.")
 @click.option("--rt-cpus", default=None, help="Host CPUs for RT vCPUs (default: the others).")
-@click.option(
-    "--accel",
-    type=click.Choice(["auto", "kvm", "tcg"]),
-    default="auto",
-    show_default=True,
-    help="auto: KVM if a bounded boot probe succeeds, else TCG.",
-)
-@click.option(
-    "--image",
-    "image_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_OUTPUT,
-    show_default=True,
-    help="Built guest image directory.",
-)
-@click.option(
-    "--guest-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_GUEST_DIR,
-    show_default=True,
-    help="Serial logs of guests.",
-)
-@click.option(
-    "--probe-cache",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_PROBE_CACHE,
-    show_default=True,
-)
+@guest_boot_options
 @click.option(
     "--network",
     "networks",
