@@ -79,16 +79,21 @@ def server_args(ip: str, port: int) -> list[str]:
     return [SOCKPERF, "server", "-i", ip, "-p", str(port)]
 
 
-def client_args(
-    ip: str, port: int, *, seconds: int, mps: int, msg_size: int, full_log: str
-) -> list[str]:
-    """A UDP ping-pong at a fixed message rate, reporting round trips (not half)."""
+def check_run(*, seconds: int, mps: int, msg_size: int) -> None:
+    """Refuse a ping-pong sockperf cannot run, before anything is started."""
     if not 1 <= seconds <= 3600:
         raise MeasureError(f"duration {seconds} s is outside 1..3600")
     if not 1 <= mps <= 1_000_000:
         raise MeasureError(f"message rate {mps}/s is outside 1..1000000")
     if not 14 <= msg_size <= 65000:
         raise MeasureError(f"message size {msg_size} is outside 14..65000 (sockperf's minimum)")
+
+
+def client_args(
+    ip: str, port: int, *, seconds: int, mps: int, msg_size: int, full_log: str
+) -> list[str]:
+    """A UDP ping-pong at a fixed message rate, reporting round trips (not half)."""
+    check_run(seconds=seconds, mps=mps, msg_size=msg_size)
     return [
         SOCKPERF, "ping-pong", "-i", ip, "-p", str(port), "-t", str(seconds),
         f"--mps={mps}", "-m", str(msg_size), "--full-rtt", "--full-log", full_log,
@@ -127,7 +132,7 @@ def measure(
     warnings: Sequence[str] = (),
 ) -> RttReport:
     """Round trip from ``client`` to ``server_ip`` served by ``server``."""
-    client_args(server_ip, port, seconds=seconds, mps=mps, msg_size=msg_size, full_log="-")
+    check_run(seconds=seconds, mps=mps, msg_size=msg_size)  # before a server is started
     proc = server.start(server_args(server_ip, port))
     try:
         _wait_listening(server, proc, port)
