@@ -6,40 +6,51 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from rtkvm import __version__
-from rtkvm.cli.agent import agent
-from rtkvm.cli.cloud import cloud
-from rtkvm.cli.guest import guest
-from rtkvm.cli.host import host
-from rtkvm.cli.image import image
-from rtkvm.cli.net import net
-from rtkvm.cli.report import report
-from rtkvm.cli.runtime import runtime
-from rtkvm.cli.up import down, status, up
 from rtkvm.errors import RtkvmError
 
+COMMANDS: dict[str, str] = {
+    "host": "rtkvm.cli.host:host",
+    "guest": "rtkvm.cli.guest:guest",
+    "image": "rtkvm.cli.image:image",
+    "runtime": "rtkvm.cli.runtime:runtime",
+    "net": "rtkvm.cli.net:net",
+    "cloud": "rtkvm.cli.cloud:cloud",
+    "agent": "rtkvm.cli.agent:agent",
+    "report": "rtkvm.cli.report:report",
+    "up": "rtkvm.cli.up:up",
+    "down": "rtkvm.cli.up:down",
+    "status": "rtkvm.cli.up:status",
+}
+"""Top-level commands and where they live. Each is imported when it is used, so that
+`rtkvm host inspect` does not pay for the API server, the database and libvirt."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use (from COMMANDS)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rtkvm")
 def cli() -> None:
     """rtkvm: real-time KVM for the masses."""
-
-
-cli.add_command(host)
-cli.add_command(guest)
-cli.add_command(image)
-cli.add_command(runtime)
-cli.add_command(net)
-cli.add_command(cloud)
-cli.add_command(agent)
-cli.add_command(report)
-cli.add_command(up)
-cli.add_command(down)
-cli.add_command(status)
 
 
 def main(argv: list[str] | None = None) -> None:
