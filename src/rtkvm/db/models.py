@@ -5,7 +5,10 @@ a SHA-256 of the secret is stored), hosts and their NUMA nodes (RT pCPUs,
 hugepages, counters of what is claimed), host CPU claims (one row per
 (host, pCPU), UNIQUE: the atomic claim), flavors (the RT guest spec),
 unmanaged networks, instances with their networks, and usage records for
-accounting. Times are UNIX seconds (float) so SQLite and PostgreSQL agree.
+accounting, measurements (in-guest cyclictest or round trip between two
+instances, carried out by the host's agent) and what agents found on their
+hosts but the cloud does not know (unknown domains and switch ports).
+Times are UNIX seconds (float) so SQLite and PostgreSQL agree.
 
 This module only declares tables: no queries, no policy. Schema changes go
 through an Alembic migration under ``rtkvm/db/migrations/versions``.
@@ -35,6 +38,8 @@ NAMING = {
 }
 
 INSTANCE_STATES = ("scheduling", "building", "active", "error", "deleting", "deleted")
+MEASUREMENT_KINDS = ("cyclictest", "rtt")
+MEASUREMENT_STATES = ("queued", "running", "done", "error")
 ROLES = ("admin", "member")
 
 
@@ -102,6 +107,9 @@ class Host(Base):
     node_free_max: Mapped[int] = mapped_column(Integer, default=0)
     hp2m_free_max: Mapped[int] = mapped_column(Integer, default=0)
     hp1g_free_max: Mapped[int] = mapped_column(Integer, default=0)
+    rt_waiver: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """An admin's written reason to schedule RT guests here although the doctor
+    verdict is not 'ready' (a lab host); None: only a ready verdict admits it."""
 
 
 class HostDetail(Base):
@@ -191,6 +199,8 @@ class Instance(Base):
     """pCPUs claimed (vCPUs + isolated emulator CPU); 0 when not placed."""
     placement: Mapped[str] = mapped_column(Text, default="{}")
     """JSON: vcpu_pins [[vcpu, pcpu]...], emulator_cpus, cell_nodes, hugepages per node."""
+    rt_waiver: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """The host's RT waiver when the instance was placed: its latency is not assured."""
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 
@@ -214,3 +224,52 @@ class UsageRecord(Base):
     rt_cores: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[float] = mapped_column(Float)
     ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Measurement(Base):
+    """A latency measurement of instances, queued by a user and run by their host's agent."""
+
+    __tablename__ = "measurements"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # MEASUREMENT_KINDS
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
+    """cyclictest: the measured instance; rtt: the client."""
+    peer_instance_id: Mapped[str | None] = mapped_column(
+        ForeignKey("instances.id"), nullable=True, index=True
+    )
+    """rtt: the server instance."""
+    network_id: Mapped[int | None] = mapped_column(ForeignKey("networks.id"), nullable=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    """The host whose agent runs it."""
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    """JSON of the kind's parameters."""
+    state: Mapped[str] = mapped_column(String(16), index=True)  # MEASUREMENT_STATES
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """JSON of the result the agent reported (done)."""
+    fault: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class UnknownResource(Base):
+    """A domain or switch port an agent found on its host that no instance there explains."""
+
+    __tablename__ = "unknown_resources"
+    __table_args__ = (
+        UniqueConstraint("host_id", "kind", "name", name="uq_unknown_resources_host_kind_name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "domain" | "port"
+    name: Mapped[str] = mapped_column(String(64))
+    uuid: Mapped[str] = mapped_column(String(64))
+    running: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    hint: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[float] = mapped_column(Float)
+    last_seen: Mapped[float] = mapped_column(Float)
