@@ -110,6 +110,9 @@ class Host(Base):
     rt_waiver: Mapped[str | None] = mapped_column(Text, nullable=True)
     """An admin's written reason to schedule RT guests here although the doctor
     verdict is not 'ready' (a lab host); None: only a ready verdict admits it."""
+    pcpu_share: Mapped[int] = mapped_column(Integer, default=1)
+    """Guests per RT pCPU: 1 (dedicated) except on a waived lab host whose admin
+    lets a few guests share each pCPU for functional tests (never for latency)."""
 
 
 class HostDetail(Base):
@@ -142,14 +145,21 @@ class HostNode(Base):
 
 
 class CpuClaim(Base):
-    """One pCPU of one host taken by one instance; the UNIQUE pair is the lock."""
+    """One pCPU (slot) of one host taken by one instance; the UNIQUE triple is the lock.
+
+    ``slot`` is 0 on every host but a waived lab host with ``pcpu_share`` > 1,
+    where slots 0..share-1 of a pCPU go to different instances.
+    """
 
     __tablename__ = "cpu_claims"
-    __table_args__ = (UniqueConstraint("host_id", "pcpu", name="uq_cpu_claims_host_pcpu"),)
+    __table_args__ = (
+        UniqueConstraint("host_id", "pcpu", "slot", name="uq_cpu_claims_host_pcpu_slot"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
     pcpu: Mapped[int] = mapped_column(Integer)
+    slot: Mapped[int] = mapped_column(Integer, default=0)
     node: Mapped[int] = mapped_column(Integer)
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
 

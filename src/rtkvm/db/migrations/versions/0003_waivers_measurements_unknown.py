@@ -1,4 +1,4 @@
-"""host RT waivers, measurements, unknown domains and ports
+"""host RT waivers and lab pCPU sharing, measurements, unknown domains and ports
 
 Revision ID: 0003
 Revises: 0002
@@ -19,8 +19,13 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("hosts") as batch:
         batch.add_column(sa.Column("rt_waiver", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("pcpu_share", sa.Integer(), nullable=False, server_default="1"))
     with op.batch_alter_table("instances") as batch:
         batch.add_column(sa.Column("rt_waiver", sa.Text(), nullable=True))
+    with op.batch_alter_table("cpu_claims") as batch:
+        batch.add_column(sa.Column("slot", sa.Integer(), nullable=False, server_default="0"))
+        batch.drop_constraint("uq_cpu_claims_host_pcpu", type_="unique")
+        batch.create_unique_constraint("uq_cpu_claims_host_pcpu_slot", ["host_id", "pcpu", "slot"])
     op.create_table(
         "measurements",
         sa.Column("id", sa.String(36), nullable=False),
@@ -89,7 +94,12 @@ def downgrade() -> None:
     for column in ("project_id", "instance_id", "peer_instance_id", "host_id", "state"):
         op.drop_index(op.f(f"ix_measurements_{column}"), table_name="measurements")
     op.drop_table("measurements")
+    with op.batch_alter_table("cpu_claims") as batch:
+        batch.drop_constraint("uq_cpu_claims_host_pcpu_slot", type_="unique")
+        batch.create_unique_constraint("uq_cpu_claims_host_pcpu", ["host_id", "pcpu"])
+        batch.drop_column("slot")
     with op.batch_alter_table("instances") as batch:
         batch.drop_column("rt_waiver")
     with op.batch_alter_table("hosts") as batch:
+        batch.drop_column("pcpu_share")
         batch.drop_column("rt_waiver")
