@@ -6,14 +6,16 @@ logarithmic y axis (the tail is what matters in real time and would vanish on
 a linear one), a line at the acceptance threshold (40 µs: what Red Hat,
 OpenShift and KubeVirt CI use for guest cyclictest), the true maximum from
 cyclictest's summary, and a loud note when samples overflowed the histogram or
-the run was emulated. This module renders text; it must not read files, run
-anything, or compute statistics other than the bar heights.
+the run was emulated. :func:`render_chart` is the drawing itself, shared with
+the round-trip picture (rtt_svg.py). This module renders text; it must not
+read files, run anything, or compute statistics other than the bar heights.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from html import escape
 
 from rtkvm.measure.cyclictest import CyclictestResult
@@ -24,6 +26,15 @@ ACCEPTANCE_US = 40
 _W, _H = 900, 450
 _LEFT, _RIGHT, _TOP, _BOTTOM = 70, 20, 60, 90
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A dashed vertical line at ``us`` with a label (a target, a percentile, the max)."""
+
+    us: float
+    label: str
+    colour: str
 
 
 def render_svg(
@@ -43,9 +54,44 @@ def render_svg(
         [sum(h[c * width_us : (c + 1) * width_us]) for c in range(columns)]
         for h in result.histogram
     ]
-    peak = max((v for g in grouped for v in g), default=0)
+    summary = "; ".join(
+        f"thread {t.thread}: min {t.min_us} / avg {t.avg_us} / max {t.max_us} µs, "
+        f"{t.samples} samples"
+        + (f", {t.overflows} over {result.buckets} µs" if t.overflows else "")
+        for t in result.threads
+    )
+    return render_chart(
+        grouped,
+        column_us=width_us,
+        title=title,
+        summary=summary,
+        markers=_markers(result),
+        notes=notes,
+    )
+
+
+def render_chart(
+    series: Sequence[Sequence[int]],
+    *,
+    column_us: float,
+    title: str,
+    summary: str,
+    markers: Sequence[Marker] = (),
+    notes: Sequence[str] = (),
+) -> str:
+    """Bars of ``series[s][c]`` samples in ``[c * column_us, (c + 1) * column_us)`` µs.
+
+    Counts on a log scale, one colour per series, markers as dashed lines
+    (clamped to the right edge and labelled "off the chart" when beyond it),
+    notes in red under the axis. The drawing shared by every latency picture.
+    """
+    if column_us <= 0:
+        raise ValueError("column_us must be positive")
+    columns = max((len(s) for s in series), default=0) or 1
+    span_us = columns * column_us
+    peak = max((v for s in series for v in s), default=0)
     plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
-    x_scale = plot_w / max(1, columns * width_us)
+    x_scale = plot_w / span_us
     log_top = math.log10(peak + 1) if peak else 1.0
 
     def y_of(count: int) -> float:
@@ -56,44 +102,41 @@ def render_svg(
         f'viewBox="0 0 {_W} {_H}" font-family="sans-serif" font-size="12">',
         f'<rect width="{_W}" height="{_H}" fill="white"/>',
         f'<text x="{_LEFT}" y="22" font-size="15" font-weight="bold">{escape(title)}</text>',
+        f'<text x="{_LEFT}" y="40">{escape(summary)}</text>',
     ]
-    summary = "; ".join(
-        f"thread {t.thread}: min {t.min_us} / avg {t.avg_us} / max {t.max_us} µs, "
-        f"{t.samples} samples"
-        + (f", {t.overflows} over {result.buckets} µs" if t.overflows else "")
-        for t in result.threads
-    )
-    parts.append(f'<text x="{_LEFT}" y="40">{escape(summary)}</text>')
     for i, note in enumerate(notes):
         parts.append(
             f'<text x="{_LEFT}" y="{_H - 30 + 14 * i}" fill="#b00000">{escape(note)}</text>'
         )
-    parts.append(_axes(columns * width_us, x_scale, plot_h, peak, y_of))
-    bar_w = max(1.0, width_us * x_scale - (1 if width_us * x_scale > 3 else 0))
-    for t, counts in enumerate(grouped):
+    parts.append(_axes(math.ceil(span_us), x_scale, plot_h, peak, y_of))
+    column_px = column_us * x_scale
+    bar_w = max(1.0, column_px - (1 if column_px > 3 else 0))
+    for t, counts in enumerate(series):
         colour = _COLOURS[t % len(_COLOURS)]
         for c, count in enumerate(counts):
             if not count:
                 continue
-            x = _LEFT + c * width_us * x_scale
+            x = _LEFT + c * column_px
             y = y_of(count)
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" '
                 f'height="{_TOP + plot_h - y:.1f}" fill="{colour}" fill-opacity="0.75"/>'
             )
-    for us, label, colour in _markers(result):
-        if us > columns * width_us:
+    for i, mark in enumerate(markers):
+        us, label = mark.us, mark.label
+        if us > span_us:
             label += " (off the chart)"
-            us = columns * width_us
+            us = span_us
         x = _LEFT + us * x_scale
-        # Labels near the right edge are drawn to the left of their line.
+        # Labels near the right edge are drawn to the left of their line; each
+        # marker has its own text line so that close markers stay readable.
         right = x > _W - _RIGHT - 220
         anchor, tx = ("end", x - 3) if right else ("start", x + 3)
-        ty = _TOP + 12 + (14 if right else 0)
+        ty = _TOP + 12 + 14 * i
         parts.append(
             f'<line x1="{x:.1f}" y1="{_TOP}" x2="{x:.1f}" y2="{_TOP + plot_h}" '
-            f'stroke="{colour}" stroke-dasharray="4 3"/>'
-            f'<text x="{tx:.1f}" y="{ty}" fill="{colour}" text-anchor="{anchor}">'
+            f'stroke="{mark.colour}" stroke-dasharray="4 3"/>'
+            f'<text x="{tx:.1f}" y="{ty}" fill="{mark.colour}" text-anchor="{anchor}">'
             f"{escape(label)}</text>"
         )
     parts.append("</svg>")
@@ -105,11 +148,11 @@ def _last_used_bucket(result: CyclictestResult) -> int:
     return max(max(used, default=0), ACCEPTANCE_US)
 
 
-def _markers(result: CyclictestResult) -> list[tuple[int, str, str]]:
-    marks = [(ACCEPTANCE_US, f"{ACCEPTANCE_US} µs target", "#2ca02c")]
+def _markers(result: CyclictestResult) -> list[Marker]:
+    marks = [Marker(ACCEPTANCE_US, f"{ACCEPTANCE_US} µs target", "#2ca02c")]
     worst = max((t.max_us for t in result.threads), default=0)
     if worst:
-        marks.append((worst, f"max {worst} µs", "#b00000"))
+        marks.append(Marker(worst, f"max {worst} µs", "#b00000"))
     return marks
 
 
