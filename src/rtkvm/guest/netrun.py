@@ -10,7 +10,9 @@ restore its definition (:func:`booted_with`). On top of that:
   that is already up; :func:`rtt_from_guest` puts both together, the server
   in another guest or in an :class:`Endpoint` (a network namespace behind an
   uplink). Statistics and histogram come from net.rtt, from the client's
-  summary and full log on the console.
+  summary and full log on the console. Guests created without an address
+  (the agent's) get one for the run (``address`` / ``client_address`` /
+  ``server_address``, ADDR/PREFIX).
 - :func:`ping_from_guest`: one bounded ping from a guest (isolation checks).
 
 This module must not design domains, plug NICs into the switch, or parse
@@ -30,7 +32,7 @@ import libvirt
 
 from rtkvm.errors import GuestError, MeasureError
 from rtkvm.guest import console, lifecycle
-from rtkvm.guest.netcmd import GuestNetRun, check_ip
+from rtkvm.guest.netcmd import GuestNetRun, check_address, check_ip
 from rtkvm.guest.run import boot_and_wait_ready
 from rtkvm.net.rtt import RttReport, build_report, parse_full_log, parse_summary
 from rtkvm.net.rttrun import Endpoint, client_args, server_args
@@ -93,9 +95,17 @@ def booted_with(conn: Any, name: str, run: GuestNetRun, *, timeout: float) -> It
 
 
 @contextlib.contextmanager
-def serving(conn: Any, guest: str, ip: str, *, timeout: float = 120.0) -> Iterator[Booted]:
-    """Guest ``guest`` booted with a sockperf server bound to ``ip`` (its own address)."""
-    with booted_with(conn, guest, GuestNetRun(sockperf_server=check_ip(ip)), timeout=timeout) as b:
+def serving(
+    conn: Any, guest: str, ip: str, *, timeout: float = 120.0, address: str | None = None
+) -> Iterator[Booted]:
+    """Guest ``guest`` booted with a sockperf server bound to ``ip`` (its own address).
+
+    ``address`` (ADDR/PREFIX, its address being ``ip``) is set on the guest's eth0 for
+    this boot; without it the guest must have been created with its address.
+    """
+    _check_same(address, ip, guest)
+    run = GuestNetRun(address=address, sockperf_server=check_ip(ip))
+    with booted_with(conn, guest, run, timeout=timeout) as b:
         text = b.wait(console.SOCKPERF_SERVER, timeout)
         status = console.marker_line(text, console.SOCKPERF_SERVER)
         if status != "rc=0":
@@ -115,8 +125,13 @@ def rtt_client(
     bucket_us: float = 10.0,
     timeout: float = 120.0,
     warnings: Sequence[str] = (),
+    address: str | None = None,
 ) -> RttReport:
-    """Boot guest ``client``, ping-pong ``server_ip`` (already serving), stop it, report."""
+    """Boot guest ``client``, ping-pong ``server_ip`` (already serving), stop it, report.
+
+    ``address`` (ADDR/PREFIX) is set on the client's eth0 for this boot; without it the
+    guest must have been created with its address.
+    """
     argv = client_args(
         check_ip(server_ip),
         SOCKPERF_PORT,
@@ -125,7 +140,7 @@ def rtt_client(
         msg_size=msg_size,
         full_log=GUEST_FULL_LOG,
     )
-    run = GuestNetRun(wait_for=server_ip, sockperf_client=tuple(argv))
+    run = GuestNetRun(address=address, wait_for=server_ip, sockperf_client=tuple(argv))
     with booted_with(conn, client, run, timeout=timeout) as booted:
         text = booted.wait(console.WAIT, timeout)
         if console.marker_line(text, console.WAIT) != "ok":
@@ -154,18 +169,30 @@ def rtt_from_guest(
     bucket_us: float = 10.0,
     timeout: float = 120.0,
     warnings: Sequence[str] = (),
+    client_address: str | None = None,
+    server_address: str | None = None,
 ) -> RttReport:
-    """Round trip from guest ``client`` to a server in another guest or in an endpoint."""
+    """Round trip from guest ``client`` to a server in another guest or in an endpoint.
+
+    ``client_address`` and ``server_address`` (ADDR/PREFIX; the server's is
+    ``server_ip``) are set on the guests' eth0 for this run, for guests created
+    without an address; an endpoint has its own and takes no ``server_address``.
+    """
     if (server_guest is None) == (server is None):
         raise GuestError("give exactly one server: another guest or an endpoint (namespace)")
+    if server is not None and server_address is not None:
+        raise GuestError(
+            f"server {server.name} is an endpoint with its own address: "
+            "server_address is for a server guest"
+        )
     opts: dict[str, Any] = {
         "seconds": seconds, "mps": mps, "bucket_us": bucket_us,
-        "timeout": timeout, "warnings": warnings,
+        "timeout": timeout, "warnings": warnings, "address": client_address,
     }  # fmt: skip
     if server_guest is not None:
         if server_guest == client:
             raise GuestError(f"guest {client!r} cannot be its own sockperf server")
-        with serving(conn, server_guest, server_ip, timeout=timeout):
+        with serving(conn, server_guest, server_ip, timeout=timeout, address=server_address):
             return rtt_client(conn, client, server_ip, f"guest {server_guest}", **opts)
     assert server is not None
     proc = server.start(server_args(check_ip(server_ip), SOCKPERF_PORT))
@@ -178,6 +205,18 @@ def rtt_from_guest(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+def _check_same(address: str | None, ip: str, guest: str) -> None:
+    """The server's run address must be the address it serves on."""
+    if address is None:
+        return
+    given = str(check_address(address).ip)
+    if given != check_ip(ip):
+        raise GuestError(
+            f"guest {guest!r} would get address {address} but serve on {ip}: "
+            "give the same address to both"
+        )
 
 
 @dataclass(frozen=True)
