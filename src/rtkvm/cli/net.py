@@ -26,6 +26,7 @@ from rtkvm.dataplane.stack import (
 )
 from rtkvm.errors import InputError
 from rtkvm.guest import lifecycle
+from rtkvm.guest.netcmd import check_address
 from rtkvm.guest.netrun import SOCKPERF_PORT, rtt_from_guest, serving
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS, Unknown
@@ -37,6 +38,7 @@ from rtkvm.net.model import (
     load_networks,
     load_wiring,
 )
+from rtkvm.net.netns import NetnsPeer
 from rtkvm.net.rtt import render
 from rtkvm.net.rttrun import NetnsEndpoint, measure, ping_pong
 from rtkvm.serialize import dumps
@@ -267,6 +269,39 @@ def status_cmd(rundir: Path, fmt: str) -> None:
 def down_cmd(rundir: Path) -> None:
     """Stop the switch, give hugepages back, unmount what rtkvm mounted."""
     errors = OvsDpdk(load_settings(), rundir, HostFS("/", writable=True)).stop()
+    for error in errors:
+        click.echo(f"rtkvm: {error}", err=True)
+    raise SystemExit(1 if errors else 0)
+
+
+@net.group("peer")
+def peer_group() -> None:
+    """A test peer outside the switch: a network namespace behind a veth uplink.
+
+    On a host with no spare NIC for a network, the veth's host end is the uplink to
+    name in the wiring file (physnet -> interface); the namespace is the far side of
+    the wire, with an address, for ping and `rtkvm net rtt --server-netns`.
+    """
+
+
+@peer_group.command("add")
+@click.argument("netns")
+@click.option("--uplink", required=True, help="Host end of the veth (the wiring's interface).")
+@click.option("--address", required=True, help="ADDR/PREFIX of the peer inside the namespace.")
+@click.option("--vlan", type=click.IntRange(1, 4094), help="Tag the peer's traffic (a trunk).")
+def peer_add_cmd(netns: str, uplink: str, address: str, vlan: int | None) -> None:
+    """Create namespace NETNS and a veth pair whose host end is UPLINK."""
+    check_address(address)
+    peer = NetnsPeer.create(netns, uplink, address, vlan=vlan)
+    click.echo(f"peer {peer.netns}: {peer.address} behind uplink {peer.host_if}")
+
+
+@peer_group.command("delete")
+@click.argument("netns")
+@click.option("--uplink", required=True, help="Host end of the veth.")
+def peer_delete_cmd(netns: str, uplink: str) -> None:
+    """Remove the veth pair and the namespace (idempotent)."""
+    errors = NetnsPeer(netns, uplink, "").delete()
     for error in errors:
         click.echo(f"rtkvm: {error}", err=True)
     raise SystemExit(1 if errors else 0)
