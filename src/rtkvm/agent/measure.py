@@ -1,0 +1,264 @@
+"""Run a measurement the API asked of this host: cyclictest in an instance, or rtt between two.
+
+:class:`MeasurementRunner` takes an :class:`AgentMeasurement`, finds its
+instances' domains by name (:func:`rtkvm.agent.names.domain_name`), powers
+them off (the guest image is stateless: a hard stop loses nothing), runs
+:func:`rtkvm.guest.run.measure_guest` or
+:func:`rtkvm.guest.netrun.rtt_from_guest` on them (both boot the shut-off
+guest afresh with the measurement on its command line, then stop it and
+restore its definition) and ALWAYS starts the domains again afterwards,
+also when the measurement failed. It returns a :class:`Finished`: ``done``
+with the same JSON as ``rtkvm guest measure --save`` (:func:`cyclictest_result`)
+or ``rtkvm net rtt -f json``, or ``error`` with the fault. :meth:`recover`
+brings back domains a measurement left behind when the agent stopped mid-run.
+
+The libvirt connection comes from an injected factory (one per run, opened
+in the calling thread) and /proc from an injected HostFS. This module must
+not talk to the API (the loop reports), touch a domain that is not one of
+the measurement's instances, or change the host's tuning.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import libvirt
+from pydantic import BaseModel, ValidationError
+
+from rtkvm.agent.names import domain_name
+from rtkvm.api.schemas import AgentInstance
+from rtkvm.api.schemas_measure import AgentMeasurement, CyclictestParamsIn, RttParamsIn
+from rtkvm.errors import InputError, RtkvmError
+from rtkvm.guest import lifecycle
+from rtkvm.guest.netcmd import check_address
+from rtkvm.guest.netrun import rtt_from_guest
+from rtkvm.guest.run import CyclictestParams, Measurement, measure_guest
+from rtkvm.hostfs import HostFS
+from rtkvm.net.rtt import RttReport
+from rtkvm.serialize import to_jsonable
+
+log = logging.getLogger("rtkvm.agent.measure")
+_P = TypeVar("_P", bound=BaseModel)
+
+Connect = Callable[[], AbstractContextManager[Any]]
+"""Opens a libvirt connection (closed on exit): ``lambda: lifecycle.connect(uri)``."""
+MeasureGuest = Callable[..., Measurement]
+RttFromGuest = Callable[..., RttReport]
+
+DEFAULT_TIMEOUT = 300.0
+"""Seconds a guest may take to boot and finish (TCG guests boot in 10-20 s)."""
+_RUN_WORD = re.compile(r'\s*\brtkvm\.[a-z_]+=(?:"[^"]*"|\S+)')
+"""A word a measurement adds to the kernel command line (agent guests carry none)."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What the loop reports of a measurement."""
+
+    state: Literal["done", "error"]
+    result: dict[str, Any] | None = None
+    fault: str | None = None
+
+
+def cyclictest_result(m: Measurement) -> dict[str, Any]:
+    """The JSON of ``rtkvm guest measure --save`` (the CLI may share this function)."""
+    return {
+        "guest": m.name,
+        "accel": m.accel,
+        "boot_seconds": m.boot_seconds,
+        "run_seconds": m.run_seconds,
+        "guest_realtime": m.guest_realtime,
+        "cyclictest": m.cyclictest_args,
+        "latency": m.result.to_dict(),
+        "verify": m.verify.to_dict(),
+    }
+
+
+def waiver_warnings(instances: Iterable[AgentInstance]) -> list[str]:
+    """One warning per measured instance whose host runs under a real-time waiver."""
+    out = []
+    for inst in instances:
+        waiver = getattr(inst, "rt_waiver", None)
+        if waiver:
+            out.append(
+                f"instance {inst.name} ({inst.id}) runs on a host with a real-time waiver "
+                f"({waiver}): these figures assure nothing"
+            )
+    return out
+
+
+def strip_run_words(cmdline: str) -> str:
+    """The command line without the ``rtkvm.*=`` words a measurement put on it."""
+    return _RUN_WORD.sub("", cmdline).strip()
+
+
+def instances_of(m: AgentMeasurement) -> list[AgentInstance]:
+    return [m.server] if m.peer is None else [m.server, m.peer]
+
+
+class MeasurementRunner:
+    """Runs one measurement at a time on this host's libvirt (see the module docstring)."""
+
+    def __init__(
+        self,
+        connect: Connect,
+        fs: HostFS,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        measure: MeasureGuest = measure_guest,
+        rtt: RttFromGuest = rtt_from_guest,
+    ) -> None:
+        self.connect = connect
+        self.fs = fs
+        self.timeout = timeout
+        self.measure = measure
+        self.rtt = rtt
+
+    def run(self, m: AgentMeasurement) -> Finished:
+        """Stop the instances' domains, measure, start them again; never raises."""
+        instances = instances_of(m)
+        names = [domain_name(i.id) for i in instances]
+        try:
+            run = self._prepare(m)
+        except RtkvmError as exc:
+            return Finished("error", fault=f"{m.kind} measurement {m.id}: {exc}")
+        try:
+            with self.connect() as conn:
+                missing = [
+                    f"{inst.name} ({name})"
+                    for inst, name in zip(instances, names, strict=True)
+                    if not lifecycle.exists(conn, name)
+                ]
+                if missing:
+                    return Finished(
+                        "error",
+                        fault=f"the domain of instance {', '.join(missing)} is not defined on "
+                        "this host: nothing was measured",
+                    )
+                outcome = self._measure(conn, m, names, run)
+                failed = self._start(conn, names)
+        except RtkvmError as exc:  # no libvirt connection: nothing was stopped
+            return Finished("error", fault=f"{m.kind} measurement {m.id}: {exc}")
+        if failed:
+            fault = "; ".join(failed)
+            if outcome.fault:
+                fault = f"{outcome.fault}; and {fault}"
+            return Finished("error", outcome.result, fault)
+        return outcome
+
+    def recover(self, instances: Sequence[AgentInstance]) -> list[str]:
+        """After a run cut short (agent restart): restore the definition of shut-off domains
+        (without the measurement's command line words) and start them; returns the faults."""
+        faults: list[str] = []
+        with self.connect() as conn:
+            # a vanished domain is left to the loop's liveness check
+            names = [n for n in (domain_name(i.id) for i in instances) if lifecycle.exists(conn, n)]
+            for name in names:
+                try:
+                    self._restore(conn, name)
+                except RtkvmError as exc:
+                    faults.append(f"domain {name}: {exc}")
+            faults += self._start(conn, names)
+        return faults
+
+    # -- steps --------------------------------------------------------------------------
+
+    def _prepare(self, m: AgentMeasurement) -> Callable[[Any, list[str]], dict[str, Any]]:
+        """Check the parameters; returns what measures, given the connection and domains."""
+        warnings = waiver_warnings(instances_of(m))
+        if m.kind == "cyclictest":
+            c = _params(CyclictestParamsIn, m)
+            params = CyclictestParams(c.loops, c.interval_us, c.buckets, c.priority)
+
+            def cyclictest(conn: Any, names: list[str]) -> dict[str, Any]:
+                done = self.measure(conn, self.fs, names[0], params, timeout=self.timeout)
+                return cyclictest_result(done) | {"warnings": warnings + _notes(done)}
+
+            return cyclictest
+        r = _params(RttParamsIn, m)
+        if m.peer is None:
+            raise InputError("an rtt measurement needs a peer instance (the sockperf server)")
+        server_ip = str(check_address(r.server_address).ip)
+        check_address(r.client_address)
+
+        def rtt(conn: Any, names: list[str]) -> dict[str, Any]:
+            report = self.rtt(
+                conn,
+                names[0],
+                server_ip,
+                server_guest=names[1],
+                seconds=r.seconds,
+                mps=r.mps,
+                bucket_us=r.bucket_us,
+                timeout=self.timeout,
+                warnings=warnings,
+                client_address=r.client_address,
+                server_address=r.server_address,
+            )
+            return dict(to_jsonable(report))
+
+        return rtt
+
+    def _measure(
+        self, conn: Any, m: AgentMeasurement, names: list[str], run: Callable[..., dict[str, Any]]
+    ) -> Finished:
+        try:
+            for name in names:
+                lifecycle.stop(conn, name)
+            return Finished("done", run(conn, names))
+        except RtkvmError as exc:
+            return Finished("error", fault=f"{m.kind} measurement failed: {exc}")
+        except Exception as exc:  # a worker thread must report, not die
+            log.exception("measurement %s failed unexpectedly", m.id)
+            return Finished("error", fault=f"{m.kind} measurement failed: {exc!r}")
+
+    def _start(self, conn: Any, names: Iterable[str]) -> list[str]:
+        """Start every domain; the faults of those that did not start."""
+        failed = []
+        for name in names:
+            try:
+                lifecycle.start(conn, name)
+            except (RtkvmError, libvirt.libvirtError) as exc:
+                failed.append(f"domain {name} could not be started again: {exc}")
+                log.error("domain %s could not be started again: %s", name, exc)
+        return failed
+
+    def _restore(self, conn: Any, name: str) -> None:
+        dom = lifecycle.domain(conn, name)
+        if dom.isActive():
+            return
+        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+        cmdline = lifecycle.cmdline_of(xml)
+        clean = strip_run_words(cmdline)
+        if clean != cmdline:
+            lifecycle.redefine(conn, lifecycle.with_cmdline(xml, clean))
+            log.warning("domain %s: removed a measurement's words from its command line", name)
+
+
+def _params(model: type[_P], m: AgentMeasurement) -> _P:
+    """The kind's parameters (flat, or under the kind's key); InputError when invalid."""
+    raw = m.params.get(m.kind) if isinstance(m.params.get(m.kind), dict) else m.params
+    try:
+        return model.model_validate(raw or {})
+    except ValidationError as exc:
+        errors = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InputError(f"invalid {m.kind} parameters: {errors}") from None
+
+
+def _notes(m: Measurement) -> list[str]:
+    """What ``rtkvm guest measure`` warns about on stderr."""
+    notes = []
+    if m.accel == "tcg":
+        notes.append(
+            "measured under TCG (emulation): these latencies are MEANINGLESS for real-time"
+        )
+    if m.result.overflowed:
+        notes.append("samples overflowed the histogram: no percentiles; raise buckets")
+    if not m.verify.ok:
+        notes.append(f"the guest's threads are not as designed ({m.verify.verdict}): see verify")
+    return notes
