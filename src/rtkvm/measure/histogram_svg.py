@@ -78,6 +78,7 @@ def render_chart(
     summary: str,
     markers: Sequence[Marker] = (),
     notes: Sequence[str] = (),
+    x_label: str = "latency (µs)",
 ) -> str:
     """Bars of ``series[s][c]`` samples in ``[c * column_us, (c + 1) * column_us)`` µs.
 
@@ -108,7 +109,7 @@ def render_chart(
         parts.append(
             f'<text x="{_LEFT}" y="{_H - 30 + 14 * i}" fill="#b00000">{escape(note)}</text>'
         )
-    parts.append(_axes(math.ceil(span_us), x_scale, plot_h, peak, y_of))
+    parts.append(_axes(math.ceil(span_us), x_scale, plot_h, peak, y_of, x_label))
     column_px = column_us * x_scale
     bar_w = max(1.0, column_px - (1 if column_px > 3 else 0))
     for t, counts in enumerate(series):
@@ -157,13 +158,18 @@ def _markers(result: CyclictestResult) -> list[Marker]:
 
 
 def _axes(
-    span_us: int, x_scale: float, plot_h: int, peak: int, y_of: Callable[[int], float]
+    span_us: int,
+    x_scale: float,
+    plot_h: int,
+    peak: int,
+    y_of: Callable[[int], float],
+    x_label: str,
 ) -> str:
     bottom = _TOP + plot_h
     out = [
         f'<line x1="{_LEFT}" y1="{bottom}" x2="{_W - _RIGHT}" y2="{bottom}" stroke="black"/>',
         f'<line x1="{_LEFT}" y1="{_TOP}" x2="{_LEFT}" y2="{bottom}" stroke="black"/>',
-        f'<text x="{_W // 2}" y="{bottom + 32}" text-anchor="middle">latency (µs)</text>',
+        f'<text x="{_W // 2}" y="{bottom + 32}" text-anchor="middle">{escape(x_label)}</text>',
         f'<text x="16" y="{_TOP + plot_h // 2}" transform="rotate(-90 16 {_TOP + plot_h // 2})" '
         'text-anchor="middle">samples (log scale)</text>',
     ]
