@@ -8,8 +8,11 @@ pCPU (the UNIQUE (host, pcpu) pair is the lock: a violation means another
 request won the race), bumps the node's counters with conditional updates
 (hugepages cannot go negative), checks and bumps the project's quota with a
 conditional update, and moves the instance from ``scheduling`` to
-``building``. Any failure rolls the whole transaction back; a lost race
-tries the next candidate, a bounded number of times.
+``building``. On a host admitted only by an admin's RT waiver (not
+RT-ready), the instance gets a copy of the waiver: its latency is not
+assured, and it says so for as long as it lives. Any failure rolls the
+whole transaction back; a lost race tries the next candidate, a bounded
+number of times.
 
 :func:`release` gives everything back (claims, counters, quota) and closes
 the usage record, inside the caller's transaction. Nothing here keeps state
@@ -40,7 +43,7 @@ from rtkvm.host.topology import HugepagePool, NumaNode, Topology
 from rtkvm.scheduler.filters import WEIGHERS, Context, candidates, explain, rank
 from rtkvm.scheduler.hostdata import HP_1G_KIB, HP_2M_KIB, TopologyDoc
 from rtkvm.scheduler.loader import load_hosts, load_prefiltered
-from rtkvm.scheduler.snapshot import HostSnapshot, Request
+from rtkvm.scheduler.snapshot import READY, HostSnapshot, Request
 
 PREFILTER = 32
 """How many hosts SQL hands to the pure filters and weighers per decision."""
@@ -151,9 +154,14 @@ def _spread_ties(
     concurrent requests start on different equally good hosts instead of all racing
     for the first one. Never reorders hosts of different weight (pack stays pack)."""
     weigh = WEIGHERS[weigher]
-    best = weigh(ranked[0], request) if ranked else 0.0
+    if not ranked:
+        return ranked
+    best = (ranked[0].waived, weigh(ranked[0], request))
     ties = 0
-    while ties < min(TIE_SPREAD, len(ranked)) and weigh(ranked[ties], request) == best:
+    while (
+        ties < min(TIE_SPREAD, len(ranked))
+        and (ranked[ties].waived, weigh(ranked[ties], request)) == best
+    ):
         ties += 1
     if ties < 2:
         return ranked
@@ -196,6 +204,14 @@ def _claim_on(
     )  # claims on one host queue here (PostgreSQL; SQLite: BEGIN IMMEDIATE)
     detail = session.get(HostDetail, host_id)
     if detail is None:
+        raise _LostError()
+    row = session.execute(
+        select(Host.doctor_verdict, Host.rt_waiver).where(Host.id == host_id)
+    ).one_or_none()
+    if row is None:
+        raise _LostError()
+    verdict, waiver = row
+    if verdict != READY and waiver is None:  # its waiver was cleared since the decision
         raise _LostError()
     nodes = list(session.scalars(select(HostNode).where(HostNode.host_id == host_id)))
     taken = CpuSet(session.scalars(select(CpuClaim.pcpu).where(CpuClaim.host_id == host_id)))
@@ -251,6 +267,7 @@ def _claim_on(
             host_id=host_id,
             rt_cores=cores,
             placement=placement_json(placement, pages, spec.page_size_kib),
+            rt_waiver=waiver if verdict != READY else None,
             updated_at=now,
         )
     )

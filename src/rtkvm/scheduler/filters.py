@@ -1,11 +1,13 @@
 """Pure scheduler filters and weighers over host snapshots, and why nothing fits.
 
 Filters run in a fixed order; a host is a candidate when it passes all.
-For an empty result, :func:`explain` groups the hosts by the first filter
-they fail and says so per class, e.g. "3 hosts wired to blue, none with 4
-free RT pCPUs on one NUMA node". Weighers rank candidates: ``pack`` fills
-the busiest host first (whole hosts stay free for big guests), ``spread``
-the least busy.
+A host is RT-ready when its doctor says so, or when an admin recorded an RT
+waiver for it (a lab host); the waiver overrides nothing else. For an empty
+result, :func:`explain` groups the hosts by the first filter they fail and
+says so per class, e.g. "3 hosts wired to blue, none with 4 free RT pCPUs
+on one NUMA node". Weighers rank candidates: ``pack`` fills the busiest
+host first (whole hosts stay free for big guests), ``spread`` the least
+busy; RT-ready hosts always come before waived ones.
 
 Everything here is a function of its arguments: no clock, no database,
 no randomness (the caller passes ``now``).
@@ -34,7 +36,8 @@ def agent_alive(host: HostSnapshot, req: Request, ctx: Context) -> bool:
 
 
 def rt_ready(host: HostSnapshot, req: Request, ctx: Context) -> bool:
-    return host.doctor_verdict == READY
+    """The doctor's verdict is 'ready', or an admin waived it for this (lab) host."""
+    return host.doctor_verdict == READY or host.rt_waiver is not None
 
 
 def dataplane_ready(host: HostSnapshot, req: Request, ctx: Context) -> bool:
@@ -118,9 +121,10 @@ WEIGHERS: dict[str, Callable[[HostSnapshot, Request], float]] = {"pack": pack, "
 
 
 def rank(hosts: Sequence[HostSnapshot], req: Request, weigher: str) -> list[HostSnapshot]:
-    """Candidates best first; ties broken by name so the order is reproducible."""
+    """Candidates best first: RT-ready hosts before waived ones, then by weight; ties
+    broken by name so the order is reproducible."""
     weigh = WEIGHERS[weigher]
-    return sorted(hosts, key=lambda h: (-weigh(h, req), h.name))
+    return sorted(hosts, key=lambda h: (h.waived, -weigh(h, req), h.name))
 
 
 # -- explanation -------------------------------------------------------------------
@@ -154,7 +158,11 @@ def explain(hosts: Sequence[HostSnapshot], req: Request, ctx: Context) -> str:
     clauses = {
         "registered": "enrolled but never registered by their agent",
         "agent_alive": f"down (no agent heartbeat for {ctx.agent_timeout_s:g} s)",
-        "rt_ready": "not RT-ready (host doctor verdict is not 'ready': run rtkvm host doctor)",
+        "rt_ready": (
+            "not RT-ready (host doctor verdict is not 'ready': run rtkvm host doctor, "
+            "or for a lab host an admin may waive it with `rtkvm cloud host set NAME "
+            "--rt-waiver REASON`, which gives up the latency guarantee)"
+        ),
         "dataplane_ready": "with the RT data plane not ready",
         "networks_wired": f"not wired to {nets}",
         "cpus_fit": f"{good}, none with {need} free RT pCPUs {node_phrase}",

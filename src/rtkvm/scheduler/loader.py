@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import case, or_, select
 from sqlalchemy.orm import Session
 
 from rtkvm.db.models import Host, HostNode
@@ -48,13 +48,14 @@ def load_hosts(session: Session, ids: list[int] | None = None) -> list[HostSnaps
         Host.doctor_verdict,
         Host.dataplane_state,
         Host.physnets,
+        Host.rt_waiver,
     )
     if ids is not None:
         host_query = host_query.where(Host.id.in_(ids))
     hosts = session.execute(host_query)
     physnet_cache: dict[str, frozenset[str]] = {}
     result = []
-    for host_id, name, heartbeat, verdict, dataplane, physnets in hosts:
+    for host_id, name, heartbeat, verdict, dataplane, physnets, waiver in hosts:
         wired = physnet_cache.get(physnets)
         if wired is None:
             wired = frozenset(json.loads(physnets))
@@ -68,6 +69,7 @@ def load_hosts(session: Session, ids: list[int] | None = None) -> list[HostSnaps
                 dataplane,
                 wired,
                 tuple(sorted(nodes.get(host_id, ()), key=lambda n: n.node)),
+                waiver,
             )
         )
     return result
@@ -87,15 +89,17 @@ def load_prefiltered(
 ) -> list[HostSnapshot]:
     """At most ``limit`` hosts that may fit, best first for the weigher, in SQL.
 
-    A coarse superset of what the pure filters accept (alive, ready, wired,
-    a node with enough free RT pCPUs, a node with enough free hugepages),
-    read from the hosts' capacity summary columns (one narrow row per host):
-    the filters still decide on the snapshots returned. The full load is
-    for explanations.
+    A coarse superset of what the pure filters accept (alive, ready or
+    waived, wired, a node with enough free RT pCPUs, a node with enough free
+    hugepages), read from the hosts' capacity summary columns (one narrow row
+    per host): the filters still decide on the snapshots returned. RT-ready
+    hosts come before waived ones, as the weighers rank them. The full load
+    is for explanations.
     """
+    ready = Host.doctor_verdict == "ready"
     query = select(Host.id).where(
         Host.heartbeat_at >= heartbeat_after,
-        Host.doctor_verdict == "ready",
+        or_(ready, Host.rt_waiver.is_not(None)),
         Host.node_free_max >= min_node_free,
     )
     if pages and page_kib == HP_2M_KIB:
@@ -107,7 +111,7 @@ def load_prefiltered(
     for label in sorted(physnets):  # labels are [a-z0-9]: safe inside a LIKE pattern
         query = query.where(Host.physnets.like(f'%"{label}"%'))
     order = Host.rt_free.desc() if most_free_first else Host.rt_free.asc()
-    query = query.order_by(order, Host.name).limit(limit)
+    query = query.order_by(case((ready, 0), else_=1), order, Host.name).limit(limit)
     ids = list(session.scalars(query))
     if not ids:
         return []

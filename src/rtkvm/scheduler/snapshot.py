@@ -1,8 +1,8 @@
 """Host snapshots and the scheduling request: the values filters and weighers see.
 
 A :class:`HostSnapshot` is what the database says about one host at one
-moment (liveness, doctor verdict, data plane, wired physical networks, and
-per NUMA node the free RT pCPUs and hugepages). A :class:`Request` is what
+moment (liveness, doctor verdict, an admin's RT waiver, data plane, wired
+physical networks, and per NUMA node the free RT pCPUs and hugepages). A :class:`Request` is what
 one guest needs, derived from its RT spec and networks. Both are frozen.
 
 This module must not query anything; loading snapshots is ``loader.py``.
@@ -39,6 +39,13 @@ class HostSnapshot:
     dataplane_state: str
     physnets: frozenset[str]
     nodes: tuple[NodeSnapshot, ...]
+    rt_waiver: str | None = None
+    """An admin's reason to admit this host although it is not RT-ready (a lab host)."""
+
+    @property
+    def waived(self) -> bool:
+        """Admitted only by its waiver: not RT-ready, so its guests' latency is not assured."""
+        return self.doctor_verdict != READY and self.rt_waiver is not None
 
     @property
     def rt_free(self) -> int:
