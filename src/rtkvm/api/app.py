@@ -18,9 +18,11 @@ from rtkvm.api import errors
 from rtkvm.api.deps import Services
 from rtkvm.api.routes import (
     agent,
+    agent_measurements,
     flavors,
     hosts,
     instances,
+    measurements,
     networks,
     projects,
     tokens,
@@ -31,7 +33,19 @@ from rtkvm.api.security import ensure_admin
 from rtkvm.db.engine import Database
 from rtkvm.settings import Settings
 
-ROUTERS = (projects, users, tokens, hosts, agent, flavors, networks, instances, usage)
+ROUTERS = (
+    projects,
+    users,
+    tokens,
+    hosts,
+    agent,
+    flavors,
+    networks,
+    instances,
+    usage,
+    measurements,
+    agent_measurements,
+)
 
 
 def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> FastAPI:

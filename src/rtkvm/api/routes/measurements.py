@@ -1,0 +1,286 @@
+"""Measurements: a user asks for latency proof of its instances; their host's agent runs it.
+
+``cyclictest`` measures inside one instance; ``rtt`` measures the round trip
+from one instance (the client, ``server`` in the body) to another (``peer``)
+over the first network of both (the guest image configures only eth0). Both
+must be active and, for now, on one host: that host's agent runs the
+measurement. An instance takes part in one queued or running measurement at
+a time. A measurement of an instance on a waived host is allowed and says so
+(``rt_waiver``). Create, list, show, delete (idempotent; a running one stays
+until its agent reports). Must not run anything itself: agents do, through
+rtkvm.api.routes.agent_measurements.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import uuid
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from rtkvm.api.deps import Principal, ServicesDep, UserDep
+from rtkvm.api.errors import ApiError
+from rtkvm.api.schemas_measure import (
+    CyclictestParamsIn,
+    MeasurementCreate,
+    MeasurementOut,
+    RttParamsIn,
+)
+from rtkvm.api.views import network_named
+from rtkvm.api.views_measure import (
+    BUSY_STATES,
+    instance_ref,
+    is_uuid,
+    measurement_for,
+    measurement_out,
+)
+from rtkvm.db.models import Host, Instance, InstanceNetwork, Measurement, Network
+
+router = APIRouter(prefix="/v1/measurements", tags=["measurements"])
+
+
+@router.post("", status_code=201)
+def create_measurement(
+    body: MeasurementCreate, services: ServicesDep, caller: UserDep
+) -> MeasurementOut:
+    """Queue a measurement for the agent of the measured instance's host."""
+    params = _params(body)
+    now = services.clock()
+    with services.db.write() as s:
+        server = instance_ref(s, body.server, caller)
+        peer = instance_ref(s, body.peer, caller) if body.peer is not None else None
+        if peer is not None and peer.id == server.id:
+            raise ApiError(
+                422,
+                f"server and peer are both instance {server.name} ({server.id}): "
+                "rtt needs two instances, a client (server) and an answering peer",
+            )
+        _lock(s, server, peer)
+        role = "client" if peer is not None else "measured instance"
+        _check_measurable(server, role)
+        network_id: int | None = None
+        if peer is not None:
+            _check_measurable(peer, "peer")
+            _check_same_host(s, server, peer)
+            network_id = _shared_first_network(s, server, peer, body.network, caller).id
+        assert server.host_id is not None
+        _check_idle(s, server, peer)
+        m = Measurement(
+            id=str(uuid.uuid4()),
+            project_id=server.project_id,
+            user_id=caller.user_id,
+            kind=body.kind,
+            instance_id=server.id,
+            peer_instance_id=peer.id if peer is not None else None,
+            network_id=network_id,
+            host_id=server.host_id,
+            params=json.dumps(params),
+            state="queued",
+            created_at=now,
+        )
+        s.add(m)
+        s.flush()
+        return measurement_out(s, m)
+
+
+@router.get("")
+def list_measurements(
+    services: ServicesDep,
+    caller: UserDep,
+    all_projects: bool = Query(default=False, description="admins: every project"),
+) -> list[MeasurementOut]:
+    """The caller's project's measurements (an admin's: every project's), newest first."""
+    with services.db.read() as s:
+        query = select(Measurement)
+        if not (caller.is_admin and all_projects):
+            query = query.where(Measurement.project_id == caller.project_id)
+        query = query.order_by(Measurement.created_at.desc(), Measurement.id.desc())
+        return [measurement_out(s, m) for m in s.scalars(query)]
+
+
+@router.get("/{measurement_id}")
+def show_measurement(measurement_id: str, services: ServicesDep, caller: UserDep) -> MeasurementOut:
+    """One measurement, with its result once its agent reported it done."""
+    with services.db.read() as s:
+        return measurement_out(s, measurement_for(s, measurement_id, caller))
+
+
+@router.delete("/{measurement_id}", status_code=204)
+def delete_measurement(measurement_id: str, services: ServicesDep, caller: UserDep) -> Response:
+    """Idempotent: 204 for an unknown or already deleted one; 409 while it runs."""
+    if not is_uuid(measurement_id):
+        return Response(status_code=204)
+    with services.db.write() as s:
+        m = s.get(Measurement, measurement_id.lower())
+        if m is None or (not caller.is_admin and m.project_id != caller.project_id):
+            return Response(status_code=204)  # as if unknown: ids of others do not leak
+        if m.state == "running":
+            host = s.get(Host, m.host_id)
+            raise ApiError(
+                409,
+                f"measurement {m.id} is running on host {host.name if host else '?'}: it can "
+                "be deleted once its agent reports it done or error; watch it with "
+                f"`rtkvm cloud measure show {m.id}`",
+            )
+        s.delete(m)
+    return Response(status_code=204)
+
+
+def _params(body: MeasurementCreate) -> dict[str, object]:
+    """The kind's parameters with defaults; 422 for the other kind's fields."""
+    if body.kind == "cyclictest":
+        for field in ("peer", "network", "rtt"):
+            if getattr(body, field) is not None:
+                raise ApiError(
+                    422, f"{field}: only rtt measurements take it; remove it for cyclictest"
+                )
+        return (body.cyclictest or CyclictestParamsIn()).model_dump()
+    if body.cyclictest is not None:
+        raise ApiError(422, "cyclictest: only cyclictest measurements take it; remove it for rtt")
+    if body.peer is None:
+        raise ApiError(
+            422, "peer: rtt needs the instance that answers (peer) besides the client (server)"
+        )
+    rtt = body.rtt or RttParamsIn()
+    _check_addresses(rtt)
+    return rtt.model_dump()
+
+
+def _interface(field: str, text: str) -> ipaddress.IPv4Interface:
+    if "/" not in text:
+        raise ApiError(422, f"rtt.{field} {text!r}: give ADDR/PREFIX, e.g. 169.254.77.1/24")
+    try:
+        iface = ipaddress.IPv4Interface(text)
+    except ValueError:
+        raise ApiError(
+            422, f"rtt.{field} {text!r}: not an IPv4 ADDR/PREFIX; give e.g. 169.254.77.1/24"
+        ) from None
+    net = iface.network
+    if net.prefixlen < 31 and iface.ip in (net.network_address, net.broadcast_address):
+        raise ApiError(
+            422, f"rtt.{field} {text!r} is the subnet's network or broadcast address: pick a host"
+        )
+    return iface
+
+
+def _check_addresses(rtt: RttParamsIn) -> None:
+    client = _interface("client_address", rtt.client_address)
+    server = _interface("server_address", rtt.server_address)
+    if client.network != server.network:
+        raise ApiError(
+            422,
+            f"rtt addresses {rtt.client_address} and {rtt.server_address} are in different "
+            "subnets: give both the same subnet (same prefix) so the guests reach each other",
+        )
+    if client.ip == server.ip:
+        raise ApiError(
+            422, f"rtt client_address and server_address are both {client.ip}: give two addresses"
+        )
+
+
+def _lock(session: Session, server: Instance, peer: Instance | None) -> None:
+    """Lock the instances' rows (PostgreSQL) and read them afresh: concurrent creates queue."""
+    ids = sorted({server.id} | ({peer.id} if peer is not None else set()))
+    list(
+        session.scalars(
+            select(Instance)
+            .where(Instance.id.in_(ids))
+            .order_by(Instance.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def _check_measurable(inst: Instance, role: str) -> None:
+    if inst.state != "active" or inst.host_id is None:
+        raise ApiError(
+            409,
+            f"{role} instance {inst.name} ({inst.id}) is {inst.state}: only an active instance "
+            "placed on a host can be measured; wait until `rtkvm cloud server show` says active",
+        )
+
+
+def _check_same_host(session: Session, client: Instance, peer: Instance) -> None:
+    if client.host_id == peer.host_id:
+        return
+    here = session.get(Host, client.host_id)
+    there = session.get(Host, peer.host_id)
+    raise ApiError(
+        409,
+        "rtt between instances on two hosts is not supported yet: both must be on one host; "
+        f"{client.name} is on {here.name if here else '?'}, "
+        f"{peer.name} on {there.name if there else '?'}",
+    )
+
+
+def _networks(session: Session, inst: Instance) -> list[Network]:
+    """The instance's networks in NIC order (eth0 first)."""
+    return list(
+        session.scalars(
+            select(Network)
+            .join(InstanceNetwork, InstanceNetwork.network_id == Network.id)
+            .where(InstanceNetwork.instance_id == inst.id)
+            .order_by(InstanceNetwork.position)
+        )
+    )
+
+
+def _shared_first_network(
+    session: Session, client: Instance, peer: Instance, name: str | None, caller: Principal
+) -> Network:
+    client_nets = _networks(session, client)
+    if name is None:
+        if not client_nets:
+            raise ApiError(
+                422,
+                f"client instance {client.name} has no network: rtt runs over a network both "
+                "instances are attached to as their first NIC; create them with --network",
+            )
+        chosen = client_nets[0]
+    else:
+        chosen = network_named(session, name, caller)
+    for inst, nets in ((client, client_nets), (peer, _networks(session, peer))):
+        ids = [n.id for n in nets]
+        if chosen.id not in ids:
+            names = ", ".join(n.name for n in nets) or "none"
+            raise ApiError(
+                422,
+                f"instance {inst.name} is not attached to network {chosen.name} (its networks: "
+                f"{names}): pick a network both instances have as their first NIC",
+            )
+        position = ids.index(chosen.id)
+        if position != 0:
+            raise ApiError(
+                422,
+                f"network {chosen.name} is NIC {position} (eth{position}) of instance "
+                f"{inst.name}, but the guest image configures only eth0 (its first network, "
+                f"{nets[0].name}): measure over a network that is the first NIC of both",
+            )
+    return chosen
+
+
+def _check_idle(session: Session, server: Instance, peer: Instance | None) -> None:
+    """An instance takes part in one queued or running measurement at a time."""
+    for inst in (server, peer):
+        if inst is None:
+            continue
+        busy = session.scalar(
+            select(Measurement)
+            .where(
+                Measurement.state.in_(BUSY_STATES),
+                or_(Measurement.instance_id == inst.id, Measurement.peer_instance_id == inst.id),
+            )
+            .order_by(Measurement.created_at)
+            .limit(1)
+        )
+        if busy is not None:
+            raise ApiError(
+                409,
+                f"instance {inst.name} ({inst.id}) already takes part in measurement {busy.id} "
+                f"({busy.state}): wait for it (`rtkvm cloud measure show {busy.id}`)"
+                + (" or delete it" if busy.state == "queued" else ""),
+            )
