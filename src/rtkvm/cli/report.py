@@ -1,20 +1,26 @@
-"""``rtkvm report ...``: turn saved measurements into pictures for people."""
+"""``rtkvm report ...``: turn saved measurements into reports and pictures for people.
+
+This module reads the files and writes the outputs; what goes in a report is
+decided in rtkvm.measure.report. It must not measure anything.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from rtkvm.errors import InputError
+from rtkvm.measure import report as measure_report
 from rtkvm.measure.cyclictest import result_from_dict
 from rtkvm.measure.histogram_svg import render_svg
 
 
 @click.group()
 def report() -> None:
-    """Render saved measurements (cyclictest histograms) as pictures."""
+    """Render saved measurements as reports (tables, warnings) and pictures."""
 
 
 @report.command("histogram")
@@ -45,3 +51,81 @@ def histogram(result_file: Path, output: Path, title: str | None) -> None:
     heading = title or f"cyclictest in {guest}" + (f" ({accel})" if accel else "")
     output.write_text(render_svg(result, title=heading, notes=tuple(notes)), encoding="utf-8")
     click.echo(f"wrote {output}")
+
+
+@report.command("build")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory to write report.txt, report.md, report.json and the SVG pictures to.",
+)
+@click.option("--title", default="rtkvm latency report", show_default=True)
+@click.option(
+    "--doctor",
+    "doctor_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The output of `rtkvm host doctor -f json`: its verdict heads the report.",
+)
+@click.option("--note", "notes", multiple=True, help="A line for the report header (repeatable).")
+def build(
+    files: tuple[Path, ...],
+    out_dir: Path,
+    title: str,
+    doctor_file: Path | None,
+    notes: tuple[str, ...],
+) -> None:
+    """One report of FILE...: tables, warnings and a histogram picture per measurement.
+
+    Each FILE is the output of `rtkvm cloud measure show ID -f json` (or a list of
+    them), `rtkvm guest measure --save FILE` or `rtkvm net rtt -f json`.
+    """
+    entries = [e for f in files for e in measure_report.load(_read_json(f), str(f))]
+    doctor = (
+        None
+        if doctor_file is None
+        else measure_report.doctor_from_dict(_read_json(doctor_file), source=str(doctor_file))
+    )
+    built = measure_report.Report(title, tuple(entries), doctor=doctor, notes=notes)
+    text = measure_report.render_text(built)
+    pictures = measure_report.render_pictures(built)
+    outputs = {
+        "report.txt": text,
+        "report.md": measure_report.render_markdown(built),
+        "report.json": json.dumps(measure_report.summarise(built), indent=2) + "\n",
+        **pictures,
+    }
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, content in outputs.items():
+            (out_dir / name).write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the report to {out_dir}: {exc}; choose another -o"
+        ) from None
+    click.echo(text, nl=False)
+    click.echo(
+        f"\nreport: {out_dir / 'report.txt'}, {out_dir / 'report.md'}, {out_dir / 'report.json'}; "
+        + (
+            f"pictures: {', '.join(str(out_dir / p) for p in pictures)}"
+            if pictures
+            else "no pictures"
+        )
+    )
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InputError(
+            f"{path}: not JSON ({exc}); give the output of a `-f json` command or a --save file"
+        ) from None
