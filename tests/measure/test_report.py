@@ -11,6 +11,7 @@ from lxml import etree
 
 from rtkvm.errors import InputError, MeasureError
 from rtkvm.measure.cyclictest import parse
+from rtkvm.measure.histogram_svg import render_chart
 from rtkvm.measure.report import (
     CyclictestEntry,
     Report,
@@ -327,3 +328,16 @@ def test_the_capture_with_overflows_renders_from_the_real_parser() -> None:
     report = Report("t", tuple(load(doc, "cap.json")))
     assert "cap: " in render_text(report) and "overflowed" in render_text(report)
     etree.fromstring(render_pictures(report)["cyclictest-cap.svg"].encode())
+
+
+def test_many_notes_stay_inside_the_picture() -> None:
+    notes = tuple(f"note {i}" for i in range(6))
+    svg = render_chart([[1, 2]], column_us=5, title="t", summary="s", notes=notes)
+    root = etree.fromstring(svg.encode())
+    height = float(root.get("height", "0"))
+    ys = [
+        float(t.get("y", "0"))
+        for t in root.iter(f"{SVG}text")
+        if "".join(t.itertext()).startswith("note")
+    ]
+    assert len(ys) == 6 and max(ys) < height

@@ -92,6 +92,8 @@ def render_chart(
     span_us = columns * column_us
     peak = max((v for s in series for v in s), default=0)
     plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
+    # Two note lines fit under the axis; the picture grows for more.
+    height = _H + 14 * max(0, len(notes) - 2)
     x_scale = plot_w / span_us
     log_top = math.log10(peak + 1) if peak else 1.0
 
@@ -99,9 +101,9 @@ def render_chart(
         return _TOP + plot_h - (math.log10(count + 1) / log_top) * plot_h
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
-        f'viewBox="0 0 {_W} {_H}" font-family="sans-serif" font-size="12">',
-        f'<rect width="{_W}" height="{_H}" fill="white"/>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" '
+        f'viewBox="0 0 {_W} {height}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{_W}" height="{height}" fill="white"/>',
         f'<text x="{_LEFT}" y="22" font-size="15" font-weight="bold">{escape(title)}</text>',
         f'<text x="{_LEFT}" y="40">{escape(summary)}</text>',
     ]
