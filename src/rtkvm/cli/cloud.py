@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from rtkvm.cli.cloud_format import format_option, show_list, show_one
+from rtkvm.cli.cloud_measure import measure
 from rtkvm.client import DEFAULT_URL, CloudClient
 
 SERVER_COLUMNS = ("id", "name", "state", "host", "flavor", "networks", "rt_cores")
@@ -342,3 +343,6 @@ def serve(database: str | None, listen: str) -> None:
         settings = settings.model_copy(update={"database_url": database})
     hostname, _, port = listen.rpartition(":")
     uvicorn.run(create_app(settings), host=hostname or "127.0.0.1", port=int(port))
+
+
+cloud.add_command(measure)

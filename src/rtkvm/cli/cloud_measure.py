@@ -1,0 +1,298 @@
+"""`rtkvm cloud measure ...`: latency proof of servers, run by their host's agent.
+
+``cyclictest SERVER`` measures inside one server, ``rtt CLIENT SERVER`` the
+round trip between two on one host; both queue a measurement through the API
+(rtkvm.client.CloudClient.call), then by default wait for it, showing its
+state changes on stderr, and print a short table of the result. A result
+measured under TCG or on a waived host comes with a loud warning; a
+measurement that ends in error exits 1 with its fault. ``list``, ``show``
+and ``delete`` manage measurements. This module must not contain logic the
+API does not also enforce, nor run measurements itself.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rtkvm.cli.cloud_format import format_option, show_list, show_one, table
+from rtkvm.client import CloudClient
+from rtkvm.errors import RtkvmError
+
+LIST_COLUMNS = ("id", "kind", "state", "server_name", "peer_name", "host", "fault")
+POLL_SECONDS = 2.0
+
+sleep: Callable[[float], None] = time.sleep
+"""How the wait pauses between polls (tests replace it with a fake agent's step)."""
+
+
+class MeasureTimeoutError(RtkvmError):
+    """A measurement did not end within --timeout (it goes on on its host)."""
+
+
+def _api(ctx: click.Context) -> CloudClient:
+    from rtkvm.cli.cloud import _api as cloud_api  # cloud imports this module
+
+    return cloud_api(ctx)
+
+
+@click.group()
+def measure() -> None:
+    """Latency measurements of servers: cyclictest in one, round trip between two."""
+
+
+_wait_options = [
+    click.option(
+        "--wait/--no-wait",
+        default=True,
+        show_default=True,
+        help="Wait for the result (poll until done or error).",
+    ),
+    click.option(
+        "--timeout",
+        type=click.FloatRange(min=0),
+        default=900.0,
+        show_default=True,
+        help="Seconds to wait; the measurement goes on afterwards.",
+    ),
+    click.option(
+        "--save",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Write the whole measurement (JSON, with its result) to this file.",
+    ),
+    format_option,
+]
+
+
+def _with_wait_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_wait_options):
+        command = option(command)
+    return command
+
+
+@measure.command("cyclictest")
+@click.argument("server")
+@click.option("--loops", type=int, default=None, help="Samples per thread (default 3000).")
+@click.option("--interval", type=int, default=None, help="Wake-up interval, µs (default 1000).")
+@click.option("--buckets", type=int, default=None, help="Histogram size in µs (default 2000).")
+@click.option("--priority", type=int, default=None, help="SCHED_FIFO priority (default 90).")
+@_with_wait_options
+@click.pass_context
+def cyclictest_cmd(
+    ctx: click.Context,
+    server: str,
+    loops: int | None,
+    interval: int | None,
+    buckets: int | None,
+    priority: int | None,
+    wait: bool,
+    timeout: float,
+    save: Path | None,
+    fmt: str,
+) -> None:
+    """cyclictest in SERVER (id or name): one thread per RT vCPU, latencies in µs."""
+    given = {"loops": loops, "interval_us": interval, "buckets": buckets, "priority": priority}
+    body: dict[str, Any] = {"kind": "cyclictest", "server": server}
+    params = {k: v for k, v in given.items() if v is not None}
+    if params:
+        body["cyclictest"] = params
+    _run(_api(ctx), body, wait=wait, timeout=timeout, save=save, fmt=fmt)
+
+
+@measure.command("rtt")
+@click.argument("client")
+@click.argument("server")
+@click.option("--network", default=None, help="Default: the client's first network.")
+@click.option("--seconds", type=int, default=None, help="Run time (default 10).")
+@click.option("--mps", type=int, default=None, help="Messages per second (default 2000).")
+@click.option("--bucket-us", type=float, default=None, help="Histogram bucket, µs (default 10).")
+@click.option("--client-address", default=None, help="ADDR/PREFIX of the client's eth0.")
+@click.option("--server-address", default=None, help="ADDR/PREFIX of the server's eth0.")
+@_with_wait_options
+@click.pass_context
+def rtt_cmd(
+    ctx: click.Context,
+    client: str,
+    server: str,
+    network: str | None,
+    seconds: int | None,
+    mps: int | None,
+    bucket_us: float | None,
+    client_address: str | None,
+    server_address: str | None,
+    wait: bool,
+    timeout: float,
+    save: Path | None,
+    fmt: str,
+) -> None:
+    """Round trip (sockperf ping-pong) from CLIENT to SERVER over their first network."""
+    given = {
+        "seconds": seconds,
+        "mps": mps,
+        "bucket_us": bucket_us,
+        "client_address": client_address,
+        "server_address": server_address,
+    }
+    body: dict[str, Any] = {"kind": "rtt", "server": client, "peer": server}
+    if network is not None:
+        body["network"] = network
+    params = {k: v for k, v in given.items() if v is not None}
+    if params:
+        body["rtt"] = params
+    _run(_api(ctx), body, wait=wait, timeout=timeout, save=save, fmt=fmt)
+
+
+@measure.command("list")
+@click.option("--all-projects", is_flag=True, help="Admins: every project.")
+@format_option
+@click.pass_context
+def list_cmd(ctx: click.Context, all_projects: bool, fmt: str) -> None:
+    """Measurements, newest first."""
+    params = {"all_projects": "true"} if all_projects else None
+    show_list(list(_api(ctx).call("GET", "/v1/measurements", params=params)), LIST_COLUMNS, fmt)
+
+
+@measure.command("show")
+@click.argument("measurement_id")
+@format_option
+@click.pass_context
+def show_cmd(ctx: click.Context, measurement_id: str, fmt: str) -> None:
+    """One measurement: -f json gives it whole, a table its fields and a result summary."""
+    _show(dict(_api(ctx).call("GET", f"/v1/measurements/{measurement_id}")), fmt)
+
+
+@measure.command("delete")
+@click.argument("ids", nargs=-1, required=True)
+@click.pass_context
+def delete_cmd(ctx: click.Context, ids: tuple[str, ...]) -> None:
+    """Delete measurements (idempotent; not while one runs)."""
+    api = _api(ctx)
+    for ident in ids:
+        api.delete("measurements", ident)
+
+
+def _run(
+    api: CloudClient,
+    body: dict[str, Any],
+    *,
+    wait: bool,
+    timeout: float,
+    save: Path | None,
+    fmt: str,
+) -> None:
+    m = dict(api.call("POST", "/v1/measurements", json=body))
+    click.echo(f"measurement {m['id']}: {m['state']} on host {m['host']}", err=True)
+    if wait:
+        m = _wait(api, m, timeout)
+    if save is not None:
+        save.write_text(json.dumps(m, indent=2, sort_keys=True) + "\n", "utf-8")
+    _show(m, fmt)
+    if m["state"] == "error":
+        click.echo(f"measurement {m['id']} failed: {m['fault']}", err=True)
+        raise SystemExit(1)
+
+
+def _wait(api: CloudClient, m: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Poll until done or error, telling each state change on stderr."""
+    deadline = time.monotonic() + timeout
+    state = m["state"]
+    while m["state"] not in ("done", "error"):
+        if time.monotonic() >= deadline:
+            raise MeasureTimeoutError(
+                f"measurement {m['id']} is still {m['state']} after {timeout:g} s; it goes on "
+                f"on host {m['host']}: follow it with `rtkvm cloud measure show {m['id']}`"
+            )
+        sleep(POLL_SECONDS)
+        m = dict(api.call("GET", f"/v1/measurements/{m['id']}"))
+        if m["state"] != state:
+            state = m["state"]
+            click.echo(f"measurement {m['id']}: {state}", err=True)
+    return m
+
+
+def _show(m: dict[str, Any], fmt: str) -> None:
+    if fmt != "table":
+        show_one(m, fmt)
+    else:
+        show_one(m, fmt, [k for k in sorted(m) if k not in ("params", "result")])
+        click.echo(f"params: {json.dumps(m.get('params') or {}, sort_keys=True)}")
+        if m.get("state") == "done" and isinstance(m.get("result"), dict):
+            click.echo(summary(m))
+    for warning in warnings(m):
+        click.echo(f"WARNING: {warning}", err=True)
+
+
+def summary(m: dict[str, Any]) -> str:
+    """A short table of a done measurement's result."""
+    result: dict[str, Any] = m["result"]
+    if m["kind"] == "cyclictest":
+        latency = result.get("latency") or {}
+        threads = latency.get("threads") or []
+        rows = [
+            [
+                str(t.get("thread", "")),
+                _num(t.get("min_us")),
+                _num(t.get("avg_us")),
+                _num(t.get("max_us")),
+            ]
+            for t in threads
+        ]
+        worst = max((t.get("max_us") or 0 for t in threads), default=None)
+        head = f"cyclictest in {m.get('server_name')} (µs, accel {result.get('accel', '?')}):"
+        body = table(["Thread", "Min", "Avg", "Max"], rows)
+        return f"{head}\n{body}\noverall max: {_num(worst)} µs"
+    pct = result.get("percentiles") or {}
+    row = [
+        str(result.get("samples", "")),
+        _num(result.get("min_us")),
+        _num(_percentile(pct, 50.0)),
+        _num(_percentile(pct, 99.0)),
+        _num(_percentile(pct, 99.9)),
+        _num(result.get("max_us")),
+    ]
+    head = (
+        f"round trip {m.get('server_name')} -> {m.get('peer_name')} over {m.get('network')} (µs):"
+    )
+    return head + "\n" + table(["Samples", "Min", "p50", "p99", "p99.9", "Max"], [row])
+
+
+def warnings(m: dict[str, Any]) -> list[str]:
+    """What makes the figures untrustworthy: emulation, a waived host, the result's own notes."""
+    out = []
+    result = m.get("result") if isinstance(m.get("result"), dict) else None
+    if result is not None and result.get("accel") == "tcg":
+        out.append("measured under TCG emulation: meaningless for real time")
+    if m.get("rt_waiver"):
+        out.append(
+            f"the host is not RT-ready and was waived ({m['rt_waiver']}): these figures "
+            "assure nothing"
+        )
+    if result is not None:
+        if (result.get("latency") or {}).get("overflowed"):
+            out.append("samples overflowed the histogram: no percentiles; raise --buckets")
+        out += [str(w) for w in result.get("warnings") or []]
+    return out
+
+
+def _percentile(percentiles: dict[str, Any], pct: float) -> Any:
+    for key, value in percentiles.items():
+        try:
+            if float(key) == pct:
+                return value
+        except ValueError:
+            continue
+    return None
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
