@@ -11,7 +11,20 @@ this host's instances and dispatches them: ``building`` -> create,
 ``deleting`` -> delete, an active one whose domain stopped or vanished ->
 error, reporting the outcome (active / error / deleted,
 with the message). Time and sleeping are injected; nothing here reads the
-host or libvirt directly (the executor and the inventory do).
+host or libvirt directly (the executor, the inventory and the measurement
+runner do).
+
+Measurements (``/v1/agent/measurements``): each step fetches this host's; a
+queued one is reported ``running`` and carried out by the injected runner
+(:class:`rtkvm.agent.measure.MeasurementRunner`) in ONE background worker
+thread, one at a time, so heartbeats and instance work go on meanwhile. Its
+instances are busy until the runner has started their domains again: the
+liveness check leaves them alone (their domain is stopped for the run) and
+the step neither creates nor deletes them (a deletion waits). The worker
+reports ``done`` or ``error``; a report the API did not receive is sent again
+on the next step. A ``running`` measurement this process did not start (the
+agent restarted mid-run) is reported as error and its domains brought back.
+An API without measurements (HTTP 404) is run without them.
 
 This module must not delete a domain the API did not ask to delete.
 """
@@ -19,13 +32,15 @@ This module must not delete a domain the API did not ask to delete.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rtkvm.agent.executor import Executor, Outcome
 from rtkvm.agent.inventory import dataplane_state
+from rtkvm.agent.measure import Finished, instances_of
 from rtkvm.agent.reconcile import Reconciliation, compare, lost, vanished_fault
 from rtkvm.api.schemas import (
     AgentInstance,
@@ -35,12 +50,27 @@ from rtkvm.api.schemas import (
     UnknownReport,
     UnknownVerdict,
 )
+from rtkvm.api.schemas_measure import AgentMeasurement, MeasurementReport
 from rtkvm.client import CloudClient, CloudError
 from rtkvm.errors import RtkvmError
 
 log = logging.getLogger("rtkvm.agent")
 
 NOT_REGISTERED = 409
+NOT_FOUND = 404
+RESTARTED = "the agent restarted during the measurement"
+
+
+class Runner(Protocol):
+    """Carries out measurements (:class:`rtkvm.agent.measure.MeasurementRunner`)."""
+
+    def run(self, m: AgentMeasurement) -> Finished:
+        """Measure and start the instances' domains again; never raises."""
+        ...
+
+    def recover(self, instances: Sequence[AgentInstance]) -> list[str]:
+        """Bring back the domains of a run cut short; the faults."""
+        ...
 
 
 @dataclass
@@ -51,6 +81,12 @@ class StepResult:
     deleted: dict[str, Outcome] = field(default_factory=dict)
     lost: dict[str, str] = field(default_factory=dict)
     """Active instances whose domain stopped or vanished, with the fault reported."""
+    measuring: str | None = None
+    """The measurement this step handed to the worker."""
+    waiting: list[str] = field(default_factory=list)
+    """Instances whose work (a deletion) waits for the running measurement."""
+    refused: dict[str, str] = field(default_factory=dict)
+    """Measurements reported as error without running (by id), with the fault."""
 
 
 class Agent:
@@ -63,19 +99,35 @@ class Agent:
         executor: Executor,
         *,
         ports: Callable[[], set[tuple[str, int]]] = set,
+        runner: Runner | None = None,
     ) -> None:
         self.client = client
         self.inventory = inventory
         self.executor = executor
         self.ports = ports
+        self.runner = runner
+        """Carries out measurements; None: this agent takes none."""
         self.unknown: list[UnknownVerdict] = []
         """What the API said of the unknown domains and ports of the last reconciliation."""
+        self._api = threading.Lock()  # the worker reports while the loop steps
+        self._state = threading.Lock()  # guards the measurement fields below
+        self._worker: threading.Thread | None = None
+        self._busy: frozenset[str] = frozenset()
+        self._started: set[str] = set()
+        """Measurements this process took on (never taken on twice)."""
+        self._unreported: dict[str, Finished] = {}
+        self._sending = threading.Lock()
+        self._said_no_measurements = False
+
+    def _call(self, method: str, path: str, *, json: Any = None) -> Any:
+        with self._api:
+            return self.client.call(method, path, json=json)
 
     # -- API calls ------------------------------------------------------------------
 
     def register(self) -> dict[str, Any]:
         body = self.inventory().model_dump(mode="json")
-        host = dict(self.client.call("PUT", "/v1/agent/host", json=body))
+        host = dict(self._call("PUT", "/v1/agent/host", json=body))
         log.info("registered host %s (%s)", host["name"], host["status"])
         return host
 
@@ -84,7 +136,7 @@ class Agent:
         networked guests away from this host)."""
         body = {"dataplane_state": dataplane_state(self.executor.switch)}
         try:
-            return dict(self.client.call("POST", "/v1/agent/heartbeat", json=body))
+            return dict(self._call("POST", "/v1/agent/heartbeat", json=body))
         except CloudError as exc:
             if exc.status != NOT_REGISTERED:
                 raise
@@ -92,7 +144,7 @@ class Agent:
             return self.register()
 
     def work(self) -> list[AgentInstance]:
-        rows = self.client.call("GET", "/v1/agent/instances")
+        rows = self._call("GET", "/v1/agent/instances")
         return [AgentInstance.model_validate(row) for row in rows]
 
     def explain(self, found: Reconciliation) -> list[UnknownVerdict]:
@@ -106,18 +158,45 @@ class Agent:
             ],
             ports=[UnknownPort(guest=g, nic=n) for g, n in found.unknown_ports],
         )
-        rows = self.client.call("POST", "/v1/agent/unknown", json=body.model_dump())
+        rows = self._call("POST", "/v1/agent/unknown", json=body.model_dump())
         return [UnknownVerdict.model_validate(row) for row in rows]
 
     def report(self, inst: AgentInstance, outcome: Outcome) -> dict[str, Any]:
         body = {"state": outcome.state, "fault": _clip(outcome.fault)}
         path = f"/v1/agent/instances/{inst.id}/state"
-        return dict(self.client.call("POST", path, json=body))
+        return dict(self._call("POST", path, json=body))
+
+    def measurements(self) -> list[AgentMeasurement]:
+        """This host's queued and running measurements ([] without a runner or API support)."""
+        if self.runner is None:
+            return []
+        try:
+            rows = self._call("GET", "/v1/agent/measurements")
+        except CloudError as exc:
+            if exc.status != NOT_FOUND:
+                raise
+            if not self._said_no_measurements:
+                log.info("the API has no measurements: running without them")
+                self._said_no_measurements = True
+            return []
+        return [AgentMeasurement.model_validate(row) for row in rows]
+
+    def report_measurement(
+        self, mid: str, state: str, result: dict[str, Any] | None = None, fault: str | None = None
+    ) -> None:
+        body = MeasurementReport.model_validate(
+            {"state": state, "result": result, "fault": _clip(fault)}
+        )
+        self._call("POST", f"/v1/agent/measurements/{mid}/state", json=body.model_dump())
 
     # -- start-up ---------------------------------------------------------------------
 
     def reconcile(self) -> Reconciliation:
-        """Adopt expected domains, mark vanished ones, report (never delete) unknown ones."""
+        """Adopt expected domains, mark vanished ones, report (never delete) unknown ones.
+
+        Measurements cut short by a restart are closed first, so that their domains get
+        their own definition back before being adopted."""
+        self._close_orphans(self.measurements(), frozenset())
         found = compare(self.work(), self.executor.hypervisor.domains(), self.ports())
         for inst, dom in found.adopt:
             outcome = self.executor.adopt(inst, dom)
@@ -142,15 +221,26 @@ class Agent:
     # -- the loop ---------------------------------------------------------------------
 
     def step(self) -> StepResult:
-        """One heartbeat and one pass over this host's work."""
+        """One heartbeat and one pass over this host's work and measurements."""
         self.heartbeat()
         result = StepResult()
+        self.send_finished()
+        measurements = self.measurements()
+        busy = self.busy()  # before listing domains: a run ends only after restarting them
+        result.refused.update(self._close_orphans(measurements, busy))
         work = self.work()
         for inst, fault in lost(work, self.executor.hypervisor.domains()):
+            if inst.id in busy:
+                continue  # stopped or redefined for the measurement
             self.report(inst, Outcome("error", fault))
             result.lost[inst.id] = fault
             log.warning("instance %s: %s", inst.id, fault)
         for inst in work:
+            if inst.id in busy:
+                if inst.state in ("building", "deleting"):
+                    result.waiting.append(inst.id)
+                    log.info("instance %s: %s waits for its measurement", inst.id, inst.state)
+                continue
             if inst.state == "building":
                 outcome = self.executor.create(inst)
                 result.created[inst.id] = outcome
@@ -162,7 +252,138 @@ class Agent:
             self.report(inst, outcome)
             level = logging.INFO if outcome.state != "error" else logging.WARNING
             log.log(level, "instance %s: %s %s", inst.id, outcome.state, outcome.fault or "")
+        self._start_next(measurements, work, result)
         return result
+
+    # -- measurements -----------------------------------------------------------------
+
+    def busy(self) -> frozenset[str]:
+        """Ids of the instances the running measurement holds."""
+        with self._state:
+            return self._busy
+
+    def measuring(self) -> bool:
+        with self._state:
+            return self._worker is not None and self._worker.is_alive()
+
+    def wait_measurement(self, timeout: float | None = None) -> None:
+        """Let the running measurement finish (its domains started again) and report it."""
+        with self._state:
+            worker = self._worker
+        if worker is not None and worker.is_alive():
+            log.info("waiting for the running measurement to finish")
+            worker.join(timeout)
+        try:
+            self.send_finished()
+        except RtkvmError as exc:  # the next start reports it as cut short
+            log.warning("finished measurements not reported: %s", exc)
+
+    def send_finished(self) -> None:
+        """Report finished measurements; those the API did not receive stay for next time."""
+        if not self._sending.acquire(blocking=False):
+            return  # the other thread is sending them
+        try:
+            with self._state:
+                pending = dict(self._unreported)
+            for mid, done in pending.items():
+                try:
+                    self.report_measurement(mid, done.state, done.result, done.fault)
+                except CloudError as exc:
+                    if exc.status is None or exc.status >= 500 or exc.status in (401, 403):
+                        log.warning("measurement %s: report retried next step: %s", mid, exc)
+                        continue
+                    log.warning("measurement %s: the API refused its report: %s", mid, exc)
+                except (TypeError, ValueError) as exc:  # a result that is no JSON
+                    log.exception("measurement %s: its result cannot be sent", mid)
+                    with self._state:
+                        self._unreported[mid] = Finished("error", fault=f"unsendable result: {exc}")
+                    continue
+                with self._state:
+                    self._unreported.pop(mid, None)
+                log.info("measurement %s: %s %s", mid, done.state, done.fault or "")
+        finally:
+            self._sending.release()
+
+    def _finish(self, mid: str, done: Finished) -> None:
+        with self._state:
+            self._unreported[mid] = done
+
+    def _close_orphans(
+        self, measurements: Sequence[AgentMeasurement], busy: frozenset[str]
+    ) -> dict[str, str]:
+        """Running measurements this process did not start: bring back their domains,
+        report them as error. Returns the faults by measurement id."""
+        closed: dict[str, str] = {}
+        for m in measurements:
+            if m.state != "running" or m.id in self._started or self.runner is None:
+                continue
+            self._started.add(m.id)
+            fault = RESTARTED
+            try:
+                faults = self.runner.recover([i for i in instances_of(m) if i.id not in busy])
+            except RtkvmError as exc:
+                faults = [f"its domains could not be checked: {exc}"]
+            if faults:
+                fault += "; " + "; ".join(faults)
+            log.warning("measurement %s: %s", m.id, fault)
+            self._finish(m.id, Finished("error", fault=fault))
+            closed[m.id] = fault
+        if closed:
+            self.send_finished()
+        return closed
+
+    def _start_next(
+        self,
+        measurements: Sequence[AgentMeasurement],
+        work: list[AgentInstance],
+        result: StepResult,
+    ) -> None:
+        """Hand the first queued measurement to the worker (when none runs)."""
+        if self.runner is None or self.measuring():
+            return
+        by_id = {inst.id: inst for inst in work}
+        for m in measurements:
+            if m.state != "queued" or m.id in self._started:
+                continue
+            fault = _not_ready(m, by_id, result)
+            if fault is not None:
+                self._started.add(m.id)
+                self._finish(m.id, Finished("error", fault=fault))
+                result.refused[m.id] = fault
+                continue
+            try:
+                self.report_measurement(m.id, "running")
+            except CloudError as exc:
+                if exc.status is None or exc.status >= 500:
+                    raise
+                log.warning("measurement %s: the API refused to start it: %s", m.id, exc)
+                self._started.add(m.id)
+                continue
+            self._started.add(m.id)
+            worker = threading.Thread(
+                target=self._measure, args=(m,), name=f"rtkvm-measure-{m.id[:8]}", daemon=True
+            )
+            with self._state:
+                self._busy = frozenset(i.id for i in instances_of(m))
+                self._worker = worker
+            worker.start()
+            result.measuring = m.id
+            log.info("measurement %s (%s): started", m.id, m.kind)
+            break
+        self.send_finished()
+
+    def _measure(self, m: AgentMeasurement) -> None:
+        """The worker thread: run, free the instances, report (or leave it to the next step)."""
+        assert self.runner is not None
+        try:
+            done = self.runner.run(m)
+        except Exception as exc:  # the runner does not raise; a worker must report anyway
+            log.exception("measurement %s: the runner failed", m.id)
+            done = Finished("error", fault=f"{m.kind} measurement failed: {exc!r}")
+        with self._state:
+            self._busy = frozenset()
+            self._unreported[m.id] = done
+        self.send_finished()
 
     def run(
         self,
@@ -191,16 +412,33 @@ class Agent:
             if stop():
                 return
             sleep(interval)
-        while True:
-            try:
-                self.step()
-            except RtkvmError as exc:
-                if once or (isinstance(exc, CloudError) and exc.status in (401, 403)):
-                    raise
-                log.warning("step failed, retrying in %g s: %s", interval, exc)
-            if once or stop():
-                return
-            sleep(interval)
+        try:
+            while True:
+                try:
+                    self.step()
+                except RtkvmError as exc:
+                    if once or (isinstance(exc, CloudError) and exc.status in (401, 403)):
+                        raise
+                    log.warning("step failed, retrying in %g s: %s", interval, exc)
+                if once or stop():
+                    return
+                sleep(interval)
+        finally:
+            self.wait_measurement()  # never leave its instances stopped
+
+
+def _not_ready(
+    m: AgentMeasurement, work: dict[str, AgentInstance], result: StepResult
+) -> str | None:
+    """Why a queued measurement cannot run now (an instance not active here), or None."""
+    for inst in instances_of(m):
+        here = work.get(inst.id)
+        if here is None:
+            return f"instance {inst.name} ({inst.id}) is not on this host: nothing was measured"
+        if here.state != "active" or inst.id in result.lost:
+            state = "lost its domain" if inst.id in result.lost else f"is {here.state}"
+            return f"instance {inst.name} ({inst.id}) {state}, not active: nothing was measured"
+    return None
 
 
 def _clip(text: str | None, limit: int = 2000) -> str | None:
