@@ -5,8 +5,9 @@ Reads the agent token (given once by ``rtkvm cloud host enroll``) from
 (--wiring) and switch (--switch-rundir of ``rtkvm net up``), chooses the
 accelerator and host quirks like ``rtkvm guest create``, and runs
 :class:`rtkvm.agent.loop.Agent` (``--once``: register, reconcile, one
-step). Tests pass a ready client in ``ctx.obj["client"]``. No logic beyond
-wiring the pieces together.
+step) with a measurement runner on the same libvirt URI (its worker thread
+opens its own connections). Tests pass a ready client in ``ctx.obj["client"]``.
+No logic beyond wiring the pieces together.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rtkvm.agent.executor import BootConfig, Executor, HostView
 from rtkvm.agent.hypervisor import LibvirtHypervisor
 from rtkvm.agent.inventory import collect
 from rtkvm.agent.loop import Agent
+from rtkvm.agent.measure import MeasurementRunner
 from rtkvm.agent.switch import OvsSwitch, Switch
 from rtkvm.cli.common import guest_boot_options
 from rtkvm.client import DEFAULT_URL, CloudClient
@@ -140,6 +142,7 @@ def agent(
         lambda: collect(fs, plan, wiring=host_wiring, switch=switch),
         executor,
         ports=switch.ports if switch is not None else set,
+        runner=MeasurementRunner(lambda: lifecycle.connect(uri), HostFS("/")),
     )
     if once:
         node.run(once=True)
