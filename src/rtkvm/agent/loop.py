@@ -86,7 +86,8 @@ class StepResult:
     waiting: list[str] = field(default_factory=list)
     """Instances whose work (a deletion) waits for the running measurement."""
     refused: dict[str, str] = field(default_factory=dict)
-    """Measurements reported as error without running (by id), with the fault."""
+    """Measurements this step reported as error without running them (an instance not
+    active, or cut short by an agent restart), by id, with the fault."""
 
 
 class Agent:
