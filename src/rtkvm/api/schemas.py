@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rtkvm.scheduler.hostdata import TopologyDoc
 
@@ -99,6 +99,31 @@ class HostOut(BaseModel):
     heartbeat_at: float | None
     registered_at: float | None
     nodes: list[NodeOut]
+    rt_waiver: str | None = None
+    """An admin's reason to schedule RT guests here although the doctor verdict is not
+    'ready' (a lab host): guests placed here have no latency guarantee. None: no waiver."""
+
+
+RT_WAIVER_MAX = 500
+
+
+class HostUpdate(_In):
+    """What an admin may change on a host: its RT waiver (a reason, or null to clear it)."""
+
+    rt_waiver: str | None = Field(max_length=RT_WAIVER_MAX)
+    """Why RT guests may be placed here although the host is not RT-ready; null clears it."""
+
+    @field_validator("rt_waiver")
+    @classmethod
+    def _reason(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError(
+                "an RT waiver needs a reason: give the text saying why this host may run RT "
+                "guests without being RT-ready (e.g. 'lab demo on a laptop'), or null to clear it"
+            )
+        return value.strip()
 
 
 class HostEnroll(_In):
@@ -207,6 +232,9 @@ class InstanceOut(BaseModel):
     networks: list[NetworkPort]
     created_at: float
     updated_at: float
+    rt_waiver: str | None = None
+    """The host's RT waiver when the instance was placed there: its latency is not assured.
+    None: placed on an RT-ready host (or not placed)."""
 
 
 class AgentInstance(InstanceOut):
@@ -253,6 +281,13 @@ class UnknownVerdict(BaseModel):
     verdict: UnknownKind
     hint: str
     kind: Literal["domain", "port"] = "domain"
+
+
+class UnknownResourceOut(UnknownVerdict):
+    """An unknown domain or port as last reported by its host's agent."""
+
+    first_seen: float
+    last_seen: float
 
 
 class StateReport(_In):

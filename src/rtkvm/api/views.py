@@ -17,7 +17,16 @@ from sqlalchemy.orm import Session
 from rtkvm.api import schemas
 from rtkvm.api.deps import Principal
 from rtkvm.api.errors import ApiError, not_found
-from rtkvm.db.models import Host, HostNode, Instance, InstanceNetwork, Network, Project, User
+from rtkvm.db.models import (
+    Host,
+    HostNode,
+    Instance,
+    InstanceNetwork,
+    Network,
+    Project,
+    UnknownResource,
+    User,
+)
 
 
 def project_named(session: Session, name: str) -> Project:
@@ -106,6 +115,7 @@ def host_out(session: Session, host: Host, now: float, timeout: float) -> schema
         physnets=json.loads(host.physnets),
         heartbeat_at=host.heartbeat_at,
         registered_at=host.registered_at,
+        rt_waiver=host.rt_waiver,
         nodes=[
             schemas.NodeOut(
                 node=n.node,
@@ -119,6 +129,19 @@ def host_out(session: Session, host: Host, now: float, timeout: float) -> schema
             )
             for n in nodes
         ],
+    )
+
+
+def unknown_out(row: UnknownResource) -> schemas.UnknownResourceOut:
+    return schemas.UnknownResourceOut(
+        kind=row.kind,  # type: ignore[arg-type]
+        name=row.name,
+        uuid=row.uuid,
+        running=row.running,
+        verdict=row.verdict,  # type: ignore[arg-type]
+        hint=row.hint,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
     )
 
 
@@ -175,6 +198,7 @@ def _instance_fields(session: Session, inst: Instance) -> dict[str, object]:
         "networks": instance_ports(session, inst),
         "created_at": inst.created_at,
         "updated_at": inst.updated_at,
+        "rt_waiver": inst.rt_waiver,
     }
 
 

@@ -4,9 +4,10 @@ An agent registers its host (topology, partition plan, doctor verdict, data
 plane state, wired physical networks), sends heartbeats, fetches the
 instances placed on its host (``building`` to create, ``deleting`` to tear
 down) and reports each result. After a restart it may ask what the cloud
-knows of domains and switch ports it found but was not given (``POST /unknown``: explained and
-logged, never deleted). A token is bound to one host: an agent can only ever
-read or write its own host. Must not schedule.
+knows of domains and switch ports it found but was not given (``POST
+/unknown``: explained, logged, and stored as the host's current list for
+admins; never deleted on the host). A token is bound to one host: an agent
+can only ever read or write its own host. Must not schedule.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import uuid
 
 from fastapi import APIRouter
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from rtkvm.api import schemas
@@ -25,7 +26,7 @@ from rtkvm.api.errors import ApiError, not_found
 from rtkvm.api.views import agent_instance, host_out
 from rtkvm.cpuset import CpuSet
 from rtkvm.dataplane.names import check_label
-from rtkvm.db.models import CpuClaim, Host, HostDetail, HostNode, Instance
+from rtkvm.db.models import CpuClaim, Host, HostDetail, HostNode, Instance, UnknownResource
 from rtkvm.errors import InputError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.scheduler.claim import refresh_capacity, release
@@ -194,10 +195,15 @@ def unknown(
 
     The answer says what the cloud knows of each one's instance (deleted but
     left behind, placed on another host, not placed yet, or nothing at all)
-    without naming other hosts or projects.
+    without naming other hosts or projects. The report is the agent's full
+    list: it replaces the host's stored one (``GET /v1/hosts/{name}/unknown``),
+    keeping when each was first seen; an empty report clears it.
     """
     verdicts = []
-    with services.db.read() as s:
+    now = services.clock()
+    with services.db.write() as s:
+        if s.get(Host, agent.host_id, with_for_update=True) is None:  # one report at a time
+            raise ApiError(401, "this agent's host was removed: enroll it again")
         for dom in body.domains:
             remove = f"remove it with `rtkvm guest delete {dom.name}` on the host"
             verdict, hint = _explain(_instance(s, dom.uuid), agent.host_id, remove)
@@ -216,6 +222,7 @@ def unknown(
                     name=name, uuid=ident, running=None, verdict=verdict, hint=hint, kind="port"
                 )
             )
+        _store(s, agent.host_id, verdicts, now)
     for v in verdicts:
         log.warning(
             "host %s has an unknown %s %s (%s): %s: %s",
@@ -227,6 +234,35 @@ def unknown(
             v.hint,
         )
     return verdicts
+
+
+def _store(
+    session: Session, host_id: int | None, verdicts: list[schemas.UnknownVerdict], now: float
+) -> None:
+    """Make the host's stored unknown resources exactly ``verdicts`` (by kind and name)."""
+    rows = {
+        (r.kind, r.name): r
+        for r in session.scalars(select(UnknownResource).where(UnknownResource.host_id == host_id))
+    }
+    seen: set[tuple[str, str]] = set()
+    for v in verdicts:
+        key = (v.kind, v.name)
+        if key in seen:  # reported twice: the first one counts
+            continue
+        seen.add(key)
+        row = rows.get(key)
+        if row is None:
+            assert host_id is not None
+            row = UnknownResource(host_id=host_id, kind=v.kind, name=v.name, first_seen=now)
+            session.add(row)
+        row.uuid = v.uuid
+        row.running = v.running
+        row.verdict = v.verdict
+        row.hint = v.hint
+        row.last_seen = now
+    gone = [r.id for key, r in rows.items() if key not in seen]
+    if gone:
+        session.execute(delete(UnknownResource).where(UnknownResource.id.in_(gone)))
 
 
 def _instance(session: Session, ident: str) -> Instance | None:

@@ -1,8 +1,14 @@
 """Hosts as admins see them: enroll (which returns the agent's own credential),
-list, show, remove. Registration and heartbeats are the agent's (agent.py).
-Must not accept reports from agents."""
+list, show, set or clear an RT waiver, list what its agent found but the
+cloud does not know, remove. Registration and heartbeats are the agent's
+(agent.py). An RT waiver lets the scheduler place RT guests on a host that
+is not RT-ready (a lab host): setting and clearing it is logged at WARNING,
+with the reason. Must not accept reports from agents.
+"""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import APIRouter, Response
 from sqlalchemy import delete, select, update
@@ -11,10 +17,11 @@ from rtkvm.api import schemas
 from rtkvm.api.deps import AdminDep, ServicesDep
 from rtkvm.api.errors import ApiError, conflict
 from rtkvm.api.security import add_token, new_secret
-from rtkvm.api.views import host_named, host_out
-from rtkvm.db.models import CpuClaim, Host, HostDetail, HostNode, Instance, Token
+from rtkvm.api.views import host_named, host_out, unknown_out
+from rtkvm.db.models import CpuClaim, Host, HostDetail, HostNode, Instance, Token, UnknownResource
 
 router = APIRouter(prefix="/v1/hosts", tags=["hosts"])
+log = logging.getLogger("rtkvm.api.hosts")
 
 
 @router.post("", status_code=201)
@@ -62,6 +69,54 @@ def show_host(name: str, services: ServicesDep, _: AdminDep) -> schemas.HostOut:
         return host_out(s, host_named(s, name), services.clock(), services.settings.agent_timeout_s)
 
 
+@router.patch("/{name}")
+def update_host(
+    name: str, body: schemas.HostUpdate, services: ServicesDep, admin: AdminDep
+) -> schemas.HostOut:
+    """Set the host's RT waiver (a reason) or clear it (null).
+
+    A waiver admits the host for RT guests although its doctor verdict is not
+    'ready': their latency is not assured. It overrides no other check.
+    """
+    with services.db.write() as s:
+        host = host_named(s, name)
+        before = host.rt_waiver
+        host.rt_waiver = body.rt_waiver
+        s.flush()
+        out = host_out(s, host, services.clock(), services.settings.agent_timeout_s)
+    if body.rt_waiver is not None:
+        log.warning(
+            "RT WAIVER set on host %s by %s: RT guests may be placed there although its "
+            "doctor verdict is %r; their latency is not assured. Reason: %s",
+            name,
+            admin.user_name,
+            out.doctor_verdict,
+            body.rt_waiver,
+        )
+    elif before is not None:
+        log.warning(
+            "RT waiver cleared on host %s by %s (was: %s); instances placed under it keep "
+            "their note",
+            name,
+            admin.user_name,
+            before,
+        )
+    return out
+
+
+@router.get("/{name}/unknown")
+def list_unknown(name: str, services: ServicesDep, _: AdminDep) -> list[schemas.UnknownResourceOut]:
+    """Domains and switch ports the host's agent last reported as not the cloud's."""
+    with services.db.read() as s:
+        host = host_named(s, name)
+        rows = s.scalars(
+            select(UnknownResource)
+            .where(UnknownResource.host_id == host.id)
+            .order_by(UnknownResource.kind, UnknownResource.name)
+        )
+        return [unknown_out(r) for r in rows]
+
+
 @router.delete("/{name}", status_code=204)
 def remove_host(name: str, services: ServicesDep, _: AdminDep) -> Response:
     """Idempotent; refused while instances are placed on the host. Revokes its agent token."""
@@ -79,6 +134,7 @@ def remove_host(name: str, services: ServicesDep, _: AdminDep) -> Response:
         s.execute(delete(CpuClaim).where(CpuClaim.host_id == host.id))
         s.execute(delete(HostNode).where(HostNode.host_id == host.id))
         s.execute(delete(HostDetail).where(HostDetail.host_id == host.id))
+        s.execute(delete(UnknownResource).where(UnknownResource.host_id == host.id))
         s.execute(delete(Token).where(Token.host_id == host.id))
         s.execute(update(Instance).where(Instance.host_id == host.id).values(host_id=None))
         s.delete(host)

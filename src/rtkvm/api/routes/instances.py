@@ -6,27 +6,39 @@ the instance goes to ``error`` with the reason as its fault and the
 response is 409 or 403 with the same reason. Delete is idempotent: an
 instance that holds nothing is deleted at once; a placed one goes to
 ``deleting`` and its host's agent reports ``deleted``, which frees it.
-Must not pin CPUs itself (the scheduler calls rtkvm.domain.placement).
+An admin may force the delete (``?force=true``) when that agent will never
+come: the host is down or removed, or the instance is in error. It frees
+the claims like the agent's report would and logs at WARNING that the
+guest may still exist on the host. Must not pin CPUs itself (the scheduler
+calls rtkvm.domain.placement).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select, update
 
 from rtkvm.api import schemas
-from rtkvm.api.deps import ServicesDep, UserDep
+from rtkvm.api.deps import Principal, ServicesDep, UserDep
 from rtkvm.api.errors import ApiError, not_found
-from rtkvm.api.views import instance_for, instance_out, network_named, project_named
-from rtkvm.db.models import Flavor, Instance, InstanceNetwork
+from rtkvm.api.views import (
+    host_status,
+    instance_for,
+    instance_out,
+    network_named,
+    project_named,
+)
+from rtkvm.db.models import Flavor, Host, Instance, InstanceNetwork
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.errors import RtkvmError
-from rtkvm.scheduler.claim import schedule
+from rtkvm.scheduler.claim import release, schedule
 from rtkvm.scheduler.snapshot import Request
 
 router = APIRouter(prefix="/v1/instances", tags=["instances"])
+log = logging.getLogger("rtkvm.api.instances")
 
 
 @router.post("", status_code=201)
@@ -123,9 +135,27 @@ def show_instance(instance_id: str, services: ServicesDep, caller: UserDep) -> s
 
 
 @router.delete("/{instance_id}", status_code=204)
-def delete_instance(instance_id: str, services: ServicesDep, caller: UserDep) -> Response:
+def delete_instance(
+    instance_id: str,
+    services: ServicesDep,
+    caller: UserDep,
+    force: bool = Query(
+        default=False,
+        description="admins: free the instance without its host's agent (host down or "
+        "removed, or instance in error); the guest may stay on the host",
+    ),
+) -> Response:
     """Idempotent: 204 for an unknown or already deleted instance too."""
     now = services.clock()
+    if force:
+        if not caller.is_admin:
+            raise ApiError(
+                403,
+                "a forced delete needs the admin role (it frees the instance without its "
+                "host): use a plain delete, or ask an admin",
+            )
+        _force_delete(instance_id, services, caller, now)
+        return Response(status_code=204)
     with services.db.write() as s:
         inst = s.get(Instance, instance_id)
         if inst is None or inst.state in ("deleted", "deleting"):
@@ -138,3 +168,44 @@ def delete_instance(instance_id: str, services: ServicesDep, caller: UserDep) ->
             inst.state = "deleting"
         inst.updated_at = now
     return Response(status_code=204)
+
+
+def _force_delete(instance_id: str, services: ServicesDep, admin: Principal, now: float) -> None:
+    """Release the instance as the agent's 'deleted' report would; refused (409) while its
+    host is up and it is not in error, since a plain delete then does it properly."""
+    with services.db.write() as s:
+        inst = s.get(Instance, instance_id)
+        if inst is None or inst.state == "deleted":
+            return
+        if inst.host_id is None:  # never placed: nothing exists on any host
+            inst.state = "deleted"
+            inst.updated_at = now
+            return
+        host = s.get(Host, inst.host_id)
+        where = host.name if host else "its former host"
+        status = host_status(host, now, services.settings.agent_timeout_s) if host else "removed"
+        if status == "up" and inst.state != "error":
+            raise ApiError(
+                409,
+                f"instance {instance_id} is {inst.state} on host {where}, which is up: its "
+                "agent tears it down, so use a plain delete (without --force)",
+            )
+        was = inst.state
+        release(s, inst, now)
+        inst.state = "deleted"
+        inst.fault = (
+            f"force-deleted by admin {admin.user_name} while {was} "
+            f"(host {where} {status}); the guest may still exist there"
+        )
+        inst.updated_at = now
+    log.warning(
+        "instance %s force-deleted by admin %s (was %s, host %s %s): its guest may still exist "
+        "on %s; run `rtkvm guest delete rtkvm-%s` there",
+        instance_id,
+        admin.user_name,
+        was,
+        where,
+        status,
+        where,
+        instance_id,
+    )
