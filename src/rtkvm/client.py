@@ -88,6 +88,17 @@ class CloudClient:
     def enroll_host(self, name: str) -> dict[str, Any]:
         return dict(self.call("POST", "/v1/hosts", json={"name": name}))
 
+    def host(self, name: str) -> dict[str, Any]:
+        return dict(self.call("GET", f"/v1/hosts/{name}"))
+
+    def set_rt_waiver(self, host: str, reason: str | None) -> dict[str, Any]:
+        """Set the host's RT waiver (a reason), or clear it (None)."""
+        return dict(self.call("PATCH", f"/v1/hosts/{host}", json={"rt_waiver": reason}))
+
+    def host_unknown(self, name: str) -> list[dict[str, Any]]:
+        """Domains and switch ports the host's agent found but the cloud does not know."""
+        return list(self.call("GET", f"/v1/hosts/{name}/unknown"))
+
     def flavors(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "/v1/flavors"))
 
@@ -126,6 +137,11 @@ class CloudClient:
 
     def delete(self, kind: str, ref: str) -> None:
         self.call("DELETE", f"/v1/{kind}/{ref}")
+
+    def delete_server(self, instance_id: str, *, force: bool = False) -> None:
+        """Delete; ``force`` (admins) frees it without its host's agent (host down)."""
+        params = {"force": "true"} if force else None
+        self.call("DELETE", f"/v1/instances/{instance_id}", params=params)
 
     def usage(self, project: str, since: float | None = None) -> dict[str, Any]:
         params = {"since": since} if since is not None else None

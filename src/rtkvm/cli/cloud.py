@@ -15,12 +15,13 @@ from typing import Any
 
 import click
 
-from rtkvm.cli.cloud_format import format_option, show_list, show_one
+from rtkvm.cli.cloud_format import format_option, rt_cell, show_list, show_one, waiver_cell
 from rtkvm.cli.cloud_measure import measure
 from rtkvm.client import DEFAULT_URL, CloudClient
 
-SERVER_COLUMNS = ("id", "name", "state", "host", "flavor", "networks", "rt_cores")
+SERVER_COLUMNS = ("id", "name", "state", "host", "flavor", "networks", "rt_cores", "rt")
 HOST_COLUMNS = ("name", "status", "doctor_verdict", "dataplane_state", "physnets")
+UNKNOWN_COLUMNS = ("kind", "name", "uuid", "running", "verdict", "hint")
 
 
 class _Conn:
@@ -80,7 +81,12 @@ def server_create(
 @format_option
 @click.pass_context
 def server_list(ctx: click.Context, all_projects: bool, fmt: str) -> None:
-    show_list(_api(ctx).servers(all_projects=all_projects), SERVER_COLUMNS, fmt)
+    """List servers; RT says "not assured" for those placed under a host's RT waiver."""
+    items = _api(ctx).servers(all_projects=all_projects)
+    if fmt != "json":
+        for item in items:
+            item["rt"] = rt_cell(item)
+    show_list(items, SERVER_COLUMNS, fmt)
 
 
 @server.command("show")
@@ -88,19 +94,34 @@ def server_list(ctx: click.Context, all_projects: bool, fmt: str) -> None:
 @format_option
 @click.pass_context
 def server_show(ctx: click.Context, ref: str, fmt: str) -> None:
-    """Show a server by id or name, with its pCPU pinning."""
-    show_one(_api(ctx).server(ref), fmt)
+    """Show a server by id or name, with its pCPU pinning (and RT: not assured under a waiver)."""
+    item = _api(ctx).server(ref)
+    if fmt == "table" and item.get("rt_waiver"):
+        item["rt"] = rt_cell(item)
+    show_one(item, fmt)
 
 
 @server.command("delete")
 @click.argument("refs", nargs=-1, required=True)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Admins: free servers whose host is down or removed (or that are in error) without "
+    "their host's agent; their guests may stay on the host (`rtkvm guest delete` there).",
+)
 @click.pass_context
-def server_delete(ctx: click.Context, refs: tuple[str, ...]) -> None:
+def server_delete(ctx: click.Context, refs: tuple[str, ...], force: bool) -> None:
     """Delete servers (idempotent by id); their hosts free them."""
     api = _api(ctx)
     for ref in refs:
         target = ref if len(ref) == 36 else api.server(ref)["id"]
-        api.delete("instances", target)
+        api.delete_server(target, force=force)
+        if force:
+            click.echo(
+                f"warning: server {target} force-deleted: its guest may still exist on its host; "
+                f"run `rtkvm guest delete rtkvm-{target}` there",
+                err=True,
+            )
 
 
 # -- flavors -----------------------------------------------------------------------
@@ -312,10 +333,65 @@ def host_enroll(ctx: click.Context, name: str, fmt: str) -> None:
 @format_option
 @click.pass_context
 def host_list(ctx: click.Context, fmt: str) -> None:
+    """List hosts; a host with an RT waiver shows WAIVED and the reason."""
     items = _api(ctx).hosts()
     for item in items:
         item["rt_free"] = sum(n["rt_total"] - n["rt_used"] for n in item["nodes"])
-    show_list(items, (*HOST_COLUMNS, "rt_free"), fmt)
+        if fmt != "json":
+            item["rt_waiver"] = waiver_cell(item)
+    show_list(items, (*HOST_COLUMNS, "rt_free", "rt_waiver"), fmt)
+
+
+@host.command("show")
+@click.argument("name")
+@format_option
+@click.pass_context
+def host_show(ctx: click.Context, name: str, fmt: str) -> None:
+    """Show a host (an RT waiver as WAIVED and the reason)."""
+    item = _api(ctx).host(name)
+    if fmt != "json":
+        item["rt_waiver"] = waiver_cell(item)
+    show_one(item, fmt)
+
+
+@host.command("set")
+@click.argument("name")
+@click.option(
+    "--rt-waiver",
+    "reason",
+    default=None,
+    metavar="REASON",
+    help="Admit this host for RT guests although it is not RT-ready (a lab or demo host), "
+    "for this reason; its guests' latency is then not assured.",
+)
+@click.option("--no-rt-waiver", "clear", is_flag=True, help="Clear the host's RT waiver.")
+@format_option
+@click.pass_context
+def host_set(ctx: click.Context, name: str, reason: str | None, clear: bool, fmt: str) -> None:
+    """Change a host: set (--rt-waiver REASON) or clear (--no-rt-waiver) its RT waiver."""
+    if (reason is None) == (not clear):
+        raise click.UsageError("give one of --rt-waiver REASON or --no-rt-waiver")
+    item = _api(ctx).set_rt_waiver(name, None if clear else reason)
+    if not clear:
+        click.echo(
+            f"WARNING: RT scheduling guarantees are off for host {name}: RT guests may be "
+            f"placed there although its doctor verdict is {item['doctor_verdict']!r}, and "
+            f"their latency is not assured (reason: {item['rt_waiver']}). Clear it with "
+            f"`rtkvm cloud host set {name} --no-rt-waiver`.",
+            err=True,
+        )
+    if fmt != "json":
+        item["rt_waiver"] = waiver_cell(item)
+    show_one(item, fmt)
+
+
+@host.command("unknown")
+@click.argument("name")
+@format_option
+@click.pass_context
+def host_unknown(ctx: click.Context, name: str, fmt: str) -> None:
+    """Domains and switch ports the host's agent found but the cloud does not know."""
+    show_list(_api(ctx).host_unknown(name), UNKNOWN_COLUMNS, fmt)
 
 
 @cloud.command("usage")
@@ -331,7 +407,12 @@ def usage(ctx: click.Context, project: str, since: float | None, fmt: str) -> No
 @cloud.command("serve")
 @click.option("--database", envvar="RTKVM_DATABASE_URL", default=None, help="SQLAlchemy URL.")
 @click.option("--listen", default="127.0.0.1:8754", show_default=True)
-def serve(database: str | None, listen: str) -> None:
+@click.option(
+    "--access-log",
+    is_flag=True,
+    help="Log every HTTP request (off by default: agents poll every few seconds).",
+)
+def serve(database: str | None, listen: str, access_log: bool) -> None:
     """Run the API server (migrates the database first)."""
     import uvicorn
 
@@ -342,7 +423,12 @@ def serve(database: str | None, listen: str) -> None:
     if database is not None:
         settings = settings.model_copy(update={"database_url": database})
     hostname, _, port = listen.rpartition(":")
-    uvicorn.run(create_app(settings), host=hostname or "127.0.0.1", port=int(port))
+    uvicorn.run(
+        create_app(settings),
+        host=hostname or "127.0.0.1",
+        port=int(port),
+        access_log=access_log,
+    )
 
 
 cloud.add_command(measure)

@@ -2,7 +2,9 @@
 
 Lists print as one table with a row per item and chosen columns; single
 objects as a Field | Value table; ``-f json`` prints the API's JSON as is,
-``-f value`` the bare values (one item per line, for shell scripts). This
+``-f value`` the bare values (one item per line, for shell scripts). RT
+waivers are shown loudly: a waived host as ``WAIVED: <reason>``, a server
+placed under a waiver as ``not assured (host waiver: <reason>)``. This
 module only formats: it must not call the API.
 """
 
@@ -41,6 +43,18 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
     return str(value)
+
+
+def waiver_cell(host: dict[str, Any]) -> str:
+    """``WAIVED: <reason>`` for a host with an RT waiver, else empty."""
+    reason = host.get("rt_waiver")
+    return f"WAIVED: {reason}" if reason else ""
+
+
+def rt_cell(server: dict[str, Any]) -> str:
+    """``not assured (host waiver: <reason>)`` for a server placed under a waiver, else empty."""
+    reason = server.get("rt_waiver")
+    return f"not assured (host waiver: {reason})" if reason else ""
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
