@@ -5,8 +5,10 @@ and its admin token; the API server (``rtkvm cloud serve`` on 127.0.0.1:PORT
 with the directory's SQLite database, admin bootstrapped from the token);
 this host's partition plan (the planner's, like the demo's, unless one is
 given); the host's enrollment and agent token; the agent (``rtkvm agent``);
-then it waits until the API reports the host up. Whatever an ``up`` started
-is stopped again when a later step fails. ``down`` stops the agent, then the
+then it waits until the API reports the host up, and sets the host's RT
+waiver when one is given (a demo on a machine that is not RT-ready; it stays
+until cleared with ``rtkvm cloud host set NAME --no-rt-waiver``). Whatever
+an ``up`` started is stopped again when a later step fails. ``down`` stops the agent, then the
 API, and keeps the state (``purge`` removes it, refused while servers exist).
 This module must not print, and must not touch guests: the agent owns them.
 """
@@ -78,6 +80,9 @@ class UpRequest:
     agent: AgentOptions = field(default_factory=AgentOptions)
     timeout: float = 90.0
     """Seconds to wait for the API to answer, and again for the host to be up."""
+    rt_waiver: str | None = None
+    """A reason to admit this host for RT guests although it is not RT-ready (a lab or
+    demo machine). None: leave the host's waiver as it is (set or not)."""
 
 
 @dataclass
@@ -141,6 +146,11 @@ class AllInOne:
     # -- up ------------------------------------------------------------------------------
 
     def up(self, req: UpRequest) -> UpResult:
+        if req.rt_waiver is not None and not req.rt_waiver.strip():
+            raise InputError(
+                "--rt-waiver needs a reason (e.g. 'demo on a laptop'): say why this host may "
+                "run RT guests without being RT-ready"
+            )
         started = self.clock()
         self.state.create()
         config = self._config(req)
@@ -162,6 +172,8 @@ class AllInOne:
             self._ensure_enrolled(admin, config.host, actions)
             agent = self._ensure_agent(url, req.agent, actions, new)
             self._wait_host_up(admin, config.host, agent, req.timeout)
+            if req.rt_waiver is not None:
+                self._set_waiver(admin, config.host, req.rt_waiver, actions)
         except BaseException:
             for proc in reversed(new):
                 proc.stop(wait=10.0)
@@ -310,6 +322,15 @@ class AllInOne:
                     f"last lines of {self.agent.log_file}:\n{self.agent.tail()}"
                 )
             time.sleep(0.2)
+
+    def _set_waiver(self, admin: CloudClient, host: str, reason: str, actions: list[str]) -> None:
+        done = admin.set_rt_waiver(host, reason)
+        actions.append(
+            f"RT WAIVER set on host {host}: RT scheduling guarantees are OFF for it (doctor "
+            f"verdict {done['doctor_verdict']!r}); its servers' latency is not assured. "
+            f"Reason: {done['rt_waiver']}. It stays until `rtkvm cloud host set {host} "
+            "--no-rt-waiver`"
+        )
 
     # -- down and status -------------------------------------------------------------------
 

@@ -116,6 +116,8 @@ def agent(
 ) -> None:
     """Run this host's node agent: register, heartbeat, create and delete its guests."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for chatty in ("httpx", "httpcore"):  # one INFO line per request: only rtkvm's own lines
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     obj = ctx.find_root().obj
     given = obj.get("client") if isinstance(obj, dict) else None
     client = given if isinstance(given, CloudClient) else CloudClient(url, read_token(token_file))

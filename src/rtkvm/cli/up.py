@@ -70,6 +70,14 @@ DirPath = click.Path(file_okay=False, path_type=Path)
     show_default=True,
     help="Seconds to wait for the API, then for the host to be up.",
 )
+@click.option(
+    "--rt-waiver",
+    default=None,
+    metavar="REASON",
+    help="Admit this host for RT guests although it is not RT-ready (a lab or demo machine), "
+    "for this reason: their latency is then not assured. It stays set on later runs until "
+    "`rtkvm cloud host set NAME --no-rt-waiver`.",
+)
 @click.option("--show-admin-token", is_flag=True, help="Print the admin token in full.")
 def up(
     state_dir: Path,
@@ -86,6 +94,7 @@ def up(
     switch_rundir: Path | None,
     interval: float,
     timeout: float,
+    rt_waiver: str | None,
     show_admin_token: bool,
 ) -> None:
     """Run the API (SQLite) and this host's agent in the background; idempotent."""
@@ -101,7 +110,7 @@ def up(
         switch_rundir=switch_rundir,
     )
     request = UpRequest(port=port, host=host_name, plan=plan_file, agent=agent_options,
-                        timeout=timeout)  # fmt: skip
+                        timeout=timeout, rt_waiver=rt_waiver)  # fmt: skip
     stack = AllInOne(StateDir(state_dir))
     result = stack.up(request)
     _print_up(stack.state, result, show_admin_token)
@@ -110,6 +119,8 @@ def up(
 def _print_up(state: StateDir, result: UpResult, show_token: bool) -> None:
     for action in result.actions:
         click.echo(f"  {action}")
+        if action.startswith("RT WAIVER"):
+            click.echo(f"WARNING: {action}", err=True)
     click.echo(
         f"rtkvm is up: API {result.url} (pid {result.api_pid}), agent of host {result.host} "
         f"(pid {result.agent_pid}); host {result.host} is up ({result.seconds:.1f} s)"
