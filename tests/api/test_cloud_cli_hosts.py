@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 
@@ -105,3 +107,19 @@ def test_server_delete_force_frees_a_dead_hosts_server(cloud: Cloud, clock: Fake
     done = ok(cloud, ADMIN_TOKEN, "server", "delete", "--force", vm["id"])
     assert f"rtkvm guest delete rtkvm-{vm['id']}" in done.stderr
     assert expect(cloud.admin.get("/v1/hosts/lab"), 200)["nodes"][0]["rt_used"] == 0
+
+
+def test_serve_logs_no_access_lines_unless_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    database = f"sqlite:///{tmp_path}/serve.db"
+    for extra in ((), ("--access-log",)):
+        args = ["cloud", "serve", "--database", database, "--listen", "127.0.0.1:9", *extra]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+    assert [c["access_log"] for c in calls] == [False, True]
+    assert calls[0]["port"] == 9
