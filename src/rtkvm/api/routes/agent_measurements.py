@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import AgentDep, ServicesDep
-from rtkvm.api.errors import ApiError, not_found
+from rtkvm.api.errors import ApiError, ErrorOut, not_found
 from rtkvm.api.schemas_measure import AgentMeasurement, MeasurementReport
 from rtkvm.api.views_measure import BUSY_STATES, agent_measurement, is_uuid
 from rtkvm.db.models import Instance, Measurement
@@ -61,7 +61,10 @@ def work(services: ServicesDep, agent: AgentDep) -> list[AgentMeasurement]:
         return out
 
 
-@router.post("/{measurement_id}/state")
+@router.post(
+    "/{measurement_id}/state",
+    responses={413: {"model": ErrorOut, "description": "The result is over 2 MB of JSON"}},
+)
 def report(
     measurement_id: str, body: MeasurementReport, services: ServicesDep, agent: AgentDep
 ) -> AgentMeasurement:
