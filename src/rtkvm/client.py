@@ -91,9 +91,15 @@ class CloudClient:
     def host(self, name: str) -> dict[str, Any]:
         return dict(self.call("GET", f"/v1/hosts/{name}"))
 
-    def set_rt_waiver(self, host: str, reason: str | None) -> dict[str, Any]:
-        """Set the host's RT waiver (a reason), or clear it (None)."""
-        return dict(self.call("PATCH", f"/v1/hosts/{host}", json={"rt_waiver": reason}))
+    def set_rt_waiver(
+        self, host: str, reason: str | None, *, pcpu_share: int | None = None
+    ) -> dict[str, Any]:
+        """Set the host's RT waiver (a reason), or clear it (None); with ``pcpu_share``,
+        how many guests may share each RT pCPU of the waived host too."""
+        body: dict[str, Any] = {"rt_waiver": reason}
+        if pcpu_share is not None:
+            body["pcpu_share"] = pcpu_share
+        return dict(self.call("PATCH", f"/v1/hosts/{host}", json=body))
 
     def host_unknown(self, name: str) -> list[dict[str, Any]]:
         """Domains and switch ports the host's agent found but the cloud does not know."""

@@ -45,7 +45,9 @@ def test_set_and_clear_a_waiver_logged_at_warning(
         ({"rt_waiver": ""}, "needs a reason"),
         ({"rt_waiver": "   "}, "needs a reason"),
         ({"rt_waiver": "x" * 501}, "rt_waiver"),
-        ({}, "rt_waiver: Field required"),
+        ({}, "give rt_waiver"),
+        ({"pcpu_share": 2}, "under an RT waiver only"),
+        ({"rt_waiver": "lab", "pcpu_share": 9}, "pcpu_share"),
         ({"rt_waiver": "lab", "colour": "red"}, "colour"),
     ],
 )

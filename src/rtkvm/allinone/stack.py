@@ -81,6 +81,8 @@ class UpRequest:
     timeout: float = 90.0
     """Seconds to wait for the API to answer, and again for the host to be up."""
     rt_waiver: str | None = None
+    pcpu_share: int | None = None
+    """With rt_waiver: guests per RT pCPU of this lab host (None: leave it as it is)."""
     """A reason to admit this host for RT guests although it is not RT-ready (a lab or
     demo machine). None: leave the host's waiver as it is (set or not)."""
 
@@ -151,6 +153,10 @@ class AllInOne:
                 "--rt-waiver needs a reason (e.g. 'demo on a laptop'): say why this host may "
                 "run RT guests without being RT-ready"
             )
+        if req.pcpu_share is not None and req.pcpu_share > 1 and req.rt_waiver is None:
+            raise InputError(
+                "--pcpu-share is for a lab host under an RT waiver: give --rt-waiver REASON too"
+            )
         started = self.clock()
         self.state.create()
         config = self._config(req)
@@ -173,7 +179,7 @@ class AllInOne:
             agent = self._ensure_agent(url, req.agent, actions, new)
             self._wait_host_up(admin, config.host, agent, req.timeout)
             if req.rt_waiver is not None:
-                self._set_waiver(admin, config.host, req.rt_waiver, actions)
+                self._set_waiver(admin, config.host, req.rt_waiver, req.pcpu_share, actions)
         except BaseException:
             for proc in reversed(new):
                 proc.stop(wait=10.0)
@@ -323,14 +329,26 @@ class AllInOne:
                 )
             time.sleep(0.2)
 
-    def _set_waiver(self, admin: CloudClient, host: str, reason: str, actions: list[str]) -> None:
-        done = admin.set_rt_waiver(host, reason)
+    def _set_waiver(
+        self,
+        admin: CloudClient,
+        host: str,
+        reason: str,
+        share: int | None,
+        actions: list[str],
+    ) -> None:
+        done = admin.set_rt_waiver(host, reason, pcpu_share=share)
         actions.append(
             f"RT WAIVER set on host {host}: RT scheduling guarantees are OFF for it (doctor "
             f"verdict {done['doctor_verdict']!r}); its servers' latency is not assured. "
             f"Reason: {done['rt_waiver']}. It stays until `rtkvm cloud host set {host} "
             "--no-rt-waiver`"
         )
+        if int(done.get("pcpu_share", 1)) > 1:
+            actions.append(
+                f"PCPU SHARING on host {host}: up to {done['pcpu_share']} servers share each "
+                "RT pCPU (functional tests only: their vCPUs preempt each other)"
+            )
 
     # -- down and status -------------------------------------------------------------------
 

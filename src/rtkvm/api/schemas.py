@@ -102,16 +102,27 @@ class HostOut(BaseModel):
     rt_waiver: str | None = None
     """An admin's reason to schedule RT guests here although the doctor verdict is not
     'ready' (a lab host): guests placed here have no latency guarantee. None: no waiver."""
+    pcpu_share: int = 1
+    """Guests per RT pCPU: 1 (dedicated), more only on a waived lab host."""
 
 
 RT_WAIVER_MAX = 500
 
 
-class HostUpdate(_In):
-    """What an admin may change on a host: its RT waiver (a reason, or null to clear it)."""
+PCPU_SHARE_MAX = 8
 
-    rt_waiver: str | None = Field(max_length=RT_WAIVER_MAX)
-    """Why RT guests may be placed here although the host is not RT-ready; null clears it."""
+
+class HostUpdate(_In):
+    """What an admin may change on a host: its RT waiver (a reason, or null to clear it)
+    and, on a waived host only, how many guests may share each RT pCPU."""
+
+    rt_waiver: str | None = Field(default=None, max_length=RT_WAIVER_MAX)
+    """Why RT guests may be placed here although the host is not RT-ready; null clears it.
+    Omitted: unchanged."""
+    pcpu_share: int | None = Field(default=None, ge=1, le=PCPU_SHARE_MAX)
+    """Guests per RT pCPU. 1: dedicated (every RT-ready host). More: a lab host under an
+    RT waiver whose few pCPUs several guests share for functional tests (never for
+    latency). Omitted: unchanged; clearing the waiver sets it back to 1."""
 
     @field_validator("rt_waiver")
     @classmethod

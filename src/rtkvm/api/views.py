@@ -116,6 +116,7 @@ def host_out(session: Session, host: Host, now: float, timeout: float) -> schema
         heartbeat_at=host.heartbeat_at,
         registered_at=host.registered_at,
         rt_waiver=host.rt_waiver,
+        pcpu_share=host.pcpu_share,
         nodes=[
             schemas.NodeOut(
                 node=n.node,

@@ -365,14 +365,40 @@ def host_show(ctx: click.Context, name: str, fmt: str) -> None:
     "for this reason; its guests' latency is then not assured.",
 )
 @click.option("--no-rt-waiver", "clear", is_flag=True, help="Clear the host's RT waiver.")
+@click.option(
+    "--pcpu-share",
+    type=click.IntRange(1, 8),
+    default=None,
+    help="With a waiver: up to N servers share each RT pCPU (lab hosts with too few RT "
+    "pCPUs for a functional test; their vCPUs preempt each other).",
+)
 @format_option
 @click.pass_context
-def host_set(ctx: click.Context, name: str, reason: str | None, clear: bool, fmt: str) -> None:
+def host_set(
+    ctx: click.Context,
+    name: str,
+    reason: str | None,
+    clear: bool,
+    pcpu_share: int | None,
+    fmt: str,
+) -> None:
     """Change a host: set (--rt-waiver REASON) or clear (--no-rt-waiver) its RT waiver."""
-    if (reason is None) == (not clear):
-        raise click.UsageError("give one of --rt-waiver REASON or --no-rt-waiver")
-    item = _api(ctx).set_rt_waiver(name, None if clear else reason)
-    if not clear:
+    if reason is not None and clear:
+        raise click.UsageError("give one of --rt-waiver REASON or --no-rt-waiver, not both")
+    if reason is None and not clear and pcpu_share is None:
+        raise click.UsageError("give --rt-waiver REASON, --no-rt-waiver or --pcpu-share N")
+    api = _api(ctx)
+    if reason is None and not clear:  # only the share changes
+        item = dict(api.call("PATCH", f"/v1/hosts/{name}", json={"pcpu_share": pcpu_share}))
+    else:
+        item = api.set_rt_waiver(name, None if clear else reason, pcpu_share=pcpu_share)
+    if int(item.get("pcpu_share", 1)) > 1:
+        click.echo(
+            f"WARNING: up to {item['pcpu_share']} servers share each RT pCPU of host {name}: "
+            "for functional tests only, their vCPUs preempt each other.",
+            err=True,
+        )
+    if reason is not None:
         click.echo(
             f"WARNING: RT scheduling guarantees are off for host {name}: RT guests may be "
             f"placed there although its doctor verdict is {item['doctor_verdict']!r}, and "

@@ -78,6 +78,13 @@ DirPath = click.Path(file_okay=False, path_type=Path)
     "for this reason: their latency is then not assured. It stays set on later runs until "
     "`rtkvm cloud host set NAME --no-rt-waiver`.",
 )
+@click.option(
+    "--pcpu-share",
+    type=click.IntRange(1, 8),
+    default=None,
+    help="With --rt-waiver: up to N servers share each RT pCPU of this lab host (a machine "
+    "with fewer RT pCPUs than a functional test needs; never for latency).",
+)
 @click.option("--show-admin-token", is_flag=True, help="Print the admin token in full.")
 def up(
     state_dir: Path,
@@ -95,6 +102,7 @@ def up(
     interval: float,
     timeout: float,
     rt_waiver: str | None,
+    pcpu_share: int | None,
     show_admin_token: bool,
 ) -> None:
     """Run the API (SQLite) and this host's agent in the background; idempotent."""
@@ -110,7 +118,7 @@ def up(
         switch_rundir=switch_rundir,
     )
     request = UpRequest(port=port, host=host_name, plan=plan_file, agent=agent_options,
-                        timeout=timeout, rt_waiver=rt_waiver)  # fmt: skip
+                        timeout=timeout, rt_waiver=rt_waiver, pcpu_share=pcpu_share)  # fmt: skip
     stack = AllInOne(StateDir(state_dir))
     result = stack.up(request)
     _print_up(stack.state, result, show_admin_token)

@@ -4,11 +4,13 @@
 candidates one by one. Each try is one write transaction that re-reads the
 host's claims, pins the guest with :func:`rtkvm.domain.placement.place`
 (the same pure pinning the agent uses), inserts one ``cpu_claims`` row per
-pCPU (the UNIQUE (host, pcpu) pair is the lock: a violation means another
+pCPU (the UNIQUE (host, pcpu, slot) triple is the lock: a violation means another
 request won the race), bumps the node's counters with conditional updates
 (hugepages cannot go negative), checks and bumps the project's quota with a
 conditional update, and moves the instance from ``scheduling`` to
-``building``. On a host admitted only by an admin's RT waiver (not
+``building``. Slot 0 of a pCPU is its one guest; a waived lab host whose
+admin set ``pcpu_share`` N lets up to N guests share a pCPU (slots 0..N-1),
+used only when no unshared pCPU fits. On a host admitted only by an admin's RT waiver (not
 RT-ready), the instance gets a copy of the waiver: its latency is not
 assured, and it says so for as long as it lives. Any failure rolls the
 whole transaction back; a lost race tries the next candidate, a bounded
@@ -206,20 +208,22 @@ def _claim_on(
     if detail is None:
         raise _LostError()
     row = session.execute(
-        select(Host.doctor_verdict, Host.rt_waiver).where(Host.id == host_id)
+        select(Host.doctor_verdict, Host.rt_waiver, Host.pcpu_share).where(Host.id == host_id)
     ).one_or_none()
     if row is None:
         raise _LostError()
-    verdict, waiver = row
+    verdict, waiver, share = row
     if verdict != READY and waiver is None:  # its waiver was cleared since the decision
         raise _LostError()
+    share = share if waiver is not None else 1
     nodes = list(session.scalars(select(HostNode).where(HostNode.host_id == host_id)))
-    taken = CpuSet(session.scalars(select(CpuClaim.pcpu).where(CpuClaim.host_id == host_id)))
+    slots: dict[int, set[int]] = {}
+    for pcpu, slot in session.execute(
+        select(CpuClaim.pcpu, CpuClaim.slot).where(CpuClaim.host_id == host_id)
+    ):
+        slots.setdefault(pcpu, set()).add(slot)
     topology, plan = host_topology(detail, nodes)
-    try:
-        placement = place(spec, plan, topology, taken, check_hugepages=spec.page_size != "4k")
-    except PlanError:
-        raise _LostError() from None
+    placement = _place(spec, plan, topology, slots, share)
     pcpus_per_node = Counter(topology.node_of_cpu(c) for c in placement.claimed)
     pages = _pages_per_node(spec, placement)
     session.execute(  # one multi-row INSERT: a race surfaces here as a UNIQUE violation
@@ -228,6 +232,7 @@ def _claim_on(
                 {
                     "host_id": host_id,
                     "pcpu": c,
+                    "slot": min(set(range(share)) - slots.get(c, set())),
                     "node": topology.node_of_cpu(c),
                     "instance_id": instance_id,
                 }
@@ -267,7 +272,7 @@ def _claim_on(
             host_id=host_id,
             rt_cores=cores,
             placement=placement_json(placement, pages, spec.page_size_kib),
-            rt_waiver=waiver if verdict != READY else None,
+            rt_waiver=_instance_waiver(waiver, share) if verdict != READY else None,
             updated_at=now,
         )
     )
@@ -277,6 +282,36 @@ def _claim_on(
         UsageRecord(project_id=project_id, instance_id=instance_id, rt_cores=cores, started_at=now)
     )
     return placement
+
+
+def _place(
+    spec: RtGuestSpec,
+    plan: PartitionPlan,
+    topology: Topology,
+    slots: dict[int, set[int]],
+    share: int,
+) -> Placement:
+    """Pin on pCPUs nobody uses; on a lab host that shares pCPUs, then on those with a
+    free slot. Raises _LostError when neither fits (the host filled up meanwhile)."""
+    hugepages = spec.page_size != "4k"
+    used = CpuSet(slots)
+    try:
+        return place(spec, plan, topology, used, check_hugepages=hugepages)
+    except PlanError:
+        if share <= 1:
+            raise _LostError() from None
+    full = CpuSet(p for p, taken in slots.items() if len(taken) >= share)
+    try:
+        return place(spec, plan, topology, full, check_hugepages=hugepages)
+    except PlanError:
+        raise _LostError() from None
+
+
+def _instance_waiver(waiver: str | None, share: int) -> str | None:
+    """What the instance keeps of its host's waiver (and of pCPU sharing)."""
+    if waiver is None or share <= 1:
+        return waiver
+    return f"{waiver} (pCPUs shared by up to {share} guests)"
 
 
 def _take_quota(session: Session, project_id: int, cores: int) -> None:

@@ -98,7 +98,7 @@ def register(body: schemas.HostReport, services: ServicesDep, agent: AgentDep) -
                     "new report has; reserve more hugepages or delete guests first"
                 )
             node.rt_pcpus = str(row.rt_pcpus)
-            node.rt_total = len(row.rt_pcpus)
+            node.rt_total = len(row.rt_pcpus) * host.pcpu_share
             node.rt_used = sum(1 for p, n in claims if n == row.node)
             node.hp2m_total = row.hp2m_total
             node.hp1g_total = row.hp1g_total

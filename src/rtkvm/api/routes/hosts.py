@@ -11,14 +11,17 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter, Response
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from rtkvm.api import schemas
 from rtkvm.api.deps import AdminDep, ServicesDep
 from rtkvm.api.errors import ApiError, conflict
 from rtkvm.api.security import add_token, new_secret
 from rtkvm.api.views import host_named, host_out, unknown_out
+from rtkvm.cpuset import CpuSet
 from rtkvm.db.models import CpuClaim, Host, HostDetail, HostNode, Instance, Token, UnknownResource
+from rtkvm.scheduler.claim import lock_host, refresh_capacity
 
 router = APIRouter(prefix="/v1/hosts", tags=["hosts"])
 log = logging.getLogger("rtkvm.api.hosts")
@@ -73,18 +76,45 @@ def show_host(name: str, services: ServicesDep, _: AdminDep) -> schemas.HostOut:
 def update_host(
     name: str, body: schemas.HostUpdate, services: ServicesDep, admin: AdminDep
 ) -> schemas.HostOut:
-    """Set the host's RT waiver (a reason) or clear it (null).
+    """Set the host's RT waiver (a reason) or clear it (null); on a waived host, how many
+    guests may share each RT pCPU (``pcpu_share``).
 
     A waiver admits the host for RT guests although its doctor verdict is not
-    'ready': their latency is not assured. It overrides no other check.
+    'ready': their latency is not assured. It overrides no other check. Sharing
+    pCPUs is only for a waived lab host with fewer RT pCPUs than the guests a
+    functional test needs; clearing the waiver sets the share back to 1, which is
+    refused while guests share pCPUs.
     """
+    given = body.model_fields_set
+    if not given & {"rt_waiver", "pcpu_share"}:
+        raise ApiError(422, "give rt_waiver (a reason, or null to clear it) and/or pcpu_share")
     with services.db.write() as s:
         host = host_named(s, name)
+        lock_host(s, host.id)
         before = host.rt_waiver
-        host.rt_waiver = body.rt_waiver
+        waiver = body.rt_waiver if "rt_waiver" in given else host.rt_waiver
+        share = body.pcpu_share if body.pcpu_share is not None else host.pcpu_share
+        if waiver is None:
+            if "pcpu_share" in given and share > 1:
+                raise ApiError(
+                    422,
+                    f"pcpu_share {share} is for a lab host under an RT waiver only: give "
+                    "rt_waiver (the reason) too, or pcpu_share 1",
+                )
+            share = 1
+        _set_share(s, host, share)
+        host.rt_waiver = waiver
         s.flush()
         out = host_out(s, host, services.clock(), services.settings.agent_timeout_s)
-    if body.rt_waiver is not None:
+    if out.pcpu_share > 1:
+        log.warning(
+            "host %s: up to %d guests share each RT pCPU (set by %s): for functional tests "
+            "only, their vCPUs preempt each other",
+            name,
+            out.pcpu_share,
+            admin.user_name,
+        )
+    if "rt_waiver" in given and body.rt_waiver is not None:
         log.warning(
             "RT WAIVER set on host %s by %s: RT guests may be placed there although its "
             "doctor verdict is %r; their latency is not assured. Reason: %s",
@@ -93,7 +123,7 @@ def update_host(
             out.doctor_verdict,
             body.rt_waiver,
         )
-    elif before is not None:
+    elif "rt_waiver" in given and before is not None:
         log.warning(
             "RT waiver cleared on host %s by %s (was: %s); instances placed under it keep "
             "their note",
@@ -102,6 +132,31 @@ def update_host(
             before,
         )
     return out
+
+
+def _set_share(session: Session, host: Host, share: int) -> None:
+    """Scale the host's RT capacity to ``share`` guests per pCPU; refuse to strand claims."""
+    if share == host.pcpu_share:
+        return
+    top = session.scalar(select(func.max(CpuClaim.slot)).where(CpuClaim.host_id == host.id))
+    if top is not None and top + 1 > share:
+        raise ApiError(
+            409,
+            f"host {host.name}: {top + 1} guests share a pCPU; pcpu_share {share} would strand "
+            "them: delete those guests first (or keep the waiver and the share)",
+        )
+    for node in session.scalars(select(HostNode).where(HostNode.host_id == host.id)):
+        pcpus = len(CpuSet.parse(node.rt_pcpus))
+        if node.rt_used > pcpus * share:
+            raise ApiError(
+                409,
+                f"host {host.name} node {node.node}: {node.rt_used} guest pCPUs are claimed, "
+                f"more than {pcpus} pCPUs x {share}: delete guests first",
+            )
+        node.rt_total = pcpus * share
+    host.pcpu_share = share
+    session.flush()
+    refresh_capacity(session, host.id)
 
 
 @router.get("/{name}/unknown")
