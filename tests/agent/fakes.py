@@ -77,3 +77,6 @@ class FakeSwitch:
 
     def ports(self) -> set[tuple[str, int]]:
         return set(self.plugged)
+
+    def network_for(self, name: str, physnet: str, vlan: int | None) -> str:
+        return name  # the fake's networks are named as the cloud's

@@ -90,3 +90,31 @@ def test_describe_needs_a_running_vswitchd(tmp_path: Path) -> None:
     caps = switch.describe()
     assert (caps.backend, caps.networks) == ("ovs-dpdk", ("blue", "red"))
     assert dataplane_state(switch) == "ready"
+
+
+@pytest.mark.parametrize(
+    ("name", "physnet", "vlan", "expected"),
+    [
+        ("blue", "blue", None, "blue"),  # the same name on the same wire
+        ("tenant-a", "blue", None, "blue"),  # the cloud's name differs: the wire decides
+        ("red2", "red", 200, "red"),
+    ],
+)
+def test_network_for_maps_the_cloud_network_by_its_wire(
+    tmp_path: Path, name: str, physnet: str, vlan: int | None, expected: str
+) -> None:
+    switch = _switch(tmp_path, ScriptedVsctl({}))
+    assert switch.network_for(name, physnet, vlan) == expected
+
+
+@pytest.mark.parametrize(("physnet", "vlan"), [("green", None), ("red", 300), ("red", None)])
+def test_network_for_refuses_a_wire_the_switch_does_not_carry(
+    tmp_path: Path, physnet: str, vlan: int | None
+) -> None:
+    switch = _switch(tmp_path, ScriptedVsctl({}))
+    with pytest.raises(DataplaneError) as err:
+        switch.network_for("x", physnet, vlan)
+    message = str(err.value)
+    assert f"physical network {physnet!r}" in message
+    assert "blue (blue)" in message and "red (red VLAN 200)" in message
+    assert "`rtkvm net up`" in message

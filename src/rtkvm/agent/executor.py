@@ -183,7 +183,11 @@ class Executor:
                 self.hypervisor.remove(dom.name)
             except RtkvmError as exc:
                 problems.append(f"removing domain {dom.name} failed: {exc}")
-        problems += self._unplug(self._nics(inst))
+        if self.switch is not None:  # without a switch this agent plugged nothing
+            try:
+                problems += self._unplug(self._nics(inst))
+            except RtkvmError as exc:
+                problems.append(f"unplugging the NICs failed: {exc}")
         if problems:
             return Outcome("error", "; ".join(problems))
         return Outcome("deleted")
@@ -195,7 +199,15 @@ class Executor:
         return None
 
     def _nics(self, inst: AgentInstance) -> list[GuestNic]:
-        return guest_nics(inst)
+        """The instance's NICs on this host's switch networks (same physnet and VLAN)."""
+        nics = guest_nics(inst)
+        if not nics:
+            return nics
+        switch = self._switch(inst)
+        return [
+            GuestNic(nic.guest, nic.nic, switch.network_for(port.name, port.physnet, port.vlan))
+            for nic, port in zip(nics, inst.networks, strict=True)
+        ]
 
     def _switch(self, inst: AgentInstance) -> Switch:
         if self.switch is None:

@@ -4,7 +4,10 @@
 (describe, plug, unplug) plus ``ports()``, the guest NICs the switch has a
 port for (what reconciliation compares with the API).
 :class:`OvsSwitch` adds ``ports()`` to the OVS-DPDK backend by listing the
-ports of the layout's bridges. This module must not decide what to plug:
+ports of the layout's bridges, and ``network_for()``, which maps the cloud's
+network (name, physical network, VLAN) to the switch's network on the same
+wire (the switch's names come from `rtkvm net up`'s networks file and may
+differ from the API's). This module must not decide what to plug:
 the executor and reconciliation do; it never removes a port on its own.
 """
 
@@ -29,6 +32,11 @@ class Switch(Protocol):
         """(guest id, NIC index) of every guest port on the switch."""
         ...
 
+    def network_for(self, name: str, physnet: str, vlan: int | None) -> str:
+        """The switch's network carrying (physnet, vlan): the cloud's network ``name``
+        if the switch has it under that name, else the one with the same wire."""
+        ...
+
 
 class OvsSwitch:
     """Switch over a running rtkvm OVS-DPDK (its backend and layout)."""
@@ -49,6 +57,28 @@ class OvsSwitch:
 
     def unplug(self, nic: GuestNic) -> None:
         self.backend.unplug(nic)
+
+    def network_for(self, name: str, physnet: str, vlan: int | None) -> str:
+        layout = self.backend.layout
+        same_wire = [
+            net
+            for net, tag in layout.vlans.items()
+            if tag == vlan and layout.bridge_of_network(net).physnet == physnet
+        ]
+        if name in same_wire:
+            return name
+        if same_wire:
+            return sorted(same_wire)[0]
+        where = f"physical network {physnet!r}" + (f" VLAN {vlan}" if vlan else " untagged")
+        laid = ", ".join(
+            f"{net} ({layout.bridge_of_network(net).physnet}" + (f" VLAN {tag})" if tag else ")")
+            for net, tag in sorted(layout.vlans.items())
+        )
+        raise DataplaneError(
+            f"network {name!r} is on {where}, which this host's switch does not carry "
+            f"(it carries: {laid or 'nothing'}): add it to the networks file given to "
+            "`rtkvm net up` and restart the switch"
+        )
 
     def ports(self) -> set[tuple[str, int]]:
         found: set[tuple[str, int]] = set()
