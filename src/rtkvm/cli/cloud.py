@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from rtkvm.cli import cloud_wait
 from rtkvm.cli.cloud_format import format_option, rt_cell, show_list, show_one, waiver_cell
 from rtkvm.cli.cloud_measure import measure
 from rtkvm.client import DEFAULT_URL, CloudClient
@@ -22,6 +23,8 @@ from rtkvm.client import DEFAULT_URL, CloudClient
 SERVER_COLUMNS = ("id", "name", "state", "host", "flavor", "networks", "rt_cores", "rt")
 HOST_COLUMNS = ("name", "status", "doctor_verdict", "dataplane_state", "physnets")
 UNKNOWN_COLUMNS = ("kind", "name", "uuid", "running", "verdict", "hint")
+ACTIVE_OR_ERROR = frozenset({"active", "error"})
+DELETED_OR_ERROR = frozenset({"deleted", "error"})
 
 
 class _Conn:
@@ -62,6 +65,9 @@ def server() -> None:
 @click.option("--flavor", required=True)
 @click.option("--network", "networks", multiple=True, help="Repeat for more NICs, in order.")
 @click.option("--project", default=None, help="Admins: create in this project.")
+@click.option("--wait", is_flag=True, help="Wait until its host's agent made it active.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
+              help="Seconds --wait waits.")  # fmt: skip
 @format_option
 @click.pass_context
 def server_create(
@@ -70,10 +76,22 @@ def server_create(
     flavor: str,
     networks: tuple[str, ...],
     project: str | None,
+    wait: bool,
+    timeout: float,
     fmt: str,
 ) -> None:
-    """Create a server: scheduled and pinned at once, then built by its host's agent."""
-    show_one(_api(ctx).create_server(name, flavor, list(networks), project), fmt)
+    """Create a server: scheduled and pinned at once, then built by its host's agent.
+
+    With --wait, exits 1 with the fault when the agent could not build it.
+    """
+    api = _api(ctx)
+    item = api.create_server(name, flavor, list(networks), project)
+    if wait:
+        item = cloud_wait.wait_server(api, item["id"], ACTIVE_OR_ERROR, timeout=timeout) or item
+    show_one(item, fmt)
+    if item["state"] == "error":
+        click.echo(f"rtkvm: server {name} failed: {item['fault']}", err=True)
+        raise SystemExit(1)
 
 
 @server.command("list")
@@ -109,19 +127,31 @@ def server_show(ctx: click.Context, ref: str, fmt: str) -> None:
     help="Admins: free servers whose host is down or removed (or that are in error) without "
     "their host's agent; their guests may stay on the host (`rtkvm guest delete` there).",
 )
+@click.option("--wait", is_flag=True, help="Wait until their hosts' agents removed them.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
+              help="Seconds --wait waits per server.")  # fmt: skip
 @click.pass_context
-def server_delete(ctx: click.Context, refs: tuple[str, ...], force: bool) -> None:
+def server_delete(
+    ctx: click.Context, refs: tuple[str, ...], force: bool, wait: bool, timeout: float
+) -> None:
     """Delete servers (idempotent by id); their hosts free them."""
     api = _api(ctx)
+    targets = []
     for ref in refs:
         target = ref if len(ref) == 36 else api.server(ref)["id"]
         api.delete_server(target, force=force)
+        targets.append(target)
         if force:
             click.echo(
                 f"warning: server {target} force-deleted: its guest may still exist on its host; "
                 f"run `rtkvm guest delete rtkvm-{target}` there",
                 err=True,
             )
+    for target in targets if wait else ():
+        left = cloud_wait.wait_server(api, target, DELETED_OR_ERROR, timeout=timeout)
+        if left is not None and left["state"] == "error":
+            click.echo(f"rtkvm: server {target} could not be deleted: {left['fault']}", err=True)
+            raise SystemExit(1)
 
 
 # -- flavors -----------------------------------------------------------------------
