@@ -51,7 +51,7 @@ def test_cyclictest_stops_measures_and_starts_the_instance_again() -> None:
     assert done.result["guest"] == name and done.result["accel"] == "tcg"
     assert done.result["latency"]["threads"][0]["max_us"] > 0
     warnings = done.result["warnings"]
-    assert any("real-time waiver (host node1: SMT on)" in w for w in warnings)
+    assert not any("waiver" in w for w in warnings)  # the API attaches the host's waiver
     assert any("TCG" in w for w in warnings)
     json.dumps(done.result)  # what the loop sends
 
@@ -102,7 +102,7 @@ def test_rtt_runs_between_both_instances_with_run_addresses() -> None:
     assert done.result is not None
     assert done.result["path"].startswith("guest rtkvm-")
     assert done.result["max_us"] == 12.0
-    assert any("real-time waiver (no isolation)" in w for w in done.result["warnings"])
+    assert done.result["warnings"] == []  # the waiver is the API's to show, not the run's
     json.dumps(done.result)
 
 

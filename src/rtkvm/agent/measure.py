@@ -9,7 +9,9 @@ guest afresh with the measurement on its command line, then stop it and
 restore its definition) and ALWAYS starts the domains again afterwards,
 also when the measurement failed. It returns a :class:`Finished`: ``done``
 with the same JSON as ``rtkvm guest measure --save`` (:func:`cyclictest_result`)
-or ``rtkvm net rtt -f json``, or ``error`` with the fault. :meth:`recover`
+or ``rtkvm net rtt -f json`` (with the run's own warnings: emulation,
+histogram overflow, threads not as designed; not the host's RT waiver, which
+the API attaches to every measurement), or ``error`` with the fault. :meth:`recover`
 brings back domains a measurement left behind when the agent stopped mid-run.
 
 The libvirt connection comes from an injected factory (one per run, opened
@@ -77,19 +79,6 @@ def cyclictest_result(m: Measurement) -> dict[str, Any]:
         "latency": m.result.to_dict(),
         "verify": m.verify.to_dict(),
     }
-
-
-def waiver_warnings(instances: Iterable[AgentInstance]) -> list[str]:
-    """One warning per measured instance whose host runs under a real-time waiver."""
-    out = []
-    for inst in instances:
-        waiver = getattr(inst, "rt_waiver", None)
-        if waiver:
-            out.append(
-                f"instance {inst.name} ({inst.id}) runs on a host with a real-time waiver "
-                f"({waiver}): these figures assure nothing"
-            )
-    return out
 
 
 def strip_run_words(cmdline: str) -> str:
@@ -170,7 +159,9 @@ class MeasurementRunner:
 
     def _prepare(self, m: AgentMeasurement) -> Callable[[Any, list[str]], dict[str, Any]]:
         """Check the parameters; returns what measures, given the connection and domains."""
-        warnings = waiver_warnings(instances_of(m))
+        # The run's own facts only: a host's RT waiver belongs to the placement, and the
+        # API shows it with every measurement (MeasurementOut.rt_waiver).
+        warnings: list[str] = []
         if m.kind == "cyclictest":
             c = _params(CyclictestParamsIn, m)
             params = CyclictestParams(c.loops, c.interval_us, c.buckets, c.priority)
