@@ -71,7 +71,12 @@ def test_host_set_needs_exactly_one_choice_and_members_are_refused(cloud: Cloud)
     for args in ((), ("--rt-waiver", "x", "--no-rt-waiver")):
         result = run(cloud, ADMIN_TOKEN, "host", "set", "lab", *args)
         assert result.exit_code == 2
-        assert "--rt-waiver REASON or --no-rt-waiver" in result.output
+        assert "--rt-waiver REASON" in result.output and "--no-rt-waiver" in result.output
+    shared = run(
+        cloud, ADMIN_TOKEN, "host", "set", "lab", "--rt-waiver", "lab", "--pcpu-share", "2"
+    )
+    assert shared.exit_code == 0, shared.output
+    assert "share each RT pCPU of host lab" in shared.stderr
     result = run(cloud, ADMIN_TOKEN, "host", "set", "lab", "--rt-waiver", " ")
     assert result.exit_code != 0
     assert "needs a reason" in str(result.exception)
