@@ -374,3 +374,15 @@ def test_garbage_ids_never_give_a_500(cloud: Cloud) -> None:
         assert _state(agent, bad, "running").status_code == 404
     body = {"kind": "cyclictest", "server": "\x00"}
     assert 400 <= alice.post("/v1/measurements", json=body).status_code < 500
+
+
+def test_a_host_with_past_measurements_can_be_removed(cloud: Cloud) -> None:
+    alice, agent = _setup(cloud)
+    vm = _active(alice, agent, "vm1")
+    m = expect(alice.post("/v1/measurements", json={"kind": "cyclictest", "server": "vm1"}), 201)
+    expect(_state(agent, m["id"], "running"), 200)
+    expect(_state(agent, m["id"], "done", result=CYCLICTEST_RESULT), 200)
+    expect(alice.delete(f"/v1/instances/{vm['id']}"), 204)
+    expect(agent.post(f"/v1/agent/instances/{vm['id']}/state", json={"state": "deleted"}), 200)
+    expect(cloud.admin.delete("/v1/hosts/h1"), 204)
+    expect(alice.get(f"/v1/measurements/{m['id']}"), 404)

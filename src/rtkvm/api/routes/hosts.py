@@ -20,7 +20,16 @@ from rtkvm.api.errors import ApiError, conflict
 from rtkvm.api.security import add_token, new_secret
 from rtkvm.api.views import host_named, host_out, unknown_out
 from rtkvm.cpuset import CpuSet
-from rtkvm.db.models import CpuClaim, Host, HostDetail, HostNode, Instance, Token, UnknownResource
+from rtkvm.db.models import (
+    CpuClaim,
+    Host,
+    HostDetail,
+    HostNode,
+    Instance,
+    Measurement,
+    Token,
+    UnknownResource,
+)
 from rtkvm.scheduler.claim import lock_host, refresh_capacity
 
 router = APIRouter(prefix="/v1/hosts", tags=["hosts"])
@@ -174,7 +183,8 @@ def list_unknown(name: str, services: ServicesDep, _: AdminDep) -> list[schemas.
 
 @router.delete("/{name}", status_code=204)
 def remove_host(name: str, services: ServicesDep, _: AdminDep) -> Response:
-    """Idempotent; refused while instances are placed on the host. Revokes its agent token."""
+    """Idempotent; refused while instances are placed on the host. Revokes its agent token
+    and forgets what was measured there (the measurements of its deleted instances)."""
     with services.db.write() as s:
         host = s.scalar(select(Host).where(Host.name == name))
         if host is None:
@@ -190,6 +200,7 @@ def remove_host(name: str, services: ServicesDep, _: AdminDep) -> Response:
         s.execute(delete(HostNode).where(HostNode.host_id == host.id))
         s.execute(delete(HostDetail).where(HostDetail.host_id == host.id))
         s.execute(delete(UnknownResource).where(UnknownResource.host_id == host.id))
+        s.execute(delete(Measurement).where(Measurement.host_id == host.id))
         s.execute(delete(Token).where(Token.host_id == host.id))
         s.execute(update(Instance).where(Instance.host_id == host.id).values(host_id=None))
         s.delete(host)
