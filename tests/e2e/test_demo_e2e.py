@@ -1,0 +1,111 @@
+"""End to end: `make demo`'s flow on this machine, through the real stack.
+
+Runs scripts/demo.sh (the README's main job minus set-up, which `make test`
+has done) into a temporary directory: host inspect, plan, doctor, tune
+preview; libvirt, the PREEMPT_RT guest image, network blue's uplink (a
+namespace peer) and OVS-DPDK; `rtkvm up` (API on SQLite + this host's agent);
+an RT flavor, network blue and two RT servers placed by the scheduler; the
+agent measures cyclictest in each and the round trip between them on blue;
+`rtkvm report build` makes one report; then everything is torn down. The
+test checks the report's figures and warnings (this machine is not RT-ready,
+its guests run under TCG: the report must say both) and that nothing is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+NR_HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
+
+
+@pytest.fixture
+def demo_dir() -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: libvirtd, QEMU, OVS-DPDK, hugepages, namespaces")
+    tmp = Path(tempfile.mkdtemp(prefix="rtkvm-demo-e2e-", dir="/tmp"))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _domains() -> str:
+    done = subprocess.run(
+        ["virsh", "-c", "qemu:///system", "list", "--all", "--name"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout
+
+
+def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hugepages_before = NR_HUGEPAGES.read_text().strip()
+    env = {**os.environ, "RTKVM_DEMO_DIR": str(demo_dir)}
+    env.pop("RTKVM_URL", None)
+    env.pop("RTKVM_TOKEN", None)
+    started = time.monotonic()
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "demo.sh")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    with capsys.disabled():
+        print(f"\n[demo e2e] scripts/demo.sh took {seconds:.0f} s (exit {done.returncode})")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert f"report:       {demo_dir}/report/report.txt" in done.stdout
+
+    report = json.loads((demo_dir / "report" / "report.json").read_text())
+    servers = {row["instance"]: row for row in report["cyclictest"]}
+    assert set(servers) == {"demo-1", "demo-2"}
+    for row in servers.values():
+        assert row["state"] == "done", row
+        assert row["figures"]["samples"] == 3000
+        assert 0 < row["figures"]["min_us"] <= row["figures"]["max_us"]
+        assert row["guest_realtime"] is True  # the guest kernel is PREEMPT_RT
+        assert row["verify"] == "in effect", row["verify"]  # vCPU threads as designed
+        assert (demo_dir / "report" / row["picture"]).stat().st_size > 0
+    [rtt] = report["rtt"]
+    assert (rtt["path"], rtt["network"], rtt["state"]) == ("demo-1 -> demo-2", "blue", "done")
+    figures = rtt["figures"]
+    assert figures["samples"] > 100
+    assert 0 < figures["min_us"] <= figures["percentiles_us"]["p50"] <= figures["max_us"]
+    assert (demo_dir / "report" / rtt["picture"]).stat().st_size > 0
+
+    # This machine is not an RT host: the report says so before any figure.
+    warnings = "\n".join(report["warnings"])
+    text = (demo_dir / "report" / "report.txt").read_text()
+    if "not ready" in (demo_dir / "doctor.txt").read_text():
+        assert "is not ready" in warnings
+        assert "waived by an admin" in warnings
+    if any(row["accel"] == "tcg" for row in servers.values()):
+        assert "TCG" in warnings
+    assert text.index("WARNING") < text.index("cyclictest in the guests")
+
+    # Nothing is left: servers' domains, the control plane, the switch, blue's peer.
+    ids = [json.loads((demo_dir / f"{n}.json").read_text())["id"] for n in ("demo-1", "demo-2")]
+    left = _domains()
+    assert not [i for i in ids if i in left], left
+    assert not (demo_dir / "allinone").exists()
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+    assert "rtkvm-demo-blue" not in netns.stdout
+    procs = subprocess.run(["pgrep", "-af", str(demo_dir)], capture_output=True, text=True)
+    assert procs.stdout.strip() == "", procs.stdout
+    assert NR_HUGEPAGES.read_text().strip() == hugepages_before
