@@ -21,10 +21,10 @@ from rtkvm.measure.report import (
     render_markdown,
     render_pictures,
     render_text,
-    rtt_report_from_dict,
     summarise,
 )
 from rtkvm.net.rtt import SockperfSummary, build_report
+from rtkvm.net.rtt import report_from_dict as rtt_report_from_dict
 from rtkvm.serialize import dumps
 
 DATA = Path(__file__).parent / "data"

@@ -8,7 +8,7 @@ them off (the guest image is stateless: a hard stop loses nothing), runs
 guest afresh with the measurement on its command line, then stop it and
 restore its definition) and ALWAYS starts the domains again afterwards,
 also when the measurement failed. It returns a :class:`Finished`: ``done``
-with the same JSON as ``rtkvm guest measure --save`` (:func:`cyclictest_result`)
+with the same JSON as ``rtkvm guest measure --save`` (``Measurement.to_dict``)
 or ``rtkvm net rtt -f json`` (with the run's own warnings: emulation,
 histogram overflow, threads not as designed; not the host's RT waiver, which
 the API attaches to every measurement), or ``error`` with the fault. :meth:`recover`
@@ -65,20 +65,6 @@ class Finished:
     state: Literal["done", "error"]
     result: dict[str, Any] | None = None
     fault: str | None = None
-
-
-def cyclictest_result(m: Measurement) -> dict[str, Any]:
-    """The JSON of ``rtkvm guest measure --save`` (the CLI may share this function)."""
-    return {
-        "guest": m.name,
-        "accel": m.accel,
-        "boot_seconds": m.boot_seconds,
-        "run_seconds": m.run_seconds,
-        "guest_realtime": m.guest_realtime,
-        "cyclictest": m.cyclictest_args,
-        "latency": m.result.to_dict(),
-        "verify": m.verify.to_dict(),
-    }
 
 
 def strip_run_words(cmdline: str) -> str:
@@ -168,7 +154,7 @@ class MeasurementRunner:
 
             def cyclictest(conn: Any, names: list[str]) -> dict[str, Any]:
                 done = self.measure(conn, self.fs, names[0], params, timeout=self.timeout)
-                return cyclictest_result(done) | {"warnings": warnings + _notes(done)}
+                return done.to_dict() | {"warnings": warnings + _notes(done)}
 
             return cyclictest
         r = _params(RttParamsIn, m)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 import click
 
@@ -348,16 +348,7 @@ def measure(
     params = CyclictestParams(loops, interval, buckets, priority)
     with lifecycle.connect(uri) as conn:
         m = measure_guest(conn, HostFS("/"), name, params, timeout=timeout)
-    data: dict[str, Any] = {
-        "guest": m.name,
-        "accel": m.accel,
-        "boot_seconds": m.boot_seconds,
-        "run_seconds": m.run_seconds,
-        "guest_realtime": m.guest_realtime,
-        "cyclictest": m.cyclictest_args,
-        "latency": m.result.to_dict(),
-        "verify": m.verify.to_dict(),
-    }
+    data = m.to_dict()
     if save is not None:
         save.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
     if fmt == "json":

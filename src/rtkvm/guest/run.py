@@ -67,6 +67,19 @@ class Measurement:
     result: cyclictest.CyclictestResult
     raw: str
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``rtkvm guest measure --save`` and of an agent's cyclictest result."""
+        return {
+            "guest": self.name,
+            "accel": self.accel,
+            "boot_seconds": self.boot_seconds,
+            "run_seconds": self.run_seconds,
+            "guest_realtime": self.guest_realtime,
+            "cyclictest": self.cyclictest_args,
+            "latency": self.result.to_dict(),
+            "verify": self.verify.to_dict(),
+        }
+
 
 def guest_cmdline(rt_vcpus: CpuSet, extra: str = "") -> str:
     """Kernel command line: serial console, and the RT vCPUs kept free of the guest's own noise."""

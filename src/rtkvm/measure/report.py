@@ -22,11 +22,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rtkvm.errors import InputError, MeasureError
+from rtkvm.errors import InputError
 from rtkvm.measure.cyclictest import CyclictestResult, percentile, result_from_dict
 from rtkvm.measure.histogram_svg import ACCEPTANCE_US, render_svg
 from rtkvm.measure.rtt_svg import render_rtt_svg
-from rtkvm.net.rtt import Histogram, RttReport, resolvable
+from rtkvm.net.rtt import RttReport, report_from_dict, resolvable
 
 CYCLICTEST_PERCENTILES = (99.0, 99.9)
 RTT_PERCENTILES = (50.0, 99.0, 99.9)
@@ -112,32 +112,10 @@ def load(data: Any, source: str) -> list[Entry]:
         result = result_from_dict(data, source=source)
         return [CyclictestEntry(source, _stem(source), "done", result=result)]
     if {"path", "samples", "histogram"} <= data.keys():
-        report = rtt_report_from_dict(data, source=source)
+        report = report_from_dict(data, source=source)
         return [RttEntry(source, report.path, "done", report=report)]
     keys = ", ".join(sorted(data)[:8]) or "none"
     raise InputError(f"{source}: not a measurement: expected {EXPECTED}; found keys {keys}")
-
-
-def rtt_report_from_dict(data: Any, *, source: str = "report") -> RttReport:
-    """The inverse of the JSON of ``rtkvm net rtt -f json``; MeasureError names what is wrong."""
-    try:
-        hist = data["histogram"]
-        return RttReport(
-            path=str(data["path"]),
-            samples=int(data["samples"]),
-            min_us=float(data["min_us"]),
-            max_us=float(data["max_us"]),
-            avg_us=float(data["avg_us"]),
-            percentiles={float(k): float(v) for k, v in data["percentiles"].items()},
-            unresolved=tuple(float(p) for p in data["unresolved"]),
-            histogram=Histogram(float(hist["bucket_us"]), tuple(int(c) for c in hist["counts"])),
-            tool=str(data.get("tool", "sockperf")),
-            warnings=tuple(str(w) for w in data.get("warnings", ())),
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise MeasureError(
-            f"{source}: not a round trip saved by `rtkvm net rtt -f json` ({exc!r})"
-        ) from None
 
 
 def doctor_from_dict(data: Any, *, source: str = "doctor") -> DoctorVerdict:
@@ -183,7 +161,7 @@ def _from_measurement(data: Mapping[str, Any], source: str) -> Entry:
         network = _opt(data.get("network"))
         if state != "done" or result is None:
             return RttEntry(source, path, state, network=network, **common)
-        report = rtt_report_from_dict(result, source=f"{source} (result)")
+        report = report_from_dict(result, source=f"{source} (result)")
         return RttEntry(source, path, state, network=network, report=report, **common)
     raise InputError(f"{source}: measurement kind {kind!r} is neither 'cyclictest' nor 'rtt'")
 

@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from rtkvm.errors import MeasureError
 
@@ -169,6 +170,28 @@ def build_report(
         histogram=histogram(samples, bucket_us),
         warnings=tuple(notes),
     )
+
+
+def report_from_dict(data: Any, *, source: str = "report") -> RttReport:
+    """The inverse of the JSON of ``rtkvm net rtt -f json``; MeasureError names what is wrong."""
+    try:
+        hist = data["histogram"]
+        return RttReport(
+            path=str(data["path"]),
+            samples=int(data["samples"]),
+            min_us=float(data["min_us"]),
+            max_us=float(data["max_us"]),
+            avg_us=float(data["avg_us"]),
+            percentiles={float(k): float(v) for k, v in data["percentiles"].items()},
+            unresolved=tuple(float(p) for p in data["unresolved"]),
+            histogram=Histogram(float(hist["bucket_us"]), tuple(int(c) for c in hist["counts"])),
+            tool=str(data.get("tool", "sockperf")),
+            warnings=tuple(str(w) for w in data.get("warnings", ())),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MeasureError(
+            f"{source}: not a round trip saved by `rtkvm net rtt -f json` ({exc!r})"
+        ) from None
 
 
 def render(report: RttReport, *, histogram_rows: int = 20) -> str:
