@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import case, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rtkvm.db.models import Host, HostNode
@@ -99,7 +99,6 @@ def load_prefiltered(
     ready = Host.doctor_verdict == "ready"
     query = select(Host.id).where(
         Host.heartbeat_at >= heartbeat_after,
-        or_(ready, Host.rt_waiver.is_not(None)),
         Host.node_free_max >= min_node_free,
     )
     if pages and page_kib == HP_2M_KIB:
@@ -110,9 +109,13 @@ def load_prefiltered(
         query = query.where(Host.dataplane_state == "ready")
     for label in sorted(physnets):  # labels are [a-z0-9]: safe inside a LIKE pattern
         query = query.where(Host.physnets.like(f'%"{label}"%'))
-    order = Host.rt_free.desc() if most_free_first else Host.rt_free.asc()
-    query = query.order_by(case((ready, 0), else_=1), order, Host.name).limit(limit)
-    ids = list(session.scalars(query))
+    order = (Host.rt_free.desc() if most_free_first else Host.rt_free.asc(), Host.name)
+    # Two index-ordered queries rather than one ORDER BY readiness: the common case
+    # (enough RT-ready hosts) reads exactly what it read before waivers existed.
+    ids = list(session.scalars(query.where(ready).order_by(*order).limit(limit)))
+    if len(ids) < limit:
+        waived = query.where(~ready, Host.rt_waiver.is_not(None))
+        ids += session.scalars(waived.order_by(*order).limit(limit - len(ids)))
     if not ids:
         return []
     return load_hosts(session, ids)
