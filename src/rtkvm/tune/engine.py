@@ -1,6 +1,7 @@
 """The tuning engine: plan, apply, verify and roll back a profile for a partition plan.
 
-Plugins run in a fixed order (kernel knobs, irqbalance before IRQs, cpusets,
+Plugins run in a fixed order (kernel knobs, guest hugepages, irqbalance
+before IRQs, cpusets,
 thread priorities, power, then the persistent files); apply writes only the
 changes not already in effect, so applying twice changes nothing the second
 time. Rollback replays the journal newest first, each entry through the
@@ -22,10 +23,11 @@ from rtkvm.errors import CpuListError, InputError, RtkvmError, TuneError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS, Unknown
 from rtkvm.tune.journal import Journal
-from rtkvm.tune.model import ApplyResult, Change, Check
+from rtkvm.tune.model import ApplyResult, Change, Check, Shortfall
 from rtkvm.tune.plugins.base import Context, Plugin
 from rtkvm.tune.plugins.cmdline import CmdlinePlugin
 from rtkvm.tune.plugins.cpusets import CpusetPlugin
+from rtkvm.tune.plugins.hugepages import HugepagesPlugin
 from rtkvm.tune.plugins.irqbalance import IrqbalancePlugin
 from rtkvm.tune.plugins.irqs import IrqPlugin
 from rtkvm.tune.plugins.modprobe import ModprobePlugin
@@ -42,6 +44,7 @@ ONLINE_PATH = "/sys/devices/system/cpu/online"
 PLUGINS: tuple[Plugin, ...] = (
     SysctlPlugin(),
     SysfsPlugin(),
+    HugepagesPlugin(),
     IrqbalancePlugin(),
     IrqPlugin(),
     CpusetPlugin(),
@@ -74,6 +77,8 @@ class Tuning:
     choices: dict[str, str] = field(default_factory=dict)
     only: Sequence[str] = ()
     """Shell patterns on setting ids (``sysctl:*``); empty = every setting."""
+    guest_hugepages: int | None = None
+    """Hugepages per NUMA node of the RT vCPUs for guest memory; None = not requested."""
 
     def _check_plan_fits(self) -> None:
         online = self.fs.read_line(ONLINE_PATH)
@@ -92,6 +97,11 @@ class Tuning:
 
     def context(self) -> Context:
         self._check_plan_fits()
+        if self.guest_hugepages is not None and self.guest_hugepages < 0:
+            raise InputError(
+                f"--guest-hugepages {self.guest_hugepages}: give a number of hugepages >= 0 "
+                "(per NUMA node of the RT vCPUs)"
+            )
         header = self.journal.read_header() or {}
         return Context(
             fs=self.fs,
@@ -99,6 +109,7 @@ class Tuning:
             variables=site_variables(self.plan, self.profile, self.choices),
             kernel_cmdline=self.plan.kernel_cmdline,
             refused=frozenset(header.get("refused", [])),
+            guest_hugepages=self.guest_hugepages,
         )
 
     def _selected(self, setting: str) -> bool:
@@ -139,6 +150,9 @@ class Tuning:
                 note = plugin.apply(ctx, change, writer)
                 if note is None:
                     result.written.append(change)
+                elif isinstance(note, Shortfall):
+                    result.written.append(change)
+                    result.short.append(note.text)
                 else:
                     result.refused.append(note)
                     header["refused"].append(change.target)
@@ -151,6 +165,7 @@ class Tuning:
             "profile": self.profile.name,
             "choices": dict(self.choices),
             "only": list(self.only),
+            "guest_hugepages": self.guest_hugepages,
             "plan": self.plan.model_dump(mode="json"),
             "refused": refused,
         }

@@ -144,6 +144,19 @@ class RejectingHostFS(HostFS):
         super().write(host_path, text)
 
 
+class StingyHostFS(HostFS):
+    """A writable HostFS whose hugepage pools grant at most ``limit`` pages (fragmented memory)."""
+
+    def __init__(self, root: str | os.PathLike[str], limit: int) -> None:
+        super().__init__(root, writable=True)
+        self.limit = limit
+
+    def write(self, host_path: str, text: str) -> None:
+        if host_path.endswith("/nr_hugepages") and text.strip().isdigit():
+            text = str(min(int(text), self.limit)) + "\n"
+        super().write(host_path, text)
+
+
 def _put(root: Path, path: str, text: str) -> None:
     local = root / path.lstrip("/")
     local.parent.mkdir(parents=True, exist_ok=True)
@@ -162,11 +175,15 @@ def write_tuning_host(
     cpufreq: bool = True,
     cpuidle: bool = True,
     kvm_loaded: bool = True,
+    numa_nodes: int = 1,
+    node_mem_kb: int = 16 * 1024 * 1024,
 ) -> None:
     """Lay out the kernel and config files the tuning engine reads and writes.
 
     ``cgroup``: "v1" (cpuset hierarchy at /sys/fs/cgroup/cpuset), "v2" (cgroup2
     at /sys/fs/cgroup with the cpuset controller), or None (no cpuset).
+    ``numa_nodes``: the CPUs split evenly over that many nodes, each with
+    ``node_mem_kb`` of memory and an empty 2 MiB hugepage pool.
     """
     everything = CpuSet(range(cpus))
     full_mask = everything.format_mask()
@@ -200,6 +217,16 @@ def write_tuning_host(
                 files[f"{base}/cpuidle/state{index}/name"] = f"{name}\n"
                 files[f"{base}/cpuidle/state{index}/latency"] = f"{latency}\n"
                 files[f"{base}/cpuidle/state{index}/disable"] = "0\n"
+    per_node = max(cpus // numa_nodes, 1)
+    for node in range(numa_nodes):
+        base = f"/sys/devices/system/node/node{node}"
+        files[f"{base}/cpulist"] = f"{CpuSet(range(node * per_node, (node + 1) * per_node))}\n"
+        files[f"{base}/meminfo"] = (
+            f"Node {node} MemTotal:       {node_mem_kb} kB\n"
+            f"Node {node} MemFree:        {node_mem_kb // 2} kB\n"
+        )
+        for name in ("nr_hugepages", "free_hugepages", "surplus_hugepages"):
+            files[f"{base}/hugepages/hugepages-2048kB/{name}"] = "0\n"
     if grub:
         files["/etc/default/grub"] = (
             "# If you change this file, run 'update-grub' afterwards.\n"

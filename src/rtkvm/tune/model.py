@@ -72,6 +72,13 @@ class Check:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Shortfall:
+    """Written, but the kernel gave less than asked (hugepages on fragmented memory)."""
+
+    text: str
+
+
 @dataclass
 class ApplyResult:
     """What apply did: changes written, changes skipped as in effect, notes for the operator."""
@@ -80,4 +87,6 @@ class ApplyResult:
     unchanged: int = 0
     refused: list[str] = field(default_factory=list)
     """Changes the kernel refused and that are normal to refuse (an IRQ that cannot move)."""
+    short: list[str] = field(default_factory=list)
+    """Changes written but only partly granted: the host is not as planned (verify: drift)."""
     notes: list[str] = field(default_factory=list)

@@ -1,7 +1,8 @@
 """Tuning profiles: TOML data shipped in rtkvm/data/profiles, loaded into frozen models.
 
 A profile lists settings by kind (sysctl, sysfs, IRQs, irqbalance, cpusets,
-thread priorities, power, kernel command line, module options); every
+thread priorities, power, kernel command line, module options, guest
+hugepages); every
 setting carries a ``why``. A profile may ``include`` another one: the child
 adds settings and overrides the parent's setting with the same key. Values
 may name site variables (``${housekeeping}``) that :func:`site_variables`
@@ -132,6 +133,28 @@ class ModuleOption(_Model):
     why: str
 
 
+class GuestHugepages(_Model):
+    """Hugepages reserved for guest memory on each NUMA node of some CPUs.
+
+    The page count is the operator's (``--guest-hugepages N``): how much
+    memory guests get is a site decision, so the profile states only where
+    and how large the pages are, and how much of a node may go to them.
+    """
+
+    size_kb: int
+    nodes_of: str
+    """CPUs whose NUMA nodes get the pages (``${rt_vcpu}``: guests' memory follows their pCPUs)."""
+    max_percent: int = 90
+    """A count whose memory exceeds this share of a node's MemTotal is refused (a typo)."""
+    why: str
+
+    @model_validator(mode="after")
+    def _sane(self) -> GuestHugepages:
+        if self.size_kb <= 0 or not 0 < self.max_percent < 100:
+            raise ValueError("size_kb must be positive and max_percent between 1 and 99")
+        return self
+
+
 class Profile(_Model):
     name: str
     summary: str
@@ -148,6 +171,7 @@ class Profile(_Model):
     power: Power | None = None
     cmdline: tuple[CmdlineArg, ...] = ()
     modprobe: tuple[ModuleOption, ...] = ()
+    guest_hugepages: GuestHugepages | None = None
 
     @model_validator(mode="after")
     def _one_priority_scale(self) -> Profile:
@@ -188,7 +212,7 @@ def _key(kind: str, item: Any) -> str:
 
 
 _LISTS = ("sysctl", "sysfs", "cpuset", "thread", "affinity", "cmdline", "modprobe")
-_TABLES = ("irqs", "irqbalance", "priorities", "power")
+_TABLES = ("irqs", "irqbalance", "priorities", "power", "guest_hugepages")
 
 
 def merge(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:

@@ -84,6 +84,7 @@ def changes_json(changes: Sequence[Change]) -> str:
 def apply_text(result: ApplyResult) -> str:
     lines = [f"applied {len(result.written)} changes ({result.unchanged} already in effect)"]
     lines.extend(f"refused (normal): {r}" for r in result.refused)
+    lines.extend(f"short: {s}" for s in result.short)
     lines.extend(f"note: {n}" for n in result.notes)
     return "\n".join(lines)
 

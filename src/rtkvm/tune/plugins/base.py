@@ -18,7 +18,7 @@ from rtkvm.errors import CpuListError, DataError, TuneError
 from rtkvm.host.kernel import parse_selected
 from rtkvm.hostfs import HostFS, Unknown
 from rtkvm.tune.journal import Entry
-from rtkvm.tune.model import Change, Check, Status
+from rtkvm.tune.model import Change, Check, Shortfall, Status
 from rtkvm.tune.profile import Profile, substitute
 from rtkvm.tune.system import Task, read_tasks
 from rtkvm.tune.writer import Writer
@@ -35,6 +35,8 @@ class Context:
     """The plan's kernel arguments (computed by the planner)."""
     refused: frozenset[str] = frozenset()
     """Targets the kernel refused at apply time (IRQs that cannot move, pinned kthreads)."""
+    guest_hugepages: int | None = None
+    """Hugepages per NUMA node the operator asked for (--guest-hugepages); None: not asked."""
     _tasks: list[Task] | None = field(default=None, repr=False)
 
     def value(self, text: str, where: str) -> str:
@@ -62,8 +64,9 @@ class Plugin:
     def plan(self, ctx: Context) -> list[Change]:
         raise NotImplementedError
 
-    def apply(self, ctx: Context, change: Change, writer: Writer) -> str | None:
-        """Make one change; returns a note when the kernel refused it and that is normal."""
+    def apply(self, ctx: Context, change: Change, writer: Writer) -> str | Shortfall | None:
+        """Make one change; returns a note when the kernel refused it and that is normal,
+        a Shortfall when it was written but the kernel granted less."""
         writer.apply(change)
         return None
 
