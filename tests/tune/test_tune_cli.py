@@ -186,3 +186,29 @@ def test_verify_defaults_to_what_was_applied(host: tuple[Path, Path]) -> None:
     assert {c["setting"].split(":")[0] for c in checks} == {"sysctl"}
     rt = next(c for c in checks if c["setting"] == "sysctl:kernel.sched_rt_runtime_us")
     assert (rt["status"], rt["expected"]) == ("ok", "999000")
+
+
+def test_guest_hugepages_option(host: tuple[Path, Path]) -> None:
+    root, plan = host
+    pool = root / "sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages"
+    before = snapshot(root)
+    code, out = run("host", "tune", "--plan", str(plan), "--root", str(root))
+    assert code == 0 and "hugepages:guest: not requested" in out
+    args = ("host", "tune", "--plan", str(plan), "--root", str(root), "--only", "hugepages:*")
+    code, out = run(*args, "--guest-hugepages", "512")
+    assert code == 0 and "/sys/devices/system/node/node0/hugepages/" in out and "512" in out
+    code, out = run(*args, "--guest-hugepages", "-1")
+    assert code == 2 and "-1" in out
+    code, out = run(*args, "--guest-hugepages", "8000")  # 16 GiB node: 7372 fit
+    assert code == 2 and "at most 7372 fit" in out
+    code, out = run(*args, "--guest-hugepages", "512", "--apply")
+    assert code == 0, out
+    assert pool.read_text().strip() == "512"
+    code, out = run("host", "verify", "--root", str(root))  # the count comes from the journal
+    assert code == 0 and "OK" in out and ">= 512" in out
+    pool.write_text("100\n")
+    code, out = run("host", "verify", "--root", str(root))
+    assert code == 1 and "DRIFT" in out and "fewer than 512" in out
+    code, out = run("host", "rollback", "--root", str(root))
+    pool.write_text("0\n")  # what rollback restores over the drifted value
+    assert differences(before, snapshot(root)) == []

@@ -47,6 +47,15 @@ journal_option = click.option(
     help=f"Keep the journal in DIR/volatile and DIR/persistent (a host path) instead of "
     f"{VOLATILE_DIR} and {PERSISTENT_DIR}.",
 )
+guest_hugepages_option = click.option(
+    "--guest-hugepages",
+    "guest_hugepages",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Reserve N 2 MiB hugepages for guest memory on each NUMA node of the RT vCPUs "
+    "(verify: at least N). Default: not reserved (a site decision).",
+)
 only_option = click.option(
     "--only",
     multiple=True,
@@ -84,6 +93,7 @@ def _build(
     plan_path: str | None,
     profile: str | None,
     rt_throttling: str | None,
+    guest_hugepages: int | None,
     only: tuple[str, ...],
     journal_dir: str | None,
     *,
@@ -97,6 +107,9 @@ def _build(
         choices = {str(k): str(v) for k, v in header["choices"].items()}
     if rt_throttling is not None:
         choices["rt_throttling"] = rt_throttling
+    if guest_hugepages is None and header is not None and plan_path is None:
+        applied = header.get("guest_hugepages")  # what was applied
+        guest_hugepages = applied if isinstance(applied, int) else None
     name = profile or (str(header["profile"]) if header and plan_path is None else None)
     if not only and header is not None and plan_path is None:
         only = tuple(str(p) for p in header.get("only") or ())  # what was applied
@@ -110,6 +123,7 @@ def _build(
         journal=journal,
         choices=choices,
         only=only,
+        guest_hugepages=guest_hugepages,
     )
     return tuning, runner if isinstance(runner, RecordingRunner) else None
 
@@ -141,6 +155,7 @@ def _show_commands(runner: RecordingRunner | None) -> None:
     help="off: sched_rt_runtime_us=-1 (no 50 ms/s stall; a runaway RT task can starve "
     "its CPU). large: 999 ms of every second (1 ms/s safety valve). Default: off.",
 )
+@guest_hugepages_option
 @click.option("--apply", "do_apply", is_flag=True, help="Make the changes (default: only show).")
 @click.option(
     "--export",
@@ -158,6 +173,7 @@ def tune(
     plan_path: str,
     profile: str,
     rt_throttling: str | None,
+    guest_hugepages: int | None,
     do_apply: bool,
     export: tuple[str, str] | None,
     show_why: bool,
@@ -168,7 +184,14 @@ def tune(
 ) -> None:
     """Show (and with --apply make) the changes that tune this host for a partition plan."""
     tuning, runner = _build(
-        root, plan_path, profile, rt_throttling, only, journal_dir, writable=do_apply
+        root,
+        plan_path,
+        profile,
+        rt_throttling,
+        guest_hugepages,
+        only,
+        journal_dir,
+        writable=do_apply,
     )
     if export is not None:
         directory = Path(export[1]) / f"rtkvm-{tuning.profile.name}"
@@ -197,6 +220,8 @@ def tune(
             "undo with: rtkvm host rollback" + (f" --root {root}" if root != "/" else ""),
             err=fmt == "json",
         )
+    if result.short:
+        raise click.exceptions.Exit(1)  # written, but the host is not as planned
 
 
 @click.command("verify")
@@ -209,6 +234,7 @@ def tune(
 )
 @click.option("--profile", default=None, help="Tuning profile; default: the one last applied.")
 @click.option("--rt-throttling", type=click.Choice(["off", "large"]), default=None)
+@guest_hugepages_option
 @only_option
 @journal_option
 @root_option
@@ -217,13 +243,23 @@ def verify(
     plan_path: str | None,
     profile: str | None,
     rt_throttling: str | None,
+    guest_hugepages: int | None,
     only: tuple[str, ...],
     journal_dir: str | None,
     root: str,
     fmt: str,
 ) -> None:
     """Report every setting as ok, drift, pending_reboot or unsupported; exit 1 on drift."""
-    tuning, _ = _build(root, plan_path, profile, rt_throttling, only, journal_dir, writable=False)
+    tuning, _ = _build(
+        root,
+        plan_path,
+        profile,
+        rt_throttling,
+        guest_hugepages,
+        only,
+        journal_dir,
+        writable=False,
+    )
     checks = tuning.verify()
     click.echo(verify_json(checks) if fmt == "json" else verify_table(checks))
     if any(c.status.value == "drift" for c in checks):
