@@ -37,6 +37,7 @@ def make_tuning() -> MakeTuning:
         choices: dict[str, str] | None = None,
         only: tuple[str, ...] = (),
         runner: RecordingRunner | None = None,
+        guest_hugepages: int | None = None,
     ) -> Tuning:
         fs = fs or HostFS(root, writable=True)
         return Tuning(
@@ -48,6 +49,7 @@ def make_tuning() -> MakeTuning:
             journal=Journal(fs),
             choices=choices or {},
             only=only,
+            guest_hugepages=guest_hugepages,
         )
 
     return make

@@ -37,13 +37,14 @@ def _rollback(root: Path, fs: HostFS | None = None) -> RecordingRunner:
 def test_apply_then_rollback_is_byte_identical(
     tmp_path: Path, make_tuning: MakeTuning, cgroup: str | None, grub: bool
 ) -> None:
-    write_tuning_host(tmp_path, cgroup=cgroup, grub=grub, irqbalance_running=True)
+    write_tuning_host(tmp_path, cgroup=cgroup, grub=grub, irqbalance_running=True, numa_nodes=2)
     before = snapshot(tmp_path)
     runner = RecordingRunner()
-    result = make_tuning(tmp_path, runner=runner).apply()
+    result = make_tuning(tmp_path, runner=runner, guest_hugepages=16).apply()
     assert len(result.written) > 30
     changed = differences(before, snapshot(tmp_path))
     assert "proc/sys/kernel/sched_rt_runtime_us" in changed
+    assert "sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages" in changed
     assert ("etc/default/grub" in changed) is grub
     assert ("update-grub",) in runner.commands if grub else ("update-grub",) not in runner.commands
     assert ("service", "irqbalance", "restart") in runner.commands
