@@ -96,3 +96,17 @@ def test_registering_again_keeps_the_share(cloud: Cloud) -> None:
     }
     out = expect(agent.put("/v1/agent/host", json=report), 200)
     assert (out["pcpu_share"], out["nodes"][0]["rt_total"]) == (2, 4)
+
+
+def test_a_guest_needing_more_distinct_pcpus_than_shared_ones_is_told_why(cloud: Cloud) -> None:
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    cloud.host("lab", verdict="not-ready", nodes=1, cores_per_node=2)  # 1 RT pCPU
+    cloud.flavor("rt2", 2)  # two dedicated vCPUs: two distinct pCPUs
+    expect(cloud.admin.patch("/v1/hosts/lab", json={"rt_waiver": "lab", "pcpu_share": 2}), 200)
+    r = alice.post("/v1/instances", json={"name": "vm", "flavor": "rt2"})
+    assert r.status_code == 409, r.text
+    detail = r.json()["detail"]
+    assert "too few distinct pCPUs with a free slot" in detail
+    assert "lab:" in detail and "fewer RT vCPUs" in detail
+    assert "concurrent requests" not in detail

@@ -73,6 +73,11 @@ class _LostError(Exception):
     """This candidate was taken (or filled) by a concurrent request: try the next one."""
 
 
+class _SharedTooFewError(_LostError):
+    """A lab host sharing pCPUs has fewer distinct pCPUs with a free slot than the guest
+    needs (its capacity counters count slots, so the filters let it through); says why."""
+
+
 @dataclass(frozen=True)
 class Claimed:
     host_id: int
@@ -96,6 +101,7 @@ def schedule(
     """Place and claim; raises NoValidHostError, QuotaExceededError or InstanceGoneError."""
     ctx = Context(now=now, agent_timeout_s=agent_timeout_s)
     attempts = 0
+    shared_too_few: dict[str, str] = {}
     for _ in range(ROUNDS):
         ranked = decide(db, request, ctx, weigher)
         for host in _spread_ties(ranked, request, weigher, instance_id):
@@ -105,6 +111,9 @@ def schedule(
                     with db.write() as session:
                         placement = _claim_on(session, host.id, instance_id, project_id, spec, now)
                     return Claimed(host.id, host.name, placement, attempts)
+                except _SharedTooFewError as exc:
+                    shared_too_few[host.name] = str(exc)
+                    break
                 except _LostError:
                     break  # the host is full now: next candidate
                 except IntegrityError:
@@ -113,6 +122,13 @@ def schedule(
                     if "deadlock" not in str(exc).lower() and "locked" not in str(exc).lower():
                         raise
                     continue
+    if shared_too_few:
+        why = "; ".join(f"{name}: {text}" for name, text in sorted(shared_too_few.items()))
+        raise NoValidHostError(
+            f"no host can take flavor {request.flavor!r}: the lab hosts that share RT pCPUs "
+            f"have too few distinct pCPUs with a free slot for it ({why}). Use a flavor with "
+            "fewer RT vCPUs, or free pCPUs"
+        )
     raise NoValidHostError(
         f"no host could be claimed for flavor {request.flavor!r} after {attempts} attempts: "
         "concurrent requests took the candidate hosts first; retry the request"
@@ -303,8 +319,8 @@ def _place(
     full = CpuSet(p for p, taken in slots.items() if len(taken) >= share)
     try:
         return place(spec, plan, topology, full, check_hugepages=hugepages)
-    except PlanError:
-        raise _LostError() from None
+    except PlanError as exc:
+        raise _SharedTooFewError(str(exc)) from None
 
 
 def _instance_waiver(waiver: str | None, share: int) -> str | None:
