@@ -58,6 +58,18 @@ def conflict(message: str) -> ApiError:
     return ApiError(409, message)
 
 
+def check_move(what: str, state: str, wanted: str, moves: dict[str, set[str]]) -> None:
+    """Refuse (409) an agent's move of ``what`` from ``state`` to ``wanted`` that ``moves``
+    does not allow, saying which moves it allows."""
+    allowed = moves.get(state, set())
+    if wanted not in allowed:
+        raise ApiError(
+            409,
+            f"{what} is {state}: an agent may move it to "
+            f"{', '.join(sorted(allowed)) or 'nothing'}, not {wanted}",
+        )
+
+
 def _status_of(exc: RtkvmError) -> int:
     if isinstance(exc, QuotaExceededError):
         return 403

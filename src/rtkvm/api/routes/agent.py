@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from rtkvm.api import schemas
 from rtkvm.api.deps import AgentDep, ServicesDep
-from rtkvm.api.errors import ApiError, not_found
+from rtkvm.api.errors import ApiError, check_move, not_found
 from rtkvm.api.views import agent_instance, host_out
 from rtkvm.cpuset import CpuSet
 from rtkvm.dataplane.names import check_label
@@ -167,13 +167,7 @@ def report(
             raise not_found("instance", instance_id, " on this host")
         if inst.state == body.state:
             return agent_instance(s, inst)
-        allowed = MOVES.get(inst.state, set())
-        if body.state not in allowed:
-            raise ApiError(
-                409,
-                f"instance {instance_id} is {inst.state}: an agent may move it to "
-                f"{', '.join(sorted(allowed)) or 'nothing'}, not {body.state}",
-            )
+        check_move(f"instance {instance_id}", inst.state, body.state, MOVES)
         if body.state == "deleted":
             release(s, inst, now)
         elif inst.state == "deleting":  # teardown failed: stay deleting, keep the fault

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import AgentDep, ServicesDep
-from rtkvm.api.errors import ApiError, ErrorOut, not_found
+from rtkvm.api.errors import ApiError, ErrorOut, check_move, not_found
 from rtkvm.api.schemas_measure import AgentMeasurement, MeasurementReport
 from rtkvm.api.views_measure import BUSY_STATES, agent_measurement, is_uuid
 from rtkvm.db.models import Instance, Measurement
@@ -93,13 +93,7 @@ def report(
             raise not_found("measurement", measurement_id, " on this host")
         if m.state == body.state:
             return agent_measurement(s, m)
-        allowed = MOVES.get(m.state, set())
-        if body.state not in allowed:
-            raise ApiError(
-                409,
-                f"measurement {m.id} is {m.state}: an agent may move it to "
-                f"{', '.join(sorted(allowed)) or 'nothing'}, not {body.state}",
-            )
+        check_move(f"measurement {m.id}", m.state, body.state, MOVES)
         m.state = body.state
         if body.state == "running":
             m.started_at = now
