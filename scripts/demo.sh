@@ -16,6 +16,9 @@
 #      the host's agent through the API, in one report (tables and histogram pictures);
 #      then everything is torn down.
 # Output goes to $RTKVM_DEMO_DIR (default: ./demo-output); the last lines say where the report is.
+# RTKVM_DEMO_VCPUS sizes the RT flavor (default 2: vCPU 0 housekeeping, vCPU 1 real-time).
+# Any failed step ends the demo with a non-zero exit and a last line naming the step and its log;
+# the summary is printed only when every step succeeded and names only files that exist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -28,12 +31,15 @@ peer_if=rtkdemoblue
 uplink=${RTKVM_DEMO_BLUE_UPLINK:-}
 own_peer=$([[ -z "$uplink" ]] && echo 1 || true)
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+current_step="set-up"
+current_log=""
+step() { current_step="$1"; current_log="${2:-}"; printf '\n\033[1m== %s\033[0m\n' "$1"; }
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
-cleanup() {
+cleanup() (
   # Whatever the demo made, gone again: servers (through the API, else their domains),
-  # the control plane, the switch, blue's peer. Runs on success and on failure.
+  # the control plane, the switch, blue's peer. Runs on success and on failure. A subshell,
+  # so that its `set +e` cannot switch off the demo's own error checking.
   set +e
   if [[ -f "$state/admin.token" ]] && rtkvm status --state-dir "$state" 2>/dev/null | grep -q "^api: running"; then
     RTKVM_TOKEN=$(cat "$state/admin.token") rtkvm cloud server delete demo-1 demo-2 --wait --timeout 120 >/dev/null 2>&1
@@ -45,10 +51,27 @@ cleanup() {
   rm -f "$out/server-ids"
   [[ -d "$switch" ]] && rtkvm net down --rundir "$switch" >/dev/null 2>&1
   [[ -n "$own_peer" ]] && rtkvm net peer delete "$peer_ns" --uplink "$peer_if" >/dev/null 2>&1
-  return 0
+  exit 0
+)
+
+on_exit() {
+  local status=$?
+  trap - EXIT
+  cleanup
+  if (( status != 0 )); then
+    printf '\n\033[1mmake demo FAILED\033[0m in step "%s" (exit status %d)%s\n' \
+      "$current_step" "$status" "${current_log:+; its output: $current_log}" >&2
+  fi
+  exit "$status"
 }
 
-step "1/7 Host inspection (rtkvm host inspect)"
+# A server in error, a failed measurement or a report that was not written are failures too.
+require_file() {
+  [[ -s "$1" ]] || { echo "demo: $2 ($1 was not written)" >&2; exit 1; }
+}
+
+trap on_exit EXIT
+step "1/7 Host inspection (rtkvm host inspect)" "$out/inspect.txt"
 rtkvm host inspect | tee "$out/inspect.txt"
 rtkvm host inspect -f json > "$out/inspect.json"
 cores=$(json "$out/inspect.json" 'len(d["topology"]["cores"])')
@@ -57,7 +80,7 @@ if (( cores < 2 )); then
   exit 1
 fi
 
-step "2/7 CPU partition plan (rtkvm host plan)"
+step "2/7 CPU partition plan (rtkvm host plan)" "$out/plan.txt"
 rt_cores=$(( cores > 2 ? cores / 2 : 1 ))
 plan_args=(--rt-cores "$rt_cores")
 (( cores >= 4 )) && plan_args+=(--dataplane-cores 1)
@@ -67,7 +90,7 @@ rt_cpus=$(json "$out/plan.json" 'd["rt_vcpu"]')
 dp_cpus=$(json "$out/plan.json" 'd["dataplane"]')
 rt_count=$(python3 -c 'import sys; from rtkvm.cpuset import CpuSet; print(len(CpuSet.parse(sys.argv[1])))' "$rt_cpus")
 
-step "3/7 RT readiness doctor (rtkvm host doctor --plan)"
+step "3/7 RT readiness doctor (rtkvm host doctor --plan)" "$out/doctor.txt"
 set +e
 rtkvm host doctor --plan "$out/plan.json" | tee "$out/doctor.txt"
 status=${PIPESTATUS[0]}
@@ -79,13 +102,12 @@ case $status in
   *) echo "rtkvm host doctor failed with status $status" >&2; exit "$status" ;;
 esac
 
-step "4/7 Tuning the plan implies (rtkvm host tune, a dry run: nothing is changed)"
+step "4/7 Tuning the plan implies (rtkvm host tune, a dry run: nothing is changed)" "$out/tune.txt"
 rtkvm host tune --plan "$out/plan.json" | tee "$out/tune.txt"
 
 cleanup  # leftovers of an interrupted earlier run
-trap cleanup EXIT
 
-step "5/7 RT data plane: libvirt, guest image, network blue's uplink, OVS-DPDK (rtkvm runtime, image, net)"
+step "5/7 RT data plane: libvirt, guest image, network blue's uplink, OVS-DPDK (rtkvm runtime, image, net)" "$out/net-up.txt"
 rtkvm runtime up
 rtkvm image build
 if [[ -n "$own_peer" ]]; then
@@ -101,7 +123,7 @@ if [[ -z "$dp_cpus" ]]; then
 fi
 rtkvm net up --rundir "$switch" "${net_args[@]}" | tee "$out/net-up.txt"
 
-step "6/7 Control plane: rtkvm up, flavor, network blue, two RT servers (rtkvm cloud)"
+step "6/7 Control plane: rtkvm up, flavor, network blue, two RT servers (rtkvm cloud)" "$out/cloud.txt"
 up_args=(--state-dir "$state" --plan "$out/plan.json" --wiring "$out/wiring.toml"
          --switch-rundir "$switch" --accel "${RTKVM_DEMO_ACCEL:-auto}")
 if [[ $verdict != ready ]]; then
@@ -116,7 +138,7 @@ export RTKVM_URL="http://127.0.0.1:$(json "$state/allinone.json" 'd["port"]')"
 export RTKVM_TOKEN="$(cat "$state/admin.token")"
 {
   rtkvm cloud host list
-  rtkvm cloud flavor create rt-small --vcpus 2 --ram 256 --property hw:cpu_policy=mixed \
+  rtkvm cloud flavor create rt-small --vcpus "${RTKVM_DEMO_VCPUS:-2}" --ram 256 --property hw:cpu_policy=mixed \
     --property hw:cpu_realtime=yes --property hw:cpu_realtime_mask=^0 \
     --property hw:mem_page_size=4k
   rtkvm cloud network create blue --provider-physical-network physblue --share
@@ -128,7 +150,12 @@ export RTKVM_TOKEN="$(cat "$state/admin.token")"
   rtkvm cloud server list
 } 2>&1 | tee "$out/cloud.txt"
 
-step "7/7 Proof: cyclictest in each server, round trip demo-1 -> demo-2 on blue (rtkvm cloud measure)"
+for name in demo-1 demo-2; do
+  state_of=$(json "$out/$name.json" 'd["state"]')
+  [[ $state_of == active ]] || { echo "demo: server $name is $state_of, not active" >&2; exit 1; }
+done
+
+step "7/7 Proof: cyclictest in each server, round trip demo-1 -> demo-2 on blue (rtkvm cloud measure)" "$out/report-build.txt"
 for name in demo-1 demo-2; do
   rtkvm cloud measure cyclictest "$name" --loops 3000 --interval 1000 --buckets 2000 \
     --save "$out/measure-cyclictest-$name.json"
@@ -137,6 +164,7 @@ rtkvm cloud measure rtt demo-1 demo-2 --network blue --seconds 10 --mps 1000 \
   --save "$out/measure-rtt-blue.json"
 rtkvm report build "$out"/measure-*.json -o "$out/report" --doctor "$out/doctor.json" \
   --title "rtkvm demo: two RT servers on blue" | tee "$out/report-build.txt"
+require_file "$out/report/report.txt" "the report was not written"
 
 step "Tear-down (rtkvm cloud server delete, rtkvm down, rtkvm net down)"
 rtkvm cloud server delete demo-1 demo-2 --wait
@@ -148,5 +176,10 @@ cleanup
 
 step "Summary"
 echo "host verdict: $verdict (doctor: $out/doctor.txt)"
-echo "host reports: $out/{inspect,plan,doctor,tune}.{txt,json}"
-echo "report:       $out/report/report.txt (also report.md, report.json and the SVG pictures there)"
+reports=()
+for f in "$out"/{inspect,plan,doctor,tune}.{txt,json}; do [[ -f $f ]] && reports+=("$f"); done
+echo "host reports: ${reports[*]}"
+pictures=("$out"/report/*.svg)
+require_file "$out/report/report.json" "the report was not written"
+echo "report:       $out/report/report.txt, report.md, report.json, ${#pictures[@]} SVG picture(s)"
+echo "make demo: every step succeeded"

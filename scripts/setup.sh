@@ -5,7 +5,14 @@
 #   3. as root: libvirt's daemons and qemu.conf (`rtkvm runtime up`: users, directories,
 #      quirks of this host detected and handled, virtlogd/libvirtd started; no systemd)
 # Re-running it changes nothing when everything is in place.
+# --no-runtime: only 1 and 2 (what `rtkvm host clean` needs; .ci/run cleans the host with it).
 set -euo pipefail
+runtime=1
+case "${1:-}" in
+  "") ;;
+  --no-runtime) runtime=0 ;;
+  *) echo "setup: unknown option $1 (use --no-runtime or nothing)" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*"; }
@@ -38,6 +45,10 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   "$venv/bin/python" -m pip install -q --upgrade pip
   "$venv/bin/python" -m pip install -q -e '.[dev]'
   echo "$want" > "$stamp"
+fi
+if ((runtime == 0)); then
+  log "packages and virtualenv ready (--no-runtime: libvirt not started)"
+  exit 0
 fi
 if [[ $EUID -eq 0 ]]; then
   "$venv/bin/rtkvm" runtime up

@@ -14,8 +14,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rtkvm.errors import InputError
+from rtkvm.footprint import DATABASE_FILE
 
-DEFAULT_DB = "sqlite:////var/lib/rtkvm/rtkvm.db"
+DEFAULT_DB = f"sqlite:///{DATABASE_FILE.path}"
 
 
 class Settings(BaseModel):

@@ -97,3 +97,50 @@ def test_status_findings_before_and_after_up(tmp_path: Path) -> None:
     assert all(f.status.value == "pass" for f in after)
     # a quirk that appears later makes qemu.conf out of date again
     assert not all(f.status.value == "pass" for f in runtime_findings(fs, set()))
+
+
+def test_up_records_what_it_created_and_clean_removes_exactly_that(tmp_path: Path) -> None:
+    """Accounts, libvirt directories, the original qemu.conf and the daemons are registered,
+    so that `rtkvm host clean --all` can undo them; what existed before is not."""
+    from rtkvm.footprint import Footprint
+    from rtkvm.hostclean import plan_clean, run_clean
+    from rtkvm.testing.clean import FakeSeams
+
+    (tmp_path / "var/log/libvirt").mkdir(parents=True)  # existed before rtkvm
+    (tmp_path / "etc/libvirt").mkdir(parents=True)
+    (tmp_path / "etc/libvirt/qemu.conf").write_text("# Debian's qemu.conf\n")
+    system = FakeSystem(tmp_path)
+    runtime_up(
+        HostFS(tmp_path, writable=True), {"rt_group_sched"}, run=system, connect=lambda: None
+    )
+    fp = Footprint(tmp_path)
+    accounts = {r["name"] for r in fp.registered("account")}
+    assert accounts == {"group:libvirt-qemu", "group:kvm", "group:libvirt", "user:libvirt-qemu"}
+    dirs = [r["name"] for r in fp.registered("directory")]
+    assert "/var/log/libvirt/qemu" in dirs and "/var/log/libvirt" not in dirs
+    assert fp.lookup("original_file", QEMU_CONF) == {
+        "name": QEMU_CONF,
+        "content": "# Debian's qemu.conf\n",
+    }
+    assert {r["name"] for r in fp.registered("daemon")} == {"virtlogd", "libvirtd"}
+
+    seams = FakeSeams()
+    result = run_clean(plan_clean(fp, seams, everything=True))
+    assert result.problems == []
+    assert (tmp_path / "etc/libvirt/qemu.conf").read_text() == "# Debian's qemu.conf\n"
+    assert (tmp_path / "var/log/libvirt").is_dir()
+    assert not (tmp_path / "var/log/libvirt/qemu").exists()
+    assert not (tmp_path / "var/lib/libvirt").exists()
+    assert sorted(seams.calls) == sorted(
+        [
+            ("stop_daemon", "virtlogd", "/var/run/virtlogd.pid"),
+            ("stop_daemon", "libvirtd", "/var/run/libvirtd.pid"),
+            ("delete_account", "user", "libvirt-qemu"),
+            ("delete_account", "group", "libvirt-qemu"),
+            ("delete_account", "group", "kvm"),
+            ("delete_account", "group", "libvirt"),
+        ]
+    )
+    users_first = [c for c in seams.calls if c[0] == "delete_account"]
+    assert users_first[0] == ("delete_account", "user", "libvirt-qemu")
+    assert plan_clean(fp, seams, everything=True) == []  # nothing left, not even the registry

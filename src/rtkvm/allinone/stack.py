@@ -29,6 +29,7 @@ from rtkvm.allinone.procs import AllInOneError, Proc, Stopped
 from rtkvm.allinone.state import DEFAULT_PORT, Config, StateDir
 from rtkvm.client import CloudClient, CloudError
 from rtkvm.errors import InputError
+from rtkvm.footprint import Footprint
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.planner import PlanRequest, plan_partition
 from rtkvm.host.topology import read_topology
@@ -159,6 +160,7 @@ class AllInOne:
             )
         started = self.clock()
         self.state.create()
+        Footprint(self.fs.root).register("allinone", str(self.state.root.resolve()))
         config = self._config(req)
         actions: list[str] = []
         for proc in (self.api, self.agent):
@@ -360,6 +362,8 @@ class AllInOne:
                 "(`rtkvm cloud server delete ...`), or their guests would stay behind unmanaged"
             )
         stopped = [self.agent.stop(), self.api.stop()]
+        if self.agent.pid() is None and self.api.pid() is None:
+            Footprint(self.fs.root).unregister("allinone", str(self.state.root.resolve()))
         if purge and self.state.exists():
             self.state.purge()
         return DownResult(stopped, servers, purge)

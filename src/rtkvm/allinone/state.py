@@ -18,8 +18,9 @@ from pathlib import Path
 
 from rtkvm.api.security import new_secret
 from rtkvm.errors import InputError
+from rtkvm.footprint import ALLINONE_DIR
 
-DEFAULT_STATE_DIR = Path("/var/lib/rtkvm/allinone")
+DEFAULT_STATE_DIR = Path(ALLINONE_DIR.path)
 DEFAULT_PORT = 8754
 
 

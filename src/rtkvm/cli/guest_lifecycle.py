@@ -220,7 +220,6 @@ def _create(
     if dry_run:
         click.echo(created.xml)
         return
-    guest_dir.mkdir(parents=True, exist_ok=True)
     with lifecycle.connect(uri) as conn:
         lifecycle.define(conn, created.xml)
         click.echo(f"defined {name} ({facts.accel}, kernel {manifest.get('kernel_release')})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from rtkvm.cli.host_clean import clean_cmd
 from rtkvm.cli.host_doctor import doctor_cmd
 from rtkvm.cli.host_inspect import capture_cmd, inspect_cmd
 from rtkvm.cli.host_plan import plan
@@ -22,3 +23,4 @@ host.add_command(doctor_cmd)
 host.add_command(tune)
 host.add_command(verify)
 host.add_command(rollback_cmd)
+host.add_command(clean_cmd)

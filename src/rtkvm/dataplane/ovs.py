@@ -37,6 +37,7 @@ from rtkvm.dataplane.settings import DataplaneSettings
 from rtkvm.dataplane.threads import ThreadInfo, read_threads
 from rtkvm.errors import DataplaneError
 from rtkvm.findings import Severity, Status
+from rtkvm.footprint import Footprint
 from rtkvm.hostfs import HostFS, Unknown
 
 POLICY_CONSTANTS = {"fifo": os.SCHED_FIFO, "rr": os.SCHED_RR, "other": os.SCHED_OTHER}
@@ -129,6 +130,7 @@ class OvsDpdk:
 
     def _start(self, layout: SwitchLayout) -> StartInfo:
         self.rundir.mkdir(parents=True, exist_ok=True, mode=0o750)
+        Footprint(self.fs.root).register("switch", str(self.rundir.resolve()))
         Path(str(layout.socket_dir)).mkdir(parents=True, exist_ok=True, mode=0o750)
         state: dict[str, object] = {"mounted": None, "hugepages": None}
         mounts = hugetlbfs_mounts(self.fs.read("/proc/mounts"))
@@ -337,6 +339,8 @@ class OvsDpdk:
                 if not _wait_gone(self.fs, pid, 5.0):
                     errors.append(f"{daemon} (pid {pid}) is still running")
         errors += self._undo_host()
+        if not errors:
+            Footprint(self.fs.root).unregister("switch", str(self.rundir.resolve()))
         return errors
 
     def _undo_host(self) -> list[str]:

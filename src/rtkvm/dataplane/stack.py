@@ -26,13 +26,14 @@ from rtkvm.dataplane.layout import (
 )
 from rtkvm.dataplane.settings import DataplaneSettings
 from rtkvm.errors import DataplaneError
+from rtkvm.footprint import SWITCH_RUNDIR, VHOST_SOCKET_DIR
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
 from rtkvm.net.model import Availability, HostWiring, UnmanagedNetwork, availability
 
-DEFAULT_RUNDIR = Path("/run/rtkvm/ovs")
-DEFAULT_SOCKET_DIR = "/run/rtkvm/vhost"
+DEFAULT_RUNDIR = Path(SWITCH_RUNDIR.path)
+DEFAULT_SOCKET_DIR = VHOST_SOCKET_DIR.path
 LAYOUT_FILE = "rtkvm-layout.json"
 
 

@@ -19,13 +19,14 @@ from rtkvm.domain.design import GuestBoot, GuestDesign, HostQuirks, VhostUserNic
 from rtkvm.domain.placement import place
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.errors import InputError
+from rtkvm.footprint import GUEST_DIR
 from rtkvm.guest.netcmd import GuestNetRun
 from rtkvm.guest.run import guest_cmdline
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
 from rtkvm.runtime.quirks import Quirk
 
-DEFAULT_GUEST_DIR = Path("/var/lib/rtkvm/guests")
+DEFAULT_GUEST_DIR = Path(GUEST_DIR.path)
 
 
 @dataclass(frozen=True)

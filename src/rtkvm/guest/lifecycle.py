@@ -22,6 +22,7 @@ import libvirt
 from lxml import etree
 
 from rtkvm.errors import GuestError
+from rtkvm.footprint import GUEST_DIR, Footprint
 
 DEFAULT_URI = "qemu:///system"
 META_NS = "https://rtkvm.dev/xmlns/guest/1"
@@ -120,6 +121,7 @@ def start(conn: Any, name: str) -> None:
     dom = _lookup(conn, name)
     if dom.isActive():
         return
+    prepare_files(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
     try:
         dom.create()
     except libvirt.libvirtError as exc:
@@ -161,6 +163,25 @@ def delete(conn: Any, name: str, *, force: bool = False) -> list[str]:
         Path(log).unlink()
         removed.append(log)
     return removed
+
+
+def prepare_files(xml: str) -> None:
+    """Create the directory of the guest's serial log before a start.
+
+    libvirt opens the log file itself but never creates its directory; the
+    default one is rtkvm's footprint (:data:`rtkvm.footprint.GUEST_DIR`).
+    """
+    log = serial_log(xml)
+    if log is None:
+        return
+    parent = Path(log).parent
+    if str(parent) == GUEST_DIR.path:
+        Footprint().ensure_dir(GUEST_DIR)
+        return
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GuestError(f"cannot create {parent} for the serial log {log}: {exc}") from None
 
 
 def serial_log(xml: str) -> str | None:

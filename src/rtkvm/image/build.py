@@ -27,10 +27,11 @@ from importlib import resources
 from pathlib import Path
 
 from rtkvm.errors import DataError, ImageError
+from rtkvm.footprint import IMAGE_CACHE_DIR, IMAGE_DIR
 from rtkvm.image.cpio import Entry, write_newc
 
-DEFAULT_CACHE = Path("/var/cache/rtkvm/image")
-DEFAULT_OUTPUT = Path("/var/lib/rtkvm/image")
+DEFAULT_CACHE = Path(IMAGE_CACHE_DIR.path)
+DEFAULT_OUTPUT = Path(IMAGE_DIR.path)
 
 Runner = Callable[[Sequence[str], Path], "subprocess.CompletedProcess[str]"]
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from rtkvm.dataplane.names import IFNAMSIZ
 from rtkvm.errors import NetworkError
+from rtkvm.footprint import Footprint
 
 _NS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}$")
 
@@ -72,6 +73,7 @@ class NetnsPeer:
             raise NetworkError(f"interface name {host_if!r} must be 1-{IFNAMSIZ} plain chars")
         peer = cls(netns, host_if, address)
         inside = f"{host_if[: IFNAMSIZ - 1]}p"
+        Footprint().register("netns_peer", netns, uplink=host_if)
         try:
             _ip("netns", "add", netns)
             _ip("link", "add", host_if, "type", "veth", "peer", "name", inside)
@@ -121,4 +123,6 @@ class NetnsPeer:
             done = _ip("netns", "del", self.netns, check=False)
             if done.returncode != 0:
                 errors.append(done.stderr.strip())
+        if not errors:
+            Footprint().unregister("netns_peer", self.netns)
         return errors

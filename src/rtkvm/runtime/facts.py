@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from rtkvm.footprint import KVM_PROBE_FILE
 from rtkvm.hostfs import HostFS
 from rtkvm.runtime import kvmprobe
 from rtkvm.runtime.quirks import Quirk, detect_all
 
-DEFAULT_PROBE_CACHE = Path("/var/cache/rtkvm/kvm-probe.json")
+DEFAULT_PROBE_CACHE = Path(KVM_PROBE_FILE.path)
 
 
 @dataclass(frozen=True)

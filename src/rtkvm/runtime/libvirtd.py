@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from rtkvm.errors import RuntimeSetupError
 from rtkvm.findings import Finding, Severity, Status
+from rtkvm.footprint import Footprint
 from rtkvm.hostfs import HostFS, Unknown
 from rtkvm.runtime.config import RuntimeData, load_runtime_data, render_qemu_conf
 
@@ -99,25 +100,41 @@ def _known_names(fs: HostFS, path: str) -> set[str]:
 
 def ensure_accounts(fs: HostFS, data: RuntimeData, run: Runner, result: UpResult) -> None:
     """Create missing groups and system users (groupadd/useradd)."""
+    footprint = Footprint(fs.root)
     groups = _known_names(fs, "/etc/group")
     for g in data.groups:
         if g.name not in groups:
             _check(run(["groupadd", "--system", g.name]), f"groupadd {g.name}")
+            footprint.register("account", f"group:{g.name}", type="group", account=g.name)
             result.actions.append(f"created group {g.name} ({g.why})")
     users = _known_names(fs, "/etc/passwd")
     for u in data.users:
         if u.name not in users:
             argv = ["useradd", "--system", "--no-create-home", "-g", u.group]
             _check(run([*argv, "-s", "/usr/sbin/nologin", u.name]), f"useradd {u.name}")
+            footprint.register("account", f"user:{u.name}", type="user", account=u.name)
             result.actions.append(f"created user {u.name} ({u.why})")
 
 
 def ensure_directories(fs: HostFS, data: RuntimeData, result: UpResult) -> None:
+    footprint = Footprint(fs.root)
     for d in data.directories:
         local = fs.local(d.path)
         if not local.is_dir():
+            for created in _missing_parents(fs, d.path):
+                footprint.register("directory", created)
             local.mkdir(parents=True, exist_ok=True)
             result.actions.append(f"created {d.path} ({d.why})")
+
+
+def _missing_parents(fs: HostFS, host_path: str) -> list[str]:
+    """``host_path`` and those of its parents that do not exist yet, outermost first."""
+    missing = []
+    path = host_path.rstrip("/")
+    while path and not fs.local(path).is_dir():
+        missing.append(path)
+        path = path.rsplit("/", 1)[0]
+    return missing[::-1]
 
 
 def ensure_qemu_conf(fs: HostFS, data: RuntimeData, present: set[str], result: UpResult) -> bool:
@@ -127,6 +144,10 @@ def ensure_qemu_conf(fs: HostFS, data: RuntimeData, present: set[str], result: U
     new = render_qemu_conf(old, data.settings_for(present))
     if new == old:
         return False
+    footprint = Footprint(fs.root)
+    if footprint.lookup("original_file", QEMU_CONF) is None:
+        original = None if isinstance(existing, Unknown) else existing
+        footprint.register("original_file", QEMU_CONF, content=original)
     fs.local(QEMU_CONF).parent.mkdir(parents=True, exist_ok=True)
     fs.write(QEMU_CONF, new)
     result.actions.append(f"wrote {QEMU_CONF} ({', '.join(sorted(present)) or 'no quirks'})")
@@ -137,6 +158,7 @@ def start_daemon(fs: HostFS, daemon: Daemon, run: Runner, result: UpResult) -> N
     if daemon_pid(fs, daemon) is not None:
         return
     _check(run(list(daemon.argv)), daemon.name)
+    Footprint(fs.root).register("daemon", daemon.name, pidfile=daemon.pidfile)
     result.actions.append(f"started {daemon.name} ({daemon.why})")
 
 

@@ -23,10 +23,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rtkvm.errors import HostReadError, HostWriteError, TuneError
+from rtkvm.footprint import TUNE_PERSISTENT_DIR, TUNE_VOLATILE_DIR
 from rtkvm.hostfs import HostFS
 
-VOLATILE_DIR = "/run/rtkvm/tune"
-PERSISTENT_DIR = "/var/lib/rtkvm/tune"
+VOLATILE_DIR = TUNE_VOLATILE_DIR.path
+PERSISTENT_DIR = TUNE_PERSISTENT_DIR.path
 HEADER = "header.json"
 LOCK = "lock"
 FORMAT = 1
