@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from rtkvm.footprint import Footprint
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,13 +53,11 @@ def _domains() -> str:
     return done.stdout
 
 
-def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    hugepages_before = NR_HUGEPAGES.read_text().strip()
-    env = {**os.environ, "RTKVM_DEMO_DIR": str(demo_dir)}
+def _run_demo(demo_dir: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RTKVM_DEMO_DIR": str(demo_dir), **extra_env}
     env.pop("RTKVM_URL", None)
     env.pop("RTKVM_TOKEN", None)
-    started = time.monotonic()
-    done = subprocess.run(
+    return subprocess.run(
         ["bash", str(REPO / "scripts" / "demo.sh")],
         cwd=REPO,
         env=env,
@@ -66,11 +66,47 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
         timeout=1500,
         check=False,
     )
+
+
+def _assert_nothing_left(demo_dir: Path, hugepages_before: str) -> None:
+    """The control plane, the switch, blue's peer: gone, and forgotten by the registry."""
+    assert not (demo_dir / "allinone").exists()
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+    assert "rtkvm-demo-blue" not in netns.stdout
+    procs = subprocess.run(["pgrep", "-af", str(demo_dir)], capture_output=True, text=True)
+    assert procs.stdout.strip() == "", procs.stdout
+    assert NR_HUGEPAGES.read_text().strip() == hugepages_before
+    fp = Footprint()
+    for kind in ("allinone", "switch"):
+        assert not [r for r in fp.registered(kind) if str(demo_dir) in r["name"]], kind
+    assert fp.lookup("netns_peer", "rtkvm-demo-blue") is None
+
+
+def test_a_server_that_cannot_be_placed_fails_the_demo_loudly(demo_dir: Path) -> None:
+    """A flavor no host can take: the demo exits non-zero, names the step and the
+    scheduler's reason, prints no summary, and still tears everything down."""
+    hugepages_before = NR_HUGEPAGES.read_text().strip()
+    done = _run_demo(demo_dir, RTKVM_DEMO_VCPUS="64")
+    assert done.returncode != 0, done.stdout[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert 'make demo FAILED in step "6/7 Control plane' in last, done.stderr[-3000:]
+    assert f"its output: {demo_dir}/cloud.txt" in last
+    assert "no host" in done.stderr.lower() or "no valid host" in done.stdout.lower()
+    assert "every step succeeded" not in done.stdout
+    assert "report:" not in done.stdout
+    _assert_nothing_left(demo_dir, hugepages_before)
+
+
+def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hugepages_before = NR_HUGEPAGES.read_text().strip()
+    started = time.monotonic()
+    done = _run_demo(demo_dir)
     seconds = time.monotonic() - started
     with capsys.disabled():
         print(f"\n[demo e2e] scripts/demo.sh took {seconds:.0f} s (exit {done.returncode})")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert f"report:       {demo_dir}/report/report.txt" in done.stdout
+    assert done.stdout.rstrip().endswith("make demo: every step succeeded")
 
     report = json.loads((demo_dir / "report" / "report.json").read_text())
     servers = {row["instance"]: row for row in report["cyclictest"]}
@@ -103,9 +139,4 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ids = [json.loads((demo_dir / f"{n}.json").read_text())["id"] for n in ("demo-1", "demo-2")]
     left = _domains()
     assert not [i for i in ids if i in left], left
-    assert not (demo_dir / "allinone").exists()
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
-    assert "rtkvm-demo-blue" not in netns.stdout
-    procs = subprocess.run(["pgrep", "-af", str(demo_dir)], capture_output=True, text=True)
-    assert procs.stdout.strip() == "", procs.stdout
-    assert NR_HUGEPAGES.read_text().strip() == hugepages_before
+    _assert_nothing_left(demo_dir, hugepages_before)

@@ -89,3 +89,20 @@ def test_cli_writes_the_picture(tmp_path: Path) -> None:
     texts = _texts(out.read_text())
     assert "cyclictest in rt1 (tcg)" in texts
     assert any("meaningless for RT" in t for t in texts)
+
+
+def test_long_notes_wrap_inside_the_picture() -> None:
+    """A note longer than the plot is wide is wrapped, and the picture grows to hold it."""
+    import re
+
+    from rtkvm.measure.histogram_svg import _W, render_chart
+
+    long_note = "RT WAIVER: " + "make demo on a host the doctor calls not RT-ready " * 6
+    svg = render_chart([[1, 2, 3]], column_us=1.0, title="t", summary="s", notes=(long_note,))
+    lines = re.findall(r'fill="#b00000">([^<]*)</text>', svg)
+    assert len(lines) >= 3
+    assert " ".join(lines) == " ".join(long_note.split())  # nothing lost
+    assert all(len(line) * 7 <= _W - 90 for line in lines)  # each fits the plot's width
+    height = int(re.search(r'<svg [^>]*height="(\d+)"', svg).group(1))  # type: ignore[union-attr]
+    last_y = max(int(y) for y in re.findall(r'<text x="70" y="(\d+)" fill="#b00000"', svg))
+    assert last_y < height

@@ -1,7 +1,8 @@
 """Output of `rtkvm cloud` commands in the manner of the openstack client.
 
 Lists print as one table with a row per item and chosen columns; single
-objects as a Field | Value table; ``-f json`` prints the API's JSON as is,
+objects as a Field | Value table (times, the ``*_at`` fields, in ISO 8601 UTC);
+``-f json`` prints the API's JSON as is,
 ``-f value`` the bare values (one item per line, for shell scripts). RT
 waivers are shown loudly: a waived host as ``WAIVED: <reason>``, a server
 placed under a waiver as ``not assured (host waiver: <reason>)``. This
@@ -11,7 +12,9 @@ module only formats: it must not call the API.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -45,6 +48,22 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def time_cell(value: Any) -> str:
+    """An API time (seconds since the epoch) as ISO 8601 UTC to the second, for people."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        try:
+            moment = datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return str(value)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _cell(value)
+
+
+def _table_cell(key: str, value: Any) -> str:
+    """A table cell: times (``*_at`` fields) in ISO 8601 UTC; JSON and value keep numbers."""
+    return time_cell(value) if key.endswith("_at") else _cell(value)
+
+
 def waiver_cell(host: dict[str, Any]) -> str:
     """``WAIVED: <reason>`` for a host with an RT waiver, else empty."""
     reason = host.get("rt_waiver")
@@ -76,11 +95,11 @@ def show_list(items: list[dict[str, Any]], columns: Sequence[str], fmt: str) -> 
     if fmt == "json":
         click.echo(json.dumps(items, indent=2, sort_keys=True))
         return
-    rows = [[_cell(item.get(c)) for c in columns] for item in items]
     if fmt == "value":
-        for row in rows:
-            click.echo(" ".join(row))
+        for item in items:
+            click.echo(" ".join(_cell(item.get(c)) for c in columns))
         return
+    rows = [[_table_cell(c, item.get(c)) for c in columns] for item in items]
     headers = [
         c.replace("_", " ").title().replace("Id", "ID").replace("Rt ", "RT ") for c in columns
     ]
@@ -96,4 +115,4 @@ def show_one(item: dict[str, Any], fmt: str, fields: Sequence[str] | None = None
         for key in keys:
             click.echo(_cell(item.get(key)))
         return
-    click.echo(table(["Field", "Value"], [[k, _cell(item.get(k))] for k in keys]))
+    click.echo(table(["Field", "Value"], [[k, _table_cell(k, item.get(k))] for k in keys]))

@@ -14,6 +14,7 @@ read files, run anything, or compute statistics other than the bar heights.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -25,6 +26,8 @@ ACCEPTANCE_US = 40
 
 _W, _H = 900, 450
 _LEFT, _RIGHT, _TOP, _BOTTOM = 70, 20, 60, 90
+_NOTE_CHARS = (_W - _LEFT - _RIGHT) // 7
+"""Characters of a note line that fit the plot's width at 12 px sans-serif (about 7 px each)."""
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 
 
@@ -92,8 +95,10 @@ def render_chart(
     span_us = columns * column_us
     peak = max((v for s in series for v in s), default=0)
     plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
-    # Two note lines fit under the axis; the picture grows for more.
-    height = _H + 14 * max(0, len(notes) - 2)
+    # Notes are wrapped to the plot's width; two lines fit under the axis, the picture
+    # grows for more.
+    lines = [line for note in notes for line in textwrap.wrap(note, _NOTE_CHARS) or [""]]
+    height = _H + 14 * max(0, len(lines) - 2)
     x_scale = plot_w / span_us
     log_top = math.log10(peak + 1) if peak else 1.0
 
@@ -107,9 +112,9 @@ def render_chart(
         f'<text x="{_LEFT}" y="22" font-size="15" font-weight="bold">{escape(title)}</text>',
         f'<text x="{_LEFT}" y="40">{escape(summary)}</text>',
     ]
-    for i, note in enumerate(notes):
+    for i, line in enumerate(lines):
         parts.append(
-            f'<text x="{_LEFT}" y="{_H - 30 + 14 * i}" fill="#b00000">{escape(note)}</text>'
+            f'<text x="{_LEFT}" y="{_H - 30 + 14 * i}" fill="#b00000">{escape(line)}</text>'
         )
     parts.append(_axes(math.ceil(span_us), x_scale, plot_h, peak, y_of, x_label))
     column_px = column_us * x_scale
