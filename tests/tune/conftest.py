@@ -13,6 +13,7 @@ from rtkvm.tune.engine import Tuning
 from rtkvm.tune.fakes import FakeProcessControl
 from rtkvm.tune.journal import Journal
 from rtkvm.tune.profile import load_profile
+from rtkvm.tune.simkernel import SimulatedHostFS
 from rtkvm.tune.system import RecordingRunner
 
 MakeTuning = Callable[..., Tuning]
@@ -39,7 +40,7 @@ def make_tuning() -> MakeTuning:
         runner: RecordingRunner | None = None,
         guest_hugepages: int | None = None,
     ) -> Tuning:
-        fs = fs or HostFS(root, writable=True)
+        fs = fs or SimulatedHostFS(root)
         return Tuning(
             fs=fs,
             profile=load_profile(profile),

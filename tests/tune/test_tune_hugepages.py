@@ -19,6 +19,7 @@ from rtkvm.tune.fakes import (
 )
 from rtkvm.tune.journal import Journal
 from rtkvm.tune.model import Status
+from rtkvm.tune.simkernel import SimulatedHostFS
 from rtkvm.tune.system import RecordingRunner
 
 MakeTuning = Callable[..., Tuning]
@@ -59,7 +60,7 @@ def test_apply_verify_rollback_is_byte_identical(tmp_path: Path, make_tuning: Ma
     assert [pool(tmp_path, n).read_text().strip() for n in range(3)] == ["64", "64", "0"]
     checks = [c for c in tuning.verify() if c.setting == "hugepages:guest"]
     assert [(c.status, c.expected) for c in checks] == [(Status.OK, ">= 64")] * 2
-    fs = HostFS(tmp_path, writable=True)
+    fs = SimulatedHostFS(tmp_path)
     assert rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner()).failed == []
     assert differences(before, snapshot(tmp_path)) == []
 

@@ -19,13 +19,14 @@ from rtkvm.tune.fakes import (
 )
 from rtkvm.tune.journal import Journal
 from rtkvm.tune.model import Status
+from rtkvm.tune.simkernel import SimulatedHostFS
 from rtkvm.tune.system import RecordingRunner, read_tasks
 
 MakeTuning = Callable[..., Tuning]
 
 
 def _rollback(root: Path, fs: HostFS | None = None) -> RecordingRunner:
-    fs = fs or HostFS(root, writable=True)
+    fs = fs or SimulatedHostFS(root)
     runner = RecordingRunner()
     result = rollback(fs, Journal(fs), FakeProcessControl(fs), runner)
     assert result.failed == []
@@ -236,7 +237,7 @@ def test_rollback_of_an_exited_thread_is_a_note(tmp_path: Path, make_tuning: Mak
     import shutil
 
     shutil.rmtree(tmp_path / "proc/11")  # CPU 1 went offline: its ksoftirqd exited
-    fs = HostFS(tmp_path, writable=True)
+    fs = SimulatedHostFS(tmp_path)
     result = rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner())
     assert result.failed == []
     assert any("ksoftirqd/1" in n and "exited" in n for n in result.notes)
@@ -270,7 +271,7 @@ def test_rollback_leaves_a_reused_pid_alone(tmp_path: Path, make_tuning: MakeTun
 
     shutil.rmtree(tmp_path / "proc/11")  # ksoftirqd/1 is gone (CPU offlined) ...
     write_task(tmp_path, 11, "postgres", policy=1, priority=90)  # ... and its id reused
-    fs = HostFS(tmp_path, writable=True)
+    fs = SimulatedHostFS(tmp_path)
     result = rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner())
     assert result.failed == []
     assert any("now belongs to 'postgres'" in n for n in result.notes)

@@ -31,6 +31,7 @@ from rtkvm.tune.render import (
     verify_table,
     why_lines,
 )
+from rtkvm.tune.simkernel import SimulatedHostFS
 from rtkvm.tune.system import (
     CommandRunner,
     ProcessControl,
@@ -69,6 +70,14 @@ def _seams(fs: HostFS) -> tuple[ProcessControl, CommandRunner]:
     return FakeProcessControl(fs), RecordingRunner()
 
 
+def _host(root: str, *, writable: bool) -> HostFS:
+    """The real host, or a tree that answers writes as a kernel does (--root DIR)."""
+    fs = HostFS(root, writable=writable)
+    if writable and not fs.is_real_host:
+        return SimulatedHostFS(root)
+    return fs
+
+
 def _journal(fs: HostFS, journal_dir: str | None) -> Journal:
     if journal_dir is None:
         return Journal(fs)
@@ -99,7 +108,7 @@ def _build(
     *,
     writable: bool,
 ) -> tuple[Tuning, RecordingRunner | None]:
-    fs = HostFS(root, writable=writable)
+    fs = _host(root, writable=writable)
     journal = _journal(fs, journal_dir)
     header = journal.read_header()
     choices: dict[str, str] = {}
@@ -267,17 +276,32 @@ def verify(
 
 
 @click.command("rollback")
+@click.option(
+    "--forget",
+    "forget",
+    type=int,
+    multiple=True,
+    metavar="ENTRY",
+    help="Drop journal entry ENTRY (its number, as a failed rollback names it) without "
+    "restoring it: for an entry that can never be restored. Repeatable.",
+)
 @journal_option
 @root_option
-def rollback_cmd(journal_dir: str | None, root: str) -> None:
+def rollback_cmd(forget: tuple[int, ...], journal_dir: str | None, root: str) -> None:
     """Restore every journaled original value, newest first."""
-    fs = HostFS(root, writable=True)
+    fs = _host(root, writable=True)
     journal = _journal(fs, journal_dir)
     if not journal.entries() and journal.read_header() is None:
         click.echo("nothing to roll back: the journal is empty")
         return
+    unknown = sorted(set(forget) - {e.seq for e in journal.entries()})
+    if unknown:
+        raise InputError(
+            f"--forget {', '.join(map(str, unknown))}: no such journal entry; a failed "
+            "rollback names the entries it could not restore"
+        )
     proc, runner = _seams(fs)
-    result = rollback(fs, journal, proc, runner)
+    result = rollback(fs, journal, proc, runner, forget=frozenset(forget))
     click.echo(f"restored {result.restored} changes")
     for note in result.notes:
         click.echo(f"note: {note}")

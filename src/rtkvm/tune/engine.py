@@ -22,7 +22,7 @@ from rtkvm.cpuset import CpuSet
 from rtkvm.errors import CpuListError, InputError, RtkvmError, TuneError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS, Unknown
-from rtkvm.tune.journal import Journal
+from rtkvm.tune.journal import Entry, Journal
 from rtkvm.tune.model import ApplyResult, Change, Check, Shortfall
 from rtkvm.tune.plugins.base import Context, Plugin
 from rtkvm.tune.plugins.cmdline import CmdlinePlugin
@@ -182,18 +182,60 @@ class RollbackResult:
     failed: list[str] = field(default_factory=list)
 
 
+def closed_with(entry: Entry, entries: list[Entry], fs: HostFS) -> str | None:
+    """Why a file entry needs no restore, or None: its directory is gone (the object it
+    belonged to, a cgroup or a device, went with its files), or it lives inside a directory
+    that rtkvm created (an earlier mkdir entry; rmdir of a cgroup takes its files along)."""
+    if entry.kind != "file":
+        return None
+    directory = entry.target.rsplit("/", 1)[0]
+    if directory and not fs.is_dir(directory):
+        return f"{entry.target}: its directory {directory} no longer exists; nothing to restore"
+    for older in entries:
+        created = older.seq < entry.seq and older.kind == "mkdir" and older.original is None
+        if created and entry.target.startswith(f"{older.target}/"):
+            if not fs.is_dir(older.target):
+                return f"{entry.target}: its directory {older.target} is gone"
+            return f"{entry.target}: goes with {older.target}, which rtkvm created"
+    return None
+
+
 def rollback(
-    fs: HostFS, journal: Journal, proc: ProcessControl, runner: CommandRunner
+    fs: HostFS,
+    journal: Journal,
+    proc: ProcessControl,
+    runner: CommandRunner,
+    *,
+    forget: frozenset[int] = frozenset(),
 ) -> RollbackResult:
-    """Undo every journal entry, newest first; failed entries stay in the journal."""
+    """Undo every journal entry, newest first; failed entries stay in the journal.
+
+    Entries inside a directory rtkvm created are closed with it, without a write.
+    ``forget``: sequence numbers to drop without restoring (an operator's decision
+    for an entry that can never be restored, named by the failure message).
+    """
     writer = Writer(fs, journal, proc, runner)
     result = RollbackResult()
     with journal.locked():
-        for entry in reversed(journal.entries()):
+        entries = journal.entries()
+        for entry in reversed(entries):
+            if entry.seq in forget:
+                journal.discard(entry)
+                result.notes.append(f"forgotten without restoring: {entry.describe()}")
+                continue
+            closed = closed_with(entry, entries, fs)
+            if closed is not None and entry.kind == "file":
+                journal.discard(entry)
+                result.notes.append(f"closed: {closed}")
+                result.restored += 1
+                continue
             try:
                 note = plugin_for(entry.setting).rollback(entry, writer)
             except RtkvmError as exc:
-                result.failed.append(f"{entry.describe()}: {exc}")
+                result.failed.append(
+                    f"entry {entry.seq}: {entry.describe()}: {exc} (if it can never be "
+                    f"restored: rtkvm host rollback --forget {entry.seq})"
+                )
                 continue
             if note:
                 result.notes.append(note)

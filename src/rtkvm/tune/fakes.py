@@ -23,6 +23,7 @@ from pathlib import Path
 from rtkvm.cpuset import CpuSet
 from rtkvm.errors import HostWriteError
 from rtkvm.hostfs import HostFS
+from rtkvm.tune.simkernel import SimulatedHostFS, attach_refusal
 from rtkvm.tune.system import PF_KTHREAD, PF_NO_SETAFFINITY
 
 _STAT_FIELDS = 52
@@ -115,27 +116,43 @@ class FakeProcessControl:
             self.fs.write(f"{directory}/status", "\n".join(lines) + "\n")
 
     def attach(self, pid: int, mount: str, group: str, controller: str) -> None:
+        """Move a process: its /proc/PID/cgroup line and both groups' cgroup.procs."""
         self._check(pid, "cgroup")
         if not self.fs.is_dir(f"{mount}{group.rstrip('/')}" or "/"):
             raise HostWriteError(f"{mount}{group}/cgroup.procs", "No such file or directory")
+        refusal = attach_refusal(self.fs, mount, group, controller)
+        if refusal is not None:
+            raise HostWriteError(f"{mount}{group}/cgroup.procs", refusal)
         path = f"/proc/{pid}/cgroup"
         if not self.fs.is_file(path):
             raise HostWriteError(path, "No such process")
         out: list[str] = []
+        old = "/"
         for line in self.fs.read(path).splitlines():
             parts = line.split(":", 2)
             names = parts[1].split(",") if parts[1] else []
             if (controller and controller in names) or (not controller and parts[0] == "0"):
+                old = parts[2]
                 line = f"{parts[0]}:{parts[1]}:{group}"
             out.append(line)
         self.fs.write(path, "\n".join(out) + "\n")
+        self._membership(f"{mount}{old.rstrip('/')}/cgroup.procs", pid, add=False)
+        self._membership(f"{mount}{group.rstrip('/')}/cgroup.procs", pid, add=True)
+
+    def _membership(self, procs: str, pid: int, *, add: bool) -> None:
+        if not self.fs.is_file(procs):
+            return
+        pids = {int(w) for w in self.fs.read(procs).split()} - {pid}
+        if add:
+            pids.add(pid)
+        self.fs.local(procs).write_text("".join(f"{p}\n" for p in sorted(pids)))
 
 
-class RejectingHostFS(HostFS):
-    """A writable HostFS on which writes to ``reject`` paths fail like a refusing kernel file."""
+class RejectingHostFS(SimulatedHostFS):
+    """A simulated tree on which writes to ``reject`` paths fail like a refusing kernel file."""
 
     def __init__(self, root: str | os.PathLike[str], reject: Iterable[str]) -> None:
-        super().__init__(root, writable=True)
+        super().__init__(root)
         self.reject = frozenset(reject)
 
     def write(self, host_path: str, text: str) -> None:
@@ -144,11 +161,11 @@ class RejectingHostFS(HostFS):
         super().write(host_path, text)
 
 
-class StingyHostFS(HostFS):
-    """A writable HostFS whose hugepage pools grant at most ``limit`` pages (fragmented memory)."""
+class StingyHostFS(SimulatedHostFS):
+    """A simulated tree whose hugepage pools grant at most ``limit`` pages (fragmented memory)."""
 
     def __init__(self, root: str | os.PathLike[str], limit: int) -> None:
-        super().__init__(root, writable=True)
+        super().__init__(root)
         self.limit = limit
 
     def write(self, host_path: str, text: str) -> None:
@@ -271,6 +288,9 @@ def write_tuning_host(
     write_task(root, 400, "pmd-c03/id:9", tid=401, cpus="3")
     if irqbalance_running:
         write_task(root, 500, "irqbalance", cpus=everything.format())
+    if cgroup == "v1":  # the root group lists every process, as the kernel shows it
+        pids = sorted(int(p.name) for p in (root / "proc").iterdir() if p.name.isdigit())
+        _put(root, "/sys/fs/cgroup/cpuset/cgroup.procs", "".join(f"{p}\n" for p in pids))
 
 
 Snapshot = dict[str, bytes | None]

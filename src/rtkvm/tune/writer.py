@@ -20,6 +20,7 @@ from rtkvm.cpuset import CpuSet
 from rtkvm.errors import ApplyInterruptedError, HostWriteError, TuneError, WriteRefusedError
 from rtkvm.hostfs import HostFS
 from rtkvm.tune.journal import Entry, Journal
+from rtkvm.tune.kernelfiles import displays_as, restorable
 from rtkvm.tune.model import Change
 from rtkvm.tune.system import CommandRunner, ProcessControl, parse_sched
 
@@ -80,7 +81,7 @@ class Writer:
                         f"setting {change.setting}: cannot read {change.target} to journal its "
                         f"value ({live.reason}); nothing was written for it"
                     )
-                original = live
+                original = restorable(change.target, live) if change.kind == "file" else live
         entry = self._journal(change, change.kind, change.target, original)
         self._spend(entry)
         try:
@@ -126,14 +127,20 @@ class Writer:
         kind = entry.kind
         if kind == "run":
             self.runner.run(entry.argv)
-        elif kind in ("file", "config"):
+        elif kind == "config":
             if entry.original is None:
                 self.fs.remove(entry.target)
             elif self.fs.read_maybe(entry.target) != entry.original:
-                if kind == "file":
-                    self.fs.write(entry.target, entry.original)
-                else:
-                    self.fs.write_atomic(entry.target, entry.original)
+                self.fs.write_atomic(entry.target, entry.original)
+        elif kind == "file":
+            if entry.original is None:
+                self.fs.remove(entry.target)
+                return None
+            # Journals written before rtkvm.tune.kernelfiles hold a selector's display.
+            original = restorable(entry.target, entry.original)
+            live = self.fs.read_maybe(entry.target)
+            if not (isinstance(live, str) and displays_as(live, original)):
+                self.fs.write(entry.target, original)
         elif kind == "mkdir":
             self.fs.remove_dir(entry.target)
         elif kind in ("sched", "affinity", "cgroup"):
