@@ -59,7 +59,11 @@ on_exit() {
   trap - EXIT
   cleanup
   if (( status != 0 )); then
-    printf '\n\033[1mmake demo FAILED\033[0m in step "%s" (exit status %d)%s\n' \
+    if [[ -s "$current_log" ]]; then  # the why: the end of the failed step's output
+      printf '\nlast lines of %s:\n' "$current_log" >&2
+      tail -n 5 "$current_log" | sed 's/^/  /' >&2
+    fi
+    printf '\nmake demo FAILED in step "%s" (exit status %d)%s\n' \
       "$current_step" "$status" "${current_log:+; its output: $current_log}" >&2
   fi
   exit "$status"
