@@ -278,14 +278,16 @@ class Footprint:
             raise HostWriteError(str(target), exc.strerror or str(exc)) from None
         return target
 
+    @staticmethod
+    def _base(kind: ObjectKind) -> HostPath:
+        return PERSISTENT_REGISTRY_DIR if OBJECTS[kind].persistent else REGISTRY_DIR
+
     def _registry(self, kind: ObjectKind) -> Path:
-        base = PERSISTENT_REGISTRY_DIR if OBJECTS[kind].persistent else REGISTRY_DIR
-        return self.local(base) / kind
+        return self.local(self._base(kind)) / kind
 
     def register(self, kind: ObjectKind, name: str, **data: Any) -> None:
         """Record a run-time object (idempotent: the newest data wins)."""
-        base = PERSISTENT_REGISTRY_DIR if OBJECTS[kind].persistent else REGISTRY_DIR
-        self.ensure_dir(base)
+        self.ensure_dir(self._base(kind))
         directory = self._registry(kind)
         directory.mkdir(mode=0o700, exist_ok=True)
         record = directory / f"{_key(name)}.json"

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from rtkvm.footprint import PATHS, TMP_PREFIX, Footprint, ObjectKind
 
@@ -90,57 +90,51 @@ def _forgetting(
     return problems
 
 
+_REGISTERED: tuple[tuple[ObjectKind, str], ...] = (
+    ("allinone", "stop the rtkvm up stack of {name} (API, agent)"),
+    ("switch", "stop the switch of {name} (OVS-DPDK; hugepages given back)"),
+    ("netns_peer", "delete the namespace peer {name} and its veth {uplink}"),
+    ("daemon", "stop {name}, which rtkvm runtime up started"),
+)
+"""Run-time objects undone from the registry, in this order (after the domains for the
+switches, before the daemons for the tuning), each with what the step says."""
+
+
+def _undo(s: CleanSeams, kind: ObjectKind, rec: dict[str, Any]) -> Callable[[], list[str]]:
+    name = str(rec["name"])
+    if kind == "allinone":
+        return partial(s.stop_allinone, name)
+    if kind == "switch":
+        return partial(s.stop_switch, name)
+    if kind == "netns_peer":
+        return partial(s.delete_peer, name, str(rec.get("uplink", "")))
+    return partial(s.stop_daemon, name, str(rec.get("pidfile", "")))
+
+
 def _registered_steps(fp: Footprint, s: CleanSeams) -> list[Step]:
     """Stacks, domains, switches, peers, tuning, daemons: what runs or is set now."""
     steps: list[Step] = []
-
-    def add(what: str, kind: ObjectKind, name: str, action: Callable[[], list[str]]) -> None:
-        steps.append(Step(what, partial(_forgetting, fp, kind, name, action)))
-
-    for rec in fp.registered("allinone"):
-        d = rec["name"]
-        add(
-            f"stop the rtkvm up stack of {d} (API, agent)",
-            "allinone",
-            d,
-            partial(s.stop_allinone, d),
-        )
-    for name in s.rtkvm_domains():
-        steps.append(
-            Step(
-                f"destroy and undefine rtkvm's libvirt domain {name}",
-                partial(s.delete_domain, name),
-            )
-        )
-    for rec in fp.registered("switch"):
-        d = rec["name"]
-        add(
-            f"stop the switch of {d} (OVS-DPDK; hugepages given back)",
-            "switch",
-            d,
-            partial(s.stop_switch, d),
-        )
-    for rec in fp.registered("netns_peer"):
-        ns, up = rec["name"], str(rec.get("uplink", ""))
-        add(
-            f"delete the namespace peer {ns} and its veth {up}",
-            "netns_peer",
-            ns,
-            partial(s.delete_peer, ns, up),
-        )
-    entries = s.tuning_entries()
-    if entries:
-        steps.append(
-            Step(f"roll back the host tuning ({entries} journaled changes)", s.rollback_tuning)
-        )
-    for rec in fp.registered("daemon"):
-        n = rec["name"]
-        add(
-            f"stop {n}, which rtkvm runtime up started",
-            "daemon",
-            n,
-            partial(s.stop_daemon, n, str(rec.get("pidfile", ""))),
-        )
+    for kind, what in _REGISTERED:
+        if kind == "switch":  # guests go before the switch they are plugged into
+            steps += [
+                Step(
+                    f"destroy and undefine rtkvm's libvirt domain {n}", partial(s.delete_domain, n)
+                )
+                for n in s.rtkvm_domains()
+            ]
+        if kind == "daemon":  # tuning before the daemons, as apply came after them
+            entries = s.tuning_entries()
+            if entries:
+                steps.append(
+                    Step(
+                        f"roll back the host tuning ({entries} journaled changes)",
+                        s.rollback_tuning,
+                    )
+                )
+        for rec in fp.registered(kind):
+            label = what.format(name=rec["name"], uplink=rec.get("uplink", ""))
+            action = partial(_forgetting, fp, kind, str(rec["name"]), _undo(s, kind, rec))
+            steps.append(Step(label, action))
     return steps
 
 

@@ -119,22 +119,11 @@ def ensure_accounts(fs: HostFS, data: RuntimeData, run: Runner, result: UpResult
 def ensure_directories(fs: HostFS, data: RuntimeData, result: UpResult) -> None:
     footprint = Footprint(fs.root)
     for d in data.directories:
-        local = fs.local(d.path)
-        if not local.is_dir():
-            for created in _missing_parents(fs, d.path):
-                footprint.register("directory", created)
-            local.mkdir(parents=True, exist_ok=True)
+        created = fs.make_dirs(d.path)  # the directory and missing parents, outermost first
+        for path in created:
+            footprint.register("directory", path)
+        if created:
             result.actions.append(f"created {d.path} ({d.why})")
-
-
-def _missing_parents(fs: HostFS, host_path: str) -> list[str]:
-    """``host_path`` and those of its parents that do not exist yet, outermost first."""
-    missing = []
-    path = host_path.rstrip("/")
-    while path and not fs.local(path).is_dir():
-        missing.append(path)
-        path = path.rsplit("/", 1)[0]
-    return missing[::-1]
 
 
 def ensure_qemu_conf(fs: HostFS, data: RuntimeData, present: set[str], result: UpResult) -> bool:
