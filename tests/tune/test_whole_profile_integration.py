@@ -90,6 +90,9 @@ def test_whole_profile_round_trip_leaves_the_host_as_it_was(tmp_path: Path) -> N
         assert to_change, "the profile changes nothing on this host: nothing is being tested"
 
         done, times["tune --apply"] = _rtkvm(*tune, "--apply")
+        output = (done.stdout + done.stderr).splitlines()
+        applied = [line for line in output if line.startswith("applied ")]
+        assert applied, done.stdout + done.stderr
         during = hostsnapshot.take()
         changed = hostsnapshot.differences(before, during)
         assert changed, "tune --apply changed nothing that the snapshot sees"
@@ -102,6 +105,7 @@ def test_whole_profile_round_trip_leaves_the_host_as_it_was(tmp_path: Path) -> N
 
         done, times["rollback"] = _rtkvm("host", "rollback", *options)
         assert "failed" not in done.stderr, done.stderr
+        restored = done.stdout.strip().splitlines()[0]
         after = hostsnapshot.take()
         done, times["rollback again"] = _rtkvm("host", "rollback", *options)
         assert done.stdout.strip() == "nothing to roll back: the journal is empty"
@@ -110,6 +114,7 @@ def test_whole_profile_round_trip_leaves_the_host_as_it_was(tmp_path: Path) -> N
 
     sizes = ", ".join(f"{n} {what}" for what, n in before.size().items())
     print(f"\nsnapshot: {sizes}")
-    print(f"changed by tune --apply and restored by rollback: {len(changed)} snapshot entries")
+    print(f"tune --apply: {applied[0]}; rollback: {restored}")
+    print(f"snapshot entries changed by the apply and back after rollback: {len(changed)}")
     print(f"verify: {', '.join(f'{statuses.count(s)} {s}' for s in sorted(set(statuses)))}")
     print("steps: " + ", ".join(f"{step} {took:.2f} s" for step, took in times.items()))
