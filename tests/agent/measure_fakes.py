@@ -14,13 +14,13 @@ import libvirt
 
 from rtkvm.agent.measure import Finished, instances_of
 from rtkvm.agent.names import domain_name
-from rtkvm.api.schemas import AgentInstance
-from rtkvm.api.schemas_measure import AgentMeasurement
 from rtkvm.errors import GuestError
 from rtkvm.findings import Report
 from rtkvm.guest.run import Measurement
 from rtkvm.measure import cyclictest
 from rtkvm.net.rtt import RttReport, SockperfSummary, build_report
+from rtkvm.wire.guest import AgentInstance
+from rtkvm.wire.measure import AgentMeasurement
 
 CYCLICTEST_CAPTURE = Path(__file__).parents[1] / "measure" / "data" / "host_2threads.txt"
 
@@ -105,8 +105,9 @@ def instance(name: str = "vm", **extra: Any) -> AgentInstance:
         "id": str(uuid.uuid4()), "name": name, "project": "p1", "flavor": "rt2",
         "state": "active", "fault": None, "host": "node1", "rt_cores": 2,
         "vcpu_pins": [[0, 2], [1, 3]], "emulator_cpus": "0-1", "cell_nodes": [0],
-        "networks": [], "created_at": 0.0, "updated_at": 0.0, "spec": {}, "hugepages": {},
+        "networks": [], "created_at": 0.0, "updated_at": 0.0, "spec": {},
     }  # fmt: skip
+    body["placement"] = _placement_of(body)
     return WaivedInstance.model_validate(body | extra)
 
 
@@ -169,3 +170,14 @@ class FakeRunner:
 
 def busy_ids(m: AgentMeasurement) -> set[str]:
     return {i.id for i in instances_of(m)}
+
+
+def _placement_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The wire placement an API would send with these instance fields (nothing floats)."""
+    return {
+        "vcpu_pins": body["vcpu_pins"],
+        "emulator_cpus": body["emulator_cpus"],
+        "cell_nodes": body["cell_nodes"],
+        "floating_vcpus": "",
+        "floating_cpus": "",
+    }

@@ -8,7 +8,6 @@ from rtkvm.agent.executor import HostView, placement_of
 from rtkvm.agent.names import domain_name, guest_id, nic_mac
 from rtkvm.cpuset import CpuSet
 from rtkvm.dataplane.names import check_guest_id, vhost_port
-from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.errors import InputError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import read_topology
@@ -26,30 +25,32 @@ def host(fs: HostFS, plan: PartitionPlan) -> HostView:
 
 def test_dedicated_placement(host: HostView) -> None:
     inst = _inst("building", vcpu_pins=[[1, 5], [0, 4]], emulator_cpus="4", cell_nodes=[1])
-    spec = RtGuestSpec.model_validate({"vcpus": 2, "memory_mib": 512, "realtime_mask": "^0"})
-    p = placement_of(inst, spec, host)
+    p = placement_of(inst, host)
     assert p.vcpu_pins == ((0, 4), (1, 5))
     assert (p.emulator_cpus, p.cell_nodes, p.floating_vcpus) == (CpuSet([4]), (1,), CpuSet())
 
 
-def test_mixed_floats_on_the_guest_node_housekeeping(host: HostView) -> None:
-    spec = RtGuestSpec.model_validate(
-        {"vcpus": 2, "memory_mib": 512, "cpu_policy": "mixed", "realtime_mask": "^0"}
-    )
-    on0 = placement_of(_inst("building", vcpu_pins=[[1, 2]], cell_nodes=[0]), spec, host)
-    assert (on0.floating_vcpus, on0.floating_cpus) == (CpuSet([0]), CpuSet.parse("0-1"))
-    # node 1 has no housekeeping CPU: float on all of them, as placement does
-    on1 = placement_of(_inst("building", vcpu_pins=[[1, 6]], cell_nodes=[1]), spec, host)
-    assert on1.floating_cpus == CpuSet.parse("0-1")
+def test_a_mixed_guest_floats_where_the_control_plane_said(host: HostView) -> None:
+    placement = {
+        "vcpu_pins": [[1, 6]],
+        "emulator_cpus": "0-1",
+        "cell_nodes": [1],
+        "floating_vcpus": "0",
+        "floating_cpus": "0-1",
+    }
+    p = placement_of(_inst("building", placement=placement), host)
+    assert (p.floating_vcpus, p.floating_cpus) == (CpuSet([0]), CpuSet.parse("0-1"))
 
 
-def test_pins_outside_the_plan_are_refused(host: HostView) -> None:
-    spec = RtGuestSpec.model_validate({"vcpus": 2, "memory_mib": 512, "realtime_mask": "^0"})
+def test_pins_outside_the_plan_and_missing_placements_are_refused(host: HostView) -> None:
     inst = _inst("building", vcpu_pins=[[0, 1], [1, 2]])
     with pytest.raises(InputError, match=r"pCPUs 1 that this host's plan does not give"):
-        placement_of(inst, spec, host)
+        placement_of(inst, host)
     with pytest.raises(InputError, match="never scheduled"):
-        placement_of(_inst("building", cell_nodes=[]), spec, host)
+        placement_of(_inst("building", cell_nodes=[]), host)
+    old = {"vcpu_pins": [[0, 2]], "emulator_cpus": "2", "cell_nodes": [0]}
+    with pytest.raises(InputError, match="without its floating CPUs"):
+        placement_of(_inst("building", placement=old), host)
 
 
 def test_names_fit_libvirt_and_the_switch() -> None:

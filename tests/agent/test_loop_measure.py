@@ -7,10 +7,10 @@ from typing import Any
 from rtkvm.agent.loop import RESTARTED, Agent
 from rtkvm.agent.measure import Finished
 from rtkvm.agent.names import domain_name
-from rtkvm.api.schemas import AgentInstance
-from rtkvm.api.schemas_measure import AgentMeasurement
 from rtkvm.api.testing import Cloud, expect
 from rtkvm.client import CloudClient, CloudError
+from rtkvm.wire.guest import AgentInstance
+from rtkvm.wire.measure import AgentMeasurement
 
 from .conftest import MakeAgent, small_flavor
 from .fakes import FakeHypervisor

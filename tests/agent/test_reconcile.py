@@ -12,8 +12,8 @@ from rtkvm.agent.hypervisor import DomainState, LibvirtHypervisor
 from rtkvm.agent.loop import Agent
 from rtkvm.agent.names import domain_name, guest_id
 from rtkvm.agent.reconcile import compare, lost
-from rtkvm.api.schemas import AgentInstance
 from rtkvm.api.testing import Cloud, expect
+from rtkvm.wire.guest import AgentInstance
 
 from .conftest import MakeAgent, small_flavor
 from .fakes import FakeHypervisor, FakeSwitch
@@ -36,9 +36,9 @@ def _inst(state: str, **fields: Any) -> AgentInstance:
         "created_at": 1.0,
         "updated_at": 1.0,
         "spec": {"vcpus": 2, "memory_mib": 512, "realtime_mask": "^0"},
-        "hugepages": {},
     }
     body.update(fields)
+    body.setdefault("placement", _placement_of(body))
     return AgentInstance.model_validate(body)
 
 
@@ -240,3 +240,14 @@ def test_a_port_left_by_a_deleted_instance_is_explained(
     [said] = agent.unknown
     assert (said.kind, said.uuid, said.verdict) == ("port", vm["id"], "deleted")
     assert switch.plugged == plugged  # reported, not removed
+
+
+def _placement_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The wire placement an API would send with these instance fields (nothing floats)."""
+    return {
+        "vcpu_pins": body["vcpu_pins"],
+        "emulator_cpus": body["emulator_cpus"],
+        "cell_nodes": body["cell_nodes"],
+        "floating_vcpus": "",
+        "floating_cpus": "",
+    }

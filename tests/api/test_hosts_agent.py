@@ -119,7 +119,8 @@ def test_agent_work_loop_and_state_machine(cloud: Cloud) -> None:
     [work] = expect(agent.get("/v1/agent/instances"), 200)
     assert work["state"] == "building"
     assert work["spec"]["vcpus"] == 2
-    assert work["hugepages"] == {"0": 512}  # 1024 MiB in 2M pages
+    assert work["placement"]["hugepages"] == {"0": 512}  # 1024 MiB in 2M pages
+    assert work["placement"]["page_kib"] == 2048
     url = f"/v1/agent/instances/{vm['id']}/state"
     assert agent.post(url, json={"state": "deleted"}).status_code == 409
     assert expect(agent.post(url, json={"state": "active"}), 200)["state"] == "active"

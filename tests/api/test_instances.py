@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from rtkvm.api.testing import Cloud, expect
 from rtkvm.cpuset import CpuSet
+from rtkvm.db.models import Instance
 from rtkvm.domain.placement import place
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.scheduler.fakehosts import fake_host
@@ -200,3 +203,26 @@ def test_mixed_flavor_claims_only_its_rt_vcpus(cloud: Cloud) -> None:
     r = cloud.admin.post("/v1/flavors", json=plain)
     assert r.status_code == 422
     assert "hw:cpu_realtime=yes" in r.json()["detail"]
+
+
+def test_a_mixed_placement_stored_without_floating_cpus_gets_them_from_the_host_plan(
+    cloud: Cloud, app: FastAPI
+) -> None:
+    """Rows written before the placement carried its floating CPUs: the API adds them
+    by the placement module's rule, so the agent never has to compute them."""
+    alice = _setup(cloud)
+    agent = cloud.host("h1", nodes=1, cores_per_node=4)  # housekeeping CPU 0
+    specs = {"hw:cpu_policy": "mixed", "hw:cpu_realtime": "yes", "hw:cpu_realtime_mask": "2-3"}
+    body = {"name": "mix", "vcpus": 4, "ram": 1024, "extra_specs": specs}
+    expect(cloud.admin.post("/v1/flavors", json=body), 201)
+    vm = expect(alice.post("/v1/instances", json={"name": "vm", "flavor": "mix"}), 201)
+    [work] = expect(agent.get("/v1/agent/instances"), 200)
+    assert (work["placement"]["floating_vcpus"], work["placement"]["floating_cpus"]) == ("0-1", "0")
+    with app.state.services.db.write() as session:
+        row = session.get(Instance, vm["id"])
+        assert row is not None
+        old = json.loads(row.placement)
+        del old["floating_vcpus"], old["floating_cpus"]
+        row.placement = json.dumps(old)
+    [work] = expect(agent.get("/v1/agent/instances"), 200)
+    assert (work["placement"]["floating_vcpus"], work["placement"]["floating_cpus"]) == ("0-1", "0")

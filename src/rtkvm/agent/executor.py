@@ -1,9 +1,9 @@
 """Carry out the API's decisions on this host: create, adopt and delete guests.
 
-Create: the API's placement (pCPU per dedicated vCPU, emulator CPUs, host
-node per guest cell) becomes a :class:`~rtkvm.domain.placement.Placement`
-(the floating CPUs of a mixed guest are this host's housekeeping CPUs on the
-guest's node, as the placement module chooses them), each network of the
+Create: the control plane's placement (pCPU per dedicated vCPU, emulator
+CPUs, host node per guest cell, the floating CPUs of a mixed guest) arrives
+typed (:class:`~rtkvm.wire.placement.PlacementDoc`) and becomes a
+:class:`~rtkvm.domain.placement.Placement` unchanged; each network of the
 instance is plugged into the switch, the domain is designed
 (:func:`~rtkvm.domain.design.design_domain`) with the instance id as UUID,
 then defined and started. Any failure undoes what was done and becomes an
@@ -26,8 +26,6 @@ from pydantic import ValidationError
 from rtkvm.agent.hypervisor import DomainState, Hypervisor
 from rtkvm.agent.names import domain_name, guest_id, nic_mac
 from rtkvm.agent.switch import Switch
-from rtkvm.api.schemas import AgentInstance
-from rtkvm.cpuset import CpuSet
 from rtkvm.dataplane.layout import GuestNic
 from rtkvm.domain.design import GuestBoot, HostQuirks, VhostUserNic, design_domain
 from rtkvm.domain.placement import Placement
@@ -37,6 +35,7 @@ from rtkvm.guest.create import Image
 from rtkvm.guest.run import guest_cmdline
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
+from rtkvm.wire.guest import AgentInstance
 
 State = Literal["active", "error", "deleted"]
 
@@ -69,34 +68,16 @@ class BootConfig:
     """Drop <locked/> with a warning on a host that cannot lock guest memory."""
 
 
-def placement_of(inst: AgentInstance, spec: RtGuestSpec, host: HostView) -> Placement:
-    """The API's placement as the domain layer's value; InputError when it does not fit."""
-    if not inst.cell_nodes:
-        raise InputError(f"instance {inst.id} has no placement: it was never scheduled")
-    pins = tuple(sorted((int(v), int(p)) for v, p in inst.vcpu_pins))
-    pcpus = CpuSet(p for _, p in pins)
-    claimed = pcpus | (
-        CpuSet([inst.isolated_emulator_cpu]) if inst.isolated_emulator_cpu is not None else CpuSet()
-    )
-    outside = claimed - host.plan.rt_vcpu
+def placement_of(inst: AgentInstance, host: HostView) -> Placement:
+    """The placement the control plane chose, checked against this host's plan."""
+    placement = inst.placement.to_placement()
+    outside = placement.claimed - host.plan.rt_vcpu
     if outside:
         raise InputError(
             f"instance {inst.id} is pinned to pCPUs {outside} that this host's plan does not "
             f"give to rt_vcpu ({host.plan.rt_vcpu}): re-register the host with its current plan"
         )
-    floating_vcpus = spec.all_vcpus - spec.rt_vcpus if spec.cpu_policy == "mixed" else CpuSet()
-    floating = CpuSet()
-    if floating_vcpus:
-        node_cpus = host.topology.node(inst.cell_nodes[0]).cpus
-        floating = (host.plan.housekeeping & node_cpus) or host.plan.housekeeping
-    return Placement(
-        vcpu_pins=pins,
-        emulator_cpus=CpuSet.parse(inst.emulator_cpus),
-        cell_nodes=tuple(inst.cell_nodes),
-        isolated_emulator_cpu=inst.isolated_emulator_cpu,
-        floating_vcpus=floating_vcpus,
-        floating_cpus=floating,
-    )
+    return placement
 
 
 def guest_nics(inst: AgentInstance) -> list[GuestNic]:
@@ -123,7 +104,7 @@ class Executor:
     def design_xml(self, inst: AgentInstance, nics: list[VhostUserNic]) -> str:
         """The domain XML of an instance with these switch NICs."""
         spec = RtGuestSpec.model_validate(inst.spec)
-        placement = placement_of(inst, spec, self.host)
+        placement = placement_of(inst, self.host)
         name = domain_name(inst.id)
         boot = GuestBoot(
             name=name,

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from rtkvm.agent.switch import Switch
-from rtkvm.api.schemas import DoctorVerdict, HostReport
 from rtkvm.errors import InputError, RtkvmError
 from rtkvm.findings import Report
 from rtkvm.host.checks import CheckSet, shipped_checks
@@ -28,7 +27,8 @@ from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
 from rtkvm.hostfs import HostFS
 from rtkvm.net.model import HostWiring
-from rtkvm.scheduler.hostdata import topology_doc
+from rtkvm.wire.node import DoctorVerdict, HostReport
+from rtkvm.wire.topology import topology_doc
 
 NO_DATAPLANE = "none"
 """The agent runs without a switch: guests with networks are not scheduled here."""

@@ -42,17 +42,11 @@ from rtkvm.agent.executor import Executor, Outcome
 from rtkvm.agent.inventory import dataplane_state
 from rtkvm.agent.measure import Finished, instances_of
 from rtkvm.agent.reconcile import Reconciliation, compare, lost, vanished_fault
-from rtkvm.api.schemas import (
-    AgentInstance,
-    HostReport,
-    UnknownDomain,
-    UnknownPort,
-    UnknownReport,
-    UnknownVerdict,
-)
-from rtkvm.api.schemas_measure import AgentMeasurement, MeasurementReport
 from rtkvm.client import CloudClient, CloudError
 from rtkvm.errors import RtkvmError
+from rtkvm.wire.guest import AgentInstance
+from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
+from rtkvm.wire.node import HostReport, UnknownDomain, UnknownPort, UnknownReport, UnknownVerdict
 
 log = logging.getLogger("rtkvm.agent")
 

@@ -33,8 +33,6 @@ import libvirt
 from pydantic import BaseModel, ValidationError
 
 from rtkvm.agent.names import domain_name
-from rtkvm.api.schemas import AgentInstance
-from rtkvm.api.schemas_measure import AgentMeasurement, CyclictestParamsIn, RttParamsIn
 from rtkvm.errors import InputError, RtkvmError
 from rtkvm.guest import lifecycle
 from rtkvm.guest.netcmd import check_address
@@ -43,6 +41,8 @@ from rtkvm.guest.run import CyclictestParams, Measurement, measure_guest
 from rtkvm.hostfs import HostFS
 from rtkvm.net.rtt import RttReport
 from rtkvm.serialize import to_jsonable
+from rtkvm.wire.guest import AgentInstance
+from rtkvm.wire.measure import AgentMeasurement, CyclictestParamsIn, RttParamsIn
 
 log = logging.getLogger("rtkvm.agent.measure")
 _P = TypeVar("_P", bound=BaseModel)

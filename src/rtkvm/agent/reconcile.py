@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from rtkvm.agent.hypervisor import DomainState
 from rtkvm.agent.names import domain_name, guest_id
-from rtkvm.api.schemas import AgentInstance
+from rtkvm.wire.guest import AgentInstance
 
 ADOPTABLE = ("building", "active", "error")
 

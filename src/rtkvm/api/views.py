@@ -14,11 +14,11 @@ import uuid
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
-from rtkvm.api import schemas
 from rtkvm.api.deps import Principal
 from rtkvm.api.errors import ApiError, not_found
 from rtkvm.db.models import (
     Host,
+    HostDetail,
     HostNode,
     Instance,
     InstanceNetwork,
@@ -27,6 +27,12 @@ from rtkvm.db.models import (
     UnknownResource,
     User,
 )
+from rtkvm.domain.placement import floating_of
+from rtkvm.domain.spec import RtGuestSpec
+from rtkvm.scheduler.claim import parse_host
+from rtkvm.wire import schemas
+from rtkvm.wire.guest import AgentInstance, InstanceOut, NetworkPort
+from rtkvm.wire.placement import PlacementDoc
 
 
 def project_named(session: Session, name: str) -> Project:
@@ -157,31 +163,45 @@ def network_out(session: Session, net: Network) -> schemas.NetworkOut:
     )
 
 
-def instance_ports(session: Session, inst: Instance) -> list[schemas.NetworkPort]:
+def instance_ports(session: Session, inst: Instance) -> list[NetworkPort]:
     rows = session.execute(
         select(Network.name, Network.physnet, Network.vlan)
         .join(InstanceNetwork, InstanceNetwork.network_id == Network.id)
         .where(InstanceNetwork.instance_id == inst.id)
         .order_by(InstanceNetwork.position)
     )
-    return [schemas.NetworkPort(name=n, physnet=p, vlan=v) for n, p, v in rows]
+    return [NetworkPort(name=n, physnet=p, vlan=v) for n, p, v in rows]
 
 
-def instance_out(session: Session, inst: Instance) -> schemas.InstanceOut:
-    return schemas.InstanceOut.model_validate(_instance_fields(session, inst))
+def instance_out(session: Session, inst: Instance) -> InstanceOut:
+    return InstanceOut.model_validate(_instance_fields(session, inst))
 
 
-def agent_instance(session: Session, inst: Instance) -> schemas.AgentInstance:
-    data = json.loads(inst.placement or "{}")
+def agent_instance(session: Session, inst: Instance) -> AgentInstance:
     fields = _instance_fields(session, inst)
-    fields["spec"] = json.loads(inst.spec)
-    fields["hugepages"] = {str(k): int(v) for k, v in data.get("hugepages", {}).items()}
-    fields["isolated_emulator_cpu"] = data.get("isolated_emulator_cpu")
-    return schemas.AgentInstance.model_validate(fields)
+    spec = json.loads(inst.spec)
+    fields["spec"] = spec
+    fields["placement"] = _complete(session, inst, PlacementDoc.parse(inst.placement), spec)
+    return AgentInstance.model_validate(fields)
+
+
+def _complete(
+    session: Session, inst: Instance, doc: PlacementDoc, spec: dict[str, object]
+) -> PlacementDoc:
+    """A placement stored before the floating CPUs were kept gets them from its host's
+    stored plan, by the placement module's own rule."""
+    if not doc.placed or doc.floating_cpus is not None or inst.host_id is None:
+        return doc
+    detail = session.get(HostDetail, inst.host_id)
+    if detail is None:
+        return doc
+    topology, plan = parse_host(detail.topology, detail.plan)
+    vcpus, cpus = floating_of(RtGuestSpec.model_validate(spec), plan, topology, doc.cell_nodes[0])
+    return doc.model_copy(update={"floating_vcpus": str(vcpus), "floating_cpus": str(cpus)})
 
 
 def _instance_fields(session: Session, inst: Instance) -> dict[str, object]:
-    data = json.loads(inst.placement or "{}")
+    doc = PlacementDoc.parse(inst.placement)
     project = session.get(Project, inst.project_id)
     host = session.get(Host, inst.host_id) if inst.host_id is not None else None
     return {
@@ -193,9 +213,9 @@ def _instance_fields(session: Session, inst: Instance) -> dict[str, object]:
         "fault": inst.fault,
         "host": host.name if host else None,
         "rt_cores": inst.rt_cores,
-        "vcpu_pins": data.get("vcpu_pins", []),
-        "emulator_cpus": data.get("emulator_cpus", ""),
-        "cell_nodes": data.get("cell_nodes", []),
+        "vcpu_pins": [list(pin) for pin in doc.vcpu_pins],
+        "emulator_cpus": doc.emulator_cpus,
+        "cell_nodes": doc.cell_nodes,
         "networks": instance_ports(session, inst),
         "created_at": inst.created_at,
         "updated_at": inst.updated_at,

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import Principal
 from rtkvm.api.errors import ApiError, not_found
-from rtkvm.api.schemas_measure import AgentMeasurement, MeasurementOut
 from rtkvm.api.views import agent_instance, instance_for
 from rtkvm.db.models import Host, Instance, Measurement, Network, Project
+from rtkvm.wire.measure import AgentMeasurement, MeasurementOut
 
 BUSY_STATES = ("queued", "running")
 """A measurement in these states holds its instances: no second one may start."""

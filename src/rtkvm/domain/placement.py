@@ -118,10 +118,23 @@ def place(
         free = free - CpuSet(cpus[:need])
         used_nodes.append(node)
     pins = tuple(sorted(chosen.items()))
-    floating_vcpus = spec.all_vcpus - dedicated
-    floating = _local_housekeeping(plan, topology, used_nodes[0]) if floating_vcpus else CpuSet()
+    floating_vcpus, floating = floating_of(spec, plan, topology, used_nodes[0])
     emulator = _emulator_cpus(spec, plan, topology, pins, used_nodes[0], extra_cpu, floating)
     return Placement(pins, emulator, tuple(used_nodes), extra_cpu, floating_vcpus, floating)
+
+
+def floating_of(
+    spec: RtGuestSpec, plan: PartitionPlan, topology: Topology, node: int
+) -> tuple[CpuSet, CpuSet]:
+    """(floating vCPUs, the CPUs they float on) of a guest whose cell 0 is on ``node``.
+
+    A mixed guest's non-RT vCPUs float over the housekeeping CPUs on that node,
+    or over all of them when the node has none; other guests float nothing.
+    """
+    vcpus = spec.all_vcpus - spec.rt_vcpus if spec.cpu_policy == "mixed" else CpuSet()
+    if not vcpus:
+        return CpuSet(), CpuSet()
+    return vcpus, _local_housekeeping(plan, topology, node)
 
 
 def _local_housekeeping(plan: PartitionPlan, topology: Topology, node: int) -> CpuSet:

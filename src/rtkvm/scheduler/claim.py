@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -43,9 +42,10 @@ from rtkvm.errors import PlanError, RtkvmError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import HugepagePool, NumaNode, Topology
 from rtkvm.scheduler.filters import WEIGHERS, Context, candidates, explain, rank
-from rtkvm.scheduler.hostdata import HP_1G_KIB, HP_2M_KIB, TopologyDoc
 from rtkvm.scheduler.loader import load_hosts, load_prefiltered
 from rtkvm.scheduler.snapshot import READY, HostSnapshot, Request
+from rtkvm.wire.placement import PlacementDoc
+from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB, TopologyDoc
 
 PREFILTER = 32
 """How many hosts SQL hands to the pure filters and weighers per decision."""
@@ -189,7 +189,7 @@ def _spread_ties(
 
 
 @functools.lru_cache(maxsize=256)
-def _parse(topology: str, plan: str) -> tuple[Topology, PartitionPlan]:
+def parse_host(topology: str, plan: str) -> tuple[Topology, PartitionPlan]:
     """Parse a host's stored JSON (a pure function of the text, so memoized)."""
     return (
         TopologyDoc.model_validate_json(topology).to_topology(),
@@ -199,7 +199,7 @@ def _parse(topology: str, plan: str) -> tuple[Topology, PartitionPlan]:
 
 def host_topology(detail: HostDetail, nodes: list[HostNode]) -> tuple[Topology, PartitionPlan]:
     """The host's topology with hugepage pools set to what the database says is free."""
-    topo, plan = _parse(detail.topology, detail.plan)
+    topo, plan = parse_host(detail.topology, detail.plan)
     by_node = {n.node: n for n in nodes}
     fixed = []
     for node in topo.nodes:
@@ -287,7 +287,7 @@ def _claim_on(
             state="building",
             host_id=host_id,
             rt_cores=cores,
-            placement=placement_json(placement, pages, spec.page_size_kib),
+            placement=PlacementDoc.of(placement, pages, spec.page_size_kib).model_dump_json(),
             rt_waiver=_instance_waiver(waiver, share) if verdict != READY else None,
             updated_at=now,
         )
@@ -369,19 +369,6 @@ def _pages_per_node(spec: RtGuestSpec, placement: Placement) -> dict[int, int]:
     return dict(Counter({node: per_cell for node in placement.cell_nodes}))
 
 
-def placement_json(placement: Placement, pages: dict[int, int], page_kib: int) -> str:
-    return json.dumps(
-        {
-            "vcpu_pins": [list(p) for p in placement.vcpu_pins],
-            "emulator_cpus": str(placement.emulator_cpus),
-            "cell_nodes": list(placement.cell_nodes),
-            "isolated_emulator_cpu": placement.isolated_emulator_cpu,
-            "hugepages": {str(k): v for k, v in pages.items()},
-            "page_kib": page_kib,
-        }
-    )
-
-
 def release(session: Session, instance: Instance, now: float) -> None:
     """Give back the instance's pCPUs, hugepages and quota; close its usage record.
 
@@ -398,9 +385,8 @@ def release(session: Session, instance: Instance, now: float) -> None:
             .group_by(CpuClaim.node)
         )
     }
-    data = json.loads(instance.placement or "{}")
-    pages = {int(k): int(v) for k, v in data.get("hugepages", {}).items()}
-    page_kib = int(data.get("page_kib", 4))
+    doc = PlacementDoc.parse(instance.placement)
+    pages, page_kib = doc.hugepages, doc.page_kib
     session.execute(delete(CpuClaim).where(CpuClaim.instance_id == instance.id))
     for node in sorted(set(per_node) | set(pages)):
         n = per_node.get(node, 0)

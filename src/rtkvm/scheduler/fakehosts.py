@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from rtkvm.cpuset import CpuSet
 from rtkvm.host.partition import PartitionPlan
-from rtkvm.scheduler.hostdata import HP_1G_KIB, HP_2M_KIB, CoreDoc, NodeDoc, PoolDoc, TopologyDoc
+from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB, CoreDoc, NodeDoc, PoolDoc, TopologyDoc
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rtkvm.db.models import Host, HostNode
-from rtkvm.scheduler.hostdata import HP_1G_KIB, HP_2M_KIB
 from rtkvm.scheduler.snapshot import HostSnapshot, NodeSnapshot
+from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB
 
 
 def load_hosts(session: Session, ids: list[int] | None = None) -> list[HostSnapshot]:

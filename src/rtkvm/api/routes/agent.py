@@ -20,7 +20,6 @@ from fastapi import APIRouter
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from rtkvm.api import schemas
 from rtkvm.api.deps import AgentDep, ServicesDep
 from rtkvm.api.errors import ApiError, check_move, not_found
 from rtkvm.api.views import agent_instance, host_out
@@ -31,6 +30,10 @@ from rtkvm.errors import InputError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.scheduler.claim import refresh_capacity, release
 from rtkvm.scheduler.hostdata import node_rows
+from rtkvm.wire import schemas
+from rtkvm.wire.base import DB_INT_MAX
+from rtkvm.wire.guest import AgentInstance, StateReport
+from rtkvm.wire.node import Heartbeat, HostReport, UnknownKind, UnknownReport, UnknownVerdict
 
 router = APIRouter(prefix="/v1/agent", tags=["agent"])
 log = logging.getLogger("rtkvm.api.agent")
@@ -46,16 +49,16 @@ MOVES = {
 
 def _check_fits(node: int, what: str, value: int) -> None:
     """Refuse a number no database column holds (SQLite overflows, PostgreSQL refuses)."""
-    if value > schemas.DB_INT_MAX:
+    if value > DB_INT_MAX:
         raise ApiError(
             422,
-            f"topology: node {node}'s {what} {value} is beyond {schemas.DB_INT_MAX}: "
+            f"topology: node {node}'s {what} {value} is beyond {DB_INT_MAX}: "
             "report the host's real topology",
         )
 
 
 @router.put("/host")
-def register(body: schemas.HostReport, services: ServicesDep, agent: AgentDep) -> schemas.HostOut:
+def register(body: HostReport, services: ServicesDep, agent: AgentDep) -> schemas.HostOut:
     """Register or re-register; refused when placed guests would lose their pCPUs."""
     try:
         plan = PartitionPlan.model_validate(body.plan)
@@ -125,7 +128,7 @@ def register(body: schemas.HostReport, services: ServicesDep, agent: AgentDep) -
 
 
 @router.post("/heartbeat")
-def heartbeat(body: schemas.Heartbeat, services: ServicesDep, agent: AgentDep) -> schemas.HostOut:
+def heartbeat(body: Heartbeat, services: ServicesDep, agent: AgentDep) -> schemas.HostOut:
     now = services.clock()
     with services.db.write() as s:
         host = s.get(Host, agent.host_id)
@@ -144,7 +147,7 @@ def heartbeat(body: schemas.Heartbeat, services: ServicesDep, agent: AgentDep) -
 
 
 @router.get("/instances")
-def work(services: ServicesDep, agent: AgentDep) -> list[schemas.AgentInstance]:
+def work(services: ServicesDep, agent: AgentDep) -> list[AgentInstance]:
     """Instances placed on this host that are not deleted, oldest first."""
     with services.db.read() as s:
         rows = s.scalars(
@@ -157,8 +160,8 @@ def work(services: ServicesDep, agent: AgentDep) -> list[schemas.AgentInstance]:
 
 @router.post("/instances/{instance_id}/state")
 def report(
-    instance_id: str, body: schemas.StateReport, services: ServicesDep, agent: AgentDep
-) -> schemas.AgentInstance:
+    instance_id: str, body: StateReport, services: ServicesDep, agent: AgentDep
+) -> AgentInstance:
     """Move an instance of this host; 'deleted' (after 'deleting') frees its resources."""
     now = services.clock()
     with services.db.write() as s:
@@ -182,9 +185,7 @@ def report(
 
 
 @router.post("/unknown")
-def unknown(
-    body: schemas.UnknownReport, services: ServicesDep, agent: AgentDep
-) -> list[schemas.UnknownVerdict]:
+def unknown(body: UnknownReport, services: ServicesDep, agent: AgentDep) -> list[UnknownVerdict]:
     """Explain domains and switch ports an agent found but was not given: logged, never deleted.
 
     The answer says what the cloud knows of each one's instance (deleted but
@@ -202,7 +203,7 @@ def unknown(
             remove = f"remove it with `rtkvm guest delete {dom.name}` on the host"
             verdict, hint = _explain(_instance(s, dom.uuid), agent.host_id, remove)
             verdicts.append(
-                schemas.UnknownVerdict(
+                UnknownVerdict(
                     name=dom.name, uuid=dom.uuid, running=dom.running, verdict=verdict, hint=hint
                 )
             )
@@ -212,7 +213,7 @@ def unknown(
             remove = f"remove it with `ovs-vsctl del-port {name}` on the host"
             verdict, hint = _explain(_instance(s, ident), agent.host_id, remove)
             verdicts.append(
-                schemas.UnknownVerdict(
+                UnknownVerdict(
                     name=name, uuid=ident, running=None, verdict=verdict, hint=hint, kind="port"
                 )
             )
@@ -231,7 +232,7 @@ def unknown(
 
 
 def _store(
-    session: Session, host_id: int | None, verdicts: list[schemas.UnknownVerdict], now: float
+    session: Session, host_id: int | None, verdicts: list[UnknownVerdict], now: float
 ) -> None:
     """Make the host's stored unknown resources exactly ``verdicts`` (by kind and name)."""
     rows = {
@@ -275,9 +276,7 @@ def _uuid_of_hex(guest: str) -> str:
         return guest
 
 
-def _explain(
-    inst: Instance | None, host_id: int | None, remove: str
-) -> tuple[schemas.UnknownKind, str]:
+def _explain(inst: Instance | None, host_id: int | None, remove: str) -> tuple[UnknownKind, str]:
     if inst is None:
         return "unknown", (
             f"no instance has this id (made by hand or by another cloud): {remove} if it is "

@@ -8,12 +8,12 @@ import json
 from fastapi import APIRouter, Response
 from sqlalchemy import select
 
-from rtkvm.api import schemas
 from rtkvm.api.deps import AdminDep, ServicesDep, UserDep
 from rtkvm.api.errors import ApiError, conflict, not_found
 from rtkvm.db.models import Flavor
 from rtkvm.domain.spec import RtGuestSpec, from_extra_specs, load_flavor
 from rtkvm.scheduler.snapshot import claimed_pcpus
+from rtkvm.wire import schemas
 
 router = APIRouter(prefix="/v1/flavors", tags=["flavors"])
 

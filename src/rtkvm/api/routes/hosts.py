@@ -14,7 +14,6 @@ from fastapi import APIRouter, Response
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from rtkvm.api import schemas
 from rtkvm.api.deps import AdminDep, ServicesDep
 from rtkvm.api.errors import ApiError, conflict
 from rtkvm.api.security import add_token, new_secret
@@ -31,6 +30,7 @@ from rtkvm.db.models import (
     UnknownResource,
 )
 from rtkvm.scheduler.claim import lock_host, refresh_capacity
+from rtkvm.wire import schemas
 
 router = APIRouter(prefix="/v1/hosts", tags=["hosts"])
 log = logging.getLogger("rtkvm.api.hosts")

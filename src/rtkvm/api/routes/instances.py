@@ -21,7 +21,6 @@ import uuid
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select, update
 
-from rtkvm.api import schemas
 from rtkvm.api.deps import Principal, ServicesDep, UserDep
 from rtkvm.api.errors import ApiError, not_found
 from rtkvm.api.views import (
@@ -36,6 +35,8 @@ from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.errors import RtkvmError
 from rtkvm.scheduler.claim import release, schedule
 from rtkvm.scheduler.snapshot import Request
+from rtkvm.wire import schemas
+from rtkvm.wire.guest import InstanceOut
 
 router = APIRouter(prefix="/v1/instances", tags=["instances"])
 log = logging.getLogger("rtkvm.api.instances")
@@ -44,7 +45,7 @@ log = logging.getLogger("rtkvm.api.instances")
 @router.post("", status_code=201)
 def create_instance(
     body: schemas.InstanceCreate, services: ServicesDep, caller: UserDep
-) -> schemas.InstanceOut:
+) -> InstanceOut:
     now = services.clock()
     instance_id = str(uuid.uuid4())
     with services.db.write() as s:
@@ -117,7 +118,7 @@ def list_instances(
     caller: UserDep,
     project: str | None = Query(default=None, description="admins: only this project"),
     all_projects: bool = Query(default=False, description="admins: every project"),
-) -> list[schemas.InstanceOut]:
+) -> list[InstanceOut]:
     with services.db.read() as s:
         query = select(Instance).where(Instance.state != "deleted")
         if caller.is_admin and project is not None:
@@ -129,7 +130,7 @@ def list_instances(
 
 
 @router.get("/{instance_id}")
-def show_instance(instance_id: str, services: ServicesDep, caller: UserDep) -> schemas.InstanceOut:
+def show_instance(instance_id: str, services: ServicesDep, caller: UserDep) -> InstanceOut:
     with services.db.read() as s:
         return instance_out(s, instance_for(s, instance_id, caller))
 

@@ -23,12 +23,6 @@ from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import Principal, ServicesDep, UserDep
 from rtkvm.api.errors import ApiError
-from rtkvm.api.schemas_measure import (
-    CyclictestParamsIn,
-    MeasurementCreate,
-    MeasurementOut,
-    RttParamsIn,
-)
 from rtkvm.api.views import network_named
 from rtkvm.api.views_measure import (
     BUSY_STATES,
@@ -38,6 +32,12 @@ from rtkvm.api.views_measure import (
     measurement_out,
 )
 from rtkvm.db.models import Host, Instance, InstanceNetwork, Measurement, Network
+from rtkvm.wire.measure import (
+    CyclictestParamsIn,
+    MeasurementCreate,
+    MeasurementOut,
+    RttParamsIn,
+)
 
 router = APIRouter(prefix="/v1/measurements", tags=["measurements"])
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from sqlalchemy import delete, select
 
-from rtkvm.api import schemas
 from rtkvm.api.deps import AdminDep, ServicesDep, UserDep
 from rtkvm.api.errors import ApiError, conflict
 from rtkvm.api.views import network_named, network_out, project_named, visible_networks
 from rtkvm.db.models import Instance, InstanceNetwork, Network
 from rtkvm.net.model import UnmanagedNetwork, check_isolation
+from rtkvm.wire import schemas
 
 router = APIRouter(prefix="/v1/networks", tags=["networks"])
 

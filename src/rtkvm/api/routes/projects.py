@@ -7,11 +7,11 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rtkvm.api import schemas
 from rtkvm.api.deps import AdminDep, ServicesDep, UserDep
 from rtkvm.api.errors import ApiError, conflict, not_found
 from rtkvm.api.views import project_out
 from rtkvm.db.models import Instance, Network, Project, User
+from rtkvm.wire import schemas
 
 router = APIRouter(prefix="/v1/projects", tags=["projects"])
 

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Path, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rtkvm.api import schemas
 from rtkvm.api.deps import ServicesDep, UserDep
 from rtkvm.api.errors import ApiError
 from rtkvm.api.security import add_token, new_secret
 from rtkvm.api.views import user_named
 from rtkvm.db.models import Host, Token, User
+from rtkvm.wire import schemas
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 

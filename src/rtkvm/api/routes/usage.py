@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from rtkvm.api import schemas
 from rtkvm.api.deps import ServicesDep, UserDep
 from rtkvm.api.errors import ApiError, not_found
 from rtkvm.api.views import project_named
 from rtkvm.db.models import UsageRecord
+from rtkvm.wire import schemas
 
 router = APIRouter(prefix="/v1/usage", tags=["usage"])
 

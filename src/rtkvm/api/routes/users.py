@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from sqlalchemy import delete, select
 
-from rtkvm.api import schemas
 from rtkvm.api.deps import AdminDep, ServicesDep
 from rtkvm.api.errors import ApiError, conflict
 from rtkvm.api.views import project_named
 from rtkvm.db.models import Instance, Project, Token, User
+from rtkvm.wire import schemas
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from rtkvm.api.schemas import AgentInstance
+from rtkvm.wire.base import In as _In
+from rtkvm.wire.guest import AgentInstance
 
 MeasurementKind = Literal["cyclictest", "rtt"]
 MeasurementState = Literal["queued", "running", "done", "error"]
@@ -24,10 +25,6 @@ MeasurementState = Literal["queued", "running", "done", "error"]
 DEFAULT_CLIENT_ADDRESS = "169.254.77.1/24"
 DEFAULT_SERVER_ADDRESS = "169.254.77.2/24"
 """Link-local addresses for the run: unmanaged networks have no IP plan of their own."""
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class CyclictestParamsIn(_In):

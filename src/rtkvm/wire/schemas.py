@@ -10,18 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
-from rtkvm.scheduler.hostdata import TopologyDoc
-
-DB_INT_MAX = 2**31 - 1
-"""The largest integer a column holds (PostgreSQL's integer; SQLite refuses past 2**63 - 1)."""
-
-Name = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from rtkvm.wire.base import DB_INT_MAX, Name
+from rtkvm.wire.base import In as _In
+from rtkvm.wire.node import UnknownVerdict
 
 
 class ProjectCreate(_In):
@@ -147,30 +140,6 @@ class HostEnrolled(BaseModel):
     """The agent's credential; shown once. It can only report for this host."""
 
 
-class DoctorVerdict(_In):
-    verdict: Literal["ready", "not-ready"]
-    failed: list[str] = []
-    """Ids of failed doctor checks (shown to admins)."""
-
-
-class HostReport(_In):
-    """What an agent registers: topology, plan, doctor verdict, data plane, wiring."""
-
-    topology: TopologyDoc
-    plan: dict[str, Any]
-    """A PartitionPlan as ``rtkvm host plan --format json`` prints it."""
-    doctor: DoctorVerdict
-    dataplane_state: str = Field(default="unknown", max_length=32)
-    """'ready' when the RT switch runs; anything else keeps networked guests away."""
-    physnets: list[str] = []
-    """Physical network labels wired to this host."""
-
-
-class Heartbeat(_In):
-    dataplane_state: str | None = Field(default=None, max_length=32)
-    doctor: DoctorVerdict | None = None
-
-
 class FlavorCreate(_In):
     """Either Nova's (vcpus, ram, extra_specs) or rtkvm's own ``spec``."""
 
@@ -178,7 +147,7 @@ class FlavorCreate(_In):
     vcpus: int | None = Field(default=None, ge=1, le=4096)
     ram: int | None = Field(default=None, ge=1)
     """MiB, as in Nova."""
-    extra_specs: dict[str, str] = {}
+    extra_specs: dict[str, str] = Field(default_factory=dict)
     spec: dict[str, Any] | None = None
 
 
@@ -222,88 +191,11 @@ class InstanceCreate(_In):
     """Admins only: create in another project."""
 
 
-class NetworkPort(BaseModel):
-    name: str
-    physnet: str
-    vlan: int | None
-
-
-class InstanceOut(BaseModel):
-    id: str
-    name: str
-    project: str
-    flavor: str
-    state: str
-    fault: str | None
-    host: str | None
-    rt_cores: int
-    vcpu_pins: list[list[int]]
-    emulator_cpus: str
-    cell_nodes: list[int]
-    networks: list[NetworkPort]
-    created_at: float
-    updated_at: float
-    rt_waiver: str | None = None
-    """The host's RT waiver when the instance was placed there: its latency is not assured.
-    None: placed on an RT-ready host (or not placed)."""
-
-
-class AgentInstance(InstanceOut):
-    """What an agent needs to build or tear down a guest."""
-
-    spec: dict[str, Any]
-    hugepages: dict[str, int]
-    isolated_emulator_cpu: int | None = None
-    """The extra pCPU of hw:emulator_threads_policy=isolate (also in emulator_cpus)."""
-
-
-class UnknownDomain(_In):
-    """An rtkvm domain on the agent's host that no instance of that host explains."""
-
-    name: str = Field(min_length=1, max_length=64)
-    uuid: str = Field(min_length=1, max_length=64)
-    running: bool
-
-
-class UnknownPort(_In):
-    """A guest port on the agent's switch that no instance of that host explains."""
-
-    guest: str = Field(min_length=1, max_length=32)
-    """The port's guest id (an instance id without dashes for the cloud's guests)."""
-    nic: int = Field(ge=0, le=31)
-
-
-class UnknownReport(_In):
-    domains: list[UnknownDomain] = Field(default=[], max_length=1000)
-    ports: list[UnknownPort] = Field(default=[], max_length=1000)
-
-
-UnknownKind = Literal["deleted", "other-host", "not-placed", "unknown"]
-
-
-class UnknownVerdict(BaseModel):
-    """What the API knows of an unknown domain's (or port's) instance, and what to do."""
-
-    name: str
-    """The domain's name, or the switch port's (``vhu-<guest>-<nic>``)."""
-    uuid: str
-    running: bool | None
-    """Whether the domain runs; None for a port."""
-    verdict: UnknownKind
-    hint: str
-    kind: Literal["domain", "port"] = "domain"
-
-
 class UnknownResourceOut(UnknownVerdict):
     """An unknown domain or port as last reported by its host's agent."""
 
     first_seen: float
     last_seen: float
-
-
-class StateReport(_In):
-    state: Literal["active", "error", "deleted"]
-    fault: str | None = Field(default=None, max_length=2000)
 
 
 class UsageOut(BaseModel):

@@ -1,0 +1,20 @@
+"""What every wire model shares: request bodies refuse unknown fields; names; integer bounds.
+
+This module must not hold a model of its own.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DB_INT_MAX = 2**31 - 1
+"""The largest integer a column holds (PostgreSQL's integer; SQLite refuses past 2**63 - 1)."""
+
+Name = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+"""A resource name: letters, digits, ``_.-``, starting with a letter or digit."""
+
+
+class In(BaseModel):
+    """A request body: a field the contract does not know is refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")

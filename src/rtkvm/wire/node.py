@@ -1,0 +1,79 @@
+"""What a node tells the control plane it serves: its host report, liveness and strays.
+
+:class:`HostReport` (topology, partition plan, doctor verdict, data-plane
+description, wired physical networks) is registered once and again after a
+change; :class:`Heartbeat` says the node is alive; :class:`UnknownReport`
+lists domains and switch ports no instance explains, and
+:class:`UnknownVerdict` is the control plane's answer. This module must not
+touch the database or the host.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from rtkvm.wire.base import In as _In
+from rtkvm.wire.topology import TopologyDoc
+
+
+class DoctorVerdict(_In):
+    verdict: Literal["ready", "not-ready"]
+    failed: list[str] = Field(default_factory=list)
+    """Ids of failed doctor checks (shown to admins)."""
+
+
+class HostReport(_In):
+    """What an agent registers: topology, plan, doctor verdict, data plane, wiring."""
+
+    topology: TopologyDoc
+    plan: dict[str, Any]
+    """A PartitionPlan as ``rtkvm host plan --format json`` prints it."""
+    doctor: DoctorVerdict
+    dataplane_state: str = Field(default="unknown", max_length=32)
+    """'ready' when the RT switch runs; anything else keeps networked guests away."""
+    physnets: list[str] = Field(default_factory=list)
+    """Physical network labels wired to this host."""
+
+
+class Heartbeat(_In):
+    dataplane_state: str | None = Field(default=None, max_length=32)
+    doctor: DoctorVerdict | None = None
+
+
+class UnknownDomain(_In):
+    """An rtkvm domain on the agent's host that no instance of that host explains."""
+
+    name: str = Field(min_length=1, max_length=64)
+    uuid: str = Field(min_length=1, max_length=64)
+    running: bool
+
+
+class UnknownPort(_In):
+    """A guest port on the agent's switch that no instance of that host explains."""
+
+    guest: str = Field(min_length=1, max_length=32)
+    """The port's guest id (an instance id without dashes for the cloud's guests)."""
+    nic: int = Field(ge=0, le=31)
+
+
+class UnknownReport(_In):
+    domains: list[UnknownDomain] = Field(default=[], max_length=1000)
+    ports: list[UnknownPort] = Field(default=[], max_length=1000)
+
+
+UnknownKind = Literal["deleted", "other-host", "not-placed", "unknown"]
+
+
+class UnknownVerdict(BaseModel):
+    """What the API knows of an unknown domain's (or port's) instance, and what to do."""
+
+    name: str
+    """The domain's name, or the switch port's (``vhu-<guest>-<nic>``)."""
+    uuid: str
+    running: bool | None
+    """Whether the domain runs; None for a port."""
+    verdict: UnknownKind
+    hint: str
+    kind: Literal["domain", "port"] = "domain"
