@@ -23,7 +23,6 @@ from rtkvm.agent.loop import Agent
 from rtkvm.agent.switch import Switch
 from rtkvm.api.app import create_app
 from rtkvm.api.testing import ADMIN_TOKEN, Cloud, FakeClock, expect
-from rtkvm.client import CloudClient
 from rtkvm.cpuset import CpuSet
 from rtkvm.domain.design import HostQuirks
 from rtkvm.guest.create import Image
@@ -32,6 +31,7 @@ from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
 from rtkvm.net.model import HostWiring, Uplink
 from rtkvm.settings import Settings
+from rtkvm.wire.agent_client import AgentClient
 
 from .fakes import FakeSwitch
 
@@ -119,7 +119,7 @@ def make_agent(cloud: Cloud, fs: HostFS, plan: PartitionPlan, tmp_path: Path) ->
 
     def make(name: str, hypervisor: Hypervisor, switch: Switch | None = None) -> Agent:
         token = expect(cloud.admin.post("/v1/hosts", json={"name": name}), 201)["agent_token"]
-        client = CloudClient(http=cloud.client(token))
+        client = AgentClient(http=cloud.client(token))
         executor = Executor(
             hypervisor, switch, HostView(plan, read_topology(fs)), boot_config(tmp_path)
         )

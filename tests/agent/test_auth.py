@@ -6,7 +6,10 @@ import pytest
 
 from rtkvm.agent.loop import Agent
 from rtkvm.api.testing import Cloud, expect
-from rtkvm.client import CloudClient, CloudError
+from rtkvm.wire.agent_client import AgentClient
+from rtkvm.wire.guest import StateReport
+from rtkvm.wire.http import CloudError
+from rtkvm.wire.user_client import CloudClient
 
 from .conftest import MakeAgent, small_flavor
 from .fakes import FakeHypervisor
@@ -27,7 +30,7 @@ def test_an_agent_cannot_see_or_report_for_another_host(
     assert [i.id for i in owner.work()] == [vm["id"]]
     assert other.work() == []
     with pytest.raises(CloudError) as refused:
-        other.client.call("POST", f"/v1/agent/instances/{vm['id']}/state", json={"state": "active"})
+        other.control.report_state(vm["id"], StateReport(state="active"))
     assert refused.value.status == 404
     assert other.step().created == {}
     assert expect(alice.get(f"/v1/instances/{vm['id']}"), 200)["state"] == "building"
@@ -37,7 +40,7 @@ def test_an_unenrolled_token_cannot_register_or_receive_work(
     cloud: Cloud, make_agent: MakeAgent
 ) -> None:
     real = make_agent("node1", FakeHypervisor())
-    forged = CloudClient(http=cloud.client("rtk_not-an-enrolled-token"))
+    forged = AgentClient(http=cloud.client("rtk_not-an-enrolled-token"))
     impostor = Agent(forged, real.inventory, real.executor)
     with pytest.raises(CloudError) as refused:
         impostor.run(once=True)
@@ -55,7 +58,7 @@ def test_a_user_token_cannot_act_as_an_agent(
     real = make_agent("node1", FakeHypervisor())
     cloud.project("p1")
     user = cloud.member("bob", "p1", role=role)
-    as_agent = Agent(CloudClient(http=user), real.inventory, real.executor)
+    as_agent = Agent(AgentClient(http=user), real.inventory, real.executor)
     for call in (as_agent.register, as_agent.heartbeat, as_agent.work):
         with pytest.raises(CloudError) as refused:
             call()
@@ -76,5 +79,5 @@ def test_a_removed_host_s_agent_stops_with_401(cloud: Cloud, make_agent: MakeAge
 def test_an_agent_token_cannot_use_user_routes(cloud: Cloud, make_agent: MakeAgent) -> None:
     agent = make_agent("node1", FakeHypervisor())
     with pytest.raises(CloudError) as refused:
-        agent.client.call("GET", "/v1/instances")
+        CloudClient(http=agent.control.http).servers()  # type: ignore[attr-defined]
     assert refused.value.status == 403

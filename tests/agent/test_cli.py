@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from rtkvm.agent.hypervisor import LibvirtHypervisor
 from rtkvm.api.testing import Cloud, expect
 from rtkvm.cli.main import cli
-from rtkvm.client import CloudClient
 from rtkvm.host.partition import PartitionPlan
+from rtkvm.wire.agent_client import AgentClient
 
 from .conftest import HOST_ROOT, TEST_URI, small_flavor
 
@@ -29,7 +29,7 @@ def _run(cloud: Cloud, token: str, tmp_path: Path, plan: PartitionPlan) -> tuple
         "--guest-dir", str(tmp_path),
         "--once",
     ]  # fmt: skip
-    client = CloudClient(http=cloud.client(token))
+    client = AgentClient(http=cloud.client(token))
     result = CliRunner().invoke(cli, args, obj={"client": client})
     return result.exit_code, result.output
 

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from rtkvm.agent.hypervisor import LibvirtHypervisor
 from rtkvm.api.testing import Cloud, expect
 from rtkvm.cli.main import cli
-from rtkvm.client import CloudClient
 from rtkvm.host.partition import PartitionPlan
+from rtkvm.wire.agent_client import AgentClient
 
 from .conftest import HOST_ROOT, TEST_URI
 
@@ -42,7 +42,7 @@ def test_agent_quiets_the_http_client_loggers(
             "--plan", str(tmp_path / "plan.json"), "--root", str(HOST_ROOT),
             "--uri", TEST_URI, "--accel", "tcg", "--image", str(tmp_path),
             "--guest-dir", str(tmp_path), "--once"]  # fmt: skip
-    client = CloudClient(http=cloud.client(token))
+    client = AgentClient(http=cloud.client(token))
     result = CliRunner().invoke(cli, args, obj={"client": client})
     assert result.exit_code == 0, result.output
     assert [logging.getLogger(n).level for n in CHATTY] == [logging.WARNING] * 2

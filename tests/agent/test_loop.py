@@ -11,8 +11,8 @@ from lxml import etree
 from rtkvm.agent.hypervisor import DomainState, LibvirtHypervisor
 from rtkvm.agent.names import domain_name, guest_id
 from rtkvm.api.testing import Cloud, FakeClock, expect
-from rtkvm.client import CloudClient
 from rtkvm.errors import GuestError
+from rtkvm.wire.agent_client import AgentClient
 
 from .conftest import TEST_URI, MakeAgent, small_flavor
 from .fakes import FakeHypervisor, FakeSwitch
@@ -28,11 +28,11 @@ def test_register_create_on_libvirt_and_delete_frees_the_claim(
 ) -> None:
     agent = make_agent("node1", libvirt_test)
     host = agent.register()
-    assert host["status"] == "up"
-    assert [n["rt_pcpus"] for n in host["nodes"]] == ["2-3", "4-7"]
-    assert host["physnets"] == ["blue"]  # red's uplink ens9 does not exist on the host
-    assert host["doctor_verdict"] == "ready"
-    assert host["dataplane_state"] == "none"  # this agent runs without a switch
+    assert host.status == "up"
+    assert [n.rt_pcpus for n in host.nodes] == ["2-3", "4-7"]
+    assert host.physnets == ["blue"]  # red's uplink ens9 does not exist on the host
+    assert host.doctor_verdict == "ready"
+    assert host.dataplane_state == "none"  # this agent runs without a switch
     assert agent.reconcile().summary() == (  # the driver's own domain is not rtkvm's
         "0 adopted, 0 vanished, 0 unknown domains, 0 unknown switch ports"
     )
@@ -74,7 +74,7 @@ def test_networked_instance_is_plugged_and_unplugged(
 ) -> None:
     hv = FakeHypervisor()
     agent = make_agent("node1", hv, switch)
-    assert agent.register()["dataplane_state"] == "ready"
+    assert agent.register().dataplane_state == "ready"
     cloud.network("blue", "blue", shared=True)
     cloud.project("p1")
     alice = cloud.member("alice", "p1")
@@ -227,8 +227,8 @@ class _DownFirst(httpx.BaseTransport):
 
 def test_an_api_not_up_yet_is_waited_for(cloud: Cloud, make_agent: MakeAgent) -> None:
     agent = make_agent("node1", FakeHypervisor())
-    agent.client = CloudClient(
-        http=httpx.Client(transport=_DownFirst(agent.client.http, 2), base_url="http://api")
+    agent.control = AgentClient(
+        http=httpx.Client(transport=_DownFirst(agent.control.http, 2), base_url="http://api")
     )
     naps: list[float] = []
     agent.run(interval=3.0, sleep=naps.append, stop=lambda: len(naps) >= 3)

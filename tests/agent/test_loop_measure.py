@@ -8,19 +8,22 @@ from rtkvm.agent.loop import RESTARTED, Agent
 from rtkvm.agent.measure import Finished
 from rtkvm.agent.names import domain_name
 from rtkvm.api.testing import Cloud, expect
-from rtkvm.client import CloudClient, CloudError
+from rtkvm.wire.agent_client import AgentClient
 from rtkvm.wire.guest import AgentInstance
-from rtkvm.wire.measure import AgentMeasurement
+from rtkvm.wire.http import CloudError
+from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
+from rtkvm.wire.node import Heartbeat
+from rtkvm.wire.schemas import HostOut
 
 from .conftest import MakeAgent, small_flavor
 from .fakes import FakeHypervisor
 from .measure_fakes import FakeRunner, measurement
 
 
-class MeasuringClient(CloudClient):
+class MeasuringClient(AgentClient):
     """The real API, with the measurements endpoints held here (the API may not have them)."""
 
-    def __init__(self, inner: CloudClient) -> None:
+    def __init__(self, inner: AgentClient) -> None:
         super().__init__(http=inner.http)
         self.queue: dict[str, dict[str, Any]] = {}
         self.reports: list[tuple[str, str, str | None]] = []
@@ -31,27 +34,31 @@ class MeasuringClient(CloudClient):
         self.queue[m.id] = m.model_dump(mode="json")
         return m.id
 
-    def call(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
-        if path == "/v1/agent/heartbeat":
-            self.heartbeats += 1
-        if path == "/v1/agent/measurements":
-            return [m for m in self.queue.values() if m["state"] in ("queued", "running")]
-        if path.startswith("/v1/agent/measurements/"):
-            if self.unreachable:
-                raise CloudError("cannot reach the rtkvm API at http://api: refused")
-            mid = path.split("/")[4]
-            self.reports.append((mid, json["state"], json["fault"]))
-            self.queue[mid].update(state=json["state"], result=json["result"])
-            return self.queue[mid]
-        return super().call(method, path, json=json, params=params)
+    def heartbeat(self, beat: Heartbeat) -> HostOut:
+        self.heartbeats += 1
+        return super().heartbeat(beat)
+
+    def measurements(self) -> list[AgentMeasurement]:
+        return [
+            AgentMeasurement.model_validate(m)
+            for m in self.queue.values()
+            if m["state"] in ("queued", "running")
+        ]
+
+    def report_measurement(self, measurement_id: str, report: MeasurementReport) -> None:
+        if self.unreachable:
+            raise CloudError("cannot reach the rtkvm API at http://api: refused")
+        body = report.model_dump(mode="json")
+        self.reports.append((measurement_id, body["state"], body["fault"]))
+        self.queue[measurement_id].update(state=body["state"], result=body["result"])
 
 
 def _agent(
     make_agent: MakeAgent, hv: FakeHypervisor, runner: FakeRunner
 ) -> tuple[Agent, MeasuringClient]:
     agent = make_agent("node1", hv)
-    client = MeasuringClient(agent.client)
-    agent.client = client
+    client = MeasuringClient(agent.control)  # type: ignore[arg-type]
+    agent.control = client
     agent.runner = runner
     agent.register()
     return agent, client

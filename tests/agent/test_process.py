@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from rtkvm.client import CloudClient, CloudError
 from rtkvm.host.partition import PartitionPlan
+from rtkvm.wire.http import CloudError
+from rtkvm.wire.user_client import CloudClient
 
 from .conftest import HOST_ROOT, TEST_URI
 
@@ -54,7 +55,7 @@ def api(tmp_path: Path) -> Iterator[str]:
 
     def up() -> bool:
         try:
-            CloudClient(url, ADMIN, timeout=2).call("GET", "/v1")
+            CloudClient(url, ADMIN, timeout=2).version()
         except CloudError:
             return False
         return True
@@ -71,7 +72,7 @@ def test_agent_process_registers_builds_and_stops_on_sigterm(
     api: str, tmp_path: Path, plan: PartitionPlan
 ) -> None:
     admin = CloudClient(api, ADMIN)
-    token = admin.enroll_host("node1")["agent_token"]
+    token = admin.enroll_host("node1").agent_token
     (tmp_path / "token").write_text(token)
     (tmp_path / "plan.json").write_text(plan.to_json())
     agent = subprocess.Popen(
@@ -82,7 +83,7 @@ def test_agent_process_registers_builds_and_stops_on_sigterm(
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        _until("registration", lambda: admin.hosts()[0]["status"] == "up")
+        _until("registration", lambda: admin.hosts()[0].status == "up")
         flavor = {
             "name": "rt2",
             "vcpus": 2,
@@ -98,15 +99,15 @@ def test_agent_process_registers_builds_and_stops_on_sigterm(
         vm = admin.create_server("vm", "rt2", [])
         # The test driver forgets a domain when the agent's connection closes, so the
         # agent's next step finds it gone and reports it: active, then error.
-        _until("the instance to be lost", lambda: admin.server(vm["id"])["state"] == "error")
-        assert "vanished" in (admin.server(vm["id"])["fault"] or "")
-        admin.delete("instances", vm["id"])
+        _until("the instance to be lost", lambda: admin.server(vm.id).state == "error")
+        assert "vanished" in (admin.server(vm.id).fault or "")
+        admin.delete_server(vm.id)
         _until("the instance to go", lambda: admin.servers() == [])
-        assert admin.usage("admin")["rt_cores_in_use"] == 0
+        assert admin.usage("admin").rt_cores_in_use == 0
     finally:
         agent.send_signal(signal.SIGTERM)
         output, _ = agent.communicate(timeout=15)
     assert agent.returncode == 0, output
     assert "registered host node1" in output
     assert "reconciled: 0 adopted" in output
-    assert f"instance {vm['id']}: active" in output
+    assert f"instance {vm.id}: active" in output

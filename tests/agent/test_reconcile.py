@@ -115,7 +115,7 @@ def test_restart_adopts_a_stopped_domain_and_replugs_it(
     switch.plugged.clear()
     # a restarted process: same token, fresh executor and agent
     executor = Executor(hv, switch, first.executor.host, first.executor.boot)
-    second = Agent(first.client, first.inventory, executor, ports=switch.ports)
+    second = Agent(first.control, first.inventory, executor, ports=switch.ports)
     found = second.reconcile()
     assert [i.id for i, _ in found.adopt] == [vm["id"]]
     assert hv.defined[domain_name(vm["id"])][1] is True  # started again

@@ -15,9 +15,9 @@ import pytest
 from rtkvm.allinone.procs import Proc
 from rtkvm.allinone.stack import AllInOne, UpRequest
 from rtkvm.allinone.state import Config, StateDir
-from rtkvm.client import CloudClient
 from rtkvm.errors import InputError
 from rtkvm.hostfs import HostFS
+from rtkvm.wire.user_client import CloudClient
 
 from .conftest import Run, free_port
 
@@ -142,9 +142,9 @@ def test_purge_is_refused_while_servers_exist(
     vm = admin.create_server("vm1", "rt2", [])
     refused = rtkvm("down", "--state-dir", str(state_dir), "--purge")
     assert refused.returncode == 2
-    assert f"1 server(s) still exist (vm1 ({vm['id']})): delete them first" in refused.stderr
+    assert f"1 server(s) still exist (vm1 ({vm.id})): delete them first" in refused.stderr
     assert state_dir.exists() and state.pid_file("api").exists()  # nothing was stopped
-    admin.delete("instances", vm["id"])
+    admin.delete_server(vm.id)
     deadline = time.monotonic() + 30
     while admin.servers(all_projects=True) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -8,7 +8,8 @@ import stat
 from pathlib import Path
 
 from rtkvm.allinone.state import StateDir
-from rtkvm.client import CloudClient, CloudError
+from rtkvm.wire.http import CloudError
+from rtkvm.wire.user_client import CloudClient
 
 from .conftest import Run
 
@@ -50,8 +51,8 @@ def test_up_status_down_and_up_again(
 
     admin = CloudClient(f"http://127.0.0.1:{port}", admin_token, timeout=5)
     hosts = admin.hosts()
-    assert [(h["name"], h["status"]) for h in hosts] == [("node1", "up")]
-    assert sum(n["rt_total"] for n in hosts[0]["nodes"]) > 0  # the planned RT CPUs
+    assert [(h.name, h.status) for h in hosts] == [("node1", "up")]
+    assert sum(n.rt_total for n in hosts[0].nodes) > 0  # the planned RT CPUs
     api_pid, agent_pid = _pids(state)
     assert _alive(api_pid) and _alive(agent_pid)
 
@@ -67,7 +68,7 @@ def test_up_status_down_and_up_again(
     assert "enrolled" not in again.stdout and "started" not in again.stdout
     assert f"export RTKVM_TOKEN={admin_token}" in again.stdout  # asked for: shown in full
     assert _pids(state) == (api_pid, agent_pid)
-    assert [h["name"] for h in admin.hosts()] == ["node1"]
+    assert [h.name for h in admin.hosts()] == ["node1"]
 
     stopped = rtkvm("down", "--state-dir", str(state_dir))
     assert stopped.returncode == 0, stopped.stderr
@@ -88,7 +89,7 @@ def test_up_status_down_and_up_again(
     assert "enrolled" not in back.stdout
     assert state.admin_token_file.read_text().strip() == admin_token
     assert state.agent_token_file.read_text().strip() == agent_token
-    assert [(h["name"], h["status"]) for h in admin.hosts()] == [("node1", "up")]
+    assert [(h.name, h.status) for h in admin.hosts()] == [("node1", "up")]
 
     purged = rtkvm("down", "--state-dir", str(state_dir), "--purge")
     assert purged.returncode == 0, purged.stderr

@@ -17,9 +17,9 @@ from rtkvm.allinone.state import StateDir
 from rtkvm.api.app import create_app
 from rtkvm.api.testing import ADMIN_TOKEN, Cloud, expect
 from rtkvm.cli.main import cli
-from rtkvm.client import CloudClient
 from rtkvm.errors import InputError
 from rtkvm.settings import Settings
+from rtkvm.wire.user_client import CloudClient
 
 
 @pytest.fixture

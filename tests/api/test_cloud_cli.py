@@ -1,4 +1,4 @@
-"""`rtkvm cloud ...` through rtkvm.client and the real API, over an in-process transport."""
+"""`rtkvm cloud ...` through the typed client and the real API, over an in-process transport."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from rtkvm.api.testing import ADMIN_TOKEN, Cloud
 from rtkvm.cli.main import cli
-from rtkvm.client import CloudClient, CloudError
+from rtkvm.wire.http import CloudError
+from rtkvm.wire.user_client import CloudClient
 
 
 def run(cloud: Cloud, token: str, *args: str) -> tuple[int, str, BaseException | None]:

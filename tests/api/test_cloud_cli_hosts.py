@@ -1,5 +1,5 @@
 """`rtkvm cloud host set / show / list / unknown` and `server list / show / delete --force`
-through rtkvm.client and the real API: waivers shown loudly, forced deletes warned about."""
+through the typed client and the real API: waivers shown loudly, forced deletes warned about."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from rtkvm.api.testing import ADMIN_TOKEN, Cloud, FakeClock, expect
 from rtkvm.cli.main import cli
-from rtkvm.client import CloudClient
+from rtkvm.wire.user_client import CloudClient
 
 
 def run(cloud: Cloud, token: str, *args: str) -> Result:

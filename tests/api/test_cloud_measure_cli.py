@@ -1,4 +1,4 @@
-"""`rtkvm cloud measure ...` through rtkvm.client and the real API, a fake agent reporting."""
+"""`rtkvm cloud measure ...` through the typed client and the real API, a fake agent reporting."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from fastapi.testclient import TestClient
 from rtkvm.api.testing import ADMIN_TOKEN, Cloud, expect
 from rtkvm.cli import cloud_measure
 from rtkvm.cli.main import cli
-from rtkvm.client import CloudClient, CloudError
 from rtkvm.db.models import Instance
+from rtkvm.wire.http import CloudError
+from rtkvm.wire.user_client import CloudClient
 
 CYCLICTEST = {
     "guest": "vm1",

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from rtkvm.api.testing import ADMIN_TOKEN, Cloud, expect
 from rtkvm.cli import cloud_wait
 from rtkvm.cli.main import cli
-from rtkvm.client import CloudClient
+from rtkvm.wire.user_client import CloudClient
 
 
 def _run(cloud: Cloud, *args: str) -> tuple[int, str, str]:

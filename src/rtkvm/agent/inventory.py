@@ -65,7 +65,7 @@ def registration(
     dataplane: str,
     physnets: Iterable[str],
 ) -> HostReport:
-    """The payload of ``PUT /v1/agent/host``."""
+    """The host report this node registers (:meth:`ControlPlane.register`)."""
     topology = facts.get("topology")
     if not isinstance(topology, Topology):
         raise InputError(

@@ -1,7 +1,8 @@
 """The agent's loop: register, reconcile, then heartbeat and carry out work until stopped.
 
-:class:`Agent` talks to the API through :class:`~rtkvm.client.CloudClient`
-with the host's own agent token (the API binds it to this host). On start it
+:class:`Agent` talks to its control plane through the node port
+(:class:`rtkvm.agent.port.ControlPlane`; rtkvm's API implements it with the
+host's own agent token, which the API binds to this host). On start it
 registers the host (the payload comes from an injected ``inventory``
 callable) and reconciles libvirt and the switch with the API's view
 (:mod:`rtkvm.agent.reconcile`), asking the API what it knows of unknown
@@ -14,7 +15,7 @@ with the message). Time and sleeping are injected; nothing here reads the
 host or libvirt directly (the executor, the inventory and the measurement
 runner do).
 
-Measurements (``/v1/agent/measurements``): each step fetches this host's; a
+Measurements: each step fetches this host's; a
 queued one is reported ``running`` and carried out by the injected runner
 (:class:`rtkvm.agent.measure.MeasurementRunner`) in ONE background worker
 thread, one at a time, so heartbeats and instance work go on meanwhile. Its
@@ -24,7 +25,7 @@ the step neither creates nor deletes them (a deletion waits). The worker
 reports ``done`` or ``error``; a report the API did not receive is sent again
 on the next step. A ``running`` measurement this process did not start (the
 agent restarted mid-run) is reported as error and its domains brought back.
-An API without measurements (HTTP 404) is run without them.
+A control plane without measurements is run without them.
 
 This module must not delete a domain the API did not ask to delete.
 """
@@ -41,17 +42,25 @@ from typing import Any, Protocol
 from rtkvm.agent.executor import Executor, Outcome
 from rtkvm.agent.inventory import dataplane_state
 from rtkvm.agent.measure import Finished, instances_of
+from rtkvm.agent.port import ControlPlane
 from rtkvm.agent.reconcile import Reconciliation, compare, lost, vanished_fault
-from rtkvm.client import CloudClient, CloudError
 from rtkvm.errors import RtkvmError
-from rtkvm.wire.guest import AgentInstance
+from rtkvm.wire.agent_client import NotRegisteredError
+from rtkvm.wire.guest import AgentInstance, StateReport
+from rtkvm.wire.http import CloudError
 from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
-from rtkvm.wire.node import HostReport, UnknownDomain, UnknownPort, UnknownReport, UnknownVerdict
+from rtkvm.wire.node import (
+    Heartbeat,
+    HostReport,
+    UnknownDomain,
+    UnknownPort,
+    UnknownReport,
+    UnknownVerdict,
+)
+from rtkvm.wire.schemas import HostOut
 
 log = logging.getLogger("rtkvm.agent")
 
-NOT_REGISTERED = 409
-NOT_FOUND = 404
 RESTARTED = "the agent restarted during the measurement"
 
 
@@ -85,18 +94,18 @@ class StepResult:
 
 
 class Agent:
-    """One host's agent; every API call uses the host-bound agent token of ``client``."""
+    """One host's agent, serving the control plane behind ``control``."""
 
     def __init__(
         self,
-        client: CloudClient,
+        control: ControlPlane,
         inventory: Callable[[], HostReport],
         executor: Executor,
         *,
         ports: Callable[[], set[tuple[str, int]]] = set,
         runner: Runner | None = None,
     ) -> None:
-        self.client = client
+        self.control = control
         self.inventory = inventory
         self.executor = executor
         self.ports = ports
@@ -114,75 +123,70 @@ class Agent:
         self._sending = threading.Lock()
         self._said_no_measurements = False
 
-    def _call(self, method: str, path: str, *, json: Any = None) -> Any:
+    # -- the control plane, one call at a time (the worker reports while the loop steps) --
+
+    def register(self) -> HostOut:
+        report = self.inventory()
         with self._api:
-            return self.client.call(method, path, json=json)
-
-    # -- API calls ------------------------------------------------------------------
-
-    def register(self) -> dict[str, Any]:
-        body = self.inventory().model_dump(mode="json")
-        host = dict(self._call("PUT", "/v1/agent/host", json=body))
-        log.info("registered host %s (%s)", host["name"], host["status"])
+            host = self.control.register(report)
+        log.info("registered host %s (%s)", host.name, host.status)
         return host
 
-    def heartbeat(self) -> dict[str, Any]:
+    def heartbeat(self) -> HostOut:
         """Alive, with the switch's current state (a switch that went down keeps
         networked guests away from this host)."""
-        body = {"dataplane_state": dataplane_state(self.executor.switch)}
+        beat = Heartbeat(dataplane_state=dataplane_state(self.executor.switch))
         try:
-            return dict(self._call("POST", "/v1/agent/heartbeat", json=body))
-        except CloudError as exc:
-            if exc.status != NOT_REGISTERED:
-                raise
-            log.warning("the API lost this host's registration: registering again")
+            with self._api:
+                return self.control.heartbeat(beat)
+        except NotRegisteredError:
+            log.warning("the control plane lost this host's registration: registering again")
             return self.register()
 
     def work(self) -> list[AgentInstance]:
-        rows = self._call("GET", "/v1/agent/instances")
-        return [AgentInstance.model_validate(row) for row in rows]
+        with self._api:
+            return self.control.instances()
 
     def explain(self, found: Reconciliation) -> list[UnknownVerdict]:
-        """Tell the API about unknown domains and ports; it answers what it knows (and logs)."""
+        """Tell the control plane about unknown domains and ports; it answers what it knows."""
         if not found.unknown_domains and not found.unknown_ports:
             return []
-        body = UnknownReport(
+        report = UnknownReport(
             domains=[
                 UnknownDomain(name=d.name, uuid=d.uuid, running=d.running)
                 for d in found.unknown_domains
             ],
             ports=[UnknownPort(guest=g, nic=n) for g, n in found.unknown_ports],
         )
-        rows = self._call("POST", "/v1/agent/unknown", json=body.model_dump())
-        return [UnknownVerdict.model_validate(row) for row in rows]
+        with self._api:
+            return self.control.report_unknown(report)
 
-    def report(self, inst: AgentInstance, outcome: Outcome) -> dict[str, Any]:
-        body = {"state": outcome.state, "fault": _clip(outcome.fault)}
-        path = f"/v1/agent/instances/{inst.id}/state"
-        return dict(self._call("POST", path, json=body))
+    def report(self, inst: AgentInstance, outcome: Outcome) -> AgentInstance:
+        report = StateReport(state=outcome.state, fault=_clip(outcome.fault))
+        with self._api:
+            return self.control.report_state(inst.id, report)
 
     def measurements(self) -> list[AgentMeasurement]:
-        """This host's queued and running measurements ([] without a runner or API support)."""
+        """This host's queued and running measurements ([] without a runner or support)."""
         if self.runner is None:
             return []
-        try:
-            rows = self._call("GET", "/v1/agent/measurements")
-        except CloudError as exc:
-            if exc.status != NOT_FOUND:
-                raise
+        with self._api:
+            found = self.control.measurements()
+        if found is None:
             if not self._said_no_measurements:
-                log.info("the API has no measurements: running without them")
+                log.info("the control plane has no measurements: running without them")
                 self._said_no_measurements = True
             return []
-        return [AgentMeasurement.model_validate(row) for row in rows]
+        return found
 
     def report_measurement(
         self, mid: str, state: str, result: dict[str, Any] | None = None, fault: str | None = None
     ) -> None:
-        body = MeasurementReport.model_validate(
+        report = MeasurementReport.model_validate(
             {"state": state, "result": result, "fault": _clip(fault)}
         )
-        self._call("POST", f"/v1/agent/measurements/{mid}/state", json=body.model_dump())
+        with self._api:
+            self.control.report_measurement(mid, report)
 
     # -- start-up ---------------------------------------------------------------------
 
@@ -284,7 +288,7 @@ class Agent:
                 try:
                     self.report_measurement(mid, done.state, done.result, done.fault)
                 except CloudError as exc:
-                    if exc.status is None or exc.status >= 500 or exc.status in (401, 403):
+                    if exc.transient or exc.unauthorized:
                         log.warning("measurement %s: report retried next step: %s", mid, exc)
                         continue
                     log.warning("measurement %s: the API refused its report: %s", mid, exc)
@@ -349,7 +353,7 @@ class Agent:
             try:
                 self.report_measurement(m.id, "running")
             except CloudError as exc:
-                if exc.status is None or exc.status >= 500:
+                if exc.transient:
                     raise
                 log.warning("measurement %s: the API refused to start it: %s", m.id, exc)
                 self._started.add(m.id)
@@ -412,7 +416,7 @@ class Agent:
                 try:
                     self.step()
                 except RtkvmError as exc:
-                    if once or (isinstance(exc, CloudError) and exc.status in (401, 403)):
+                    if once or (isinstance(exc, CloudError) and exc.unauthorized):
                         raise
                     log.warning("step failed, retrying in %g s: %s", interval, exc)
                 if once or stop():

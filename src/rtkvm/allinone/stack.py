@@ -27,13 +27,14 @@ from pathlib import Path
 
 from rtkvm.allinone.procs import AllInOneError, Proc, Stopped
 from rtkvm.allinone.state import DEFAULT_PORT, Config, StateDir
-from rtkvm.client import CloudClient, CloudError
 from rtkvm.errors import InputError
 from rtkvm.footprint import Footprint
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.planner import PlanRequest, plan_partition
 from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
+from rtkvm.wire.http import CloudError
+from rtkvm.wire.user_client import CloudClient
 
 RTKVM_MAIN = "from rtkvm.cli.main import main; main()"
 LISTEN_HOST = "127.0.0.1"
@@ -238,7 +239,7 @@ class AllInOne:
         deadline = self.clock() + timeout
         while True:
             try:
-                client.call("GET", "/v1")
+                client.version()
                 return
             except CloudError:
                 pass
@@ -289,14 +290,14 @@ class AllInOne:
 
     def _ensure_enrolled(self, admin: CloudClient, host: str, actions: list[str]) -> None:
         token = self.state.read_secret(self.state.agent_token_file)
-        known = any(h["name"] == host for h in admin.hosts())
+        known = any(h.name == host for h in admin.hosts())
         if token is not None and known:
             return
         if known:  # enrolled, but its token is lost: enroll afresh (refused with instances)
             admin.delete("hosts", host)
             actions.append(f"host {host} had lost its agent token: enrolled again")
         done = admin.enroll_host(host)
-        self.state.write_secret(self.state.agent_token_file, str(done["agent_token"]))
+        self.state.write_secret(self.state.agent_token_file, done.agent_token)
         actions.append(f"enrolled host {host} (agent token in {self.state.agent_token_file})")
 
     def _ensure_agent(
@@ -320,7 +321,7 @@ class AllInOne:
     ) -> None:
         deadline = self.clock() + timeout
         while True:
-            status = {h["name"]: h["status"] for h in admin.hosts()}.get(host)
+            status = {h.name: h.status for h in admin.hosts()}.get(host)
             if status == "up":
                 return
             self._check_alive(self.agent, proc)
@@ -342,13 +343,13 @@ class AllInOne:
         done = admin.set_rt_waiver(host, reason, pcpu_share=share)
         actions.append(
             f"RT WAIVER set on host {host}: RT scheduling guarantees are OFF for it (doctor "
-            f"verdict {done['doctor_verdict']!r}); its servers' latency is not assured. "
-            f"Reason: {done['rt_waiver']}. It stays until `rtkvm cloud host set {host} "
+            f"verdict {done.doctor_verdict!r}); its servers' latency is not assured. "
+            f"Reason: {done.rt_waiver}. It stays until `rtkvm cloud host set {host} "
             "--no-rt-waiver`"
         )
-        if int(done.get("pcpu_share", 1)) > 1:
+        if done.pcpu_share > 1:
             actions.append(
-                f"PCPU SHARING on host {host}: up to {done['pcpu_share']} servers share each "
+                f"PCPU SHARING on host {host}: up to {done.pcpu_share} servers share each "
                 "RT pCPU (functional tests only: their vCPUs preempt each other)"
             )
 
@@ -381,7 +382,7 @@ class AllInOne:
         client = self._admin()
         if client is not None and config is not None:
             try:
-                hosts = {h["name"]: h["status"] for h in client.hosts()}
+                hosts = {h.name: h.status for h in client.hosts()}
                 host_status = hosts.get(config.host, "not enrolled")
                 servers = len(client.servers(all_projects=True))
             except CloudError:
@@ -402,7 +403,7 @@ class AllInOne:
         if client is None:
             return []
         try:
-            return [f"{s['name']} ({s['id']})" for s in client.servers(all_projects=True)]
+            return [f"{s.name} ({s.id})" for s in client.servers(all_projects=True)]
         except CloudError:
             return []
 

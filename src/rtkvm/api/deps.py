@@ -94,7 +94,7 @@ Caller = Annotated[Principal, Depends(get_caller)]
 
 def require_user(caller: Caller) -> Principal:
     if caller.kind != "user":
-        raise ApiError(403, "an agent token can only use /v1/agent: use a user token")
+        raise ApiError(403, "an agent token can only use the agent API: use a user token")
     return caller
 
 

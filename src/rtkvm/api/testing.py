@@ -21,6 +21,9 @@ with warnings.catch_warnings():  # starlette nags about httpx; TestClient is sti
     from fastapi.testclient import TestClient
 
 from rtkvm.scheduler.fakehosts import fake_host
+from rtkvm.wire.agent_client import AgentClient
+from rtkvm.wire.node import HostReport
+from rtkvm.wire.user_client import CloudClient
 
 ADMIN_TOKEN = "rtk_test-admin-token-0123456789abcdefghijklmnop"
 
@@ -52,6 +55,8 @@ class Cloud:
         self.app = app
         self._open: list[TestClient] = []
         self.admin = self.client(admin_token)
+        self.api = CloudClient(http=self.admin)
+        """The typed client over ``admin``'s transport."""
 
     def client(self, token: str | None) -> TestClient:
         """A client with this bearer token (kept open: one event loop thread per client)."""
@@ -66,14 +71,11 @@ class Cloud:
             self._open.pop().__exit__(None, None, None)
 
     def project(self, name: str, **quota: int | None) -> dict[str, Any]:
-        return expect(self.admin.post("/v1/projects", json={"name": name, **quota}), 201)  # type: ignore[no-any-return]
+        return self.api.create_project(name, **quota).model_dump(mode="json")
 
     def member(self, name: str, project: str, role: str = "member") -> TestClient:
-        expect(
-            self.admin.post("/v1/users", json={"name": name, "project": project, "role": role}), 201
-        )
-        token = expect(self.admin.post("/v1/tokens", json={"user": name}), 201)["secret"]
-        return self.client(token)
+        self.api.create_user(name, project, role)
+        return self.client(self.api.create_token(name).secret)
 
     def host(
         self,
@@ -85,8 +87,7 @@ class Cloud:
         **shape: Any,
     ) -> TestClient:
         """Enroll and register a simulated host; returns its agent's client."""
-        enrolled = expect(self.admin.post("/v1/hosts", json={"name": name}), 201)
-        agent = self.client(enrolled["agent_token"])
+        agent = self.client(self.api.enroll_host(name).agent_token)
         fake = fake_host(**shape)
         report = {
             "topology": fake.topology.model_dump(),
@@ -98,7 +99,7 @@ class Cloud:
             "dataplane_state": dataplane,
             "physnets": list(physnets),
         }
-        expect(agent.put("/v1/agent/host", json=report), 200)
+        AgentClient(http=agent).register(HostReport.model_validate(report))
         return agent
 
     def flavor(self, name: str, vcpus: int, ram: int = 1024, **extra: str) -> dict[str, Any]:
@@ -109,8 +110,8 @@ class Cloud:
         }
         specs.update({k.replace("__", ":"): v for k, v in extra.items()})
         body = {"name": name, "vcpus": vcpus, "ram": ram, "extra_specs": specs}
-        return expect(self.admin.post("/v1/flavors", json=body), 201)  # type: ignore[no-any-return]
+        return self.api.create_flavor(body).model_dump(mode="json")
 
     def network(self, name: str, physnet: str, **fields: Any) -> dict[str, Any]:
         body = {"name": name, "physnet": physnet, **fields}
-        return expect(self.admin.post("/v1/networks", json=body), 201)  # type: ignore[no-any-return]
+        return self.api.create_network(body).model_dump(mode="json")

@@ -9,7 +9,6 @@ networks. This module must not write.
 from __future__ import annotations
 
 import json
-import uuid
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
@@ -33,6 +32,7 @@ from rtkvm.scheduler.claim import parse_host
 from rtkvm.wire import schemas
 from rtkvm.wire.guest import AgentInstance, InstanceOut, NetworkPort
 from rtkvm.wire.placement import PlacementDoc
+from rtkvm.wire.uuids import is_uuid
 
 
 def project_named(session: Session, name: str) -> Project:
@@ -72,7 +72,7 @@ def network_named(session: Session, name: str, caller: Principal) -> Network:
 
 def instance_for(session: Session, instance_id: str, caller: Principal) -> Instance:
     """The instance if the caller may see it; 404 (not 403) so ids do not leak."""
-    if not _is_uuid(instance_id):
+    if not is_uuid(instance_id):
         raise not_found("instance", instance_id, " (instance ids are UUIDs)")
     inst = session.get(Instance, instance_id)
     if inst is None or inst.state == "deleted":
@@ -80,13 +80,6 @@ def instance_for(session: Session, instance_id: str, caller: Principal) -> Insta
     if not caller.is_admin and inst.project_id != caller.project_id:
         raise not_found("instance", instance_id)
     return inst
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        return str(uuid.UUID(text)) == text.lower()
-    except ValueError:
-        return False
 
 
 def project_out(p: Project) -> schemas.ProjectOut:

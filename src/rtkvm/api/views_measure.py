@@ -9,7 +9,6 @@ in the caller's project. This module must not write.
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from sqlalchemy import select
@@ -20,16 +19,10 @@ from rtkvm.api.errors import ApiError, not_found
 from rtkvm.api.views import agent_instance, instance_for
 from rtkvm.db.models import Host, Instance, Measurement, Network, Project
 from rtkvm.wire.measure import AgentMeasurement, MeasurementOut
+from rtkvm.wire.uuids import is_uuid
 
 BUSY_STATES = ("queued", "running")
 """A measurement in these states holds its instances: no second one may start."""
-
-
-def is_uuid(text: str) -> bool:
-    try:
-        return str(uuid.UUID(text)) == text.lower()
-    except ValueError:
-        return False
 
 
 def instance_ref(session: Session, ref: str, caller: Principal) -> Instance:

@@ -27,7 +27,6 @@ from rtkvm.agent.loop import Agent
 from rtkvm.agent.measure import MeasurementRunner
 from rtkvm.agent.switch import OvsSwitch, Switch
 from rtkvm.cli.common import guest_boot_options
-from rtkvm.client import DEFAULT_URL, CloudClient
 from rtkvm.dataplane.backend import OvsDpdkBackend
 from rtkvm.dataplane.ovs import OvsDpdk
 from rtkvm.dataplane.settings import load_settings
@@ -41,6 +40,8 @@ from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
 from rtkvm.net.model import load_wiring
 from rtkvm.runtime.facts import runtime_facts
+from rtkvm.wire.agent_client import AgentClient
+from rtkvm.wire.http import DEFAULT_URL
 
 DEFAULT_PLAN = Path("/etc/rtkvm/plan.json")
 
@@ -120,7 +121,7 @@ def agent(
         logging.getLogger(chatty).setLevel(logging.WARNING)
     obj = ctx.find_root().obj
     given = obj.get("client") if isinstance(obj, dict) else None
-    client = given if isinstance(given, CloudClient) else CloudClient(url, read_token(token_file))
+    client = given if isinstance(given, AgentClient) else AgentClient(url, read_token(token_file))
     fs = HostFS(root)
     plan = PartitionPlan.load(plan_file)
     host_wiring = load_wiring(wiring.read_text("utf-8"), source=str(wiring)) if wiring else None

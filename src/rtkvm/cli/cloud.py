@@ -1,11 +1,10 @@
-"""`rtkvm cloud ...`: the control plane from the command line (thin, over rtkvm.client).
+"""`rtkvm cloud ...`: the control plane from the command line (thin, over rtkvm.wire.user_client).
 
 Commands follow the openstack client: ``rtkvm cloud server create --flavor
 rt4 --network blue vm1``, ``server list``, ``flavor create``, ``network
 create``, ``project``, ``user``, ``token``, ``host``, ``usage``, plus
 ``serve`` to run the API server. The API URL and token come from --url /
---token or RTKVM_URL / RTKVM_TOKEN. Tests put a ready client in
-``ctx.obj["client"]`` (any httpx transport). This module must not contain
+--token or RTKVM_URL / RTKVM_TOKEN (see cloud_conn). This module must not contain
 logic the API does not also enforce.
 """
 
@@ -16,9 +15,19 @@ from typing import Any
 import click
 
 from rtkvm.cli import cloud_wait
-from rtkvm.cli.cloud_format import format_option, rt_cell, show_list, show_one, waiver_cell
+from rtkvm.cli.cloud_conn import api_of, remember
+from rtkvm.cli.cloud_format import (
+    format_option,
+    plain,
+    plains,
+    rt_cell,
+    show_list,
+    show_one,
+    waiver_cell,
+)
 from rtkvm.cli.cloud_measure import measure
-from rtkvm.client import DEFAULT_URL, CloudClient
+from rtkvm.wire.http import DEFAULT_URL
+from rtkvm.wire.uuids import is_uuid
 
 SERVER_COLUMNS = ("id", "name", "state", "host", "flavor", "networks", "rt_cores", "rt")
 HOST_COLUMNS = ("name", "status", "doctor_verdict", "dataplane_state", "physnets")
@@ -27,29 +36,13 @@ ACTIVE_OR_ERROR = frozenset({"active", "error"})
 DELETED_OR_ERROR = frozenset({"deleted", "error"})
 
 
-class _Conn:
-    def __init__(self, url: str, token: str | None) -> None:
-        self.url = url
-        self.token = token
-
-
 @click.group()
 @click.option("--url", envvar="RTKVM_URL", default=DEFAULT_URL, show_default=True)
 @click.option("--token", envvar="RTKVM_TOKEN", default=None, help="API token (or RTKVM_TOKEN).")
 @click.pass_context
 def cloud(ctx: click.Context, url: str, token: str | None) -> None:
     """The rtkvm control plane: servers, flavors, networks, projects, hosts."""
-    ctx.meta["rtkvm.cloud"] = _Conn(url, token)
-
-
-def _api(ctx: click.Context) -> CloudClient:
-    obj = ctx.find_root().obj
-    if isinstance(obj, dict):
-        given = obj.get("client")
-        if isinstance(given, CloudClient):
-            return given
-    conn: _Conn = ctx.meta["rtkvm.cloud"]
-    return CloudClient(conn.url, conn.token)
+    remember(ctx, url, token)
 
 
 # -- servers -----------------------------------------------------------------------
@@ -84,10 +77,13 @@ def server_create(
 
     With --wait, exits 1 with the fault when the agent could not build it.
     """
-    api = _api(ctx)
-    item = api.create_server(name, flavor, list(networks), project)
+    api = api_of(ctx)
+    created = api.create_server(name, flavor, list(networks), project)
     if wait:
-        item = cloud_wait.wait_server(api, item["id"], ACTIVE_OR_ERROR, timeout=timeout) or item
+        created = (
+            cloud_wait.wait_server(api, created.id, ACTIVE_OR_ERROR, timeout=timeout) or created
+        )
+    item = plain(created)
     show_one(item, fmt)
     if item["state"] == "error":
         click.echo(f"rtkvm: server {name} failed: {item['fault']}", err=True)
@@ -100,7 +96,7 @@ def server_create(
 @click.pass_context
 def server_list(ctx: click.Context, all_projects: bool, fmt: str) -> None:
     """List servers; RT says "not assured" for those placed under a host's RT waiver."""
-    items = _api(ctx).servers(all_projects=all_projects)
+    items = plains(api_of(ctx).servers(all_projects=all_projects))
     if fmt != "json":
         for item in items:
             item["rt"] = rt_cell(item)
@@ -113,7 +109,7 @@ def server_list(ctx: click.Context, all_projects: bool, fmt: str) -> None:
 @click.pass_context
 def server_show(ctx: click.Context, ref: str, fmt: str) -> None:
     """Show a server by id or name, with its pCPU pinning (and RT: not assured under a waiver)."""
-    item = _api(ctx).server(ref)
+    item = plain(api_of(ctx).server(ref))
     if fmt == "table" and item.get("rt_waiver"):
         item["rt"] = rt_cell(item)
     show_one(item, fmt)
@@ -135,10 +131,10 @@ def server_delete(
     ctx: click.Context, refs: tuple[str, ...], force: bool, wait: bool, timeout: float
 ) -> None:
     """Delete servers (idempotent by id); their hosts free them."""
-    api = _api(ctx)
+    api = api_of(ctx)
     targets = []
     for ref in refs:
-        target = ref if len(ref) == 36 else api.server(ref)["id"]
+        target = ref if is_uuid(ref) else api.server(ref).id
         api.delete_server(target, force=force)
         targets.append(target)
         if force:
@@ -149,8 +145,8 @@ def server_delete(
             )
     for target in targets if wait else ():
         left = cloud_wait.wait_server(api, target, DELETED_OR_ERROR, timeout=timeout)
-        if left is not None and left["state"] == "error":
-            click.echo(f"rtkvm: server {target} could not be deleted: {left['fault']}", err=True)
+        if left is not None and left.state == "error":
+            click.echo(f"rtkvm: server {target} could not be deleted: {left.fault}", err=True)
             raise SystemExit(1)
 
 
@@ -182,7 +178,7 @@ def flavor_create(
         "ram": ram,
         "extra_specs": parse_extra_spec_args(props),
     }
-    show_one(_api(ctx).create_flavor(body), fmt)
+    show_one(plain(api_of(ctx).create_flavor(body)), fmt)
 
 
 @flavor.command("list")
@@ -198,7 +194,7 @@ def flavor_list(ctx: click.Context, fmt: str) -> None:
         "page_size",
         "rt_cores",
     )
-    show_list(_api(ctx).flavors(), columns, fmt)
+    show_list(plains(api_of(ctx).flavors()), columns, fmt)
 
 
 @flavor.command("show")
@@ -206,7 +202,7 @@ def flavor_list(ctx: click.Context, fmt: str) -> None:
 @format_option
 @click.pass_context
 def flavor_show(ctx: click.Context, name: str, fmt: str) -> None:
-    show_one(_api(ctx).call("GET", f"/v1/flavors/{name}"), fmt)
+    show_one(plain(api_of(ctx).flavor(name)), fmt)
 
 
 @flavor.command("delete")
@@ -214,7 +210,7 @@ def flavor_show(ctx: click.Context, name: str, fmt: str) -> None:
 @click.pass_context
 def flavor_delete(ctx: click.Context, names: tuple[str, ...]) -> None:
     for name in names:
-        _api(ctx).delete("flavors", name)
+        api_of(ctx).delete("flavors", name)
 
 
 # -- networks ----------------------------------------------------------------------
@@ -243,14 +239,14 @@ def network_create(
     fmt: str,
 ) -> None:
     body = {"name": name, "physnet": physnet, "vlan": vlan, "shared": share, "project": project}
-    show_one(_api(ctx).create_network(body), fmt)
+    show_one(plain(api_of(ctx).create_network(body)), fmt)
 
 
 @network.command("list")
 @format_option
 @click.pass_context
 def network_list(ctx: click.Context, fmt: str) -> None:
-    show_list(_api(ctx).networks(), ("name", "physnet", "vlan", "shared", "project"), fmt)
+    show_list(plains(api_of(ctx).networks()), ("name", "physnet", "vlan", "shared", "project"), fmt)
 
 
 @network.command("delete")
@@ -258,7 +254,7 @@ def network_list(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 def network_delete(ctx: click.Context, names: tuple[str, ...]) -> None:
     for name in names:
-        _api(ctx).delete("networks", name)
+        api_of(ctx).delete("networks", name)
 
 
 # -- projects, users, tokens, hosts, usage -----------------------------------------
@@ -278,8 +274,8 @@ def project() -> None:
 def project_create(
     ctx: click.Context, name: str, rt_cores: int | None, instances: int | None, fmt: str
 ) -> None:
-    created = _api(ctx).create_project(name, quota_rt_cores=rt_cores, quota_instances=instances)
-    show_one(created, fmt)
+    created = api_of(ctx).create_project(name, quota_rt_cores=rt_cores, quota_instances=instances)
+    show_one(plain(created), fmt)
 
 
 @project.command("list")
@@ -287,7 +283,7 @@ def project_create(
 @click.pass_context
 def project_list(ctx: click.Context, fmt: str) -> None:
     columns = ("name", "quota_rt_cores", "rt_cores_used", "quota_instances", "instances_used")
-    show_list(_api(ctx).projects(), columns, fmt)
+    show_list(plains(api_of(ctx).projects()), columns, fmt)
 
 
 @project.command("quota")
@@ -305,7 +301,7 @@ def project_quota(
         quota["rt_cores"] = rt_cores
     if instances is not None:
         quota["instances"] = instances
-    show_one(_api(ctx).set_quota(name, **quota), fmt)
+    show_one(plain(api_of(ctx).set_quota(name, **quota)), fmt)
 
 
 @cloud.group()
@@ -320,14 +316,14 @@ def user() -> None:
 @format_option
 @click.pass_context
 def user_create(ctx: click.Context, name: str, project: str, role: str, fmt: str) -> None:
-    show_one(_api(ctx).create_user(name, project, role), fmt)
+    show_one(plain(api_of(ctx).create_user(name, project, role)), fmt)
 
 
 @user.command("list")
 @format_option
 @click.pass_context
 def user_list(ctx: click.Context, fmt: str) -> None:
-    show_list(_api(ctx).users(), ("name", "project", "role"), fmt)
+    show_list(plains(api_of(ctx).users()), ("name", "project", "role"), fmt)
 
 
 @cloud.group()
@@ -341,7 +337,7 @@ def token() -> None:
 @click.pass_context
 def token_issue(ctx: click.Context, user: str | None, fmt: str) -> None:
     """Create a token; its secret is shown this once."""
-    show_one(_api(ctx).create_token(user), fmt)
+    show_one(plain(api_of(ctx).create_token(user)), fmt)
 
 
 @cloud.group()
@@ -355,7 +351,7 @@ def host() -> None:
 @click.pass_context
 def host_enroll(ctx: click.Context, name: str, fmt: str) -> None:
     """Enroll a host; prints the agent token for that host (shown this once)."""
-    done = _api(ctx).enroll_host(name)
+    done = plain(api_of(ctx).enroll_host(name))
     show_one({"name": done["host"]["name"], "agent_token": done["agent_token"]}, fmt)
 
 
@@ -364,7 +360,7 @@ def host_enroll(ctx: click.Context, name: str, fmt: str) -> None:
 @click.pass_context
 def host_list(ctx: click.Context, fmt: str) -> None:
     """List hosts; a host with an RT waiver shows WAIVED and the reason."""
-    items = _api(ctx).hosts()
+    items = plains(api_of(ctx).hosts())
     for item in items:
         item["rt_free"] = sum(n["rt_total"] - n["rt_used"] for n in item["nodes"])
         if fmt != "json":
@@ -378,7 +374,7 @@ def host_list(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 def host_show(ctx: click.Context, name: str, fmt: str) -> None:
     """Show a host (an RT waiver as WAIVED and the reason)."""
-    item = _api(ctx).host(name)
+    item = plain(api_of(ctx).host(name))
     if fmt != "json":
         item["rt_waiver"] = waiver_cell(item)
     show_one(item, fmt)
@@ -417,11 +413,11 @@ def host_set(
         raise click.UsageError("give one of --rt-waiver REASON or --no-rt-waiver, not both")
     if reason is None and not clear and pcpu_share is None:
         raise click.UsageError("give --rt-waiver REASON, --no-rt-waiver or --pcpu-share N")
-    api = _api(ctx)
+    api = api_of(ctx)
     if reason is None and not clear:  # only the share changes
-        item = dict(api.call("PATCH", f"/v1/hosts/{name}", json={"pcpu_share": pcpu_share}))
+        item = plain(api.update_host(name, {"pcpu_share": pcpu_share}))
     else:
-        item = api.set_rt_waiver(name, None if clear else reason, pcpu_share=pcpu_share)
+        item = plain(api.set_rt_waiver(name, None if clear else reason, pcpu_share=pcpu_share))
     if int(item.get("pcpu_share", 1)) > 1:
         click.echo(
             f"WARNING: up to {item['pcpu_share']} servers share each RT pCPU of host {name}: "
@@ -447,7 +443,7 @@ def host_set(
 @click.pass_context
 def host_unknown(ctx: click.Context, name: str, fmt: str) -> None:
     """Domains and switch ports the host's agent found but the cloud does not know."""
-    show_list(_api(ctx).host_unknown(name), UNKNOWN_COLUMNS, fmt)
+    show_list(plains(api_of(ctx).host_unknown(name)), UNKNOWN_COLUMNS, fmt)
 
 
 @cloud.command("usage")
@@ -457,7 +453,7 @@ def host_unknown(ctx: click.Context, name: str, fmt: str) -> None:
 @click.pass_context
 def usage(ctx: click.Context, project: str, since: float | None, fmt: str) -> None:
     """RT core-seconds and instance-seconds of a project."""
-    show_one(_api(ctx).usage(project, since), fmt)
+    show_one(plain(api_of(ctx).usage(project, since)), fmt)
 
 
 @cloud.command("serve")

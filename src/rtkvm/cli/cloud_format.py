@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+from pydantic import BaseModel
 
 FORMATS = ("table", "json", "value")
 
@@ -89,6 +90,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
     out = [line, fmt(headers), line, *(fmt(r) for r in rows), line]
     return "\n".join(out)
+
+
+def plain(model: BaseModel) -> dict[str, Any]:
+    """An API answer as the JSON it came as, for the tables and formats below."""
+    return model.model_dump(mode="json")
+
+
+def plains(models: Sequence[BaseModel]) -> list[dict[str, Any]]:
+    return [plain(m) for m in models]
 
 
 def show_list(items: list[dict[str, Any]], columns: Sequence[str], fmt: str) -> None:

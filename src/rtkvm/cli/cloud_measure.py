@@ -2,7 +2,7 @@
 
 ``cyclictest SERVER`` measures inside one server, ``rtt CLIENT SERVER`` the
 round trip between two on one host; both queue a measurement through the API
-(rtkvm.client.CloudClient.call), then by default wait for it, showing its
+(rtkvm.wire.user_client.CloudClient), then by default wait for it, showing its
 state changes on stderr, and print a short table of the result. A result
 measured under TCG or on a waived host comes with a loud warning; a
 measurement that ends in error exits 1 with its fault. ``list``, ``show``
@@ -20,9 +20,10 @@ from typing import Any
 
 import click
 
-from rtkvm.cli.cloud_format import format_option, show_list, show_one, table
-from rtkvm.client import CloudClient
+from rtkvm.cli.cloud_conn import api_of
+from rtkvm.cli.cloud_format import format_option, plain, plains, show_list, show_one, table
 from rtkvm.errors import RtkvmError
+from rtkvm.wire.user_client import CloudClient
 
 LIST_COLUMNS = ("id", "kind", "state", "server_name", "peer_name", "host", "fault")
 POLL_SECONDS = 2.0
@@ -33,12 +34,6 @@ sleep: Callable[[float], None] = time.sleep
 
 class MeasureTimeoutError(RtkvmError):
     """A measurement did not end within --timeout (it goes on on its host)."""
-
-
-def _api(ctx: click.Context) -> CloudClient:
-    from rtkvm.cli.cloud import _api as cloud_api  # cloud imports this module
-
-    return cloud_api(ctx)
 
 
 @click.group()
@@ -102,7 +97,7 @@ def cyclictest_cmd(
     params = {k: v for k, v in given.items() if v is not None}
     if params:
         body["cyclictest"] = params
-    _run(_api(ctx), body, wait=wait, timeout=timeout, save=save, fmt=fmt)
+    _run(api_of(ctx), body, wait=wait, timeout=timeout, save=save, fmt=fmt)
 
 
 @measure.command("rtt")
@@ -145,7 +140,7 @@ def rtt_cmd(
     params = {k: v for k, v in given.items() if v is not None}
     if params:
         body["rtt"] = params
-    _run(_api(ctx), body, wait=wait, timeout=timeout, save=save, fmt=fmt)
+    _run(api_of(ctx), body, wait=wait, timeout=timeout, save=save, fmt=fmt)
 
 
 @measure.command("list")
@@ -154,8 +149,7 @@ def rtt_cmd(
 @click.pass_context
 def list_cmd(ctx: click.Context, all_projects: bool, fmt: str) -> None:
     """Measurements, newest first."""
-    params = {"all_projects": "true"} if all_projects else None
-    show_list(list(_api(ctx).call("GET", "/v1/measurements", params=params)), LIST_COLUMNS, fmt)
+    show_list(plains(api_of(ctx).measurements(all_projects=all_projects)), LIST_COLUMNS, fmt)
 
 
 @measure.command("show")
@@ -164,7 +158,7 @@ def list_cmd(ctx: click.Context, all_projects: bool, fmt: str) -> None:
 @click.pass_context
 def show_cmd(ctx: click.Context, measurement_id: str, fmt: str) -> None:
     """One measurement: -f json gives it whole, a table its fields and a result summary."""
-    _show(dict(_api(ctx).call("GET", f"/v1/measurements/{measurement_id}")), fmt)
+    _show(plain(api_of(ctx).measurement(measurement_id)), fmt)
 
 
 @measure.command("delete")
@@ -172,7 +166,7 @@ def show_cmd(ctx: click.Context, measurement_id: str, fmt: str) -> None:
 @click.pass_context
 def delete_cmd(ctx: click.Context, ids: tuple[str, ...]) -> None:
     """Delete measurements (idempotent; not while one runs)."""
-    api = _api(ctx)
+    api = api_of(ctx)
     for ident in ids:
         api.delete("measurements", ident)
 
@@ -186,7 +180,7 @@ def _run(
     save: Path | None,
     fmt: str,
 ) -> None:
-    m = dict(api.call("POST", "/v1/measurements", json=body))
+    m = plain(api.create_measurement(body))
     click.echo(f"measurement {m['id']}: {m['state']} on host {m['host']}", err=True)
     if wait:
         m = _wait(api, m, timeout)
@@ -209,7 +203,7 @@ def _wait(api: CloudClient, m: dict[str, Any], timeout: float) -> dict[str, Any]
                 f"on host {m['host']}: follow it with `rtkvm cloud measure show {m['id']}`"
             )
         sleep(POLL_SECONDS)
-        m = dict(api.call("GET", f"/v1/measurements/{m['id']}"))
+        m = plain(api.measurement(m["id"]))
         if m["state"] != state:
             state = m["state"]
             click.echo(f"measurement {m['id']}: {state}", err=True)

@@ -2,7 +2,7 @@
 
 Used by ``rtkvm cloud server create --wait`` (until active or error) and
 ``server delete --wait`` (until deleted or gone). Polls ``GET
-/v1/instances/{id}``; bounded by a timeout. Sleeping is a module attribute so
+/instances/{id}`` (CloudClient.server); bounded by a timeout. Sleeping is a module attribute so
 tests can replace it. This module must not change anything in the API.
 """
 
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import click
 
-from rtkvm.client import CloudClient, CloudError
 from rtkvm.errors import RtkvmError
+from rtkvm.wire.guest import InstanceOut
+from rtkvm.wire.http import CloudError
+from rtkvm.wire.user_client import CloudClient
 
 POLL_SECONDS = 1.0
 sleep: Callable[[float], None] = time.sleep
@@ -28,7 +29,7 @@ class WaitTimeoutError(RtkvmError):
 
 def wait_server(
     api: CloudClient, server_id: str, until: frozenset[str], *, timeout: float
-) -> dict[str, Any] | None:
+) -> InstanceOut | None:
     """The server once its state is in ``until``; None when it is gone (404)."""
     deadline = clock() + timeout
     last: str | None = None
@@ -39,9 +40,9 @@ def wait_server(
             if exc.status == 404:
                 return None
             raise
-        state = str(item["state"])
+        state = item.state
         if state != last:
-            click.echo(f"server {item['name']} ({server_id}): {state}", err=True)
+            click.echo(f"server {item.name} ({server_id}): {state}", err=True)
             last = state
         if state in until:
             return item

@@ -34,6 +34,7 @@ from rtkvm.wire import schemas
 from rtkvm.wire.base import DB_INT_MAX
 from rtkvm.wire.guest import AgentInstance, StateReport
 from rtkvm.wire.node import Heartbeat, HostReport, UnknownKind, UnknownReport, UnknownVerdict
+from rtkvm.wire.uuids import is_uuid
 
 router = APIRouter(prefix="/v1/agent", tags=["agent"])
 log = logging.getLogger("rtkvm.api.agent")
@@ -261,11 +262,7 @@ def _store(
 
 
 def _instance(session: Session, ident: str) -> Instance | None:
-    try:
-        canonical = str(uuid.UUID(ident)) == ident.lower()
-    except ValueError:
-        return None
-    return session.get(Instance, ident.lower()) if canonical else None
+    return session.get(Instance, ident.lower()) if is_uuid(ident) else None
 
 
 def _uuid_of_hex(guest: str) -> str:

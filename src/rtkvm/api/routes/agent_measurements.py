@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import AgentDep, ServicesDep
 from rtkvm.api.errors import ApiError, ErrorOut, check_move, not_found
-from rtkvm.api.views_measure import BUSY_STATES, agent_measurement, is_uuid
+from rtkvm.api.views_measure import BUSY_STATES, agent_measurement
 from rtkvm.db.models import Instance, Measurement
 from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
+from rtkvm.wire.uuids import is_uuid
 
 router = APIRouter(prefix="/v1/agent/measurements", tags=["agent"])
 

@@ -27,7 +27,6 @@ from rtkvm.api.views import network_named
 from rtkvm.api.views_measure import (
     BUSY_STATES,
     instance_ref,
-    is_uuid,
     measurement_for,
     measurement_out,
 )
@@ -38,6 +37,7 @@ from rtkvm.wire.measure import (
     MeasurementOut,
     RttParamsIn,
 )
+from rtkvm.wire.uuids import is_uuid
 
 router = APIRouter(prefix="/v1/measurements", tags=["measurements"])
 

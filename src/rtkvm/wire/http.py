@@ -1,0 +1,80 @@
+"""The HTTP transport under rtkvm's typed clients: one endpoint, one credential, errors.
+
+:class:`Http` wraps an ``httpx.Client``; pass ``http=`` to run it over any
+transport (tests use an in-process ASGI transport, no sockets). Every non-2xx
+answer raises :class:`CloudError` with the server's message, which already
+says what to change. Paths are the clients' business
+(:mod:`rtkvm.wire.user_client`, :mod:`rtkvm.wire.agent_client`); this module
+must not name one, print or exit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from rtkvm.errors import RtkvmError
+
+DEFAULT_URL = "http://127.0.0.1:8754"
+API_ROOT = "/v1"
+"""Where the API's version document is, and every resource under it."""
+
+
+class CloudError(RtkvmError):
+    """The control plane refused a request (or could not be reached); carries the HTTP status."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying: the control plane was not reached or failed on its side."""
+        return self.status is None or self.status >= 500
+
+    @property
+    def unauthorized(self) -> bool:
+        """The credential was refused: retrying with it cannot help."""
+        return self.status in (401, 403)
+
+
+class Http:
+    """One API endpoint and credential."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        token: str | None = None,
+        *,
+        http: httpx.Client | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if http is None:
+            http = httpx.Client(base_url=url, timeout=timeout)
+        http.headers.update(headers)
+        self.http = http
+
+    def call(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
+        """One request to ``API_ROOT + path``; returns the decoded JSON body (None for 204)."""
+        try:
+            response = self.http.request(method, f"{API_ROOT}{path}", json=json, params=params)
+        except httpx.HTTPError as exc:
+            raise CloudError(
+                f"cannot reach the rtkvm API at {self.http.base_url}: {exc}; "
+                "check --url / RTKVM_URL and that `rtkvm cloud serve` runs"
+            ) from None
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except (ValueError, AttributeError):
+                detail = response.text
+            raise CloudError(f"{detail} (HTTP {response.status_code})", response.status_code)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def version(self) -> dict[str, Any]:
+        """The API's version document (also: is it up)."""
+        return dict(self.call("GET", ""))

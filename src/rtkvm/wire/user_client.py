@@ -1,0 +1,167 @@
+"""The typed client of rtkvm's API for users and admins: every user-facing URL, typed answers.
+
+:class:`CloudClient` sends the wire models' bodies and returns the wire
+models (:mod:`rtkvm.wire.schemas`, :mod:`rtkvm.wire.guest`,
+:mod:`rtkvm.wire.measure`) the routes answer with. It must not print, exit
+or decide anything: the CLI and the all-in-one stack do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from rtkvm.wire.guest import InstanceOut
+from rtkvm.wire.http import CloudError, Http
+from rtkvm.wire.measure import MeasurementOut
+from rtkvm.wire.schemas import (
+    FlavorOut,
+    HostEnrolled,
+    HostOut,
+    NetworkOut,
+    ProjectOut,
+    TokenCreated,
+    UnknownResourceOut,
+    UsageOut,
+    UserOut,
+)
+from rtkvm.wire.uuids import is_uuid
+
+DELETABLE = ("flavors", "networks", "projects", "users", "tokens", "hosts", "measurements")
+"""Resources :meth:`CloudClient.delete` removes by name (or id)."""
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _list(model: type[M], rows: Any) -> list[M]:
+    return [model.model_validate(row) for row in rows]
+
+
+class CloudClient(Http):
+    """rtkvm's API as a user or an admin sees it."""
+
+    # -- projects, users, tokens -------------------------------------------------------
+
+    def projects(self) -> list[ProjectOut]:
+        return _list(ProjectOut, self.call("GET", "/projects"))
+
+    def create_project(self, name: str, **quota: int | None) -> ProjectOut:
+        body = {"name": name, **quota}
+        return ProjectOut.model_validate(self.call("POST", "/projects", json=body))
+
+    def set_quota(self, project: str, **quota: int | None) -> ProjectOut:
+        answer = self.call("PUT", f"/projects/{project}/quota", json=quota)
+        return ProjectOut.model_validate(answer)
+
+    def users(self) -> list[UserOut]:
+        return _list(UserOut, self.call("GET", "/users"))
+
+    def create_user(self, name: str, project: str, role: str) -> UserOut:
+        body = {"name": name, "project": project, "role": role}
+        return UserOut.model_validate(self.call("POST", "/users", json=body))
+
+    def create_token(self, user: str | None = None) -> TokenCreated:
+        return TokenCreated.model_validate(self.call("POST", "/tokens", json={"user": user}))
+
+    # -- hosts ---------------------------------------------------------------------------
+
+    def hosts(self) -> list[HostOut]:
+        return _list(HostOut, self.call("GET", "/hosts"))
+
+    def enroll_host(self, name: str) -> HostEnrolled:
+        return HostEnrolled.model_validate(self.call("POST", "/hosts", json={"name": name}))
+
+    def host(self, name: str) -> HostOut:
+        return HostOut.model_validate(self.call("GET", f"/hosts/{name}"))
+
+    def update_host(self, name: str, changes: Mapping[str, object]) -> HostOut:
+        """Change what an admin may change (``rt_waiver``, ``pcpu_share``); others stay."""
+        return HostOut.model_validate(self.call("PATCH", f"/hosts/{name}", json=dict(changes)))
+
+    def set_rt_waiver(
+        self, host: str, reason: str | None, *, pcpu_share: int | None = None
+    ) -> HostOut:
+        """Set the host's RT waiver (a reason), or clear it (None); with ``pcpu_share``,
+        how many guests may share each RT pCPU of the waived host too."""
+        body: dict[str, object] = {"rt_waiver": reason}
+        if pcpu_share is not None:
+            body["pcpu_share"] = pcpu_share
+        return self.update_host(host, body)
+
+    def host_unknown(self, name: str) -> list[UnknownResourceOut]:
+        """Domains and switch ports the host's agent found but the cloud does not know."""
+        return _list(UnknownResourceOut, self.call("GET", f"/hosts/{name}/unknown"))
+
+    # -- flavors and networks ----------------------------------------------------------
+
+    def flavors(self) -> list[FlavorOut]:
+        return _list(FlavorOut, self.call("GET", "/flavors"))
+
+    def flavor(self, name: str) -> FlavorOut:
+        return FlavorOut.model_validate(self.call("GET", f"/flavors/{name}"))
+
+    def create_flavor(self, body: Mapping[str, object]) -> FlavorOut:
+        return FlavorOut.model_validate(self.call("POST", "/flavors", json=dict(body)))
+
+    def networks(self) -> list[NetworkOut]:
+        return _list(NetworkOut, self.call("GET", "/networks"))
+
+    def create_network(self, body: Mapping[str, object]) -> NetworkOut:
+        return NetworkOut.model_validate(self.call("POST", "/networks", json=dict(body)))
+
+    # -- servers -------------------------------------------------------------------------
+
+    def servers(self, *, all_projects: bool = False) -> list[InstanceOut]:
+        params = {"all_projects": "true"} if all_projects else None
+        return _list(InstanceOut, self.call("GET", "/instances", params=params))
+
+    def create_server(
+        self, name: str, flavor: str, networks: list[str], project: str | None = None
+    ) -> InstanceOut:
+        body: dict[str, object] = {"name": name, "flavor": flavor, "networks": networks}
+        if project is not None:
+            body["project"] = project
+        return InstanceOut.model_validate(self.call("POST", "/instances", json=body))
+
+    def server(self, ref: str) -> InstanceOut:
+        """By id, or by name within what the caller sees (refused when ambiguous)."""
+        if is_uuid(ref):
+            return InstanceOut.model_validate(self.call("GET", f"/instances/{ref}"))
+        matches = [s for s in self.servers() if s.name == ref]
+        if not matches:
+            raise CloudError(f"no server named {ref!r}: list them with `rtkvm cloud server list`")
+        if len(matches) > 1:
+            ids = ", ".join(s.id for s in matches)
+            raise CloudError(f"{len(matches)} servers are named {ref!r} ({ids}): use an id")
+        return matches[0]
+
+    def delete_server(self, instance_id: str, *, force: bool = False) -> None:
+        """Delete; ``force`` (admins) frees it without its host's agent (host down)."""
+        params = {"force": "true"} if force else None
+        self.call("DELETE", f"/instances/{instance_id}", params=params)
+
+    def delete(self, kind: str, ref: str) -> None:
+        """Delete one of :data:`DELETABLE` by name (or id)."""
+        if kind not in DELETABLE:
+            raise ValueError(f"cannot delete {kind!r}: one of {', '.join(DELETABLE)}")
+        self.call("DELETE", f"/{kind}/{ref}")
+
+    def usage(self, project: str, since: float | None = None) -> UsageOut:
+        params = {"since": since} if since is not None else None
+        return UsageOut.model_validate(self.call("GET", f"/usage/{project}", params=params))
+
+    # -- measurements --------------------------------------------------------------------
+
+    def measurements(self, *, all_projects: bool = False) -> list[MeasurementOut]:
+        params = {"all_projects": "true"} if all_projects else None
+        return _list(MeasurementOut, self.call("GET", "/measurements", params=params))
+
+    def measurement(self, measurement_id: str) -> MeasurementOut:
+        return MeasurementOut.model_validate(self.call("GET", f"/measurements/{measurement_id}"))
+
+    def create_measurement(self, body: Mapping[str, object]) -> MeasurementOut:
+        answer = self.call("POST", "/measurements", json=dict(body))
+        return MeasurementOut.model_validate(answer)
