@@ -10,10 +10,9 @@ import pytest
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS
 from rtkvm.tune.engine import Tuning
-from rtkvm.tune.fakes import FakeProcessControl
 from rtkvm.tune.journal import Journal
 from rtkvm.tune.profile import load_profile
-from rtkvm.tune.simkernel import SimulatedHostFS
+from rtkvm.tune.simkernel import SimulatedHostFS, SimulatedProcessControl
 from rtkvm.tune.system import RecordingRunner
 
 MakeTuning = Callable[..., Tuning]
@@ -45,7 +44,7 @@ def make_tuning() -> MakeTuning:
             fs=fs,
             profile=load_profile(profile),
             plan=plan,
-            proc=FakeProcessControl(fs, refuse=refuse),
+            proc=SimulatedProcessControl(fs, refuse=refuse),
             runner=runner or RecordingRunner(),
             journal=Journal(fs),
             choices=choices or {},

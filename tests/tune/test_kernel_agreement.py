@@ -21,9 +21,9 @@ import pytest
 
 from rtkvm.errors import HostWriteError
 from rtkvm.hostfs import HostFS
-from rtkvm.tune.fakes import FakeProcessControl, write_task
+from rtkvm.tune.fakes import write_task
 from rtkvm.tune.kernelfiles import selected
-from rtkvm.tune.simkernel import SimulatedHostFS
+from rtkvm.tune.simkernel import SimulatedHostFS, SimulatedProcessControl
 from rtkvm.tune.system import ProcessControl, RealProcessControl
 
 pytestmark = pytest.mark.integration
@@ -91,6 +91,6 @@ def test_simulated_tree_and_real_kernel_agree(tmp_path: Path) -> None:
     (tmp_path / MOUNT.lstrip("/") / "cgroup.procs").write_text(f"{sleeper.pid}\n")
     write_task(tmp_path, sleeper.pid, "sleep", cgroup={"cpuset": "/", "": "/"})
     fake = SimulatedHostFS(tmp_path)
-    fake_answers = _script(fake, FakeProcessControl(fake), sleeper.pid, group)
+    fake_answers = _script(fake, SimulatedProcessControl(fake), sleeper.pid, group)
     assert fake_answers == real_answers
     assert real_answers[:2] == ["Invalid argument", "Invalid argument"]  # the refusal

@@ -10,10 +10,10 @@ import pytest
 
 from rtkvm.errors import HostWriteError
 from rtkvm.tune.engine import rollback
-from rtkvm.tune.fakes import FakeProcessControl, write_task, write_tuning_host
+from rtkvm.tune.fakes import write_task, write_tuning_host
 from rtkvm.tune.journal import Journal
 from rtkvm.tune.kernelfiles import displays_as, restorable, selected, selector_accepts
-from rtkvm.tune.simkernel import SimulatedHostFS
+from rtkvm.tune.simkernel import SimulatedHostFS, SimulatedProcessControl
 from rtkvm.tune.system import RecordingRunner
 
 THP = "/sys/kernel/mm/transparent_hugepage/enabled"
@@ -66,7 +66,7 @@ def test_simulated_tree_refuses_what_the_kernel_refuses(tmp_path: Path) -> None:
     with pytest.raises(HostWriteError, match="out of range"):
         fs.write(f"{group}/cpuset.cpus", "0-4095")  # beyond the CPUs this machine can have
     fs.write(f"{group}/cpuset.cpus", "2-3")
-    proc = FakeProcessControl(fs)
+    proc = SimulatedProcessControl(fs)
     with pytest.raises(HostWriteError, match="No space left on device"):
         proc.attach(300, "/sys/fs/cgroup/cpuset", "/rtkvm-x", "cpuset")  # mems not set yet
     fs.write(f"{group}/cpuset.mems", "0")
@@ -94,7 +94,7 @@ def test_thp_is_journaled_and_restored_by_its_selected_word(tmp_path: Path, make
     assert fs.read(THP) == "always madvise [never]\n"
     [entry] = [e for e in Journal(fs).entries() if e.target == THP]
     assert entry.original == "madvise\n"
-    result = rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner())
+    result = rollback(fs, Journal(fs), SimulatedProcessControl(fs), RecordingRunner())
     assert result.failed == []
     assert fs.read(THP) == "always [madvise] never\n"
 
@@ -107,7 +107,7 @@ def test_a_journal_of_the_old_format_still_restores_a_selector(tmp_path: Path, m
     data = json.loads(path.read_text())
     data["original"] = "always [madvise] never\n"
     path.write_text(json.dumps(data))
-    result = rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner())
+    result = rollback(fs, Journal(fs), SimulatedProcessControl(fs), RecordingRunner())
     assert result.failed == [] and fs.read(THP) == "always [madvise] never\n"
 
 
@@ -116,12 +116,12 @@ def test_rollback_converges_and_a_second_one_has_nothing_to_do(tmp_path: Path, m
     write_task(tmp_path, 700, "late", cgroup={"cpuset": "/rtkvm-housekeeping", "": "/"})
     procs = tmp_path / "sys/fs/cgroup/cpuset/rtkvm-housekeeping/cgroup.procs"
     procs.write_text(procs.read_text() + "700\n")
-    first = rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner())
+    first = rollback(fs, Journal(fs), SimulatedProcessControl(fs), RecordingRunner())
     assert first.failed == []
     assert any("goes with /sys/fs/cgroup/cpuset/rtkvm-housekeeping" in n for n in first.notes)
     assert not (tmp_path / "sys/fs/cgroup/cpuset/rtkvm-housekeeping").exists()
     assert Journal(fs).entries() == []
-    second = rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner())
+    second = rollback(fs, Journal(fs), SimulatedProcessControl(fs), RecordingRunner())
     assert (second.restored, second.failed, second.notes) == (0, [], [])
 
 
@@ -131,7 +131,9 @@ def test_entries_of_a_directory_already_gone_are_closed(tmp_path: Path, make_tun
     journal = Journal(fs)
     for entry in journal.entries():  # undo everything but the group's file entries, by hand
         if entry.kind == "cgroup":
-            FakeProcessControl(fs).attach(entry.pid or 0, entry.cgroup_mount or "", "/", "cpuset")
+            SimulatedProcessControl(fs).attach(
+                entry.pid or 0, entry.cgroup_mount or "", "/", "cpuset"
+            )
     for name in ("rtkvm-housekeeping", "rtkvm-rt", "rtkvm-dataplane"):
         fs.remove_dir(f"/sys/fs/cgroup/cpuset/{name}")
     for entry in journal.entries():
@@ -139,7 +141,7 @@ def test_entries_of_a_directory_already_gone_are_closed(tmp_path: Path, make_tun
             journal.discard(entry)
     left = journal.entries()
     assert left and all(e.kind == "file" for e in left)
-    result = rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner())
+    result = rollback(fs, Journal(fs), SimulatedProcessControl(fs), RecordingRunner())
     assert result.failed == [] and Journal(fs).entries() == []
 
 
@@ -147,7 +149,11 @@ def test_forget_drops_an_entry_without_restoring_it(tmp_path: Path, make_tuning)
     fs = _applied(tmp_path, make_tuning, ("sysfs:*",))
     [entry] = [e for e in Journal(fs).entries() if e.target == THP]
     result = rollback(
-        fs, Journal(fs), FakeProcessControl(fs), RecordingRunner(), forget=frozenset({entry.seq})
+        fs,
+        Journal(fs),
+        SimulatedProcessControl(fs),
+        RecordingRunner(),
+        forget=frozenset({entry.seq}),
     )
     assert result.failed == [] and Journal(fs).entries() == []
     assert any(n.startswith("forgotten without restoring") for n in result.notes)

@@ -11,7 +11,6 @@ from rtkvm.errors import InputError
 from rtkvm.hostfs import HostFS
 from rtkvm.tune.engine import Tuning, rollback
 from rtkvm.tune.fakes import (
-    FakeProcessControl,
     StingyHostFS,
     differences,
     snapshot,
@@ -19,7 +18,7 @@ from rtkvm.tune.fakes import (
 )
 from rtkvm.tune.journal import Journal
 from rtkvm.tune.model import Status
-from rtkvm.tune.simkernel import SimulatedHostFS
+from rtkvm.tune.simkernel import SimulatedHostFS, SimulatedProcessControl
 from rtkvm.tune.system import RecordingRunner
 
 MakeTuning = Callable[..., Tuning]
@@ -61,7 +60,7 @@ def test_apply_verify_rollback_is_byte_identical(tmp_path: Path, make_tuning: Ma
     checks = [c for c in tuning.verify() if c.setting == "hugepages:guest"]
     assert [(c.status, c.expected) for c in checks] == [(Status.OK, ">= 64")] * 2
     fs = SimulatedHostFS(tmp_path)
-    assert rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner()).failed == []
+    assert rollback(fs, Journal(fs), SimulatedProcessControl(fs), RecordingRunner()).failed == []
     assert differences(before, snapshot(tmp_path)) == []
 
 
@@ -87,7 +86,7 @@ def test_kernel_granting_fewer_pages_is_reported(tmp_path: Path, make_tuning: Ma
     checks = tuning.verify()
     assert {c.status for c in checks} == {Status.DRIFT}
     assert "fewer than 64" in checks[0].note and checks[0].actual == "40"
-    assert rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner()).failed == []
+    assert rollback(fs, Journal(fs), SimulatedProcessControl(fs), RecordingRunner()).failed == []
     assert differences(before, snapshot(tmp_path)) == []
 
 

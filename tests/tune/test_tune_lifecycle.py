@@ -11,7 +11,6 @@ from rtkvm.errors import ApplyInterruptedError, HostWriteError, TuneError, Write
 from rtkvm.hostfs import HostFS
 from rtkvm.tune.engine import Tuning, rollback
 from rtkvm.tune.fakes import (
-    FakeProcessControl,
     RejectingHostFS,
     differences,
     snapshot,
@@ -19,7 +18,7 @@ from rtkvm.tune.fakes import (
 )
 from rtkvm.tune.journal import Journal
 from rtkvm.tune.model import Status
-from rtkvm.tune.simkernel import SimulatedHostFS
+from rtkvm.tune.simkernel import SimulatedHostFS, SimulatedProcessControl
 from rtkvm.tune.system import RecordingRunner, read_tasks
 
 MakeTuning = Callable[..., Tuning]
@@ -28,7 +27,7 @@ MakeTuning = Callable[..., Tuning]
 def _rollback(root: Path, fs: HostFS | None = None) -> RecordingRunner:
     fs = fs or SimulatedHostFS(root)
     runner = RecordingRunner()
-    result = rollback(fs, Journal(fs), FakeProcessControl(fs), runner)
+    result = rollback(fs, Journal(fs), SimulatedProcessControl(fs), runner)
     assert result.failed == []
     return runner
 
@@ -238,7 +237,7 @@ def test_rollback_of_an_exited_thread_is_a_note(tmp_path: Path, make_tuning: Mak
 
     shutil.rmtree(tmp_path / "proc/11")  # CPU 1 went offline: its ksoftirqd exited
     fs = SimulatedHostFS(tmp_path)
-    result = rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner())
+    result = rollback(fs, Journal(fs), SimulatedProcessControl(fs), RecordingRunner())
     assert result.failed == []
     assert any("ksoftirqd/1" in n and "exited" in n for n in result.notes)
 
@@ -248,7 +247,7 @@ def test_rollback_failure_keeps_the_entry(tmp_path: Path, make_tuning: MakeTunin
     make_tuning(tmp_path, only=("sysctl:*",)).apply()
     path = "/proc/sys/vm/stat_interval"
     fs = RejectingHostFS(tmp_path, reject={path})
-    result = rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner())
+    result = rollback(fs, Journal(fs), SimulatedProcessControl(fs), RecordingRunner())
     assert len(result.failed) == 1 and path in result.failed[0]
     assert [e.target for e in Journal(fs).entries()] == [path]
     _rollback(tmp_path)
@@ -272,7 +271,7 @@ def test_rollback_leaves_a_reused_pid_alone(tmp_path: Path, make_tuning: MakeTun
     shutil.rmtree(tmp_path / "proc/11")  # ksoftirqd/1 is gone (CPU offlined) ...
     write_task(tmp_path, 11, "postgres", policy=1, priority=90)  # ... and its id reused
     fs = SimulatedHostFS(tmp_path)
-    result = rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner())
+    result = rollback(fs, Journal(fs), SimulatedProcessControl(fs), RecordingRunner())
     assert result.failed == []
     assert any("now belongs to 'postgres'" in n for n in result.notes)
     tasks = {t.comm: t.sched for t in read_tasks(fs)}

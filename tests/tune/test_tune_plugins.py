@@ -11,12 +11,12 @@ from rtkvm.cpuset import CpuSet
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS
 from rtkvm.tune.engine import Tuning
-from rtkvm.tune.fakes import FakeProcessControl, write_task, write_tuning_host
+from rtkvm.tune.fakes import write_task, write_tuning_host
 from rtkvm.tune.model import Status
 from rtkvm.tune.plugins.base import glob_paths, same
 from rtkvm.tune.plugins.cmdline import merged, missing_from, with_cmdline
 from rtkvm.tune.plugins.irqbalance import with_banned
-from rtkvm.tune.simkernel import SimulatedHostFS
+from rtkvm.tune.simkernel import SimulatedHostFS, SimulatedProcessControl
 from rtkvm.tune.system import (
     parse_cpus_allowed,
     parse_proc_cgroup,
@@ -212,7 +212,7 @@ def test_modprobe_dir_created_and_removed(tmp_path: Path, make_tuning: MakeTunin
     from rtkvm.tune.system import RecordingRunner
 
     fs = SimulatedHostFS(tmp_path)
-    rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner())
+    rollback(fs, Journal(fs), SimulatedProcessControl(fs), RecordingRunner())
     assert not (tmp_path / "etc/modprobe.d").exists()
 
 
@@ -266,7 +266,7 @@ def test_fake_process_control_round_trip(tmp_path: Path) -> None:
     write_task(tmp_path, 50, "worker", cpus="0-3")
     write_task(tmp_path, 50, "worker-2", tid=51, cpus="0-3")
     fs = SimulatedHostFS(tmp_path)
-    proc = FakeProcessControl(fs, refuse={99})
+    proc = SimulatedProcessControl(fs, refuse={99})
     proc.set_sched(51, 1, 7)
     proc.set_affinity(51, CpuSet.parse("2"))
     tasks = {t.tid: t for t in read_tasks(fs)}
@@ -307,9 +307,9 @@ def test_rollback_moves_new_tasks_out_of_a_group_first(
     write_task(tmp_path, 700, "cron-job", cgroup={"cpuset": "/rtkvm-housekeeping", "": "/"})
     (group / "cgroup.procs").write_text("700\n")
     fs = SimulatedHostFS(tmp_path)
-    result = rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner())
+    result = rollback(fs, Journal(fs), SimulatedProcessControl(fs), RecordingRunner())
     assert "1:cpuset:/\n" in (tmp_path / "proc/700/cgroup").read_text()
     # the simulated cgroupfs drops the control files with the directory, as the kernel does
     assert result.failed == [] and not group.exists()
-    again = rollback(fs, Journal(fs), FakeProcessControl(fs), RecordingRunner())
+    again = rollback(fs, Journal(fs), SimulatedProcessControl(fs), RecordingRunner())
     assert again.restored == 0 and again.failed == []

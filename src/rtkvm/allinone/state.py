@@ -16,9 +16,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtkvm.api.security import new_secret
 from rtkvm.errors import InputError
 from rtkvm.footprint import ALLINONE_DIR
+from rtkvm.wire.secrets import new_secret
 
 DEFAULT_STATE_DIR = Path(ALLINONE_DIR.path)
 DEFAULT_PORT = 8754

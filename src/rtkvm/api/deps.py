@@ -17,10 +17,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
 from rtkvm.api.errors import ApiError
-from rtkvm.api.security import hash_secret
 from rtkvm.db.engine import Database
 from rtkvm.db.models import Host, Project, Token, User
 from rtkvm.settings import Settings
+from rtkvm.wire.secrets import hash_secret
 
 
 @dataclass(frozen=True)

@@ -1,30 +1,16 @@
-"""API tokens: generation, hashing, lookup, and the first admin.
+"""API tokens in the database: adding, lookup, and the first admin.
 
-A token is ``rtk_`` + 32 random bytes (URL-safe base64). Only its SHA-256
-is stored: a token carries 256 bits of entropy, so a slow password hash
-adds nothing, and a fast hash keeps every request at one indexed lookup.
-The secret is shown once, when created. This module must not know routes.
+The secret's form and hash are rtkvm.wire.secrets'; the secret is shown
+once, when created. This module must not know routes.
 """
 
 from __future__ import annotations
-
-import hashlib
-import secrets
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rtkvm.db.models import Project, Token, User
-
-PREFIX = "rtk_"
-
-
-def new_secret() -> str:
-    return PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+from rtkvm.wire.secrets import PREFIX, hash_secret
 
 
 def add_token(

@@ -20,7 +20,6 @@ from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS
 from rtkvm.tune.engine import Tuning, rollback
 from rtkvm.tune.export import export_tuned
-from rtkvm.tune.fakes import FakeProcessControl
 from rtkvm.tune.journal import PERSISTENT_DIR, VOLATILE_DIR, Journal
 from rtkvm.tune.profile import available_profiles, load_profile
 from rtkvm.tune.render import (
@@ -31,7 +30,7 @@ from rtkvm.tune.render import (
     verify_table,
     why_lines,
 )
-from rtkvm.tune.simkernel import SimulatedHostFS
+from rtkvm.tune.simkernel import SimulatedHostFS, SimulatedProcessControl
 from rtkvm.tune.system import (
     CommandRunner,
     ProcessControl,
@@ -67,7 +66,7 @@ only_option = click.option(
 def _seams(fs: HostFS) -> tuple[ProcessControl, CommandRunner]:
     if fs.is_real_host:
         return RealProcessControl(fs), SubprocessRunner()
-    return FakeProcessControl(fs), RecordingRunner()
+    return SimulatedProcessControl(fs), RecordingRunner()
 
 
 def _host(root: str, *, writable: bool) -> HostFS:

@@ -16,29 +16,15 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from rtkvm.errors import NetworkError
+from rtkvm.net.names import BRIDGE_PREFIX, check_label
 
-IFNAMSIZ = 15
-"""Longest Linux interface name (IFNAMSIZ - 1): netdev bridges get a kernel tap of that name."""
 SUN_PATH_MAX = 107
 """Longest unix socket path (sizeof(sun_path) - 1)."""
 MAX_NIC_INDEX = 31
 
-BRIDGE_PREFIX = "rt-"
 PORT_PREFIX = "vhu-"
 
-_LABEL = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 _GUEST = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
-
-
-def check_label(kind: str, value: str) -> str:
-    """A network name or physical network label: 1-12 of [a-z0-9], starting with a letter."""
-    if not _LABEL.match(value):
-        raise NetworkError(
-            f"{kind} {value!r} is not allowed: use 1 to 12 lower-case letters and digits, "
-            f"starting with a letter (it becomes the bridge name {BRIDGE_PREFIX}<{kind}> "
-            f"and must fit the kernel's {IFNAMSIZ}-character interface names)"
-        )
-    return value
 
 
 def check_guest_id(value: str) -> str:

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rtkvm.dataplane.names import check_label
 from rtkvm.errors import NetworkError
+from rtkvm.net.names import check_label
 
 VLAN_MIN = 1
 VLAN_MAX = 4094

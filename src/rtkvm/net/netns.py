@@ -14,9 +14,9 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rtkvm.dataplane.names import IFNAMSIZ
 from rtkvm.errors import NetworkError
 from rtkvm.footprint import Footprint
+from rtkvm.net.names import IFNAMSIZ
 
 _NS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}$")
 

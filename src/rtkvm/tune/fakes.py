@@ -2,9 +2,8 @@
 
 - :func:`write_task` lays out /proc/PID/{stat,status,comm,cgroup} and the
   task/TID copies the way the kernel shows a thread.
-- :class:`FakeProcessControl` changes those files instead of calling
-  sched_setscheduler / sched_setaffinity / writing cgroup.procs, so the
-  same readers see the change; it refuses threads listed in ``refuse``.
+  (:class:`rtkvm.tune.simkernel.SimulatedProcessControl` changes them as the
+  kernel would.)
 - :class:`RejectingHostFS` is a writable HostFS whose chosen paths reject
   writes (EIO), like a sysfs file or an IRQ that cannot move; running as
   root makes file permissions useless for that.
@@ -22,8 +21,7 @@ from pathlib import Path
 
 from rtkvm.cpuset import CpuSet
 from rtkvm.errors import HostWriteError
-from rtkvm.hostfs import HostFS
-from rtkvm.tune.simkernel import SimulatedHostFS, attach_refusal
+from rtkvm.tune.simkernel import SimulatedHostFS
 from rtkvm.tune.system import PF_KTHREAD, PF_NO_SETAFFINITY
 
 _STAT_FIELDS = 52
@@ -69,83 +67,6 @@ def write_task(
         for i, (ctrl, path) in enumerate(lines.items())
     )
     (base / "cgroup").write_text(text)
-
-
-class FakeProcessControl:
-    """ProcessControl over a fake /proc tree (see :func:`write_task`)."""
-
-    def __init__(self, fs: HostFS, *, refuse: Iterable[int] = ()) -> None:
-        self.fs = fs
-        self.refuse = frozenset(refuse)
-
-    def _task_dirs(self, tid: int) -> list[str]:
-        found = [
-            f"/proc/{pid}/task/{tid}"
-            for pid in self.fs.listdir("/proc")
-            if pid.isdigit() and self.fs.is_dir(f"/proc/{pid}/task/{tid}")
-        ]
-        if not found:
-            raise HostWriteError(f"/proc/{tid}", "No such process")
-        if self.fs.is_dir(f"/proc/{tid}/task/{tid}"):
-            found.append(f"/proc/{tid}")
-        return found
-
-    def _check(self, tid: int, what: str) -> None:
-        if tid in self.refuse:
-            raise HostWriteError(f"/proc/{tid} ({what})", "Invalid argument")
-
-    def set_sched(self, tid: int, policy: int, priority: int) -> None:
-        self._check(tid, "scheduler")
-        for directory in self._task_dirs(tid):
-            text = self.fs.read(f"{directory}/stat")
-            head, _, tail = text.rpartition(")")
-            fields = tail.split()
-            fields[37], fields[38] = str(priority), str(policy)
-            self.fs.write(f"{directory}/stat", f"{head}) {' '.join(fields)}\n")
-
-    def set_affinity(self, tid: int, cpus: CpuSet) -> None:
-        self._check(tid, "affinity")
-        for directory in self._task_dirs(tid):
-            lines = self.fs.read(f"{directory}/status").splitlines()
-            lines = [
-                f"Cpus_allowed_list:\t{cpus.format()}"
-                if ln.startswith("Cpus_allowed_list:")
-                else ln
-                for ln in lines
-            ]
-            self.fs.write(f"{directory}/status", "\n".join(lines) + "\n")
-
-    def attach(self, pid: int, mount: str, group: str, controller: str) -> None:
-        """Move a process: its /proc/PID/cgroup line and both groups' cgroup.procs."""
-        self._check(pid, "cgroup")
-        if not self.fs.is_dir(f"{mount}{group.rstrip('/')}" or "/"):
-            raise HostWriteError(f"{mount}{group}/cgroup.procs", "No such file or directory")
-        refusal = attach_refusal(self.fs, mount, group, controller)
-        if refusal is not None:
-            raise HostWriteError(f"{mount}{group}/cgroup.procs", refusal)
-        path = f"/proc/{pid}/cgroup"
-        if not self.fs.is_file(path):
-            raise HostWriteError(path, "No such process")
-        out: list[str] = []
-        old = "/"
-        for line in self.fs.read(path).splitlines():
-            parts = line.split(":", 2)
-            names = parts[1].split(",") if parts[1] else []
-            if (controller and controller in names) or (not controller and parts[0] == "0"):
-                old = parts[2]
-                line = f"{parts[0]}:{parts[1]}:{group}"
-            out.append(line)
-        self.fs.write(path, "\n".join(out) + "\n")
-        self._membership(f"{mount}{old.rstrip('/')}/cgroup.procs", pid, add=False)
-        self._membership(f"{mount}{group.rstrip('/')}/cgroup.procs", pid, add=True)
-
-    def _membership(self, procs: str, pid: int, *, add: bool) -> None:
-        if not self.fs.is_file(procs):
-            return
-        pids = {int(w) for w in self.fs.read(procs).split()} - {pid}
-        if add:
-            pids.add(pid)
-        self.fs.local(procs).write_text("".join(f"{p}\n" for p in sorted(pids)))
 
 
 class RejectingHostFS(SimulatedHostFS):

@@ -24,10 +24,10 @@ from rtkvm.api.deps import AgentDep, ServicesDep
 from rtkvm.api.errors import ApiError, check_move, not_found
 from rtkvm.api.views import agent_instance, host_out
 from rtkvm.cpuset import CpuSet
-from rtkvm.dataplane.names import check_label
 from rtkvm.db.models import CpuClaim, Host, HostDetail, HostNode, Instance, UnknownResource
 from rtkvm.errors import InputError
 from rtkvm.host.partition import PartitionPlan
+from rtkvm.net.names import check_label
 from rtkvm.scheduler.claim import refresh_capacity, release
 from rtkvm.scheduler.hostdata import node_rows
 from rtkvm.wire import schemas

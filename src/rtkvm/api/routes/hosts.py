@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import AdminDep, ServicesDep
 from rtkvm.api.errors import ApiError, conflict
-from rtkvm.api.security import add_token, new_secret
+from rtkvm.api.security import add_token
 from rtkvm.api.views import host_named, host_out, unknown_out
 from rtkvm.cpuset import CpuSet
 from rtkvm.db.models import (
@@ -31,6 +31,7 @@ from rtkvm.db.models import (
 )
 from rtkvm.scheduler.claim import lock_host, refresh_capacity
 from rtkvm.wire import schemas
+from rtkvm.wire.secrets import new_secret
 
 router = APIRouter(prefix="/v1/hosts", tags=["hosts"])
 log = logging.getLogger("rtkvm.api.hosts")

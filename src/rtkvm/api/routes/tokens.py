@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import ServicesDep, UserDep
 from rtkvm.api.errors import ApiError
-from rtkvm.api.security import add_token, new_secret
+from rtkvm.api.security import add_token
 from rtkvm.api.views import user_named
 from rtkvm.db.models import Host, Token, User
 from rtkvm.wire import schemas
+from rtkvm.wire.secrets import new_secret
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 
