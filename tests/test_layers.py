@@ -117,7 +117,7 @@ def test_api_paths_are_written_only_by_the_clients_and_the_routes() -> None:
         if _under(m, (*URL_OWNERS, "rtkvm.api.routes", "rtkvm.api.app")):
             continue
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if "/v1/" in node.value or node.value == "/v1":
-                    writers.append(f"{m}:{node.lineno}")
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and ("/v1/" in text or text == "/v1"):
+                writers.append(f"{m}:{node.lineno}")
     assert writers == []
