@@ -17,15 +17,15 @@ import pytest
 from fastapi import FastAPI
 
 from rtkvm.agent.executor import BootConfig, Executor, HostView
-from rtkvm.agent.hypervisor import Hypervisor, LibvirtHypervisor
 from rtkvm.agent.inventory import collect
 from rtkvm.agent.loop import Agent
-from rtkvm.agent.switch import Switch
 from rtkvm.api.app import create_app
 from rtkvm.api.testing import ADMIN_TOKEN, Cloud, FakeClock, expect
 from rtkvm.cpuset import CpuSet
+from rtkvm.dataplane.backend import DataPlane
 from rtkvm.domain.design import HostQuirks
 from rtkvm.guest.create import Image
+from rtkvm.guest.hypervisor import Hypervisor, LibvirtHypervisor
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
@@ -117,7 +117,7 @@ MakeAgent = Callable[..., Agent]
 def make_agent(cloud: Cloud, fs: HostFS, plan: PartitionPlan, tmp_path: Path) -> MakeAgent:
     """Enroll host ``name`` and build its agent (not yet registered)."""
 
-    def make(name: str, hypervisor: Hypervisor, switch: Switch | None = None) -> Agent:
+    def make(name: str, hypervisor: Hypervisor, switch: DataPlane | None = None) -> Agent:
         token = expect(cloud.admin.post("/v1/hosts", json={"name": name}), 201)["agent_token"]
         client = AgentClient(http=cloud.client(token))
         executor = Executor(

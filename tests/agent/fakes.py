@@ -6,36 +6,43 @@ from pathlib import PurePosixPath
 
 from lxml import etree
 
-from rtkvm.agent.hypervisor import DomainState
 from rtkvm.dataplane.backend import Capabilities, PluggedNic
 from rtkvm.dataplane.layout import GuestNic
 from rtkvm.dataplane.names import vhost_port
 from rtkvm.errors import DataplaneError, GuestError
+from rtkvm.guest.hypervisor import DomainState
 
 SOCKET_DIR = "/run/rtkvm/vhost"
 
 
 class FakeHypervisor:
-    """Domains by name: (uuid, running, xml). ``fail_create`` makes create raise."""
+    """Domains by name: (uuid, running, xml). ``fail_create`` makes define raise,
+    ``fail_start`` makes start raise."""
 
     def __init__(self) -> None:
         self.defined: dict[str, tuple[str, bool, str]] = {}
         self.fail_create: str | None = None
+        self.fail_start: str | None = None
         self.fail_remove: str | None = None
 
     def domains(self) -> list[DomainState]:
         return [DomainState(n, u, r) for n, (u, r, _) in sorted(self.defined.items())]
 
-    def create(self, xml: str) -> None:
+    def define(self, xml: str, *, start: bool = False) -> str:
         if self.fail_create is not None:
             raise GuestError(self.fail_create)
         root = etree.fromstring(xml.encode())
         name, uuid = root.findtext("name") or "", root.findtext("uuid") or ""
         if name in self.defined:
             raise GuestError(f"a domain named {name!r} already exists")
-        self.defined[name] = (uuid, True, xml)
+        if start and self.fail_start is not None:
+            raise GuestError(self.fail_start)  # not started: not defined either
+        self.defined[name] = (uuid, start, xml)
+        return name
 
     def start(self, name: str) -> None:
+        if self.fail_start is not None:
+            raise GuestError(self.fail_start)
         uuid, _, xml = self.defined[name]
         self.defined[name] = (uuid, True, xml)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rtkvm.agent.hypervisor import LibvirtHypervisor
 from rtkvm.api.testing import Cloud, expect
 from rtkvm.cli.main import cli
+from rtkvm.guest.hypervisor import LibvirtHypervisor
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.wire.agent_client import AgentClient
 

@@ -8,10 +8,10 @@ import httpx
 import libvirt
 from lxml import etree
 
-from rtkvm.agent.hypervisor import DomainState, LibvirtHypervisor
 from rtkvm.agent.names import domain_name, guest_id
 from rtkvm.api.testing import Cloud, FakeClock, expect
 from rtkvm.errors import GuestError
+from rtkvm.guest.hypervisor import DomainState, LibvirtHypervisor
 from rtkvm.wire.agent_client import AgentClient
 
 from .conftest import TEST_URI, MakeAgent, small_flavor
@@ -74,7 +74,17 @@ def test_networked_instance_is_plugged_and_unplugged(
 ) -> None:
     hv = FakeHypervisor()
     agent = make_agent("node1", hv, switch)
-    assert agent.register().dataplane_state == "ready"
+    host = agent.register()
+    assert host.dataplane_state == "ready"
+    # what the switch described travels in the host report and stays with the host
+    assert host.dataplane is not None
+    assert (host.dataplane.backend, host.dataplane.networks) == ("fake", ["blue"])
+    shown = expect(cloud.admin.get("/v1/hosts/node1"), 200)["dataplane"]
+    assert (shown["vif_type"], shown["pmd_cpus"], shown["pmd_sched"]) == (
+        "vhostuser",
+        "3",
+        "fifo/95",
+    )
     cloud.network("blue", "blue", shared=True)
     cloud.project("p1")
     alice = cloud.member("alice", "p1")

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from rtkvm.agent.executor import Executor, Outcome
-from rtkvm.agent.hypervisor import DomainState, LibvirtHypervisor
 from rtkvm.agent.loop import Agent
 from rtkvm.agent.names import domain_name, guest_id
 from rtkvm.agent.reconcile import compare, lost
 from rtkvm.api.testing import Cloud, expect
+from rtkvm.guest.hypervisor import DomainState, LibvirtHypervisor
 from rtkvm.wire.guest import AgentInstance
 
 from .conftest import MakeAgent, small_flavor
@@ -110,7 +110,7 @@ def test_restart_adopts_a_stopped_domain_and_replugs_it(
     [work] = first.work()
     # the first agent died after defining the domain, before reporting; the guest stopped
     xml = first.executor.design_xml(work, [])
-    hv.create(xml)
+    hv.define(xml)
     hv.defined[domain_name(vm["id"])] = (vm["id"], False, xml)
     switch.plugged.clear()
     # a restarted process: same token, fresh executor and agent
@@ -133,7 +133,7 @@ def test_unknown_running_domain_and_port_are_reported_never_deleted(
     [work] = agent.work()
     stranger_id = str(uuid.uuid4())
     xml = agent.executor.design_xml(work.model_copy(update={"id": stranger_id}), [])
-    libvirt_test.create(xml)  # an rtkvm guest no instance of this host explains
+    libvirt_test.define(xml, start=True)  # an rtkvm guest no instance of this host explains
     switch.plugged[("b" * 32, 0)] = "blue"
     found = agent.reconcile()
     assert [d.uuid for d in found.unknown_domains] == [stranger_id]
@@ -201,7 +201,7 @@ def test_the_api_explains_leftovers_and_copies_of_other_hosts_guests(
     b_other = two if b["host"] == "node1" else one
     b_xml = owner[b["host"]].executor.design_xml(_work(owner[b["host"]], b["id"]), [])
     assert isinstance(b_other.executor.hypervisor, FakeHypervisor)
-    b_other.executor.hypervisor.create(b_xml)
+    b_other.executor.hypervisor.define(b_xml, start=True)
     verdicts = {}
     for agent in (one, two):
         agent.reconcile()

@@ -1,4 +1,4 @@
-"""OvsSwitch: the OVS-DPDK backend plus the list of guest ports, with a scripted ovs-vsctl."""
+"""The OVS-DPDK data plane's ports and network mapping, with a scripted ovs-vsctl."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from rtkvm.agent.inventory import dataplane_state
-from rtkvm.agent.switch import OvsSwitch
 from rtkvm.cpuset import CpuSet
 from rtkvm.dataplane.backend import OvsDpdkBackend
 from rtkvm.dataplane.layout import compute_layout, resolve_cpus
@@ -38,7 +37,7 @@ class ScriptedVsctl:
         raise DataplaneError(f"unexpected command {args}")
 
 
-def _switch(tmp_path: Path, runner: ScriptedVsctl) -> OvsSwitch:
+def _switch(tmp_path: Path, runner: ScriptedVsctl) -> OvsDpdkBackend:
     settings = load_settings()
     plan = PartitionPlan(
         housekeeping=CpuSet.parse("0-1"),
@@ -61,7 +60,7 @@ def _switch(tmp_path: Path, runner: ScriptedVsctl) -> OvsSwitch:
     rundir = tmp_path / "run"
     rundir.mkdir()
     ovs = OvsDpdk(settings, rundir, HostFS(root), runner)
-    return OvsSwitch(OvsDpdkBackend(ovs, layout))
+    return OvsDpdkBackend(ovs, layout)
 
 
 def test_ports_lists_guest_ports_of_every_bridge(tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ typed (:class:`~rtkvm.wire.placement.PlacementDoc`) and becomes a
 :class:`~rtkvm.domain.placement.Placement` unchanged; each network of the
 instance is plugged into the switch, the domain is designed
 (:func:`~rtkvm.domain.design.design_domain`) with the instance id as UUID,
-then defined and started. Any failure undoes what was done and becomes an
-``error`` outcome carrying the message. Delete: stop and undefine, then
+then defined and started, all by the one guest builder
+(:class:`~rtkvm.guest.build.GuestBuilder`). Any failure undoes what was done
+and becomes an ``error`` outcome carrying the message. Delete: stop and undefine, then
 unplug. Adopt (after an agent restart): start the domain if it is stopped and
 re-plug its NICs.
 
@@ -23,28 +24,27 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from rtkvm.agent.hypervisor import DomainState, Hypervisor
 from rtkvm.agent.names import domain_name, guest_id, nic_mac
-from rtkvm.agent.switch import Switch
+from rtkvm.dataplane.backend import DataPlane
 from rtkvm.dataplane.layout import GuestNic
 from rtkvm.domain.design import GuestBoot, HostQuirks, VhostUserNic, design_domain
 from rtkvm.domain.placement import Placement
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.errors import InputError, RtkvmError
+from rtkvm.guest.build import GuestBuilder
 from rtkvm.guest.create import Image
+from rtkvm.guest.hypervisor import DomainState, Hypervisor
 from rtkvm.guest.run import guest_cmdline
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
-from rtkvm.wire.guest import AgentInstance
-
-State = Literal["active", "error", "deleted"]
+from rtkvm.wire.guest import AgentInstance, ReportedState
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What to report for an instance."""
 
-    state: State
+    state: ReportedState
     fault: str | None = None
 
 
@@ -92,7 +92,7 @@ class Executor:
     def __init__(
         self,
         hypervisor: Hypervisor,
-        switch: Switch | None,
+        switch: DataPlane | None,
         host: HostView,
         boot: BootConfig,
     ) -> None:
@@ -100,6 +100,7 @@ class Executor:
         self.switch = switch
         self.host = host
         self.boot = boot
+        self.builder = GuestBuilder(hypervisor, switch)
 
     def design_xml(self, inst: AgentInstance, nics: list[VhostUserNic]) -> str:
         """The domain XML of an instance with these switch NICs."""
@@ -126,22 +127,20 @@ class Executor:
         return design.xml
 
     def create(self, inst: AgentInstance) -> Outcome:
-        """Plug, design, define and start; on failure undo and say why."""
+        """Plug, design, define and start (the guest builder); on failure say why."""
         existing = self._domain(inst.id)
         if existing is not None:
             return self.adopt(inst, existing)
-        plugged: list[GuestNic] = []
         try:
-            nics = []
-            for nic in self._nics(inst):
-                port = self._switch(inst).plug(nic)
-                plugged.append(nic)
-                mode: Literal["server", "client"] = "client" if port.mode == "client" else "server"
-                nics.append(VhostUserNic(str(port.socket), nic_mac(inst.id, nic.nic), mode))
-            self.hypervisor.create(self.design_xml(inst, nics))
+            nics = self._nics(inst)
+            self.builder.build(
+                nics,
+                lambda plugged: self.design_xml(inst, list(plugged)),
+                start=True,
+                mac=lambda nic: nic_mac(inst.id, nic.nic),
+            )
         except (RtkvmError, ValidationError) as exc:
-            problems = [f"create failed: {exc}", *self._unplug(plugged)]
-            return Outcome("error", "; ".join(problems))
+            return Outcome("error", f"create failed: {exc}")
         return Outcome("active")
 
     def adopt(self, inst: AgentInstance, dom: DomainState) -> Outcome:
@@ -166,7 +165,7 @@ class Executor:
                 problems.append(f"removing domain {dom.name} failed: {exc}")
         if self.switch is not None:  # without a switch this agent plugged nothing
             try:
-                problems += self._unplug(self._nics(inst))
+                problems += self.builder.unplug(self._nics(inst))
             except RtkvmError as exc:
                 problems.append(f"unplugging the NICs failed: {exc}")
         if problems:
@@ -190,21 +189,10 @@ class Executor:
             for nic, port in zip(nics, inst.networks, strict=True)
         ]
 
-    def _switch(self, inst: AgentInstance) -> Switch:
+    def _switch(self, inst: AgentInstance) -> DataPlane:
         if self.switch is None:
             raise InputError(
                 f"instance {inst.id} has networks but this agent runs without a switch: "
                 "start it with `rtkvm net up` and run the agent with --switch-rundir"
             )
         return self.switch
-
-    def _unplug(self, nics: list[GuestNic]) -> list[str]:
-        if not nics or self.switch is None:  # without a switch this agent plugged nothing
-            return []
-        problems = []
-        for nic in nics:
-            try:
-                self.switch.unplug(nic)
-            except RtkvmError as exc:
-                problems.append(f"unplugging NIC {nic.nic} failed: {exc}")
-        return problems

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from rtkvm.agent.switch import Switch
+from rtkvm.dataplane.backend import DataPlane
 from rtkvm.errors import InputError, RtkvmError
 from rtkvm.findings import Report
 from rtkvm.host.checks import CheckSet, shipped_checks
@@ -27,7 +27,7 @@ from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
 from rtkvm.hostfs import HostFS
 from rtkvm.net.model import HostWiring
-from rtkvm.wire.node import DoctorVerdict, HostReport
+from rtkvm.wire.node import DataplaneDoc, DoctorVerdict, HostReport
 from rtkvm.wire.topology import topology_doc
 
 NO_DATAPLANE = "none"
@@ -46,15 +46,28 @@ def doctor_verdict(report: Report) -> DoctorVerdict:
     return DoctorVerdict(verdict="ready" if report.ok else "not-ready", failed=failed)
 
 
-def dataplane_state(switch: Switch | None) -> str:
-    """'ready' when the switch describes itself, 'down' when it cannot, 'none' without one."""
+def describe(switch: DataPlane | None) -> tuple[str, DataplaneDoc | None]:
+    """'ready' with what the switch describes, 'down' when it cannot, 'none' without one."""
     if switch is None:
-        return NO_DATAPLANE
+        return NO_DATAPLANE, None
     try:
-        switch.describe()
+        caps = switch.describe()
     except RtkvmError:
-        return "down"
-    return "ready"
+        return "down", None
+    doc = DataplaneDoc(
+        backend=caps.backend,
+        vif_type=caps.vif_type,
+        networks=list(caps.networks),
+        pmd_cpus=caps.pmd_cpus,
+        pmd_sched=caps.pmd_sched,
+        shared_with_rt_vcpus=caps.shared_with_rt_vcpus,
+    )
+    return "ready", doc
+
+
+def dataplane_state(switch: DataPlane | None) -> str:
+    """The switch's state alone (heartbeats): 'ready', 'down' or 'none'."""
+    return describe(switch)[0]
 
 
 def registration(
@@ -64,6 +77,7 @@ def registration(
     *,
     dataplane: str,
     physnets: Iterable[str],
+    described: DataplaneDoc | None = None,
 ) -> HostReport:
     """The host report this node registers (:meth:`ControlPlane.register`)."""
     topology = facts.get("topology")
@@ -77,6 +91,7 @@ def registration(
         plan=plan.model_dump(mode="json"),
         doctor=doctor_verdict(doctor),
         dataplane_state=dataplane,
+        dataplane=described,
         physnets=sorted(set(physnets)),
     )
 
@@ -86,14 +101,16 @@ def collect(
     plan: PartitionPlan,
     *,
     wiring: HostWiring | None = None,
-    switch: Switch | None = None,
+    switch: DataPlane | None = None,
     checks: CheckSet | None = None,
 ) -> HostReport:
     """Inspect the host, run the doctor against the plan, and build the payload."""
     facts = host_facts(inspect_host(fs))
     doctor = evaluate(checks or shipped_checks(), facts, plan, subject=f"host {fs.root}")
-    state = dataplane_state(switch)
+    state, described = describe(switch)
     topology = facts.get("topology")
     nics = [n.name for n in topology.nics] if isinstance(topology, Topology) else []
     physnets = wired_physnets(wiring, nics) if wiring is not None else []
-    return registration(facts, plan, doctor, dataplane=state, physnets=physnets)
+    return registration(
+        facts, plan, doctor, dataplane=state, physnets=physnets, described=described
+    )

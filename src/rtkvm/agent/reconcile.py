@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rtkvm.agent.hypervisor import DomainState
 from rtkvm.agent.names import domain_name, guest_id
+from rtkvm.guest.hypervisor import DomainState
 from rtkvm.wire.guest import AgentInstance
 
 ADOPTABLE = ("building", "active", "error")

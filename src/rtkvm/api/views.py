@@ -31,6 +31,7 @@ from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.scheduler.claim import parse_host
 from rtkvm.wire import schemas
 from rtkvm.wire.guest import AgentInstance, InstanceOut, NetworkPort
+from rtkvm.wire.node import DataplaneDoc
 from rtkvm.wire.placement import PlacementDoc
 from rtkvm.wire.uuids import is_uuid
 
@@ -111,6 +112,7 @@ def host_out(session: Session, host: Host, now: float, timeout: float) -> schema
         doctor_verdict=host.doctor_verdict,
         doctor_failed=json.loads(host.doctor_failed),
         dataplane_state=host.dataplane_state,
+        dataplane=DataplaneDoc.model_validate_json(host.dataplane) if host.dataplane else None,
         physnets=json.loads(host.physnets),
         heartbeat_at=host.heartbeat_at,
         registered_at=host.registered_at,

@@ -21,13 +21,11 @@ from typing import Literal, cast
 import click
 
 from rtkvm.agent.executor import BootConfig, Executor, HostView
-from rtkvm.agent.hypervisor import LibvirtHypervisor
 from rtkvm.agent.inventory import collect
 from rtkvm.agent.loop import Agent
 from rtkvm.agent.measure import MeasurementRunner
-from rtkvm.agent.switch import OvsSwitch, Switch
 from rtkvm.cli.common import guest_boot_options
-from rtkvm.dataplane.backend import OvsDpdkBackend
+from rtkvm.dataplane.backend import DataPlane, OvsDpdkBackend
 from rtkvm.dataplane.ovs import OvsDpdk
 from rtkvm.dataplane.settings import load_settings
 from rtkvm.dataplane.stack import load_layout
@@ -35,6 +33,7 @@ from rtkvm.domain.design import HostQuirks
 from rtkvm.errors import InputError
 from rtkvm.guest import lifecycle
 from rtkvm.guest.create import Image
+from rtkvm.guest.hypervisor import LibvirtHypervisor
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
@@ -58,11 +57,11 @@ def read_token(path: Path) -> str:
     return token
 
 
-def _switch(rundir: Path | None, root: str) -> Switch | None:
+def _switch(rundir: Path | None, root: str) -> DataPlane | None:
     if rundir is None:
         return None
     ovs = OvsDpdk(load_settings(), rundir, HostFS(root, writable=True))
-    return OvsSwitch(OvsDpdkBackend(ovs, load_layout(rundir)))
+    return OvsDpdkBackend(ovs, load_layout(rundir))
 
 
 @click.command("agent")

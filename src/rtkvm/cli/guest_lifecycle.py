@@ -21,10 +21,12 @@ from rtkvm.dataplane.ovs import OvsDpdk
 from rtkvm.dataplane.settings import load_settings
 from rtkvm.dataplane.stack import DEFAULT_RUNDIR, LAYOUT_FILE, load_layout
 from rtkvm.domain.design import VhostUserNic
-from rtkvm.domain.spec import RtGuestSpec, from_extra_specs, load_flavor, parse_extra_spec_args
+from rtkvm.domain.spec import from_extra_specs, load_flavor, parse_extra_spec_args
 from rtkvm.errors import GuestError, InputError
 from rtkvm.guest import lifecycle
+from rtkvm.guest.build import GuestBuilder
 from rtkvm.guest.create import Image, default_spec, plan_guest
+from rtkvm.guest.hypervisor import LibvirtHypervisor
 from rtkvm.guest.netcmd import check_address
 from rtkvm.guest.run import CyclictestParams, boot_and_wait_ready, measure_guest, verify_guest
 from rtkvm.host.partition import PartitionPlan
@@ -33,7 +35,7 @@ from rtkvm.hostfs import HostFS
 from rtkvm.image.build import load_manifest
 from rtkvm.measure import cyclictest
 from rtkvm.runtime import kvmprobe
-from rtkvm.runtime.facts import RuntimeFacts, runtime_facts
+from rtkvm.runtime.facts import runtime_facts
 
 uri_option = click.option(
     "--uri", default=lifecycle.DEFAULT_URI, show_default=True, help="libvirt connection URI."
@@ -146,83 +148,34 @@ def create(
         with lifecycle.connect(uri) as conn:
             if lifecycle.exists(conn, name):  # its ports are plugged: leave them alone
                 raise GuestError(f"a domain named {name!r} already exists: delete it first")
-    backend, nics = _nics(name, networks, net_rundir, plug=not dry_run)
-    try:
-        _create(
-            name, spec, plan_file, housekeeping, rt_cpus, fs, image, facts, guest_dir, nics,
-            address, manifest, dry_run, uri,
+    plan = _plan(plan_file, housekeeping, rt_cpus, fs)
+
+    def design(nics: tuple[VhostUserNic, ...]) -> str:
+        created = plan_guest(
+            name, spec, plan, read_topology(fs), image, list(facts.quirks), accel=facts.accel,
+            guest_dir=guest_dir, nics=nics, address=address,
         )  # fmt: skip
-    except BaseException:
-        if backend is not None:  # not defined: its ports would dangle
-            backend.unplug_guest(name)
-        raise
-    if start_now and not dry_run:
-        with lifecycle.connect(uri) as conn:
-            lifecycle.start(conn, name)
-        click.echo(f"started {name}")
+        for message in (*facts.warnings, *created.warnings):
+            _warn(message)
+        return created.xml
 
-
-def _nics(
-    name: str, networks: tuple[str, ...], rundir: Path, *, plug: bool
-) -> tuple[OvsDpdkBackend | None, tuple[VhostUserNic, ...]]:
-    """Plug one NIC per network into the rtkvm switch (or only name its socket, dry run)."""
-    if not networks:
-        return None, ()
-    layout = load_layout(rundir)
     wanted = [GuestNic(name, index, network) for index, network in enumerate(networks)]
-    if not plug:
-        return None, tuple(VhostUserNic(str(port_for(layout, n).socket)) for n in wanted)
-    backend = OvsDpdkBackend(OvsDpdk(load_settings(), rundir, HostFS("/", writable=True)), layout)
-    plugged: list[VhostUserNic] = []
-    try:
-        for nic in wanted:
-            done = backend.plug(nic)
-            plugged.append(VhostUserNic(str(done.socket), mode="server"))
-            click.echo(f"plugged NIC {nic.nic} into {nic.network}: {done.port} {done.socket}")
-    except BaseException:
-        for nic in wanted[: len(plugged)]:
-            backend.unplug(nic)
-        raise
-    return backend, tuple(plugged)
-
-
-def _create(
-    name: str,
-    spec: RtGuestSpec,
-    plan_file: Path | None,
-    housekeeping: str,
-    rt_cpus: str | None,
-    fs: HostFS,
-    image: Image,
-    facts: RuntimeFacts,
-    guest_dir: Path,
-    nics: tuple[VhostUserNic, ...],
-    address: str | None,
-    manifest: dict[str, object],
-    dry_run: bool,
-    uri: str,
-) -> None:
-    """Design and define the guest (or print its XML on a dry run)."""
-    created = plan_guest(
-        name,
-        spec,
-        _plan(plan_file, housekeeping, rt_cpus, fs),
-        read_topology(fs),
-        image,
-        list(facts.quirks),
-        accel=facts.accel,
-        guest_dir=guest_dir,
-        nics=nics,
-        address=address,
-    )
-    for message in (*facts.warnings, *created.warnings):
-        _warn(message)
-    if dry_run:
-        click.echo(created.xml)
+    if dry_run:  # the sockets the NICs would get; nothing is plugged or defined
+        layout = load_layout(net_rundir) if wanted else None
+        sockets = tuple(VhostUserNic(str(port_for(layout, n).socket)) for n in wanted if layout)
+        click.echo(design(sockets))
         return
-    with lifecycle.connect(uri) as conn:
-        lifecycle.define(conn, created.xml)
-        click.echo(f"defined {name} ({facts.accel}, kernel {manifest.get('kernel_release')})")
+    dataplane = (
+        OvsDpdkBackend(OvsDpdk(load_settings(), net_rundir, HostFS("/", writable=True)),
+                       load_layout(net_rundir))
+        if wanted else None
+    )  # fmt: skip
+    GuestBuilder(LibvirtHypervisor(uri), dataplane, say=click.echo).build(
+        wanted, design, start=start_now
+    )
+    click.echo(f"defined {name} ({facts.accel}, kernel {manifest.get('kernel_release')})")
+    if start_now:
+        click.echo(f"started {name}")
 
 
 @click.command("start")

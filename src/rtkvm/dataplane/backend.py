@@ -1,11 +1,16 @@
-"""The data plane contract (describe, plug, unplug) and its OVS-DPDK backend.
+"""The data plane contract and its OVS-DPDK backend.
 
-Callers (the guest layer, the agent) use only ``DataPlane``: ``describe``
-reports what this host's switch offers (the scheduler filters on it), ``plug``
-attaches a guest NIC to a network and returns the vhost-user socket the
-guest's QEMU must serve, ``unplug`` detaches it. Another backend (a kernel
-OVS bridge, VPP) implements the same three methods. This module must not
-compute masks or names (layout.py, names.py) nor manage processes (ovs.py).
+Callers (the guest builder, the node agent, the CLI) use only ``DataPlane``:
+``describe`` reports what this host's switch offers (it goes into the host
+report, and a switch that cannot describe itself is down), ``plug`` attaches
+a guest NIC to a network and returns the vhost-user socket the guest's QEMU
+must serve, ``unplug`` detaches it, ``ports`` lists the guest ports that
+exist (what reconciliation compares with the control plane's view) and
+``network_for`` maps a control plane's network (name, physical network,
+VLAN) to the switch's network on the same wire. Another backend (a kernel
+OVS bridge, VPP) implements the same methods. This module must not compute
+masks or names (layout.py, names.py) nor manage processes (ovs.py), and it
+never removes a port on its own.
 """
 
 from __future__ import annotations
@@ -46,11 +51,24 @@ class PluggedNic:
 
 
 class DataPlane(Protocol):
-    def describe(self) -> Capabilities: ...
+    def describe(self) -> Capabilities:
+        """What the switch offers; DataplaneError when it does not run."""
+        ...
 
-    def plug(self, nic: GuestNic) -> PluggedNic: ...
+    def plug(self, nic: GuestNic) -> PluggedNic:
+        """Attach a guest NIC (plugging one that exists again is fine)."""
+        ...
 
     def unplug(self, nic: GuestNic) -> None: ...
+
+    def ports(self) -> set[tuple[str, int]]:
+        """(guest id, NIC index) of every guest port on the switch."""
+        ...
+
+    def network_for(self, name: str, physnet: str, vlan: int | None) -> str:
+        """The switch's network carrying (physnet, vlan): the control plane's network
+        ``name`` if the switch has it under that name, else the one with the same wire."""
+        ...
 
 
 class OvsDpdkBackend:
@@ -62,6 +80,10 @@ class OvsDpdkBackend:
         self._plugged: dict[tuple[str, int], VhostPort] = {}
 
     def describe(self) -> Capabilities:
+        if self.ovs.pid("ovs-vswitchd") is None:
+            raise DataplaneError(
+                f"ovs-vswitchd of {self.ovs.rundir} is not running: `rtkvm net up`"
+            )
         s = self.ovs.settings
         return Capabilities(
             backend="ovs-dpdk",
@@ -87,6 +109,38 @@ class OvsDpdkBackend:
     def unplug(self, nic: GuestNic) -> None:
         port = self._plugged.pop((nic.guest, nic.nic), None) or port_for(self.layout, nic)
         self.ovs.unplug(port)
+
+    def network_for(self, name: str, physnet: str, vlan: int | None) -> str:
+        layout = self.layout
+        same_wire = [
+            net
+            for net, tag in layout.vlans.items()
+            if tag == vlan and layout.bridge_of_network(net).physnet == physnet
+        ]
+        if name in same_wire:
+            return name
+        if same_wire:
+            return sorted(same_wire)[0]
+        where = f"physical network {physnet!r}" + (f" VLAN {vlan}" if vlan else " untagged")
+        laid = ", ".join(
+            f"{net} ({layout.bridge_of_network(net).physnet}" + (f" VLAN {tag})" if tag else ")")
+            for net, tag in sorted(layout.vlans.items())
+        )
+        raise DataplaneError(
+            f"network {name!r} is on {where}, which this host's switch does not carry "
+            f"(it carries: {laid or 'nothing'}): add it to the networks file given to "
+            "`rtkvm net up` and restart the switch"
+        )
+
+    def ports(self) -> set[tuple[str, int]]:
+        found: set[tuple[str, int]] = set()
+        for bridge in self.layout.bridges:
+            listed = self.ovs.vsctl("list-ports", bridge.name, wait=False)
+            for line in listed.splitlines():
+                parsed = parse_port_name(line.strip())
+                if parsed is not None:
+                    found.add(parsed)
+        return found
 
     def unplug_guest(self, guest: str) -> list[str]:
         """Remove every port of ``guest`` on the switch's bridges; returns the ports removed."""

@@ -100,6 +100,8 @@ class Host(Base):
     """JSON list of the ids of failed doctor checks."""
     dataplane_state: Mapped[str] = mapped_column(String(32), default="unknown")
     physnets: Mapped[str] = mapped_column(Text, default="[]")
+    dataplane: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """JSON of what the host's data plane described (wire.node.DataplaneDoc); None: none."""
     """JSON list of the physical network labels wired to this host."""
     # Capacity summary of the host's nodes, kept in step by every claim and release
     # (same transaction) so that the scheduler's SQL prefilter reads one narrow row.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from rtkvm.wire.base import In as _In
 from rtkvm.wire.topology import TopologyDoc
@@ -24,6 +24,25 @@ class DoctorVerdict(_In):
     """Ids of failed doctor checks (shown to admins)."""
 
 
+class DataplaneDoc(BaseModel):
+    """What a host's data plane says it offers (``DataPlane.describe()``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backend: str = Field(max_length=32)
+    """``ovs-dpdk``, or another backend's name."""
+    vif_type: str = Field(max_length=32)
+    """What a guest NIC is: ``vhostuser`` (QEMU serves the socket)."""
+    networks: list[str] = Field(default_factory=list, max_length=256)
+    """The switch's networks (its names; the wiring maps them to physical networks)."""
+    pmd_cpus: str = Field(default="", max_length=1024)
+    """CPUs of the polling threads."""
+    pmd_sched: str = Field(default="", max_length=32)
+    """Their scheduling, ``fifo/95``."""
+    shared_with_rt_vcpus: bool = False
+    """The polling CPUs are also RT vCPU CPUs (a small host): latency suffers."""
+
+
 class HostReport(_In):
     """What an agent registers: topology, plan, doctor verdict, data plane, wiring."""
 
@@ -33,6 +52,8 @@ class HostReport(_In):
     doctor: DoctorVerdict
     dataplane_state: str = Field(default="unknown", max_length=32)
     """'ready' when the RT switch runs; anything else keeps networked guests away."""
+    dataplane: DataplaneDoc | None = None
+    """What the switch described when it did ('ready'); None without one or when it is down."""
     physnets: list[str] = Field(default_factory=list)
     """Physical network labels wired to this host."""
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from rtkvm.wire.base import DB_INT_MAX, Name
 from rtkvm.wire.base import In as _In
-from rtkvm.wire.node import UnknownVerdict
+from rtkvm.wire.node import DataplaneDoc, UnknownVerdict
 
 
 class ProjectCreate(_In):
@@ -88,6 +88,8 @@ class HostOut(BaseModel):
     doctor_verdict: str
     doctor_failed: list[str]
     dataplane_state: str
+    dataplane: DataplaneDoc | None = None
+    """What the host's switch offers, as it described itself at registration."""
     physnets: list[str]
     heartbeat_at: float | None
     registered_at: float | None

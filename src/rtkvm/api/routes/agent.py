@@ -119,6 +119,7 @@ def register(body: HostReport, services: ServicesDep, agent: AgentDep) -> schema
         host.doctor_verdict = body.doctor.verdict
         host.doctor_failed = json.dumps(body.doctor.failed)
         host.dataplane_state = body.dataplane_state
+        host.dataplane = body.dataplane.model_dump_json() if body.dataplane else None
         host.physnets = json.dumps(sorted(set(body.physnets)))
         host.registered_at = now
         host.heartbeat_at = now

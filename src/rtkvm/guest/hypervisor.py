@@ -1,12 +1,12 @@
-"""The agent's view of the hypervisor: a small protocol, and its libvirt implementation.
+"""The hypervisor as guest building sees it: a small protocol, and its libvirt implementation.
 
 :class:`Hypervisor` lists rtkvm's domains (with UUID and whether they run),
-defines and starts a domain from XML, starts one, and stops and undefines
-one. :class:`LibvirtHypervisor` implements it with ``rtkvm.guest.lifecycle``
-on any libvirt URI (``qemu:///system`` on a node, ``test:///default`` in
-tests). This module must not design domains or decide what to run: the
-executor and reconciliation do; and it only ever removes domains tagged as
-rtkvm's.
+defines a domain from XML, starts one, and stops and undefines one.
+:class:`LibvirtHypervisor` implements it with ``rtkvm.guest.lifecycle`` on
+any libvirt URI (``qemu:///system`` on a node, ``test:///default`` in tests).
+This module must not design domains or decide what to run (the guest
+builder, the agent's executor and reconciliation do), and it only ever
+removes domains tagged as rtkvm's.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ class Hypervisor(Protocol):
         """rtkvm's domains on this host (other domains are none of the agent's business)."""
         ...
 
-    def create(self, xml: str) -> None:
-        """Define a persistent domain and start it."""
+    def define(self, xml: str, *, start: bool = False) -> str:
+        """Define a persistent domain and (``start``) start it; its name. A domain
+        that does not start is undefined again: nothing half-made stays."""
         ...
 
     def start(self, name: str) -> None: ...
@@ -60,14 +61,16 @@ class LibvirtHypervisor:
                 key=lambda d: d.name,
             )
 
-    def create(self, xml: str) -> None:
-        with lifecycle.connect(self.uri) as conn:
-            name = lifecycle.define(conn, xml)
-            try:
-                lifecycle.start(conn, name)
-            except GuestError:
-                lifecycle.delete(conn, name)  # leave nothing half-made behind
-                raise
+    def define(self, xml: str, *, start: bool = False) -> str:
+        with lifecycle.connect(self.uri) as conn:  # one connection: the test driver
+            name = lifecycle.define(conn, xml)  # forgets a domain when it closes
+            if start:
+                try:
+                    lifecycle.start(conn, name)
+                except GuestError:
+                    lifecycle.delete(conn, name)
+                    raise
+            return name
 
     def start(self, name: str) -> None:
         with lifecycle.connect(self.uri) as conn:
