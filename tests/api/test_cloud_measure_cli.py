@@ -140,7 +140,10 @@ def test_tcg_and_waivers_are_loud(
     )
     out = run(cloud, alice, "measure", "cyclictest", "vm1")
     assert out.exit_code == 0, (out.output, out.exception)
-    assert "WARNING: measured under TCG emulation: meaningless for real time" in out.stderr
+    assert (
+        "WARNING: measured under TCG (emulation): these latencies are meaningless for real time"
+        in out.stderr
+    )
     assert "waived (lab laptop): these figures assure nothing" in out.stderr
 
 

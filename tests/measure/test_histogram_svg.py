@@ -88,7 +88,7 @@ def test_cli_writes_the_picture(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     texts = _texts(out.read_text())
     assert "cyclictest in rt1 (tcg)" in texts
-    assert any("meaningless for RT" in t for t in texts)
+    assert any("meaningless for real time" in t for t in texts)
 
 
 def test_long_notes_wrap_inside_the_picture() -> None:

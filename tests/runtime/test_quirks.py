@@ -42,7 +42,7 @@ def test_this_machine_kind(tmp_path: Path) -> None:
     fs = _tree(
         tmp_path,
         {
-            "/proc/self/mounts": V1_MOUNTS,
+            "/proc/mounts": V1_MOUNTS,
             "/sys/fs/cgroup/cpu/cpu.rt_runtime_us": "950000\n",
             "/proc/self/status": STATUS_NO_SYS_RESOURCE,
             "/proc/self/limits": LIMITS,
@@ -58,12 +58,12 @@ def test_this_machine_kind(tmp_path: Path) -> None:
 
 
 def test_rt_group_sched_absent_without_rt_runtime_file(tmp_path: Path) -> None:
-    fs = _tree(tmp_path, {"/proc/self/mounts": V1_MOUNTS, "/sys/fs/cgroup/cpu/cpu.shares": "1"})
+    fs = _tree(tmp_path, {"/proc/mounts": V1_MOUNTS, "/sys/fs/cgroup/cpu/cpu.shares": "1"})
     assert detect_rt_group_sched(fs).present is False
 
 
 def test_rt_group_sched_cgroup_v2_only(tmp_path: Path) -> None:
-    fs = _tree(tmp_path, {"/proc/self/mounts": "cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n"})
+    fs = _tree(tmp_path, {"/proc/mounts": "cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n"})
     quirk = detect_rt_group_sched(fs)
     assert quirk.present is False and "v2" in quirk.observed
 

@@ -39,6 +39,7 @@ from rtkvm.guest.netcmd import check_address
 from rtkvm.guest.netrun import rtt_from_guest
 from rtkvm.guest.run import CyclictestParams, Measurement, measure_guest
 from rtkvm.hostfs import HostFS
+from rtkvm.measure.report import TCG_WARNING
 from rtkvm.net.rtt import RttReport
 from rtkvm.serialize import to_jsonable
 from rtkvm.wire.guest import AgentInstance
@@ -231,9 +232,7 @@ def _notes(m: Measurement) -> list[str]:
     """What ``rtkvm guest measure`` warns about on stderr."""
     notes = []
     if m.accel == "tcg":
-        notes.append(
-            "measured under TCG (emulation): these latencies are MEANINGLESS for real-time"
-        )
+        notes.append(TCG_WARNING)
     if m.result.overflowed:
         notes.append("samples overflowed the histogram: no percentiles; raise buckets")
     if not m.verify.ok:

@@ -23,6 +23,8 @@ import click
 from rtkvm.cli.cloud_conn import api_of
 from rtkvm.cli.cloud_format import format_option, plain, plains, show_list, show_one, table
 from rtkvm.errors import RtkvmError
+from rtkvm.measure.report import TCG_WARNING
+from rtkvm.net.rtt import DEFAULT_MPS, DEFAULT_SECONDS
 from rtkvm.wire.user_client import CloudClient
 
 LIST_COLUMNS = ("id", "kind", "state", "server_name", "peer_name", "host", "fault")
@@ -104,8 +106,8 @@ def cyclictest_cmd(
 @click.argument("client")
 @click.argument("server")
 @click.option("--network", default=None, help="Default: the client's first network.")
-@click.option("--seconds", type=int, default=None, help="Run time (default 10).")
-@click.option("--mps", type=int, default=None, help="Messages per second (default 2000).")
+@click.option("--seconds", type=int, default=None, help=f"Run time (default {DEFAULT_SECONDS}).")
+@click.option("--mps", type=int, default=None, help=f"Messages per second (default {DEFAULT_MPS}).")
 @click.option("--bucket-us", type=float, default=None, help="Histogram bucket, µs (default 10).")
 @click.option("--client-address", default=None, help="ADDR/PREFIX of the client's eth0.")
 @click.option("--server-address", default=None, help="ADDR/PREFIX of the server's eth0.")
@@ -270,7 +272,7 @@ def warnings(m: dict[str, Any]) -> list[str]:
     own = [str(w) for w in result.get("warnings") or []]
     said = " ".join(own).lower()
     if result.get("accel") == "tcg" and "tcg" not in said:
-        out.append("measured under TCG emulation: meaningless for real time")
+        out.append(TCG_WARNING)
     if (result.get("latency") or {}).get("overflowed") and "overflow" not in said:
         out.append("samples overflowed the histogram: no percentiles; raise --buckets")
     return out + own

@@ -34,6 +34,7 @@ from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
 from rtkvm.image.build import load_manifest
 from rtkvm.measure import cyclictest
+from rtkvm.measure.report import TCG_WARNING
 from rtkvm.runtime import kvmprobe
 from rtkvm.runtime.facts import runtime_facts
 
@@ -311,7 +312,7 @@ def measure(
         click.echo(cyclictest.render(m.result))
         click.echo(m.verify.render_table())
     if m.accel == "tcg":
-        _warn("measured under TCG (emulation): these latencies are MEANINGLESS for real-time")
+        _warn(TCG_WARNING)
     if m.result.overflowed:
         _warn("samples overflowed the histogram: no percentiles; raise --buckets")
     raise SystemExit(m.verify.exit_code())

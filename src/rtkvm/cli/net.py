@@ -39,7 +39,7 @@ from rtkvm.net.model import (
     load_wiring,
 )
 from rtkvm.net.netns import NetnsPeer
-from rtkvm.net.rtt import render
+from rtkvm.net.rtt import DEFAULT_BUCKET_US, DEFAULT_MPS, DEFAULT_SECONDS, render
 from rtkvm.net.rttrun import NetnsEndpoint, measure, ping_pong
 from rtkvm.serialize import dumps
 
@@ -313,9 +313,11 @@ def peer_delete_cmd(netns: str, uplink: str) -> None:
 @click.option("--server-netns", help="Namespace the sockperf server runs in.")
 @click.option("--server-guest", help="Shut-off rtkvm guest the server runs in (booted for it).")
 @click.option("--server-ip", required=True, help="The server's address on the network.")
-@click.option("--seconds", type=int, default=10, show_default=True)
-@click.option("--mps", type=int, default=2000, show_default=True, help="Messages per second.")
-@click.option("--bucket-us", type=float, default=10.0, show_default=True)
+@click.option("--seconds", type=int, default=DEFAULT_SECONDS, show_default=True)
+@click.option(
+    "--mps", type=int, default=DEFAULT_MPS, show_default=True, help="Messages per second."
+)
+@click.option("--bucket-us", type=float, default=DEFAULT_BUCKET_US, show_default=True)
 @click.option("--timeout", type=float, default=180.0, show_default=True,
               help="Seconds a guest may take to boot and reach the server.")  # fmt: skip
 @click.option("--uri", default=lifecycle.DEFAULT_URI, show_default=True, help="libvirt URI.")

@@ -16,6 +16,7 @@ from rtkvm.errors import InputError
 from rtkvm.measure import report as measure_report
 from rtkvm.measure.cyclictest import result_from_dict
 from rtkvm.measure.histogram_svg import render_svg
+from rtkvm.measure.report import TCG_WARNING
 
 
 @click.group()
@@ -44,7 +45,7 @@ def histogram(result_file: Path, output: Path, title: str | None) -> None:
     notes: list[str] = []
     accel = data.get("accel") if isinstance(data, dict) else None
     if accel == "tcg":
-        notes.append("measured under TCG (emulation): these latencies are meaningless for RT")
+        notes.append(TCG_WARNING)
     if result.overflowed:
         notes.append("samples overflowed the histogram: the true max is cyclictest's summary")
     guest = data.get("guest", "guest") if isinstance(data, dict) else "guest"

@@ -34,7 +34,16 @@ from rtkvm.errors import GuestError, MeasureError
 from rtkvm.guest import console, lifecycle
 from rtkvm.guest.netcmd import GuestNetRun, check_address, check_ip
 from rtkvm.guest.run import boot_and_wait_ready
-from rtkvm.net.rtt import RttReport, build_report, parse_full_log, parse_summary
+from rtkvm.net.rtt import (
+    DEFAULT_BUCKET_US,
+    DEFAULT_MPS,
+    DEFAULT_MSG_SIZE,
+    DEFAULT_SECONDS,
+    RttReport,
+    build_report,
+    parse_full_log,
+    parse_summary,
+)
 from rtkvm.net.rttrun import Endpoint, client_args, server_args
 
 GUEST_FULL_LOG = "/tmp/rtkvm-rtt.csv"
@@ -119,10 +128,10 @@ def rtt_client(
     server_ip: str,
     server_name: str,
     *,
-    seconds: int = 3,
-    mps: int = 1000,
-    msg_size: int = 64,
-    bucket_us: float = 10.0,
+    seconds: int = DEFAULT_SECONDS,
+    mps: int = DEFAULT_MPS,
+    msg_size: int = DEFAULT_MSG_SIZE,
+    bucket_us: float = DEFAULT_BUCKET_US,
     timeout: float = 120.0,
     warnings: Sequence[str] = (),
     address: str | None = None,
@@ -164,9 +173,9 @@ def rtt_from_guest(
     *,
     server_guest: str | None = None,
     server: Endpoint | None = None,
-    seconds: int = 3,
-    mps: int = 1000,
-    bucket_us: float = 10.0,
+    seconds: int = DEFAULT_SECONDS,
+    mps: int = DEFAULT_MPS,
+    bucket_us: float = DEFAULT_BUCKET_US,
     timeout: float = 120.0,
     warnings: Sequence[str] = (),
     client_address: str | None = None,

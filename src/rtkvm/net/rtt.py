@@ -19,6 +19,15 @@ from typing import Any
 
 from rtkvm.errors import MeasureError
 
+DEFAULT_SECONDS = 10
+"""How long a sockperf ping-pong run lasts unless asked otherwise."""
+DEFAULT_MPS = 2000
+"""Messages per second of a run: one every 500 µs, well below what a polled path carries."""
+DEFAULT_MSG_SIZE = 64
+"""Bytes per message: a control-loop sized payload."""
+DEFAULT_BUCKET_US = 10.0
+"""Width of a histogram bucket, in µs."""
+
 REPORTED_PERCENTILES = (50.0, 90.0, 99.0, 99.9, 99.99)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _PCT = re.compile(r"--->\s+percentile\s+([\d.]+)\s+=\s+([\d.]+)")
@@ -138,7 +147,7 @@ def build_report(
     summary: SockperfSummary,
     samples: Sequence[float],
     *,
-    bucket_us: float = 10.0,
+    bucket_us: float = DEFAULT_BUCKET_US,
     warnings: Sequence[str] = (),
 ) -> RttReport:
     """Statistics from the samples, cross-checked against sockperf's own summary."""

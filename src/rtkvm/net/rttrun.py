@@ -20,7 +20,16 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from rtkvm.errors import MeasureError
-from rtkvm.net.rtt import RttReport, build_report, parse_full_log, parse_summary
+from rtkvm.net.rtt import (
+    DEFAULT_BUCKET_US,
+    DEFAULT_MPS,
+    DEFAULT_MSG_SIZE,
+    DEFAULT_SECONDS,
+    RttReport,
+    build_report,
+    parse_full_log,
+    parse_summary,
+)
 
 SOCKPERF = "sockperf"
 
@@ -125,10 +134,10 @@ def measure(
     server_ip: str,
     *,
     port: int = 11111,
-    seconds: int = 5,
-    mps: int = 2000,
-    msg_size: int = 64,
-    bucket_us: float = 10.0,
+    seconds: int = DEFAULT_SECONDS,
+    mps: int = DEFAULT_MPS,
+    msg_size: int = DEFAULT_MSG_SIZE,
+    bucket_us: float = DEFAULT_BUCKET_US,
     warnings: Sequence[str] = (),
 ) -> RttReport:
     """Round trip from ``client`` to ``server_ip`` served by ``server``."""
@@ -155,10 +164,10 @@ def ping_pong(
     server_ip: str,
     *,
     port: int = 11111,
-    seconds: int = 5,
-    mps: int = 2000,
-    msg_size: int = 64,
-    bucket_us: float = 10.0,
+    seconds: int = DEFAULT_SECONDS,
+    mps: int = DEFAULT_MPS,
+    msg_size: int = DEFAULT_MSG_SIZE,
+    bucket_us: float = DEFAULT_BUCKET_US,
     warnings: Sequence[str] = (),
 ) -> RttReport:
     """The client half: ping-pong a server that is already listening (here or in a guest)."""

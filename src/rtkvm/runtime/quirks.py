@@ -13,10 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rtkvm.findings import Finding, Report, Severity, Status
+from rtkvm.host.process import (
+    LIMITS_PATH,
+    MOUNTS_PATH,
+    STATUS_PATH,
+    parse_capabilities,
+    parse_cgroup_mounts,
+    parse_memlock,
+)
 from rtkvm.hostfs import HostFS, Unknown
-
-CAP_SYS_RESOURCE = 24
-"""Bit of CAP_SYS_RESOURCE in the capability masks of /proc/PID/status."""
 
 
 @dataclass(frozen=True)
@@ -37,15 +42,14 @@ class Quirk:
 
 
 def mount_point(fs: HostFS, fstype: str, option: str) -> str | Unknown:
-    """Mount point of the first ``fstype`` mount whose options include ``option``."""
-    mounts = fs.read_maybe("/proc/self/mounts")
+    """Mount point of the first cgroup ``fstype`` mount with controller (or option) ``option``."""
+    mounts = fs.read_maybe(MOUNTS_PATH)
     if isinstance(mounts, Unknown):
         return mounts
-    for line in mounts.splitlines():
-        fields = line.split()
-        if len(fields) >= 4 and fields[2] == fstype and option in fields[3].split(","):
-            return fields[1]
-    return Unknown("/proc/self/mounts", f"no {fstype} mount with option {option}")
+    for mount in parse_cgroup_mounts(mounts):
+        if mount.fstype == fstype and (option in mount.controllers or fstype == "cgroup2"):
+            return mount.path
+    return Unknown(MOUNTS_PATH, f"no {fstype} mount with {option}")
 
 
 def detect_rt_group_sched(fs: HostFS) -> Quirk:
@@ -69,15 +73,6 @@ def detect_rt_group_sched(fs: HostFS) -> Quirk:
     return Quirk("rt_group_sched", present, observed, meaning, handling)
 
 
-def parse_cap_mask(status_text: str, field: str = "CapEff") -> int | None:
-    """The capability mask of a /proc/PID/status text, or None if the field is absent."""
-    for line in status_text.splitlines():
-        name, _, value = line.partition(":")
-        if name == field:
-            return int(value.strip(), 16)
-    return None
-
-
 def detect_no_cap_sys_resource(fs: HostFS) -> Quirk:
     """No CAP_SYS_RESOURCE: libvirt cannot raise QEMU's locked-memory limit."""
     meaning = (
@@ -86,39 +81,36 @@ def detect_no_cap_sys_resource(fs: HostFS) -> Quirk:
         "permitted'); guest memory can be paged out."
     )
     handling = "Handled: guests are created without <locked/>; latency may suffer from paging."
-    text = fs.read_maybe("/proc/self/status")
+    text = fs.read_maybe(STATUS_PATH)
     if isinstance(text, Unknown):
         return Quirk("no_cap_sys_resource", None, str(text), meaning, handling)
-    mask = parse_cap_mask(text)
-    if mask is None:
-        return Quirk("no_cap_sys_resource", None, "CapEff missing", meaning, handling)
-    has = bool(mask >> CAP_SYS_RESOURCE & 1)
-    return Quirk("no_cap_sys_resource", not has, f"CapEff={mask:016x}", meaning, handling)
-
-
-def parse_memlock(limits_text: str) -> tuple[str, str] | None:
-    """(soft, hard) of 'Max locked memory' in /proc/PID/limits, as written there."""
-    for line in limits_text.splitlines():
-        if line.startswith("Max locked memory"):
-            fields = line[len("Max locked memory") :].split()
-            if len(fields) >= 2:
-                return fields[0], fields[1]
-    return None
+    try:
+        caps = parse_capabilities(text)
+    except ValueError as exc:
+        return Quirk("no_cap_sys_resource", None, str(exc), meaning, handling)
+    has = "CAP_SYS_RESOURCE" in caps
+    observed = f"CAP_SYS_RESOURCE {'in' if has else 'not in'} CapEff"
+    return Quirk("no_cap_sys_resource", not has, observed, meaning, handling)
 
 
 def detect_memlock(fs: HostFS) -> Quirk:
     """A finite memlock limit: QEMU cannot lock guest memory beyond it."""
     meaning = "the locked-memory limit is finite, so QEMU cannot mlock all guest memory."
     handling = "Handled: no <locked/> in the guest design; cyclictest -m locks inside the guest."
-    text = fs.read_maybe("/proc/self/limits")
+    text = fs.read_maybe(LIMITS_PATH)
     if isinstance(text, Unknown):
         return Quirk("memlock_limited", None, str(text), meaning, handling)
-    limits = parse_memlock(text)
-    if limits is None:
-        return Quirk("memlock_limited", None, "no 'Max locked memory' line", meaning, handling)
-    soft, hard = limits
-    present = "unlimited" not in (soft, hard)
-    return Quirk("memlock_limited", present, f"soft={soft} hard={hard}", meaning, handling)
+    try:
+        soft, hard = parse_memlock(text)
+    except ValueError as exc:
+        return Quirk("memlock_limited", None, str(exc), meaning, handling)
+    present = soft is not None and hard is not None  # None: unlimited
+    observed = f"soft={_bytes(soft)} hard={_bytes(hard)}"
+    return Quirk("memlock_limited", present, observed, meaning, handling)
+
+
+def _bytes(limit: int | None) -> str:
+    return "unlimited" if limit is None else str(limit)
 
 
 def detect_kvm(fs: HostFS, probe_booted: bool | None, probe_detail: str) -> Quirk:

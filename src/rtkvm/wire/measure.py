@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from rtkvm.net.rtt import DEFAULT_BUCKET_US, DEFAULT_MPS, DEFAULT_SECONDS
 from rtkvm.wire.base import In as _In
 from rtkvm.wire.guest import AgentInstance
 
@@ -41,10 +42,10 @@ class CyclictestParamsIn(_In):
 class RttParamsIn(_In):
     """sockperf ping-pong from the client instance's first NIC to the server's."""
 
-    seconds: int = Field(default=10, ge=1, le=3600)
-    mps: int = Field(default=2000, ge=1, le=1_000_000)
+    seconds: int = Field(default=DEFAULT_SECONDS, ge=1, le=3600)
+    mps: int = Field(default=DEFAULT_MPS, ge=1, le=1_000_000)
     """Messages per second."""
-    bucket_us: float = Field(default=10.0, gt=0, le=1_000_000)
+    bucket_us: float = Field(default=DEFAULT_BUCKET_US, gt=0, le=1_000_000)
     client_address: str = Field(default=DEFAULT_CLIENT_ADDRESS, max_length=43)
     """ADDR/PREFIX the client's eth0 gets for the run (no DHCP on unmanaged networks)."""
     server_address: str = Field(default=DEFAULT_SERVER_ADDRESS, max_length=43)
