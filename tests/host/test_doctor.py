@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rtkvm.cli.host_doctor import load_plan
 from rtkvm.cli.main import cli, main
 from rtkvm.cpuset import CpuSet
 from rtkvm.errors import InputError
@@ -305,8 +304,8 @@ def _planner_output(plan: PartitionPlan, isolated: str) -> str:
 
 def test_load_plan_takes_the_planner_output() -> None:
     plan = PartitionPlan(housekeeping=C("0-1"), rt_vcpu=C("2-5"), dataplane=C("6-7"))
-    assert load_plan(_planner_output(plan, "2-7"), "p.json") == plan
-    assert load_plan(plan.to_json(), "p.json") == plan
+    assert PartitionPlan.from_json(_planner_output(plan, "2-7"), source="p.json") == plan
+    assert PartitionPlan.from_json(plan.to_json(), source="p.json") == plan
 
 
 @pytest.mark.parametrize(
@@ -322,7 +321,7 @@ def test_load_plan_takes_the_planner_output() -> None:
 )  # fmt: skip
 def test_load_plan_refuses_what_it_cannot_trust(text: str, words: str) -> None:
     with pytest.raises(InputError) as info:
-        load_plan(text, "p.json")
+        PartitionPlan.from_json(text, source="p.json")
     assert str(info.value).startswith("p.json: ") and words in str(info.value)
 
 

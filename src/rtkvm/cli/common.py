@@ -8,6 +8,9 @@ from typing import Any, TypeVar
 
 import click
 
+from rtkvm.cpuset import CpuSet
+from rtkvm.errors import InputError
+from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,3 +83,33 @@ def guest_boot_options(command: F) -> F:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def resolve_plan(
+    plan_file: str | Path | None,
+    housekeeping: str | None,
+    rt_cpus: str | None,
+    online: Callable[[], CpuSet] | None = None,
+) -> PartitionPlan:
+    """The plan of --plan FILE, or one made of --housekeeping CPUS and --rt-vcpus CPUS
+    (default: every other online CPU, when ``online`` can say which)."""
+    if plan_file:
+        return PartitionPlan.load(plan_file)
+    if not housekeeping:
+        raise InputError("give --plan FILE, or --housekeeping CPUS (and --rt-vcpus CPUS)")
+    hk = CpuSet.parse(housekeeping)
+    if rt_cpus is not None:
+        rt = CpuSet.parse(rt_cpus)
+    elif online is not None:
+        rt = online() - hk
+    else:
+        raise InputError("give --rt-vcpus CPUS with --housekeeping, or --plan FILE")
+    return PartitionPlan(housekeeping=hk, rt_vcpu=rt, dataplane=CpuSet())
+
+
+def read_text(path: Path, what: str) -> str:
+    """A user's input file; InputError naming ``what`` when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {what} {path}: {exc}") from None

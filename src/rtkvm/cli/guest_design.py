@@ -17,25 +17,18 @@ from typing import Any
 
 import click
 
-from rtkvm.cli.common import format_option, open_host
-from rtkvm.cli.host_doctor import load_plan
+from rtkvm.cli.common import format_option, open_host, read_text
 from rtkvm.cpuset import CpuSet
 from rtkvm.domain.audit import AuditHost, audit_domain
 from rtkvm.domain.design import GuestBoot, HostQuirks, VhostUserNic, design_guest
 from rtkvm.domain.spec import ParsedFlavor, from_extra_specs, load_flavor, parse_extra_spec_args
 from rtkvm.domain.xml import parse_domain
 from rtkvm.errors import CpuListError, InputError
+from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology, read_topology
 from rtkvm.serialize import to_jsonable
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-
-
-def _read(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {what} {path}: {exc}") from None
 
 
 def _cpus(text: str, option: str) -> CpuSet:
@@ -70,7 +63,7 @@ def _flavor(
     if flavor is not None and extra:
         raise InputError("give either --flavor FILE or --extra-spec KEY=VALUE, not both")
     if flavor is not None:
-        return load_flavor(_read(flavor, "flavor"), source=str(flavor))
+        return load_flavor(read_text(flavor, "flavor"), source=str(flavor))
     if not extra:
         raise InputError("give the flavor: --flavor FILE.json, or --extra-spec KEY=VALUE ...")
     if vcpus is None or ram is None:
@@ -187,7 +180,7 @@ def design_cmd(
     parsed = _flavor(flavor_path, extra, vcpus, ram)
     for key in parsed.ignored:
         click.echo(f"rtkvm: note: extra spec {key!r} is not used by rtkvm", err=True)
-    plan = load_plan(_read(plan_path, "plan"), str(plan_path))
+    plan = PartitionPlan.load(plan_path)
     topology = read_topology(open_host(root))
     boot = GuestBoot(
         name=name,
@@ -236,7 +229,7 @@ def _domain_xml(path: Path | None, name: str | None, uri: str) -> tuple[str, str
     if (path is None) == (name is None):
         raise InputError("give either DOMAIN.xml or --domain NAME")
     if path is not None:
-        return _read(path, "domain XML"), str(path)
+        return read_text(path, "domain XML"), str(path)
     try:
         import libvirt  # lazily: only --domain needs it
     except ImportError:
@@ -302,7 +295,7 @@ def audit_cmd(
     domain = parse_domain(xml, source=source)
     topology = _topology(root if root is not None or domain_name is None else "/")
     if plan_path is not None:
-        host = AuditHost.from_plan(load_plan(_read(plan_path, "plan"), str(plan_path)), topology)
+        host = AuditHost.from_plan(PartitionPlan.load(plan_path), topology)
     elif housekeeping is not None:
         host = AuditHost(housekeeping=_cpus(housekeeping, "--housekeeping"), topology=topology)
     else:

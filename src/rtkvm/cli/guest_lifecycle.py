@@ -13,8 +13,7 @@ from typing import Literal, cast
 
 import click
 
-from rtkvm.cli.common import format_option, guest_boot_options
-from rtkvm.cpuset import CpuSet
+from rtkvm.cli.common import format_option, guest_boot_options, resolve_plan
 from rtkvm.dataplane.backend import OvsDpdkBackend
 from rtkvm.dataplane.layout import GuestNic, port_for
 from rtkvm.dataplane.ovs import OvsDpdk
@@ -29,7 +28,6 @@ from rtkvm.guest.create import Image, default_spec, plan_guest
 from rtkvm.guest.hypervisor import LibvirtHypervisor
 from rtkvm.guest.netcmd import check_address
 from rtkvm.guest.run import CyclictestParams, boot_and_wait_ready, measure_guest, verify_guest
-from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
 from rtkvm.image.build import load_manifest
@@ -46,17 +44,6 @@ name_argument = click.argument("name")
 
 def _warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
-
-
-def _plan(
-    plan_file: Path | None, housekeeping: str, rt_cpus: str | None, fs: HostFS
-) -> PartitionPlan:
-    if plan_file is not None:
-        return PartitionPlan.from_json(plan_file.read_text("utf-8"), source=str(plan_file))
-    hk = CpuSet.parse(housekeeping)
-    online = read_topology(fs).online
-    rt = CpuSet.parse(rt_cpus) if rt_cpus is not None else online - hk
-    return PartitionPlan(housekeeping=hk, rt_vcpu=rt, dataplane=CpuSet())
 
 
 @click.command("create")
@@ -149,7 +136,7 @@ def create(
         with lifecycle.connect(uri) as conn:
             if lifecycle.exists(conn, name):  # its ports are plugged: leave them alone
                 raise GuestError(f"a domain named {name!r} already exists: delete it first")
-    plan = _plan(plan_file, housekeeping, rt_cpus, fs)
+    plan = resolve_plan(plan_file, housekeeping, rt_cpus, lambda: read_topology(fs).online)
 
     def design(nics: tuple[VhostUserNic, ...]) -> str:
         created = plan_guest(

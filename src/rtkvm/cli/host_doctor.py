@@ -14,25 +14,12 @@ from pathlib import Path
 
 import click
 
-from rtkvm.cli.common import format_option, open_host, root_option
-from rtkvm.errors import InputError
+from rtkvm.cli.common import format_option, open_host, read_text, root_option
 from rtkvm.host.checks import CheckSet, parse_checks, shipped_checks
 from rtkvm.host.doctor import evaluate
 from rtkvm.host.facts import host_facts
 from rtkvm.host.inspect import inspect_host
 from rtkvm.host.partition import PartitionPlan
-
-
-def load_plan(text: str, source: str) -> PartitionPlan:
-    """A plan from a bare PartitionPlan or from ``rtkvm host plan --format json`` output."""
-    return PartitionPlan.from_json(text, source=source)
-
-
-def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {what} {path}: {exc}") from None
 
 
 @click.command("doctor")
@@ -70,11 +57,11 @@ def doctor_cmd(
     checks: CheckSet = (
         shipped_checks()
         if checks_path is None
-        else parse_checks(_read_text(checks_path, "checks file"), source=str(checks_path))
+        else parse_checks(read_text(checks_path, "checks file"), source=str(checks_path))
     )
     plan = None
     if plan_path is not None:
-        plan = load_plan(_read_text(plan_path, "plan"), str(plan_path))
+        plan = PartitionPlan.load(plan_path)
     facts = host_facts(inspect_host(open_host(root)))
     report = evaluate(
         checks, facts, plan, subject=f"host {root}", plan_source=str(plan_path or "plan")

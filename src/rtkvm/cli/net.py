@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from rtkvm.cli.common import format_option, open_host, root_option
+from rtkvm.cli.common import format_option, open_host, resolve_plan, root_option
 from rtkvm.cpuset import CpuSet
 from rtkvm.dataplane.backend import OvsDpdkBackend
 from rtkvm.dataplane.layout import GuestNic
@@ -28,7 +28,6 @@ from rtkvm.errors import InputError
 from rtkvm.guest import lifecycle
 from rtkvm.guest.netcmd import check_address
 from rtkvm.guest.netrun import SOCKPERF_PORT, rtt_from_guest, serving
-from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS, Unknown
 from rtkvm.net.lldp import cross_check, parse_keyvalue
 from rtkvm.net.model import (
@@ -73,16 +72,6 @@ def _layout_options(fn: Any) -> Any:
     return fn
 
 
-def _plan(plan_file: str | None, housekeeping: str | None, rt_vcpus: str) -> PartitionPlan:
-    if plan_file:
-        return PartitionPlan.from_json(Path(plan_file).read_text(), source=plan_file)
-    if not housekeeping:
-        raise InputError("give --plan FILE, or --housekeeping CPUS (and --rt-vcpus CPUS)")
-    return PartitionPlan(
-        housekeeping=CpuSet.parse(housekeeping), rt_vcpu=CpuSet.parse(rt_vcpus), dataplane=CpuSet()
-    )
-
-
 def _inputs(
     networks_file: str | None, wiring_file: str | None
 ) -> tuple[tuple[UnmanagedNetwork, ...], HostWiring]:
@@ -104,7 +93,7 @@ def _compute(fs: HostFS, kw: dict[str, Any]) -> Any:
     return host_layout(
         fs,
         load_settings(),
-        _plan(kw["plan_file"], kw["housekeeping"], kw["rt_vcpus"]),
+        resolve_plan(kw["plan_file"], kw["housekeeping"], kw["rt_vcpus"]),
         nets,
         wiring,
         socket_dir=kw["socket_dir"],
