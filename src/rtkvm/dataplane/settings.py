@@ -8,12 +8,11 @@ the host or start anything.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from rtkvm.errors import DataError
+from rtkvm.shipped import parse_toml, shipped_text
 
 POLICIES = ("fifo", "rr", "other")
 
@@ -66,11 +65,8 @@ class DataplaneSettings:
 def load_settings(text: str | None = None, *, source: str = "dataplane.toml") -> DataplaneSettings:
     """Parse the shipped TOML (or ``text``); raises DataError naming the bad entry."""
     if text is None:
-        text = resources.files("rtkvm.data").joinpath("dataplane.toml").read_text("utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DataError(f"{source}: not valid TOML ({exc})") from None
+        text = shipped_text("dataplane.toml")
+    data = parse_toml(text, source)
     try:
         return _build(data)
     except (KeyError, TypeError, ValueError) as exc:

@@ -16,9 +16,6 @@ host, talk to libvirt, or change the domain.
 
 from __future__ import annotations
 
-import tomllib
-from importlib import resources
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rtkvm.cpuset import CpuSet
@@ -32,6 +29,7 @@ from rtkvm.domain.audit_checks import (
 from rtkvm.domain.xml import Domain
 from rtkvm.errors import DataError
 from rtkvm.findings import Finding, Report, Severity, Status
+from rtkvm.shipped import parse_toml, shipped_text
 
 __all__ = ["AuditHost", "AuditRule", "Outcome", "audit_domain", "load_rules", "rt_vcpus_of"]
 
@@ -53,13 +51,13 @@ class AuditRule(BaseModel):
 def load_rules(text: str | None = None) -> tuple[AuditRule, ...]:
     """The shipped rules (or ``text``); DataError when they do not match the checks."""
     if text is None:
-        text = (resources.files("rtkvm") / "data" / "guest_audit.toml").read_text("utf-8")
+        text = shipped_text("guest_audit.toml")
+    items = parse_toml(text, "guest_audit.toml").get("rule", [])
     try:
-        items = tomllib.loads(text).get("rule", [])
         if not isinstance(items, list):
             raise DataError("guest_audit.toml: 'rule' must be an array of tables ([[rule]])")
         rules = tuple(AuditRule.model_validate(item) for item in items)
-    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+    except ValidationError as exc:
         raise DataError(f"guest_audit.toml: {exc}") from None
     ids = [r.id for r in rules]
     if len(set(ids)) != len(ids):

@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import enum
 import string
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from rtkvm.errors import DataError
 from rtkvm.findings import Severity
+from rtkvm.shipped import parse_toml, shipped_text
 
 
 class Kind(enum.StrEnum):
@@ -258,16 +257,12 @@ SHIPPED = "doctor_checks.toml"
 
 def shipped_checks() -> CheckSet:
     """The checks shipped in the package (``rtkvm/data/doctor_checks.toml``)."""
-    text = resources.files("rtkvm").joinpath("data", SHIPPED).read_text(encoding="utf-8")
-    return parse_checks(text, source=f"rtkvm/data/{SHIPPED}")
+    return parse_checks(shipped_text(SHIPPED), source=f"rtkvm/data/{SHIPPED}")
 
 
 def parse_checks(text: str, *, source: str) -> CheckSet:
     """Parse and validate a checks file; any problem raises DataError saying what to change."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DataError(f"{source}: not valid TOML ({exc})") from None
+    data = parse_toml(text, source)
     extra = sorted(set(data) - {"check"})
     if extra:
         raise DataError(f"{source}: unknown top-level keys {extra}; only [[check]] tables")

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import functools
 import string
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 
 from rtkvm.cpuset import CpuSet
 from rtkvm.errors import DataError
+from rtkvm.shipped import parse_toml, shipped_text
 
 PLACEHOLDERS = frozenset({"isolated", "housekeeping"})
 TABLE = "plan_kernel_args.toml"
@@ -37,10 +36,7 @@ class KernelArg:
 
 def parse_kernel_args(text: str, *, source: str = TABLE) -> tuple[KernelArg, ...]:
     """Parse a TOML table of ``[[arg]]`` entries; raises DataError naming the problem."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DataError(f"{source}: not valid TOML ({exc})") from None
+    data = parse_toml(text, source)
     entries = data.get("arg")
     if not isinstance(entries, list) or not entries:
         raise DataError(f"{source}: expected a non-empty list of [[arg]] tables")
@@ -71,8 +67,7 @@ def parse_kernel_args(text: str, *, source: str = TABLE) -> tuple[KernelArg, ...
 @functools.cache
 def default_kernel_args() -> tuple[KernelArg, ...]:
     """The shipped table (read once per process)."""
-    text = resources.files("rtkvm").joinpath("data", TABLE).read_text(encoding="utf-8")
-    return parse_kernel_args(text)
+    return parse_kernel_args(shipped_text(TABLE))
 
 
 def render_kernel_args(

@@ -20,15 +20,14 @@ import shutil
 import subprocess
 import tempfile
 import time
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from rtkvm.errors import DataError, ImageError
 from rtkvm.footprint import IMAGE_CACHE_DIR, IMAGE_DIR
 from rtkvm.image.cpio import Entry, write_newc
+from rtkvm.shipped import parse_toml, shipped_text
 
 DEFAULT_CACHE = Path(IMAGE_CACHE_DIR.path)
 DEFAULT_OUTPUT = Path(IMAGE_DIR.path)
@@ -79,9 +78,9 @@ class BuiltImage:
 def load_image_spec(text: str | None = None) -> ImageSpec:
     """Parse image.toml (the shipped one by default)."""
     if text is None:
-        text = resources.files("rtkvm").joinpath("data/image.toml").read_text("utf-8")
+        text = shipped_text("image.toml")
+    raw = parse_toml(text, "image.toml")
     try:
-        raw = tomllib.loads(text)
         return ImageSpec(
             kernel_metapackage=raw["kernel_metapackage"],
             packages=tuple(p["name"] for p in raw["package"]),
@@ -89,7 +88,7 @@ def load_image_spec(text: str | None = None) -> ImageSpec:
             modules=tuple(raw["modules"]),
             init=raw["init"],
         )
-    except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise DataError(f"image.toml: {exc!r}") from None
 
 

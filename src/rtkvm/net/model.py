@@ -11,13 +11,13 @@ exist in) nor build switch objects.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rtkvm.errors import NetworkError
 from rtkvm.net.names import check_label
+from rtkvm.shipped import parse_toml
 
 VLAN_MIN = 1
 VLAN_MAX = 4094
@@ -187,7 +187,4 @@ def load_wiring(text: str, *, source: str = "wiring") -> HostWiring:
 
 
 def _toml(text: str, source: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise NetworkError(f"{source}: not valid TOML ({exc})") from None
+    return parse_toml(text, source, NetworkError)

@@ -11,11 +11,10 @@ anything.
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
 
 from rtkvm.errors import DataError
+from rtkvm.shipped import parse_toml, shipped_text
 
 BEGIN = "# --- rtkvm managed settings: begin (rtkvm runtime up rewrites this block) ---"
 END = "# --- rtkvm managed settings: end ---"
@@ -67,16 +66,16 @@ class RuntimeData:
 def load_runtime_data(text: str | None = None) -> RuntimeData:
     """Parse runtime.toml (the shipped one by default); raises DataError on bad data."""
     if text is None:
-        text = resources.files("rtkvm").joinpath("data/runtime.toml").read_text("utf-8")
+        text = shipped_text("runtime.toml")
+    raw = parse_toml(text, "runtime.toml")
     try:
-        raw = tomllib.loads(text)
         return RuntimeData(
             users=tuple(UserSpec(**u) for u in raw.get("user", [])),
             groups=tuple(GroupSpec(**g) for g in raw.get("group", [])),
             directories=tuple(DirSpec(**d) for d in raw.get("directory", [])),
             qemu_conf=tuple(ConfSetting(**s) for s in raw.get("qemu_conf", [])),
         )
-    except (tomllib.TOMLDecodeError, TypeError) as exc:
+    except TypeError as exc:
         raise DataError(f"runtime.toml: {exc}") from None
 
 

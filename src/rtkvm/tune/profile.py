@@ -16,18 +16,17 @@ substitutes. The mechanism that applies a setting lives in tune/plugins.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
-from importlib import resources
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from rtkvm.errors import DataError, InputError
 from rtkvm.host.partition import PartitionPlan
+from rtkvm.shipped import has_shipped, parse_toml, shipped_names, shipped_text
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-PROFILE_DIR = "data/profiles"
+PROFILE_DIR = "profiles"
 
 
 class _Model(BaseModel):
@@ -233,20 +232,15 @@ def merge(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]
 
 def available_profiles() -> list[str]:
     """Names of the profiles shipped with rtkvm."""
-    files = resources.files("rtkvm").joinpath(PROFILE_DIR).iterdir()
-    return sorted(f.name[: -len(".toml")] for f in files if f.name.endswith(".toml"))
+    return shipped_names(PROFILE_DIR)
 
 
 def _raw(name: str) -> dict[str, Any]:
-    resource = resources.files("rtkvm").joinpath(f"{PROFILE_DIR}/{name}.toml")
-    if not resource.is_file():
+    if not has_shipped(f"{PROFILE_DIR}/{name}.toml"):
         raise InputError(
             f"unknown tuning profile {name!r}; choose one of: {', '.join(available_profiles())}"
         )
-    try:
-        return tomllib.loads(resource.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise DataError(f"profile {name}.toml is not valid TOML: {exc}") from None
+    return parse_toml(shipped_text(f"{PROFILE_DIR}/{name}.toml"), f"profile {name}.toml")
 
 
 def load_profile(name: str) -> Profile:
