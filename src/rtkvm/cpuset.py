@@ -187,9 +187,6 @@ class CpuSet:
     def isdisjoint(self, other: CpuSet) -> bool:
         return self._cpus.isdisjoint(other._cpus)
 
-    def issubset(self, other: CpuSet) -> bool:
-        return self._cpus <= other._cpus
-
     def min(self) -> int:
         """Lowest CPU; raises CpuListError on the empty set."""
         if not self._cpus:

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from rtkvm.errors import HostWriteError
+from rtkvm.host.kernel import selected
 from rtkvm.hostfs import HostFS
 from rtkvm.tune.fakes import write_task
-from rtkvm.tune.kernelfiles import selected
 from rtkvm.tune.simkernel import SimulatedHostFS, SimulatedProcessControl
 from rtkvm.tune.system import ProcessControl, RealProcessControl
 

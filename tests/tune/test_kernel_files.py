@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from rtkvm.errors import HostWriteError
+from rtkvm.host.kernel import selected
 from rtkvm.tune.engine import rollback
 from rtkvm.tune.fakes import write_task, write_tuning_host
 from rtkvm.tune.journal import Journal
-from rtkvm.tune.kernelfiles import displays_as, restorable, selected, selector_accepts
+from rtkvm.tune.kernelfiles import displays_as, restorable, selector_accepts
 from rtkvm.tune.simkernel import SimulatedHostFS, SimulatedProcessControl
 from rtkvm.tune.system import RecordingRunner
 

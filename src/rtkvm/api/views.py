@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import Principal
-from rtkvm.api.errors import ApiError, not_found
+from rtkvm.api.errors import not_found
 from rtkvm.db.models import (
     Host,
     HostDetail,
@@ -67,7 +67,9 @@ def visible_networks(caller: Principal) -> ColumnElement[bool]:
 def network_named(session: Session, name: str, caller: Principal) -> Network:
     net = session.scalar(select(Network).where(Network.name == name, visible_networks(caller)))
     if net is None:
-        raise not_found("network", name, " (list the ones you may use with `rtkvm network list`)")
+        raise not_found(
+            "network", name, " (list the ones you may use with `rtkvm cloud network list`)"
+        )
     return net
 
 
@@ -216,9 +218,3 @@ def _instance_fields(session: Session, inst: Instance) -> dict[str, object]:
         "updated_at": inst.updated_at,
         "rt_waiver": inst.rt_waiver,
     }
-
-
-def check_role(value: str) -> str:
-    if value not in ("admin", "member"):
-        raise ApiError(422, f"role {value!r}: use admin or member")
-    return value

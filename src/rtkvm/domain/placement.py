@@ -48,12 +48,6 @@ class Placement:
     floating_cpus: CpuSet = field(default_factory=CpuSet)
     """Housekeeping CPUs the floating vCPUs may run on (shared, never claimed)."""
 
-    def pcpu_of(self, vcpu: int) -> int:
-        for v, p in self.vcpu_pins:
-            if v == vcpu:
-                return p
-        raise KeyError(vcpu)
-
     def pcpus_of(self, vcpus: CpuSet) -> CpuSet:
         return CpuSet(p for v, p in self.vcpu_pins if v in vcpus)
 

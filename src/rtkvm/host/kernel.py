@@ -37,7 +37,8 @@ SYSCTLS = {
     "stat_interval": "/proc/sys/vm/stat_interval",
 }
 
-_SELECTED = re.compile(r"\[([^\]]+)\]")
+_SELECTOR = re.compile(r"^\s*(?:[\w+-]+\s+)*\[([\w+-]+)\](?:\s+[\w+-]+)*\s*$")
+"""A selector's display: its words, the chosen one in brackets (``always [madvise] never``)."""
 _RT_MARKERS = ("PREEMPT_RT", "PREEMPT RT")
 
 
@@ -74,11 +75,17 @@ def parse_int(text: str, source: str) -> int | Unknown:
         return Unknown(source, f"expected an integer, found {stripped!r}")
 
 
+def selected(display: str) -> str | None:
+    """The bracketed word of a selector display, or None when the text is not one."""
+    match = _SELECTOR.match(display)
+    return match.group(1) if match else None
+
+
 def parse_selected(text: str, source: str) -> str | Unknown:
     """The bracketed choice of a sysfs selector: ``always [madvise] never`` -> madvise."""
-    match = _SELECTED.search(text)
-    if match:
-        return match.group(1)
+    word = selected(text)
+    if word is not None:
+        return word
     return Unknown(source, f"no [selected] word in {text.strip()!r}")
 
 

@@ -6,8 +6,7 @@ RT guest image under ``-accel kvm`` with a timeout and watches the serial
 output for the image's ready marker. The result is cached in a JSON file keyed
 by the QEMU binary, the host kernel release and the guest kernel, so it runs
 once per combination. This module must not choose the accelerator for a guest
-(see :func:`choose_accel`, which only turns the result into a value) nor leave
-a QEMU process behind.
+(rtkvm.runtime.facts does) nor leave a QEMU process behind.
 """
 
 from __future__ import annotations
@@ -98,11 +97,6 @@ def kvm_probe(
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     cache_file.write_text(json.dumps(asdict(result), indent=2) + "\n", "utf-8")
     return result
-
-
-def choose_accel(booted: bool) -> str:
-    """'kvm' when the probe booted a guest under KVM, otherwise 'tcg'."""
-    return "kvm" if booted else "tcg"
 
 
 def cached_result(cache_file: Path) -> ProbeResult | None:

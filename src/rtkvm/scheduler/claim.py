@@ -354,7 +354,7 @@ def _take_quota(session: Session, project_id: int, cores: int) -> None:
         f"quota of project {project.name!r} exceeded: it holds {project.rt_cores_used} of "
         f"{_limit(project.quota_rt_cores)} RT cores and {project.instances_used} of "
         f"{_limit(project.quota_instances)} instances; this guest needs {cores} RT cores. "
-        "Delete an instance or ask an admin to raise the quota (rtkvm cloud quota set)"
+        "Delete an instance or ask an admin to raise the quota (`rtkvm cloud project quota`)"
     )
 
 

@@ -47,3 +47,9 @@ def node_rows(topology: Topology, plan: PartitionPlan) -> list[NodeRow]:
             )
         )
     return rows
+
+
+def rt_capacity(rt_pcpus: CpuSet, share: int) -> int:
+    """Guest pCPU claims a node takes: each RT pCPU once, or ``share`` times on a lab host
+    whose admin lets guests share RT pCPUs (never for latency)."""
+    return len(rt_pcpus) * share

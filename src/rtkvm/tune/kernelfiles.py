@@ -10,22 +10,16 @@ A tuning journal must hold what can be *written back*, not what was *read*:
 :func:`restorable` turns a file's display into the text that restores it,
 :func:`displays_as` says whether a file already shows a restorable value,
 and :func:`selector_accepts` is the kernel's rule for a selector write (the
-fake trees of :mod:`rtkvm.tune.fakes` apply it). This module must not read
+simulated kernel of :mod:`rtkvm.tune.simkernel` applies it). How a selector
+reads is :func:`rtkvm.host.kernel.selected`. This module must not read
 or write files.
 """
 
 from __future__ import annotations
 
-import re
+from rtkvm.host.kernel import selected
 
-_SELECTOR = re.compile(r"^\s*(?:[\w+-]+\s+)*\[([\w+-]+)\](?:\s+[\w+-]+)*\s*$")
 CONTROLLER_LIST_FILE = "cgroup.subtree_control"
-
-
-def selected(display: str) -> str | None:
-    """The bracketed word of a selector display, or None when the text is not one."""
-    match = _SELECTOR.match(display)
-    return match.group(1) if match else None
 
 
 def choices(display: str) -> list[str]:

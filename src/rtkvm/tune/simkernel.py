@@ -29,8 +29,9 @@ from collections.abc import Iterable
 
 from rtkvm.cpuset import CpuSet
 from rtkvm.errors import CpuListError, HostWriteError
+from rtkvm.host.kernel import selected
 from rtkvm.hostfs import HostFS, Unknown
-from rtkvm.tune.kernelfiles import CONTROLLER_LIST_FILE, selected, selector_accepts
+from rtkvm.tune.kernelfiles import CONTROLLER_LIST_FILE, selector_accepts
 
 _IRQ_AFFINITY = re.compile(r"^/proc/irq/(\d+)/smp_affinity(_list)?$")
 _CPUSET_LISTS = ("cpuset.cpus", "cpuset.mems")

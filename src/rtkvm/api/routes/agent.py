@@ -29,7 +29,7 @@ from rtkvm.errors import InputError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.net.names import check_label
 from rtkvm.scheduler.claim import refresh_capacity, release
-from rtkvm.scheduler.hostdata import node_rows
+from rtkvm.scheduler.hostdata import node_rows, rt_capacity
 from rtkvm.wire import schemas
 from rtkvm.wire.base import DB_INT_MAX
 from rtkvm.wire.guest import AgentInstance, StateReport
@@ -102,7 +102,7 @@ def register(body: HostReport, services: ServicesDep, agent: AgentDep) -> schema
                     "new report has; reserve more hugepages or delete guests first"
                 )
             node.rt_pcpus = str(row.rt_pcpus)
-            node.rt_total = len(row.rt_pcpus) * host.pcpu_share
+            node.rt_total = rt_capacity(row.rt_pcpus, host.pcpu_share)
             node.rt_used = sum(1 for p, n in claims if n == row.node)
             node.hp2m_total = row.hp2m_total
             node.hp1g_total = row.hp1g_total

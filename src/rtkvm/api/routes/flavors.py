@@ -90,7 +90,7 @@ def show_flavor(name: str, services: ServicesDep, _: UserDep) -> schemas.FlavorO
     with services.db.read() as s:
         flavor = s.scalar(select(Flavor).where(Flavor.name == name))
         if flavor is None:
-            raise not_found("flavor", name, " (list them with `rtkvm flavor list`)")
+            raise not_found("flavor", name, " (list them with `rtkvm cloud flavor list`)")
         return flavor_out(flavor)
 
 

@@ -30,6 +30,7 @@ from rtkvm.db.models import (
     UnknownResource,
 )
 from rtkvm.scheduler.claim import lock_host, refresh_capacity
+from rtkvm.scheduler.hostdata import rt_capacity
 from rtkvm.wire import schemas
 from rtkvm.wire.secrets import new_secret
 
@@ -156,14 +157,14 @@ def _set_share(session: Session, host: Host, share: int) -> None:
             "them: delete those guests first (or keep the waiver and the share)",
         )
     for node in session.scalars(select(HostNode).where(HostNode.host_id == host.id)):
-        pcpus = len(CpuSet.parse(node.rt_pcpus))
-        if node.rt_used > pcpus * share:
+        pcpus = CpuSet.parse(node.rt_pcpus)
+        if node.rt_used > rt_capacity(pcpus, share):
             raise ApiError(
                 409,
                 f"host {host.name} node {node.node}: {node.rt_used} guest pCPUs are claimed, "
-                f"more than {pcpus} pCPUs x {share}: delete guests first",
+                f"more than {len(pcpus)} pCPUs x {share}: delete guests first",
             )
-        node.rt_total = pcpus * share
+        node.rt_total = rt_capacity(pcpus, share)
     host.pcpu_share = share
     session.flush()
     refresh_capacity(session, host.id)

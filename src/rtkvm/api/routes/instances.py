@@ -57,7 +57,7 @@ def create_instance(
         assert project_id is not None
         flavor = s.scalar(select(Flavor).where(Flavor.name == body.flavor))
         if flavor is None:
-            raise not_found("flavor", body.flavor, " (list them with `rtkvm flavor list`)")
+            raise not_found("flavor", body.flavor, " (list them with `rtkvm cloud flavor list`)")
         if len(set(body.networks)) != len(body.networks):
             raise ApiError(422, "a network is listed twice: give each network once")
         nets = [network_named(s, n, caller) for n in body.networks]

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rtkvm.cpuset import CpuSet
-from rtkvm.errors import CpuListError, DataError, TuneError
+from rtkvm.errors import CpuListError, DataError
 from rtkvm.host.kernel import parse_selected
 from rtkvm.hostfs import HostFS, Unknown
 from rtkvm.tune.journal import Entry
@@ -129,11 +129,6 @@ def file_change(
         reason = missing or f"{path} {live.reason} on this kernel"
         return Change(setting, path, "file", None, desired, why, False, unsupported=reason)
     return Change(setting, path, "file", live, desired, why, same(compare, live, desired))
-
-
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise TuneError(message)
 
 
 def glob_paths(fs: HostFS, pattern: str) -> Sequence[str]:
