@@ -121,3 +121,17 @@ def test_api_paths_are_written_only_by_the_clients_and_the_routes() -> None:
             if isinstance(text, str) and ("/v1/" in text or text == "/v1"):
                 writers.append(f"{m}:{node.lineno}")
     assert writers == []
+
+
+def test_every_public_error_lives_in_the_one_exception_tree() -> None:
+    """rtkvm.errors says it is the one tree: a public RtkvmError elsewhere is a second one."""
+    elsewhere = []
+    for m, path in MODULES.items():
+        if m == "rtkvm.errors":
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                bases = {b.id for b in node.bases if isinstance(b, ast.Name)}
+                if any(b.endswith("Error") for b in bases) and node.name.endswith("Error"):
+                    elsewhere.append(f"{m}.{node.name}")
+    assert elsewhere == []

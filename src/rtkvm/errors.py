@@ -90,3 +90,61 @@ class WriteRefusedError(TuneError):
         self.setting = setting
         self.path = path
         self.reason = reason
+
+
+class NoValidHostError(RtkvmError):
+    """No host can take the guest; the message says why per class of host."""
+
+
+class QuotaExceededError(RtkvmError):
+    """The project's quota would be exceeded; says what it uses and what the guest needs."""
+
+
+class InstanceGoneError(RtkvmError):
+    """The instance left 'scheduling' (deleted) while it was being scheduled."""
+
+
+class MeasureTimeoutError(RtkvmError):
+    """A measurement did not end within --timeout (it goes on on its host)."""
+
+
+class WaitTimeoutError(RtkvmError):
+    """The server did not reach the state in time; says where it is."""
+
+
+class CloudError(RtkvmError):
+    """The control plane refused a request (or could not be reached); carries the HTTP status."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying: the control plane was not reached or failed on its side."""
+        return self.status is None or self.status >= 500
+
+    @property
+    def unauthorized(self) -> bool:
+        """The credential was refused: retrying with it cannot help."""
+        return self.status in (401, 403)
+
+
+class NotRegisteredError(CloudError):
+    """The control plane lost this host's registration: register again."""
+
+
+class GuestBuildError(GuestError):
+    """Building failed, and undoing it left something behind (named in the message)."""
+
+
+class AllInOneError(RtkvmError):
+    """A background process of ``rtkvm up`` could not be started or stopped; says why."""
+
+
+class SpecError(InputError):
+    """An RT guest spec (flavor) that cannot work; says which field to change."""
+
+
+class DomainXMLError(InputError):
+    """Domain XML that rtkvm cannot read: names the element and what is wrong."""

@@ -6,9 +6,9 @@ import pytest
 
 from rtkvm.agent.loop import Agent
 from rtkvm.api.testing import Cloud, expect
+from rtkvm.errors import CloudError
 from rtkvm.wire.agent_client import AgentClient
 from rtkvm.wire.guest import StateReport
-from rtkvm.wire.http import CloudError
 from rtkvm.wire.user_client import CloudClient
 
 from .conftest import MakeAgent, small_flavor

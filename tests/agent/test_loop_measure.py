@@ -8,9 +8,9 @@ from rtkvm.agent.loop import RESTARTED, Agent
 from rtkvm.agent.measure import Finished
 from rtkvm.agent.names import domain_name
 from rtkvm.api.testing import Cloud, expect
+from rtkvm.errors import CloudError
 from rtkvm.wire.agent_client import AgentClient
 from rtkvm.wire.guest import AgentInstance
-from rtkvm.wire.http import CloudError
 from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
 from rtkvm.wire.node import Heartbeat
 from rtkvm.wire.schemas import HostOut

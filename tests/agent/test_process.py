@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from rtkvm.errors import CloudError
 from rtkvm.host.partition import PartitionPlan
-from rtkvm.wire.http import CloudError
 from rtkvm.wire.user_client import CloudClient
 
 from .conftest import HOST_ROOT, TEST_URI

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from rtkvm.allinone.state import StateDir
-from rtkvm.wire.http import CloudError
+from rtkvm.errors import CloudError
 from rtkvm.wire.user_client import CloudClient
 
 from .conftest import Run

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from rtkvm.api.testing import ADMIN_TOKEN, Cloud
 from rtkvm.cli.main import cli
-from rtkvm.wire.http import CloudError
+from rtkvm.errors import CloudError
 from rtkvm.wire.user_client import CloudClient
 
 

@@ -16,7 +16,7 @@ from rtkvm.api.testing import ADMIN_TOKEN, Cloud, expect
 from rtkvm.cli import cloud_measure
 from rtkvm.cli.main import cli
 from rtkvm.db.models import Instance
-from rtkvm.wire.http import CloudError
+from rtkvm.errors import CloudError
 from rtkvm.wire.user_client import CloudClient
 
 CYCLICTEST = {

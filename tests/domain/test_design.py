@@ -18,9 +18,9 @@ from rtkvm.domain.design import (
     design_guest,
 )
 from rtkvm.domain.placement import Placement
-from rtkvm.domain.spec import RtGuestSpec, SpecError
+from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.domain.xml import parse_domain
-from rtkvm.errors import InputError
+from rtkvm.errors import InputError, SpecError
 from rtkvm.findings import Severity, Status
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology

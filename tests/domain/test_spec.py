@@ -13,13 +13,12 @@ from rtkvm.domain.spec import (
     VCPU_PRIORITY_MAX,
     VCPU_PRIORITY_MIN,
     RtGuestSpec,
-    SpecError,
     from_extra_specs,
     load_flavor,
     parse_extra_spec_args,
     resolve_mask,
 )
-from rtkvm.errors import InputError
+from rtkvm.errors import InputError, SpecError
 
 RT = {"hw:cpu_policy": "dedicated", "hw:cpu_realtime": "yes"}
 

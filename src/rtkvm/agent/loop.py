@@ -44,10 +44,8 @@ from rtkvm.agent.inventory import dataplane_state
 from rtkvm.agent.measure import Finished, instances_of
 from rtkvm.agent.port import ControlPlane
 from rtkvm.agent.reconcile import Reconciliation, compare, lost, vanished_fault
-from rtkvm.errors import RtkvmError
-from rtkvm.wire.agent_client import NotRegisteredError
+from rtkvm.errors import CloudError, NotRegisteredError, RtkvmError
 from rtkvm.wire.guest import AgentInstance, StateReport
-from rtkvm.wire.http import CloudError
 from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
 from rtkvm.wire.node import (
     Heartbeat,

@@ -8,9 +8,9 @@ engine-independent. rtkvm's own API implements it
 (:class:`rtkvm.wire.agent_client.AgentClient`); an OpenStack engine (guests
 that Nova built, the host's readiness in Placement) implements it too.
 
-Errors: an implementation raises :class:`~rtkvm.wire.http.CloudError`
+Errors: an implementation raises :class:`~rtkvm.errors.CloudError`
 (``transient`` worth retrying, ``unauthorized`` fatal) and
-:class:`~rtkvm.wire.agent_client.NotRegisteredError` from a heartbeat the
+:class:`~rtkvm.errors.NotRegisteredError` from a heartbeat the
 control plane cannot place. This module must hold no implementation.
 """
 

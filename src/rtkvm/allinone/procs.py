@@ -18,12 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtkvm.errors import RtkvmError
+from rtkvm.errors import AllInOneError
 from rtkvm.hostfs import HostFS, Unknown
-
-
-class AllInOneError(RtkvmError):
-    """A background process of ``rtkvm up`` could not be started or stopped; says why."""
 
 
 @dataclass(frozen=True)

@@ -25,15 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtkvm.allinone.procs import AllInOneError, Proc, Stopped
+from rtkvm.allinone.procs import Proc, Stopped
 from rtkvm.allinone.state import DEFAULT_PORT, Config, StateDir
-from rtkvm.errors import InputError
+from rtkvm.errors import AllInOneError, CloudError, InputError
 from rtkvm.footprint import Footprint
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.planner import PlanRequest, plan_partition
 from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
-from rtkvm.wire.http import CloudError
 from rtkvm.wire.user_client import CloudClient
 
 RTKVM_MAIN = "from rtkvm.cli.main import main; main()"

@@ -16,8 +16,13 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rtkvm.errors import InputError, RtkvmError
-from rtkvm.scheduler.claim import InstanceGoneError, NoValidHostError, QuotaExceededError
+from rtkvm.errors import (
+    InputError,
+    InstanceGoneError,
+    NoValidHostError,
+    QuotaExceededError,
+    RtkvmError,
+)
 
 
 class ErrorOut(BaseModel):

@@ -22,7 +22,7 @@ import click
 
 from rtkvm.cli.cloud_conn import api_of
 from rtkvm.cli.cloud_format import format_option, plain, plains, show_list, show_one, table
-from rtkvm.errors import RtkvmError
+from rtkvm.errors import MeasureTimeoutError
 from rtkvm.measure.report import TCG_WARNING
 from rtkvm.net.rtt import DEFAULT_MPS, DEFAULT_SECONDS
 from rtkvm.wire.user_client import CloudClient
@@ -32,10 +32,6 @@ POLL_SECONDS = 2.0
 
 sleep: Callable[[float], None] = time.sleep
 """How the wait pauses between polls (tests replace it with a fake agent's step)."""
-
-
-class MeasureTimeoutError(RtkvmError):
-    """A measurement did not end within --timeout (it goes on on its host)."""
 
 
 @click.group()

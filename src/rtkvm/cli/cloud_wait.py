@@ -13,18 +13,13 @@ from collections.abc import Callable
 
 import click
 
-from rtkvm.errors import RtkvmError
+from rtkvm.errors import CloudError, WaitTimeoutError
 from rtkvm.wire.guest import InstanceOut
-from rtkvm.wire.http import CloudError
 from rtkvm.wire.user_client import CloudClient
 
 POLL_SECONDS = 1.0
 sleep: Callable[[float], None] = time.sleep
 clock: Callable[[], float] = time.monotonic
-
-
-class WaitTimeoutError(RtkvmError):
-    """The server did not reach the state in time; says where it is."""
 
 
 def wait_server(

@@ -30,7 +30,7 @@ from typing import Literal
 from rtkvm import priorities
 from rtkvm.cpuset import CpuSet
 from rtkvm.domain.placement import Placement, place
-from rtkvm.domain.spec import RtGuestSpec, SpecError
+from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.domain.xml import (
     Cpu,
     CpuFeature,
@@ -60,7 +60,7 @@ from rtkvm.domain.xml_devices import (
     Timer,
     VhostUserInterface,
 )
-from rtkvm.errors import InputError
+from rtkvm.errors import InputError, SpecError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from rtkvm import priorities
 from rtkvm.cpuset import CpuSet
-from rtkvm.errors import CpuListError, InputError
+from rtkvm.errors import CpuListError, SpecError
 
 VCPU_PRIORITY_DEFAULT = priorities.VCPU_DEFAULT
 """Default SCHED_FIFO priority of RT vCPU threads on the host (40).
@@ -39,10 +39,6 @@ VCPU_PRIORITY_MAX = priorities.FIFO_MAX
 """A flavor may ask for any FIFO/RR priority; outside the RT band the design warns."""
 
 PAGE_SIZES_KIB: dict[str, int] = {"4k": 4, "2M": 2048, "1G": 1048576}
-
-
-class SpecError(InputError):
-    """An RT guest spec (flavor) that cannot work; says which field to change."""
 
 
 def _key(field: str, nova: str | None = None) -> str:

@@ -39,7 +39,6 @@ from rtkvm.domain.xml_tuning import (
 )
 from rtkvm.domain.xmlutil import (
     QEMU_NS,
-    DomainXMLError,
     Element,
     append_raw,
     attr_cpuset,
@@ -50,6 +49,7 @@ from rtkvm.domain.xmlutil import (
     sub,
     text_int,
 )
+from rtkvm.errors import DomainXMLError
 
 _Parser = Callable[[Element], object]
 

@@ -18,7 +18,6 @@ from lxml import etree
 
 from rtkvm.domain.xmlutil import (
     QEMU_NS,
-    DomainXMLError,
     Element,
     append_raw,
     attr_bool,
@@ -32,6 +31,7 @@ from rtkvm.domain.xmlutil import (
     sub,
     yes_no,
 )
+from rtkvm.errors import DomainXMLError
 
 
 @dataclass(frozen=True)

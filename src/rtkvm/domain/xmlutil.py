@@ -13,16 +13,12 @@ from collections.abc import Mapping
 from lxml import etree
 
 from rtkvm.cpuset import CpuSet
-from rtkvm.errors import InputError
+from rtkvm.errors import DomainXMLError, InputError
 
 Element = etree._Element
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 """libvirt's QEMU namespace (``<qemu:override>``, ``<qemu:commandline>``)."""
-
-
-class DomainXMLError(InputError):
-    """Domain XML that rtkvm cannot read: names the element and what is wrong."""
 
 
 def sub(

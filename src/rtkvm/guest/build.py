@@ -21,15 +21,11 @@ from pydantic import ValidationError
 from rtkvm.dataplane.backend import DataPlane
 from rtkvm.dataplane.layout import GuestNic
 from rtkvm.domain.design import VhostUserNic
-from rtkvm.errors import GuestError, InputError, RtkvmError
+from rtkvm.errors import GuestBuildError, InputError, RtkvmError
 from rtkvm.guest.hypervisor import Hypervisor
 
 Design = Callable[[tuple[VhostUserNic, ...]], str]
 """The domain XML of the guest with these plugged NICs."""
-
-
-class GuestBuildError(GuestError):
-    """Building failed, and undoing it left something behind (named in the message)."""
 
 
 class GuestBuilder:

@@ -38,7 +38,12 @@ from rtkvm.db.engine import Database
 from rtkvm.db.models import CpuClaim, Host, HostDetail, HostNode, Instance, Project, UsageRecord
 from rtkvm.domain.placement import Placement, place
 from rtkvm.domain.spec import RtGuestSpec
-from rtkvm.errors import PlanError, RtkvmError
+from rtkvm.errors import (
+    InstanceGoneError,
+    NoValidHostError,
+    PlanError,
+    QuotaExceededError,
+)
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import HugepagePool, NumaNode, Topology
 from rtkvm.scheduler.filters import WEIGHERS, Context, candidates, explain, rank
@@ -55,18 +60,6 @@ TIE_SPREAD = 3
 
 ROUNDS = 3
 """Snapshots taken at most per create (a fresh one after a run of lost races)."""
-
-
-class NoValidHostError(RtkvmError):
-    """No host can take the guest; the message says why per class of host."""
-
-
-class QuotaExceededError(RtkvmError):
-    """The project's quota would be exceeded; says what it uses and what the guest needs."""
-
-
-class InstanceGoneError(RtkvmError):
-    """The instance left 'scheduling' (deleted) while it was being scheduled."""
 
 
 class _LostError(Exception):

@@ -11,18 +11,15 @@ This module must not decide anything the agent decides.
 
 from __future__ import annotations
 
+from rtkvm.errors import CloudError, NotRegisteredError
 from rtkvm.wire.guest import AgentInstance, StateReport
-from rtkvm.wire.http import CloudError, Http
+from rtkvm.wire.http import Http
 from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
 from rtkvm.wire.node import Heartbeat, HostReport, UnknownReport, UnknownVerdict
 from rtkvm.wire.schemas import HostOut
 
 NOT_REGISTERED = 409
 NOT_FOUND = 404
-
-
-class NotRegisteredError(CloudError):
-    """The control plane lost this host's registration: register again."""
 
 
 class AgentClient(Http):

@@ -14,29 +14,11 @@ from typing import Any
 
 import httpx
 
-from rtkvm.errors import RtkvmError
+from rtkvm.errors import CloudError
 
 DEFAULT_URL = "http://127.0.0.1:8754"
 API_ROOT = "/v1"
 """Where the API's version document is, and every resource under it."""
-
-
-class CloudError(RtkvmError):
-    """The control plane refused a request (or could not be reached); carries the HTTP status."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-    @property
-    def transient(self) -> bool:
-        """Worth retrying: the control plane was not reached or failed on its side."""
-        return self.status is None or self.status >= 500
-
-    @property
-    def unauthorized(self) -> bool:
-        """The credential was refused: retrying with it cannot help."""
-        return self.status in (401, 403)
 
 
 class Http:

@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from rtkvm.errors import CloudError
 from rtkvm.wire.guest import InstanceOut
-from rtkvm.wire.http import CloudError, Http
+from rtkvm.wire.http import Http
 from rtkvm.wire.measure import MeasurementOut
 from rtkvm.wire.schemas import (
     FlavorOut,
