@@ -88,6 +88,10 @@ class UpRequest:
     demo machine). None: leave the host's waiver as it is (set or not)."""
 
 
+WAIVER_ACTION = "RT WAIVER"
+"""How the action that waives a host's RT guarantees starts."""
+
+
 @dataclass
 class UpResult:
     url: str
@@ -97,6 +101,8 @@ class UpResult:
     seconds: float
     actions: list[str] = field(default_factory=list)
     """What this ``up`` did (or found already done), for people."""
+    warnings: list[str] = field(default_factory=list)
+    """Those of ``actions`` that take a guarantee away (an RT waiver): say them loudly."""
 
 
 @dataclass(frozen=True)
@@ -189,7 +195,10 @@ class AllInOne:
         api_pid, agent_pid = self.api.pid(), self.agent.pid()
         if api_pid is None or agent_pid is None:
             raise AllInOneError("the API or the agent stopped while `rtkvm up` finished")
-        return UpResult(url, config.host, api_pid, agent_pid, self.clock() - started, actions)
+        warnings = [a for a in actions if a.startswith(WAIVER_ACTION)]
+        return UpResult(
+            url, config.host, api_pid, agent_pid, self.clock() - started, actions, warnings
+        )
 
     def _config(self, req: UpRequest) -> Config:
         old = self.state.config()
@@ -341,7 +350,7 @@ class AllInOne:
     ) -> None:
         done = admin.set_rt_waiver(host, reason, pcpu_share=share)
         actions.append(
-            f"RT WAIVER set on host {host}: RT scheduling guarantees are OFF for it (doctor "
+            f"{WAIVER_ACTION} set on host {host}: RT scheduling guarantees are OFF for it (doctor "
             f"verdict {done.doctor_verdict!r}); its servers' latency is not assured. "
             f"Reason: {done.rt_waiver}. It stays until `rtkvm cloud host set {host} "
             "--no-rt-waiver`"

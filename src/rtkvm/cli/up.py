@@ -127,7 +127,7 @@ def up(
 def _print_up(state: StateDir, result: UpResult, show_token: bool) -> None:
     for action in result.actions:
         click.echo(f"  {action}")
-        if action.startswith("RT WAIVER"):
+        if action in result.warnings:
             click.echo(f"WARNING: {action}", err=True)
     click.echo(
         f"rtkvm is up: API {result.url} (pid {result.api_pid}), agent of host {result.host} "
