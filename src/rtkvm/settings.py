@@ -33,6 +33,9 @@ class Settings(BaseModel):
     schedule_attempts: int = Field(default=16, ge=1, le=100)
     """How many claim transactions a create tries (over candidates) before it gives up."""
     sqlite_busy_timeout_ms: int = Field(default=30000, ge=0)
+    scheduling_stale_s: float = Field(default=120.0, gt=0)
+    """An instance still 'scheduling' after this long lost its API process (a crash between
+    its creation and its claim, which holds nothing): it is failed, so it does not hang."""
     bootstrap_admin_token: str | None = None
     """When set and no admin exists yet, an admin user 'admin' with this token is created."""
     migrate_on_start: bool = True

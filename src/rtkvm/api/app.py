@@ -19,6 +19,7 @@ from rtkvm.api.deps import Services
 from rtkvm.api.routes import (
     agent,
     agent_measurements,
+    check,
     flavors,
     hosts,
     instances,
@@ -31,6 +32,7 @@ from rtkvm.api.routes import (
 )
 from rtkvm.api.security import ensure_admin
 from rtkvm.db.engine import Database
+from rtkvm.scheduler.claim import fail_stale_scheduling
 from rtkvm.settings import Settings
 
 ROUTERS = (
@@ -45,6 +47,7 @@ ROUTERS = (
     usage,
     measurements,
     agent_measurements,
+    check,
 )
 
 
@@ -55,7 +58,10 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         db.migrate()
     if settings.bootstrap_admin_token:
         with db.write() as session:
+            db.serialize(session)  # two processes starting together make one admin
             ensure_admin(session, settings.bootstrap_admin_token, clock())
+    with db.write() as session:  # creates a crashed process left half-way
+        fail_stale_scheduling(session, clock(), settings.scheduling_stale_s)
     app = FastAPI(
         title="rtkvm control plane",
         version=__version__,

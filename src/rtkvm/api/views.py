@@ -64,8 +64,13 @@ def visible_networks(caller: Principal) -> ColumnElement[bool]:
     return or_(Network.shared.is_(True), Network.project_id == caller.project_id)
 
 
-def network_named(session: Session, name: str, caller: Principal) -> Network:
-    net = session.scalar(select(Network).where(Network.name == name, visible_networks(caller)))
+def network_named(
+    session: Session, name: str, caller: Principal, *, for_use: bool = False
+) -> Network:
+    """The network if the caller may see it. ``for_use``: locked against deletion
+    (FOR SHARE) until the transaction ends, for a create that attaches it."""
+    query = select(Network).where(Network.name == name, visible_networks(caller))
+    net = session.scalar(query.with_for_update(read=True) if for_use else query)
     if net is None:
         raise not_found(
             "network", name, " (list the ones you may use with `rtkvm cloud network list`)"
@@ -73,11 +78,19 @@ def network_named(session: Session, name: str, caller: Principal) -> Network:
     return net
 
 
+def locked_instance(session: Session, instance_id: str) -> Instance | None:
+    """The instance row (any case of its UUID), locked until the transaction ends, so that
+    two changes of one instance never both act on the state they read; None: unknown."""
+    if not is_uuid(instance_id):
+        return None
+    return session.get(Instance, instance_id.lower(), with_for_update=True)
+
+
 def instance_for(session: Session, instance_id: str, caller: Principal) -> Instance:
     """The instance if the caller may see it; 404 (not 403) so ids do not leak."""
     if not is_uuid(instance_id):
         raise not_found("instance", instance_id, " (instance ids are UUIDs)")
-    inst = session.get(Instance, instance_id)
+    inst = session.get(Instance, instance_id.lower())
     if inst is None or inst.state == "deleted":
         raise not_found("instance", instance_id)
     if not caller.is_admin and inst.project_id != caller.project_id:

@@ -446,6 +446,28 @@ def host_unknown(ctx: click.Context, name: str, fmt: str) -> None:
     show_list(plains(api_of(ctx).host_unknown(name)), UNKNOWN_COLUMNS, fmt)
 
 
+@cloud.command("check")
+@format_option
+@click.pass_context
+def check_cmd(ctx: click.Context, fmt: str) -> None:
+    """Check the control plane's invariants (admins); exit 1 when one is broken.
+
+    No pCPU claimed twice, node and project counters equal to what instances hold, quotas
+    kept, usage records open exactly while resources are held, host summaries current.
+    """
+    result = api_of(ctx).check()
+    if fmt == "json":
+        show_one(plain(result), fmt)
+    elif result.ok:
+        click.echo("ok: every invariant of the control plane holds")
+    else:
+        for line in result.violations:
+            click.echo(f"VIOLATION: {line}")
+    if not result.ok:
+        click.echo(f"rtkvm: {len(result.violations)} invariant(s) broken", err=True)
+        raise SystemExit(1)
+
+
 @cloud.command("usage")
 @click.argument("project")
 @click.option("--since", type=float, default=None, help="UNIX seconds.")

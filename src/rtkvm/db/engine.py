@@ -5,13 +5,19 @@ write sessions (a writer takes the write lock when it starts, so two
 writers queue on the busy timeout instead of failing with "database is
 locked" when a reader upgrades). PostgreSQL runs READ COMMITTED; races there
 are settled by UNIQUE constraints and conditional updates, which the callers
-retry. ``migrate`` runs ``alembic upgrade head`` programmatically.
+retry; a state change reads its row FOR UPDATE. ``migrate`` runs ``alembic
+upgrade head`` programmatically, one process at a time (a transaction-scoped
+advisory lock on PostgreSQL, a lock file next to the SQLite database), so API
+processes starting together on a new database do not race in it. A new SQLite
+file is made 0600: it holds token hashes and every tenant's placement.
 
 This module must not hold application state: every decision is in the DB.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +25,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from rtkvm.errors import InputError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK_KEY = 0x72746B766D  # "rtkvm": the advisory lock that serializes migrations
 
 
 class Database:
@@ -42,9 +49,12 @@ class Database:
             ) from None
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.sqlite_file: Path | None = None
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                self.sqlite_file = Path(parsed.database)
+                self.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+                _private_file(self.sqlite_file)
             self.engine = create_engine(
                 url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
             )
@@ -73,17 +83,42 @@ class Database:
             yield session
 
     def migrate(self, revision: str = "head") -> None:
-        """``alembic upgrade head`` on this database.
+        """``alembic upgrade head`` on this database, by one process at a time.
 
         On SQLite, foreign keys are off while migrating (batch migrations
         recreate tables, which other rows refer to) and checked afterwards.
         """
+        with self._migration_lock():
+            self._migrate(revision)
+
+    def serialize(self, session: Session) -> None:
+        """Make this write transaction wait for any other that called it (start-up work that
+        two API processes would otherwise both do). SQLite writers are serialized already."""
+        if not self.is_sqlite:
+            session.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if self.sqlite_file is None:
+            yield  # PostgreSQL: the advisory lock is taken inside the migration's transaction
+            return
+        lock = self.sqlite_file.with_name(self.sqlite_file.name + ".migrate.lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when closed, also by a crash
+            yield
+        finally:
+            os.close(fd)
+
+    def _migrate(self, revision: str) -> None:
         with self.engine.connect() as conn:
             raw = conn.connection.dbapi_connection
             if self.is_sqlite and raw is not None:
                 raw.execute("PRAGMA foreign_keys=OFF")  # outside any transaction, as it must be
             try:
                 with conn.begin():
+                    if not self.is_sqlite:  # the second process waits, then finds head
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
                     cfg = alembic_config(self.url)
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, revision)
@@ -97,6 +132,15 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file 0600 if it is new (SQLite would make it 0644)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def alembic_config(url: str) -> Config:

@@ -434,3 +434,21 @@ def refresh_capacity(session: Session, host_id: int | None) -> None:
             hp1g_free_max=agg(func.max, HostNode.hp1g_total - HostNode.hp1g_used),
         )
     )
+
+
+STALE_SCHEDULING_FAULT = (
+    "the API process scheduling it stopped before it was placed (nothing was claimed): "
+    "delete it and create it again"
+)
+
+
+def fail_stale_scheduling(session: Session, now: float, stale_s: float) -> int:
+    """Fail instances left 'scheduling' by an API process that died (a claim commits the
+    move out of 'scheduling' with its claims, so such an instance holds nothing). Returns
+    how many were failed."""
+    done = session.execute(
+        update(Instance)
+        .where(Instance.state == "scheduling", Instance.updated_at < now - stale_s)
+        .values(state="error", fault=STALE_SCHEDULING_FAULT, updated_at=now)
+    )
+    return int(done.rowcount)  # type: ignore[attr-defined]

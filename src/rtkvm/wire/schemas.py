@@ -208,3 +208,12 @@ class UsageOut(BaseModel):
     instance_seconds: float
     rt_cores_in_use: int
     instances_in_use: int
+
+
+class CheckOut(BaseModel):
+    """The control plane's invariants as they stand (``GET /check``)."""
+
+    ok: bool
+    violations: list[str]
+    """One line per broken invariant, naming the rows involved."""
+    checked_at: float

@@ -18,6 +18,7 @@ from rtkvm.wire.guest import InstanceOut
 from rtkvm.wire.http import Http
 from rtkvm.wire.measure import MeasurementOut
 from rtkvm.wire.schemas import (
+    CheckOut,
     FlavorOut,
     HostEnrolled,
     HostOut,
@@ -153,6 +154,10 @@ class CloudClient(Http):
     def usage(self, project: str, since: float | None = None) -> UsageOut:
         params = {"since": since} if since is not None else None
         return UsageOut.model_validate(self.call("GET", f"/usage/{project}", params=params))
+
+    def check(self) -> CheckOut:
+        """Every broken invariant of the control plane (admins)."""
+        return CheckOut.model_validate(self.call("GET", "/check"))
 
     # -- measurements --------------------------------------------------------------------
 

@@ -167,7 +167,7 @@ def report(
     """Move an instance of this host; 'deleted' (after 'deleting') frees its resources."""
     now = services.clock()
     with services.db.write() as s:
-        inst = s.get(Instance, instance_id)
+        inst = _locked(s, instance_id)  # one state change of an instance at a time
         if inst is None or inst.host_id != agent.host_id:
             raise not_found("instance", instance_id, " on this host")
         if inst.state == body.state:
@@ -260,6 +260,13 @@ def _store(
     gone = [r.id for key, r in rows.items() if key not in seen]
     if gone:
         session.execute(delete(UnknownResource).where(UnknownResource.id.in_(gone)))
+
+
+def _locked(session: Session, ident: str) -> Instance | None:
+    """The instance row, locked until the transaction ends (None: no such instance)."""
+    if not is_uuid(ident):
+        return None
+    return session.get(Instance, ident.lower(), with_for_update=True)
 
 
 def _instance(session: Session, ident: str) -> Instance | None:

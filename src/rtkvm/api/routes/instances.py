@@ -27,13 +27,14 @@ from rtkvm.api.views import (
     host_status,
     instance_for,
     instance_out,
+    locked_instance,
     network_named,
     project_named,
 )
 from rtkvm.db.models import Flavor, Host, Instance, InstanceNetwork
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.errors import RtkvmError
-from rtkvm.scheduler.claim import release, schedule
+from rtkvm.scheduler.claim import fail_stale_scheduling, release, schedule
 from rtkvm.scheduler.snapshot import Request
 from rtkvm.wire import schemas
 from rtkvm.wire.guest import InstanceOut
@@ -49,6 +50,7 @@ def create_instance(
     now = services.clock()
     instance_id = str(uuid.uuid4())
     with services.db.write() as s:
+        fail_stale_scheduling(s, now, services.settings.scheduling_stale_s)  # a crashed peer's
         project_id = caller.project_id
         if body.project is not None:
             if not caller.is_admin and body.project != caller.project_name:
@@ -60,7 +62,7 @@ def create_instance(
             raise not_found("flavor", body.flavor, " (list them with `rtkvm cloud flavor list`)")
         if len(set(body.networks)) != len(body.networks):
             raise ApiError(422, "a network is listed twice: give each network once")
-        nets = [network_named(s, n, caller) for n in body.networks]
+        nets = [network_named(s, n, caller, for_use=True) for n in body.networks]
         if not caller.is_admin or body.project is not None:
             for net in nets:
                 if not net.shared and net.project_id != project_id:
@@ -158,7 +160,7 @@ def delete_instance(
         _force_delete(instance_id, services, caller, now)
         return Response(status_code=204)
     with services.db.write() as s:
-        inst = s.get(Instance, instance_id)
+        inst = locked_instance(s, instance_id)  # one state change of an instance at a time
         if inst is None or inst.state in ("deleted", "deleting"):
             return Response(status_code=204)
         if not caller.is_admin and inst.project_id != caller.project_id:
@@ -175,7 +177,7 @@ def _force_delete(instance_id: str, services: ServicesDep, admin: Principal, now
     """Release the instance as the agent's 'deleted' report would; refused (409) while its
     host is up and it is not in error, since a plain delete then does it properly."""
     with services.db.write() as s:
-        inst = s.get(Instance, instance_id)
+        inst = locked_instance(s, instance_id)
         if inst is None or inst.state == "deleted":
             return
         if inst.host_id is None:  # never placed: nothing exists on any host

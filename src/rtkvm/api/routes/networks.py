@@ -64,7 +64,8 @@ def show_network(name: str, services: ServicesDep, caller: UserDep) -> schemas.N
 def delete_network(name: str, services: ServicesDep, _: AdminDep) -> Response:
     """Idempotent; refused while instances use the network."""
     with services.db.write() as s:
-        net = s.scalar(select(Network).where(Network.name == name))
+        # locked: a create attaching it holds it FOR SHARE, so one waits for the other
+        net = s.scalar(select(Network).where(Network.name == name).with_for_update())
         if net is None:
             return Response(status_code=204)
         used = s.scalar(

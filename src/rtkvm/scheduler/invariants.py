@@ -1,0 +1,195 @@
+"""The control plane's invariants, checked against the database as it is.
+
+What every claim, release and quota change must keep true, whatever raced or
+crashed:
+
+- a pCPU slot is claimed once, and only by an instance that holds resources
+  on that host;
+- an instance holds resources (``rt_cores`` > 0) exactly while it is placed
+  and not deleted, with one claim per core and one open usage record;
+- each NUMA node's ``rt_used`` and hugepage counters equal the sum of what
+  the instances on it hold, and lie between 0 and their totals;
+- each project's counters equal the sum over its holding instances, and its
+  quotas are respected;
+- a host's capacity summary matches its nodes.
+
+:func:`violations` returns one line per broken invariant (empty: all hold).
+It is used after every concurrency and crash test and by operators
+(``rtkvm cloud check``). This module must not change anything.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from rtkvm.db.models import CpuClaim, Host, HostNode, Instance, Project, UsageRecord
+from rtkvm.errors import InputError
+from rtkvm.wire.placement import PlacementDoc
+from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB
+
+PLACED_STATES = frozenset({"building", "active", "error", "deleting"})
+"""States in which an instance may hold resources (``error`` until it is deleted)."""
+
+
+def violations(session: Session) -> list[str]:
+    """Every broken invariant, one line each, naming the rows involved."""
+    out: list[str] = []
+    holding = list(session.scalars(select(Instance).where(Instance.rt_cores > 0)))
+    out += _instances(session, holding)
+    out += _claims(session, {i.id: i for i in holding})
+    out += _nodes(session, holding)
+    out += _projects(session, holding)
+    out += _hosts(session)
+    return out
+
+
+def _instances(session: Session, holding: list[Instance]) -> list[str]:
+    out = []
+    claims = Counter(
+        dict(
+            session.execute(
+                select(CpuClaim.instance_id, func.count()).group_by(CpuClaim.instance_id)
+            ).all()
+        )
+    )
+    open_records = Counter(
+        dict(
+            session.execute(
+                select(UsageRecord.instance_id, func.count())
+                .where(UsageRecord.ended_at.is_(None))
+                .group_by(UsageRecord.instance_id)
+            ).all()
+        )
+    )
+    held = {i.id for i in holding}
+    for inst in holding:
+        if inst.state not in PLACED_STATES or inst.host_id is None:
+            out.append(f"instance {inst.id} holds {inst.rt_cores} cores while {inst.state}")
+        if claims[inst.id] != inst.rt_cores:
+            out.append(
+                f"instance {inst.id} holds {inst.rt_cores} cores but {claims[inst.id]} pCPU claims"
+            )
+        if open_records[inst.id] != 1:
+            out.append(
+                f"instance {inst.id} holds resources with {open_records[inst.id]} open "
+                "usage records"
+            )
+    for instance_id, count in sorted(open_records.items()):
+        if instance_id not in held:
+            out.append(f"instance {instance_id} holds nothing but has {count} open usage records")
+    for instance_id, count in sorted(claims.items()):
+        if instance_id not in held:
+            out.append(f"instance {instance_id} holds nothing but {count} pCPU claims")
+    negative = session.scalars(select(Instance.id).where(Instance.rt_cores < 0)).all()
+    out += [f"instance {i} has negative rt_cores" for i in negative]
+    return out
+
+
+def _claims(session: Session, holding: dict[str, Instance]) -> list[str]:
+    out = []
+    shares = dict(session.execute(select(Host.id, Host.pcpu_share)).all())
+    per_pcpu: Counter[tuple[int, int]] = Counter()
+    for claim in session.scalars(select(CpuClaim)):
+        per_pcpu[(claim.host_id, claim.pcpu)] += 1
+        inst = holding.get(claim.instance_id)
+        if inst is not None and inst.host_id != claim.host_id:
+            out.append(
+                f"pCPU {claim.pcpu} of host {claim.host_id} is claimed by instance "
+                f"{claim.instance_id}, which is on host {inst.host_id}"
+            )
+        if claim.slot >= max(shares.get(claim.host_id, 1), 1):
+            out.append(
+                f"pCPU {claim.pcpu} of host {claim.host_id} has slot {claim.slot} beyond its share"
+            )
+    for (host_id, pcpu), count in sorted(per_pcpu.items()):
+        if count > max(shares.get(host_id, 1), 1):
+            out.append(f"pCPU {pcpu} of host {host_id} is claimed {count} times")
+    return out
+
+
+def _pages(inst: Instance) -> tuple[int, dict[int, int]]:
+    try:
+        doc = PlacementDoc.parse(inst.placement)
+    except InputError:
+        return 0, {}
+    return doc.page_kib, doc.hugepages
+
+
+def _nodes(session: Session, holding: list[Instance]) -> list[str]:
+    out = []
+    claimed = Counter(
+        {
+            (h, n): c
+            for h, n, c in session.execute(
+                select(CpuClaim.host_id, CpuClaim.node, func.count()).group_by(
+                    CpuClaim.host_id, CpuClaim.node
+                )
+            ).all()
+        }
+    )
+    pages: dict[tuple[int, int], Counter[int]] = defaultdict(Counter)
+    for inst in holding:
+        if inst.host_id is None:
+            continue
+        page_kib, per_node = _pages(inst)
+        for node_id, count in per_node.items():
+            pages[(inst.host_id, node_id)][page_kib] += count
+    for node in session.scalars(select(HostNode)):
+        key = (node.host_id, node.node)
+        where = f"host {node.host_id} node {node.node}"
+        expected = {
+            "rt_used": claimed[key],
+            "hp2m_used": pages[key][HP_2M_KIB],
+            "hp1g_used": pages[key][HP_1G_KIB],
+        }
+        actual = {"rt_used": node.rt_used, "hp2m_used": node.hp2m_used, "hp1g_used": node.hp1g_used}
+        totals = {
+            "rt_used": node.rt_total,
+            "hp2m_used": node.hp2m_total,
+            "hp1g_used": node.hp1g_total,
+        }
+        for field, want in expected.items():
+            if actual[field] != want:
+                out.append(f"{where}: {field} is {actual[field]}, its instances hold {want}")
+            if not 0 <= actual[field] <= totals[field]:
+                out.append(f"{where}: {field} {actual[field]} is outside 0..{totals[field]}")
+    return out
+
+
+def _projects(session: Session, holding: list[Instance]) -> list[str]:
+    out = []
+    cores: Counter[int] = Counter()
+    count: Counter[int] = Counter()
+    for inst in holding:
+        cores[inst.project_id] += inst.rt_cores
+        count[inst.project_id] += 1
+    for project in session.scalars(select(Project)):
+        name, p = f"project {project.name}", project
+        if p.rt_cores_used != cores[p.id]:
+            out.append(f"{name}: rt_cores_used is {p.rt_cores_used}, instances hold {cores[p.id]}")
+        if p.instances_used != count[p.id]:
+            out.append(f"{name}: instances_used is {p.instances_used}, {count[p.id]} hold")
+        if p.quota_rt_cores is not None and p.rt_cores_used > p.quota_rt_cores:
+            out.append(f"{name}: {p.rt_cores_used} RT cores over its quota of {p.quota_rt_cores}")
+        if p.quota_instances is not None and p.instances_used > p.quota_instances:
+            out.append(f"{name}: {p.instances_used} instances over its quota {p.quota_instances}")
+    return out
+
+
+def _hosts(session: Session) -> list[str]:
+    out = []
+    free = dict(
+        session.execute(
+            select(HostNode.host_id, func.sum(HostNode.rt_total - HostNode.rt_used)).group_by(
+                HostNode.host_id
+            )
+        ).all()
+    )
+    for host in session.scalars(select(Host)):
+        want = int(free.get(host.id) or 0)
+        if host.rt_free != want:
+            out.append(f"host {host.name}: rt_free is {host.rt_free}, its nodes have {want}")
+    return out

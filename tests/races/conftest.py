@@ -1,0 +1,135 @@
+"""Two real API processes on one fresh PostgreSQL database, and helpers to race them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from rtkvm.db.pgtest import PostgresServer
+from rtkvm.scheduler.fakehosts import fake_host
+from rtkvm.wire.agent_client import AgentClient
+from rtkvm.wire.node import HostReport
+from rtkvm.wire.user_client import CloudClient
+
+ADMIN = "rtk_race-admin-token-0123456789abcdefghijklmnopqrs"
+RTKVM = str(Path(sys.executable).with_name("rtkvm"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_api(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "RTKVM_ADMIN_TOKEN": ADMIN}
+    return subprocess.Popen(
+        [RTKVM, "cloud", "serve", "--database", url, "--listen", f"127.0.0.1:{port}"],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_up(port: int, proc: subprocess.Popen[bytes], log: Path, limit: float = 30) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"API on {port} exited {proc.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"API on {port} not up in {limit} s: {log.read_text()}")
+
+
+@dataclass
+class Twins:
+    """One database, two API processes: ``a`` and ``b`` are their base URLs."""
+
+    url: str
+    a: str
+    b: str
+
+    def admin(self, base: str) -> CloudClient:
+        return CloudClient(base, ADMIN, timeout=30)
+
+    def http(self, base: str, token: str) -> httpx.Client:
+        return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+@pytest.fixture
+def twins(pg_server: PostgresServer, tmp_path: Path) -> Iterator[Twins]:
+    url = pg_server.new_database()
+    procs = []
+    bases = []
+    try:
+        for name in ("a", "b"):
+            port = free_port()
+            log = tmp_path / f"api-{name}.log"
+            proc = start_api(url, port, log)
+            procs.append(proc)
+            wait_up(port, proc, log)
+            bases.append(f"http://127.0.0.1:{port}")
+        yield Twins(url, bases[0], bases[1])
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=15)
+
+
+def at_once(*calls: Callable[[], Any]) -> list[Any]:
+    """Run the calls together (threads released by one barrier); their results in order."""
+    import threading
+
+    gate = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], Any]) -> Any:
+        gate.wait()
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+@dataclass
+class Site:
+    member: str
+    agent: str
+    host: str
+
+
+def setup_site(twins: Twins, *, rt_quota: int | None = None) -> Site:
+    admin = twins.admin(twins.a)
+    admin.create_project("p1", quota_rt_cores=rt_quota)
+    admin.create_user("alice", "p1", "member")
+    member = admin.create_token("alice").secret
+    agent = admin.enroll_host("node1").agent_token
+    fake = fake_host(nodes=2, cores_per_node=8)
+    report = HostReport.model_validate(
+        {
+            "topology": fake.topology.model_dump(),
+            "plan": fake.plan.model_dump(mode="json"),
+            "doctor": {"verdict": "ready", "failed": []},
+            "dataplane_state": "ready",
+            "physnets": ["blue"],
+        }
+    )
+    AgentClient(twins.a, agent).register(report)
+    specs = {"hw:cpu_policy": "dedicated", "hw:cpu_realtime": "yes", "hw:cpu_realtime_mask": "^0"}
+    admin.create_flavor({"name": "rt2", "vcpus": 2, "ram": 512, "extra_specs": specs})
+    return Site(member, agent, "node1")
