@@ -64,7 +64,9 @@ class PostgresServer:
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
         opts = (
             f"-k {self.sock} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=200"
+            "-c full_page_writes=off -c max_connections=200 "
+            # never take the host's free hugepages: they belong to OVS-DPDK and the guests
+            "-c huge_pages=off"
         )
         self._run(
             "pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"), "-w", "start"
