@@ -10,6 +10,7 @@ nothing about hosts.
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -18,8 +19,8 @@ from rtkvm.errors import CpuListError
 MAX_CPUS = 8192
 """Upper bound on CPU numbers accepted by the parsers (the kernel's NR_CPUS max)."""
 
-_RANGE = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+)/(\d+))?)?$")
-_HEXWORD = re.compile(r"^[0-9a-fA-F]{1,8}$")
+_RANGE = re.compile(r"^(\d{1,6})(?:-(\d{1,6})(?::(\d{1,6})/(\d{1,6}))?)?\Z")
+_HEXWORD = re.compile(r"^[0-9a-fA-F]{1,8}\Z")
 
 
 class CpuSet:
@@ -223,17 +224,27 @@ def _parse_token(token: str, text: str) -> range | list[int]:
     match = _RANGE.match(token)
     if not match:
         raise CpuListError(
-            f"bad item {token!r} in CPU list {text!r}: expected N, A-B or A-B:used/group"
+            f"bad item {_short(token)} in CPU list {_short(text)}: "
+            "expected N, A-B or A-B:used/group"
         )
     start = int(match.group(1))
     end = int(match.group(2)) if match.group(2) is not None else start
     if end < start:
-        raise CpuListError(f"bad range {token!r} in CPU list {text!r}: end is below start")
+        raise CpuListError(
+            f"bad range {_short(token)} in CPU list {_short(text)}: end is below start"
+        )
     if end >= MAX_CPUS:
-        raise CpuListError(f"CPU {end} in {text!r} is beyond the maximum {MAX_CPUS - 1}")
+        raise CpuListError(f"CPU {end} in {_short(text)} is beyond the maximum {MAX_CPUS - 1}")
     if match.group(3) is None:
         return range(start, end + 1)
     used, group = int(match.group(3)), int(match.group(4))
     if group == 0 or used == 0 or used > group:
-        raise CpuListError(f"bad group {token!r} in CPU list {text!r}: need 0 < used <= group size")
+        raise CpuListError(
+            f"bad group {_short(token)} in CPU list {_short(text)}: need 0 < used <= group size"
+        )
     return [c for c in range(start, end + 1) if (c - start) % group < used]
+
+
+def _short(text: str) -> str:
+    """A user's text in a message, cut short when it is long (a bad list can be huge)."""
+    return reprlib.repr(text)

@@ -226,3 +226,13 @@ def test_a_mixed_placement_stored_without_floating_cpus_gets_them_from_the_host_
         row.placement = json.dumps(old)
     [work] = expect(agent.get("/v1/agent/instances"), 200)
     assert (work["placement"]["floating_vcpus"], work["placement"]["floating_cpus"]) == ("0-1", "0")
+
+
+def test_an_instance_id_in_capitals_names_the_same_instance(cloud: Cloud) -> None:
+    alice = _setup(cloud)
+    cloud.host("h1", nodes=1, cores_per_node=4)
+    cloud.flavor("rt2", 2)
+    vm = expect(alice.post("/v1/instances", json={"name": "vm", "flavor": "rt2"}), 201)
+    assert alice.get(f"/v1/instances/{vm['id'].upper()}").json()["id"] == vm["id"]
+    assert alice.delete(f"/v1/instances/{vm['id'].upper()}").status_code == 204
+    assert alice.get(f"/v1/instances/{vm['id']}").json()["state"] == "deleting"

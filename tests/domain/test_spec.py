@@ -101,9 +101,12 @@ def test_two_cells_split_evenly() -> None:
         ({"memory_mib": 1000, "page_size": "1G"}, "use a multiple of 1024 MiB"),
         ({"memory_mib": 1025}, "use a multiple of 2 MiB"),
         ({"memory_mib": 32}, "too small"),
-        ({"vcpus": 0}, "at least 1"),
+        ({"vcpus": 0}, "give 1 to 4096"),
+        ({"vcpus": 5000}, "give 1 to 4096"),
+        ({"memory_mib": 2**70}, "16 TiB"),
+        ({"iothreads": 10**9}, "give 0 to 64"),
         ({"numa_nodes": 3}, "divide the 4 vCPUs"),
-        ({"iothreads": -1}, "give 0 or more"),
+        ({"iothreads": -1}, "give 0 to 64"),
     ],
 )
 def test_refusals(fields: dict[str, Any], message: str) -> None:

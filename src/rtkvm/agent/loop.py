@@ -205,7 +205,7 @@ class Agent:
         self.unknown = self.explain(found)
         for v in self.unknown:
             log.warning(
-                "%s %s (%s) is no instance of this host: left alone (%s): %s",
+                "%s %r (%r) is no instance of this host: left alone (%s): %s",
                 v.kind,
                 v.name,
                 v.uuid,

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from rtkvm import __version__
 from rtkvm.api import errors
 from rtkvm.api.deps import Services
+from rtkvm.api.guard import BodyGuard
 from rtkvm.api.routes import (
     agent,
     agent_measurements,
@@ -70,6 +71,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     )
     app.state.services = Services(settings=settings, db=db, clock=clock)
     errors.install(app)
+    app.add_middleware(BodyGuard)  # a token first, then a bounded, well-formed body
     for module in ROUTERS:
         app.include_router(module.router, responses=errors.RESPONSES)
 

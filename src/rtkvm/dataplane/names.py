@@ -24,7 +24,7 @@ MAX_NIC_INDEX = 31
 
 PORT_PREFIX = "vhu-"
 
-_GUEST = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
+_GUEST = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}\Z")
 
 
 def check_guest_id(value: str) -> str:

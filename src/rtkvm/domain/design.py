@@ -64,8 +64,8 @@ from rtkvm.errors import InputError, SpecError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
 
-_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$")
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}\Z")
 
 DEFAULT_EMULATOR = "/usr/bin/qemu-system-x86_64"
 

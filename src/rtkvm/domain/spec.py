@@ -147,11 +147,29 @@ class GuestCell:
     memory_kib: int
 
 
+MAX_VCPUS = 4096
+"""QEMU's most vCPUs per guest (KVM's KVM_MAX_VCPUS on x86 is 4096)."""
+MAX_MEMORY_MIB = 16 * 1024 * 1024
+"""16 TiB: more than any host rtkvm schedules on; a larger flavor is a typo."""
+MAX_NUMA_NODES = 64
+MAX_IOTHREADS = 64
+"""Each I/O thread is a housekeeping thread: more than a host has CPUs is a typo."""
+
+
 def _check_sizes(spec: RtGuestSpec) -> None:
-    if spec.vcpus < 1:
-        raise SpecError(f"the flavor has {spec.vcpus} vCPUs: give at least 1")
+    if not 1 <= spec.vcpus <= MAX_VCPUS:
+        raise SpecError(f"the flavor has {spec.vcpus} vCPUs: give 1 to {MAX_VCPUS}")
     if spec.memory_mib < 64:
         raise SpecError(f"memory {spec.memory_mib} MiB is too small: give at least 64 MiB")
+    if spec.memory_mib > MAX_MEMORY_MIB:
+        raise SpecError(
+            f"memory {spec.memory_mib} MiB is more than {MAX_MEMORY_MIB} MiB (16 TiB): "
+            "give the guest's size in MiB"
+        )
+    if spec.numa_nodes > MAX_NUMA_NODES:
+        raise SpecError(
+            f"{_key('numa_nodes', 'hw:numa_nodes')} {spec.numa_nodes} is over {MAX_NUMA_NODES}"
+        )
     if spec.numa_nodes < 1 or spec.vcpus % spec.numa_nodes:
         raise SpecError(
             f"{_key('numa_nodes', 'hw:numa_nodes')} is {spec.numa_nodes}: it must be at least "
@@ -163,8 +181,8 @@ def _check_sizes(spec: RtGuestSpec) -> None:
             f"memory {spec.memory_mib} MiB cannot be split into {spec.numa_nodes} NUMA cell(s) "
             f"of whole {spec.page_size} pages: use a multiple of {page_mib * spec.numa_nodes} MiB"
         )
-    if spec.iothreads < 0:
-        raise SpecError(f"{_key('iothreads')} is {spec.iothreads}: give 0 or more")
+    if not 0 <= spec.iothreads <= MAX_IOTHREADS:
+        raise SpecError(f"{_key('iothreads')} is {spec.iothreads}: give 0 to {MAX_IOTHREADS}")
 
 
 def resolve_mask(mask: str | None, vcpus: int) -> CpuSet:

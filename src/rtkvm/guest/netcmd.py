@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from rtkvm.errors import InputError
 
-_SAFE_ARG = re.compile(r"^[A-Za-z0-9_./:=,+-]+$")
+_SAFE_ARG = re.compile(r"^[A-Za-z0-9_./:=,+-]+\Z")
 
 
 def check_address(address: str) -> ipaddress.IPv4Interface:

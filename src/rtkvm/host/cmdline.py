@@ -27,7 +27,7 @@ CMDLINE_PATH = "/proc/cmdline"
 ISOLCPUS_FLAGS = ("nohz", "domain", "managed_irq")
 """Flags the kernel accepts before the CPU list in ``isolcpus=``."""
 
-_MEMSIZE = re.compile(r"^(\d+)([KkMmGgTtPp]?)$")
+_MEMSIZE = re.compile(r"^(\d+)([KkMmGgTtPp]?)\Z")
 _SUFFIX_KB = {"": 1 / 1024, "k": 1, "m": 1024, "g": 1024**2, "t": 1024**3, "p": 1024**4}
 _LAST_CPU = re.compile(r"(?<![0-9A-Za-z])N(?![0-9A-Za-z])")
 

@@ -16,7 +16,7 @@ IFNAMSIZ = 15
 """Longest Linux interface name (IFNAMSIZ - 1): netdev bridges get a kernel tap of that name."""
 BRIDGE_PREFIX = "rt-"
 
-_LABEL = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+_LABEL = re.compile(r"^[a-z][a-z0-9]{0,11}\Z")
 
 
 def check_label(kind: str, value: str) -> str:

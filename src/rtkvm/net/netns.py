@@ -18,7 +18,7 @@ from rtkvm.errors import NetworkError
 from rtkvm.footprint import Footprint
 from rtkvm.net.names import IFNAMSIZ
 
-_NS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}$")
+_NS = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}\Z")
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

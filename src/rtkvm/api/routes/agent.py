@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import uuid
 
 from fastapi import APIRouter
@@ -202,7 +203,8 @@ def unknown(body: UnknownReport, services: ServicesDep, agent: AgentDep) -> list
         if s.get(Host, agent.host_id, with_for_update=True) is None:  # one report at a time
             raise ApiError(401, "this agent's host was removed: enroll it again")
         for dom in body.domains:
-            remove = f"remove it with `rtkvm guest delete {dom.name}` on the host"
+            # the name comes from the host: quoted, so a copied hint runs no other command
+            remove = f"remove it with `rtkvm guest delete {shlex.quote(dom.name)}` on the host"
             verdict, hint = _explain(_instance(s, dom.uuid), agent.host_id, remove)
             verdicts.append(
                 UnknownVerdict(
@@ -212,7 +214,7 @@ def unknown(body: UnknownReport, services: ServicesDep, agent: AgentDep) -> list
         for port in body.ports:
             name = f"vhu-{port.guest}-{port.nic}"
             ident = _uuid_of_hex(port.guest)
-            remove = f"remove it with `ovs-vsctl del-port {name}` on the host"
+            remove = f"remove it with `ovs-vsctl del-port {shlex.quote(name)}` on the host"
             verdict, hint = _explain(_instance(s, ident), agent.host_id, remove)
             verdicts.append(
                 UnknownVerdict(
@@ -221,8 +223,8 @@ def unknown(body: UnknownReport, services: ServicesDep, agent: AgentDep) -> list
             )
         _store(s, agent.host_id, verdicts, now)
     for v in verdicts:
-        log.warning(
-            "host %s has an unknown %s %s (%s): %s: %s",
+        log.warning(  # %r: a name with a newline cannot forge a log line
+            "host %s has an unknown %s %r (%r): %s: %s",
             agent.host_name,
             v.kind,
             v.name,
