@@ -33,6 +33,12 @@ class Settings(BaseModel):
     schedule_attempts: int = Field(default=16, ge=1, le=100)
     """How many claim transactions a create tries (over candidates) before it gives up."""
     sqlite_busy_timeout_ms: int = Field(default=30000, ge=0)
+    token_lifetime_s: float | None = Field(default=None, gt=0)
+    """How long a user token made without its own lifetime is accepted; None: until revoked.
+    Agent tokens never expire on their own (a host must not drop out of the cloud)."""
+    auth_failures_per_minute: int = Field(default=20, ge=1)
+    """Failed authentications one client address may make per minute before it is refused
+    (429) for the rest of that minute."""
     scheduling_stale_s: float = Field(default=120.0, gt=0)
     """An instance still 'scheduling' after this long lost its API process (a crash between
     its creation and its claim, which holds nothing): it is failed, so it does not hang."""
@@ -42,7 +48,8 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        """Read RTKVM_DATABASE_URL, RTKVM_AGENT_TIMEOUT, RTKVM_WEIGHER, RTKVM_ADMIN_TOKEN."""
+        """Read RTKVM_DATABASE_URL, RTKVM_AGENT_TIMEOUT, RTKVM_TOKEN_LIFETIME, RTKVM_WEIGHER,
+        RTKVM_ADMIN_TOKEN."""
         src = dict(os.environ if env is None else env)
         fields: dict[str, object] = {}
         if "RTKVM_DATABASE_URL" in src:
@@ -53,6 +60,14 @@ class Settings(BaseModel):
             except ValueError:
                 raise InputError(
                     f"RTKVM_AGENT_TIMEOUT={src['RTKVM_AGENT_TIMEOUT']!r}: give seconds, e.g. 60"
+                ) from None
+        if "RTKVM_TOKEN_LIFETIME" in src:
+            try:
+                fields["token_lifetime_s"] = float(src["RTKVM_TOKEN_LIFETIME"])
+            except ValueError:
+                raise InputError(
+                    f"RTKVM_TOKEN_LIFETIME={src['RTKVM_TOKEN_LIFETIME']!r}: give seconds, "
+                    "e.g. 2592000 (30 days)"
                 ) from None
         if "RTKVM_WEIGHER" in src:
             fields["weigher"] = src["RTKVM_WEIGHER"]

@@ -17,6 +17,7 @@ from .conftest import HOST_ROOT, TEST_URI, small_flavor
 
 def _run(cloud: Cloud, token: str, tmp_path: Path, plan: PartitionPlan) -> tuple[int, str]:
     (tmp_path / "token").write_text(token + "\n")
+    (tmp_path / "token").chmod(0o600)
     (tmp_path / "plan.json").write_text(plan.to_json())
     args = [
         "agent",
@@ -53,8 +54,18 @@ def test_agent_once_registers_and_builds(
 
 def test_empty_token_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "token").write_text("\n")
+    (tmp_path / "token").chmod(0o600)
     result = CliRunner().invoke(
         cli, ["agent", "--token-file", str(tmp_path / "token"), "--once"], obj={}
     )
     assert result.exit_code != 0
     assert "is empty" in str(result.exception)
+
+
+def test_a_token_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("rtk_secret\n")
+    token.chmod(0o644)
+    result = CliRunner().invoke(cli, ["agent", "--token-file", str(token), "--once"], obj={})
+    assert result.exit_code != 0
+    assert f"run `chmod 600 {token}`" in str(result.exception)

@@ -35,6 +35,7 @@ def test_agent_quiets_the_http_client_loggers(
 ) -> None:
     token = expect(cloud.admin.post("/v1/hosts", json={"name": "node1"}), 201)["agent_token"]
     (tmp_path / "token").write_text(token + "\n")
+    (tmp_path / "token").chmod(0o600)
     (tmp_path / "plan.json").write_text(plan.to_json())
     for name in CHATTY:
         logging.getLogger(name).setLevel(logging.NOTSET)

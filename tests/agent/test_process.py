@@ -74,6 +74,7 @@ def test_agent_process_registers_builds_and_stops_on_sigterm(
     admin = CloudClient(api, ADMIN)
     token = admin.enroll_host("node1").agent_token
     (tmp_path / "token").write_text(token)
+    (tmp_path / "token").chmod(0o600)
     (tmp_path / "plan.json").write_text(plan.to_json())
     agent = subprocess.Popen(
         [*RTKVM, "agent", "--api", api, "--token-file", str(tmp_path / "token"),

@@ -6,7 +6,7 @@ import hashlib
 
 from sqlalchemy import select
 
-from rtkvm.api.testing import Cloud, expect
+from rtkvm.api.testing import Cloud, FakeClock, expect
 from rtkvm.db.models import Token
 
 
@@ -135,3 +135,32 @@ def test_an_agent_reports_only_for_its_own_host(cloud: Cloud) -> None:
     r = other.post(f"/v1/agent/instances/{vm['id']}/state", json={"state": "active"})
     assert r.status_code == 404
     assert expect(alice.get(f"/v1/instances/{vm['id']}"), 200)["state"] == "building"
+
+
+def test_a_token_with_a_lifetime_is_refused_once_it_expired(cloud: Cloud, clock: FakeClock) -> None:
+    cloud.project("p1")
+    cloud.member("bob", "p1")
+    made = expect(cloud.admin.post("/v1/tokens", json={"user": "bob", "lifetime_s": 3600}), 201)
+    assert made["expires_at"] == clock.now + 3600
+    bob = cloud.client(made["secret"])
+    assert bob.get("/v1/instances").status_code == 200
+    clock.now += 3601
+    refused = bob.get("/v1/instances")
+    assert refused.status_code == 401
+    assert "expired at" in refused.json()["detail"]
+    assert "`rtkvm cloud token issue`" in refused.json()["detail"]
+    short = cloud.admin.post("/v1/tokens", json={"user": "bob", "lifetime_s": 5})
+    assert short.status_code == 422  # under a minute is a typo
+
+
+def test_a_source_that_keeps_failing_to_authenticate_is_slowed_down(
+    cloud: Cloud, clock: FakeClock
+) -> None:
+    guesser = cloud.client("rtk_guess-0123456789abcdefghijklmnopqrstuvwxyzABCD")
+    statuses = [guesser.get("/v1/instances").status_code for _ in range(21)]
+    assert statuses == [401] * 20 + [429]
+    refused = guesser.get("/v1/instances")
+    assert "too many failed authentications" in refused.json()["detail"]
+    assert cloud.admin.get("/v1/instances").status_code == 429  # the same address
+    clock.now += 61
+    assert cloud.admin.get("/v1/instances").status_code == 200

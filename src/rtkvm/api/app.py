@@ -32,6 +32,7 @@ from rtkvm.api.routes import (
     users,
 )
 from rtkvm.api.security import ensure_admin
+from rtkvm.api.throttle import AuthThrottle
 from rtkvm.db.engine import Database
 from rtkvm.scheduler.claim import fail_stale_scheduling
 from rtkvm.settings import Settings
@@ -69,7 +70,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         description="Real-time KVM cloud: projects, hosts, RT flavors, unmanaged networks, "
         "instances pinned to dedicated pCPUs.",
     )
-    app.state.services = Services(settings=settings, db=db, clock=clock)
+    app.state.services = Services(
+        settings=settings,
+        db=db,
+        clock=clock,
+        throttle=AuthThrottle(clock, limit=settings.auth_failures_per_minute),
+    )
     errors.install(app)
     app.add_middleware(BodyGuard)  # a token first, then a bounded, well-formed body
     for module in ROUTERS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
 from rtkvm.api.errors import ApiError
+from rtkvm.api.throttle import AuthThrottle
 from rtkvm.db.engine import Database
 from rtkvm.db.models import Host, Project, Token, User
 from rtkvm.settings import Settings
@@ -30,6 +32,7 @@ class Services:
     settings: Settings
     db: Database
     clock: Callable[[], float]
+    throttle: AuthThrottle
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,23 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 def get_caller(
+    request: Request,
     services: ServicesDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    source = request.client.host if request.client else "unknown"
+    wait = services.throttle.retry_after(source)
+    if wait is not None:
+        raise ApiError(429, f"too many failed authentications from {source}: retry in {wait:.0f} s")
+    try:
+        return _principal(services, creds)
+    except ApiError as exc:
+        if exc.status == 401:
+            services.throttle.failed(source, exc.message)
+        raise
+
+
+def _principal(services: Services, creds: HTTPAuthorizationCredentials | None) -> Principal:
     if creds is None or not creds.credentials:
         raise ApiError(401, "no API token: send 'Authorization: Bearer <token>'")
     with services.db.read() as session:
@@ -70,6 +87,12 @@ def get_caller(
         )
         if token is None:
             raise ApiError(401, "unknown or revoked API token: ask an admin for a new one")
+        if token.expires_at is not None and services.clock() >= token.expires_at:
+            raise ApiError(
+                401,
+                f"this API token expired at {_utc(token.expires_at)}: create a new one "
+                "(`rtkvm cloud token issue`) with a token that is still valid, or ask an admin",
+            )
         if token.kind == "agent" and token.host_id is not None:
             host = session.get(Host, token.host_id)
             if host is None:
@@ -117,3 +140,7 @@ def require_agent(caller: Caller) -> Principal:
 UserDep = Annotated[Principal, Depends(require_user)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
 AgentDep = Annotated[Principal, Depends(require_agent)]
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -41,6 +41,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         404: "A named object does not exist or is not visible to the caller",
         409: "The change conflicts with the current state (exists, in use, does not fit)",
         422: "The request does not match its schema, or its values do not fit together",
+        429: "Too many failed authentications from this address: wait and retry",
     }.items()
 }
 """The error responses every authenticated operation declares in the OpenAPI schema."""

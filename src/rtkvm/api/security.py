@@ -20,6 +20,7 @@ def add_token(
     now: float,
     user_id: int | None = None,
     host_id: int | None = None,
+    lifetime_s: float | None = None,
 ) -> Token:
     """Store a token for a user or for a host's agent (exactly one of them)."""
     if (user_id is None) == (host_id is None):
@@ -31,6 +32,7 @@ def add_token(
         user_id=user_id,
         host_id=host_id,
         created_at=now,
+        expires_at=now + lifetime_s if lifetime_s is not None else None,
     )
     session.add(token)
     session.flush()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import stat
 import threading
 from pathlib import Path
 from typing import Literal, cast
@@ -46,10 +47,17 @@ DEFAULT_PLAN = Path("/etc/rtkvm/plan.json")
 
 
 def read_token(path: Path) -> str:
+    """The agent's token; refused from a file others may read (it acts for the host)."""
     try:
+        mode = path.stat().st_mode
         token = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise InputError(f"cannot read the agent token {path}: {exc.strerror or exc}") from None
+    if mode & 0o077:
+        raise InputError(
+            f"{path} can be read by other users (mode {stat.S_IMODE(mode):04o}): the token acts "
+            f"for this host; run `chmod 600 {path}`"
+        )
     if not token:
         raise InputError(
             f"{path} is empty: put the agent token of `rtkvm cloud host enroll NAME` in it"

@@ -333,11 +333,17 @@ def token() -> None:
 
 @token.command("issue")
 @click.option("--user", default=None, help="Admins: for this user (default: yourself).")
+@click.option(
+    "--lifetime",
+    type=click.IntRange(min=60),
+    default=None,
+    help="Seconds the token is accepted (default: the site's, or until revoked).",
+)
 @format_option
 @click.pass_context
-def token_issue(ctx: click.Context, user: str | None, fmt: str) -> None:
+def token_issue(ctx: click.Context, user: str | None, lifetime: int | None, fmt: str) -> None:
     """Create a token; its secret is shown this once."""
-    show_one(plain(api_of(ctx).create_token(user)), fmt)
+    show_one(plain(api_of(ctx).create_token(user, lifetime_s=lifetime)), fmt)
 
 
 @cloud.group()

@@ -52,9 +52,14 @@ class UserOut(BaseModel):
     role: str
 
 
+TOKEN_LIFETIME_MAX = 10 * 365 * 86400
+
+
 class TokenCreate(_In):
     user: str | None = None
     """Whose token; default the caller. Only an admin may name another user."""
+    lifetime_s: int | None = Field(default=None, ge=60, le=TOKEN_LIFETIME_MAX)
+    """Seconds the token is accepted; default the site's (RTKVM_TOKEN_LIFETIME), or forever."""
 
 
 class TokenOut(BaseModel):
@@ -64,6 +69,8 @@ class TokenOut(BaseModel):
     user: str | None
     host: str | None
     created_at: float
+    expires_at: float | None = None
+    """When it stops being accepted (UNIX seconds); None: until revoked."""
 
 
 class TokenCreated(TokenOut):

@@ -65,8 +65,13 @@ class CloudClient(Http):
         body = {"name": name, "project": project, "role": role}
         return UserOut.model_validate(self.call("POST", "/users", json=body))
 
-    def create_token(self, user: str | None = None) -> TokenCreated:
-        return TokenCreated.model_validate(self.call("POST", "/tokens", json={"user": user}))
+    def create_token(
+        self, user: str | None = None, *, lifetime_s: int | None = None
+    ) -> TokenCreated:
+        body: dict[str, object] = {"user": user}
+        if lifetime_s is not None:
+            body["lifetime_s"] = lifetime_s
+        return TokenCreated.model_validate(self.call("POST", "/tokens", json=body))
 
     # -- hosts ---------------------------------------------------------------------------
 

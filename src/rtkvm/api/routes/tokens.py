@@ -30,6 +30,7 @@ def _out(s: Session, t: Token) -> schemas.TokenOut:
         user=user.name if user else None,
         host=host.name if host else None,
         created_at=t.created_at,
+        expires_at=t.expires_at,
     )
 
 
@@ -44,7 +45,8 @@ def create_token(
                 raise ApiError(403, "only an admin may create a token for another user")
             user_id = user_named(s, body.user).id
         secret = new_secret()
-        token = add_token(s, secret, now=services.clock(), user_id=user_id)
+        lifetime = body.lifetime_s or services.settings.token_lifetime_s
+        token = add_token(s, secret, now=services.clock(), user_id=user_id, lifetime_s=lifetime)
         return schemas.TokenCreated(**_out(s, token).model_dump(), secret=secret)
 
 
