@@ -80,6 +80,13 @@ def _switch(rundir: Path | None, root: str) -> DataPlane | None:
     required=True,
     help="File holding this host's agent token (from `rtkvm cloud host enroll`).",
 )
+@click.option(
+    "--ca-file",
+    envvar="RTKVM_CA_FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Verify an https API against this CA (or its self-signed certificate).",
+)
 @click.option("--once", is_flag=True, help="Register, reconcile, do one round of work, exit.")
 @click.option(
     "--plan",
@@ -110,6 +117,7 @@ def agent(
     ctx: click.Context,
     url: str,
     token_file: Path,
+    ca_file: str | None,
     once: bool,
     plan_file: Path,
     wiring: Path | None,
@@ -128,7 +136,11 @@ def agent(
         logging.getLogger(chatty).setLevel(logging.WARNING)
     obj = ctx.find_root().obj
     given = obj.get("client") if isinstance(obj, dict) else None
-    client = given if isinstance(given, AgentClient) else AgentClient(url, read_token(token_file))
+    client = (
+        given
+        if isinstance(given, AgentClient)
+        else AgentClient(url, read_token(token_file), ca_file=ca_file)
+    )
     fs = HostFS(root)
     plan = PartitionPlan.load(plan_file)
     host_wiring = load_wiring(wiring.read_text("utf-8"), source=str(wiring)) if wiring else None

@@ -39,10 +39,17 @@ DELETED_OR_ERROR = frozenset({"deleted", "error"})
 @click.group()
 @click.option("--url", envvar="RTKVM_URL", default=DEFAULT_URL, show_default=True)
 @click.option("--token", envvar="RTKVM_TOKEN", default=None, help="API token (or RTKVM_TOKEN).")
+@click.option(
+    "--ca-file",
+    envvar="RTKVM_CA_FILE",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Verify an https API against this CA (or self-signed certificate); or RTKVM_CA_FILE.",
+)
 @click.pass_context
-def cloud(ctx: click.Context, url: str, token: str | None) -> None:
+def cloud(ctx: click.Context, url: str, token: str | None, ca_file: str | None) -> None:
     """The rtkvm control plane: servers, flavors, networks, projects, hosts."""
-    remember(ctx, url, token)
+    remember(ctx, url, token, ca_file)
 
 
 # -- servers -----------------------------------------------------------------------
@@ -492,8 +499,30 @@ def usage(ctx: click.Context, project: str, since: float | None, fmt: str) -> No
     is_flag=True,
     help="Log every HTTP request (off by default: agents poll every few seconds).",
 )
-def serve(database: str | None, listen: str, access_log: bool) -> None:
-    """Run the API server (migrates the database first)."""
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False),
+    envvar="RTKVM_TLS_CERT",
+    default=None,
+    help="Serve HTTPS with this certificate (PEM; with --tls-key).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False),
+    envvar="RTKVM_TLS_KEY",
+    default=None,
+    help="The certificate's private key (PEM).",
+)
+def serve(
+    database: str | None,
+    listen: str,
+    access_log: bool,
+    tls_cert: str | None,
+    tls_key: str | None,
+) -> None:
+    """Run the API server (migrates the database first); HTTPS with --tls-cert/--tls-key."""
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("give --tls-cert and --tls-key together (or neither)")
     import uvicorn
 
     from rtkvm.api.app import create_app
@@ -508,6 +537,11 @@ def serve(database: str | None, listen: str, access_log: bool) -> None:
         host=hostname or "127.0.0.1",
         port=int(port),
         access_log=access_log,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=5,
+        limit_concurrency=1000,  # idle and half-open connections cannot pile up without end
     )
 
 

@@ -21,10 +21,11 @@ META_KEY = "rtkvm.cloud"
 class Conn:
     url: str
     token: str | None
+    ca_file: str | None = None
 
 
-def remember(ctx: click.Context, url: str, token: str | None) -> None:
-    ctx.meta[META_KEY] = Conn(url, token)
+def remember(ctx: click.Context, url: str, token: str | None, ca_file: str | None = None) -> None:
+    ctx.meta[META_KEY] = Conn(url, token, ca_file)
 
 
 def api_of(ctx: click.Context) -> CloudClient:
@@ -35,4 +36,4 @@ def api_of(ctx: click.Context) -> CloudClient:
         if isinstance(given, CloudClient):
             return given
     conn: Conn = ctx.meta[META_KEY]
-    return CloudClient(conn.url, conn.token)
+    return CloudClient(conn.url, conn.token, ca_file=conn.ca_file)

@@ -10,6 +10,7 @@ must not name one, print or exit.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -31,10 +32,16 @@ class Http:
         *,
         http: httpx.Client | None = None,
         timeout: float = 30.0,
+        ca_file: str | None = None,
     ) -> None:
+        """``ca_file``: verify an https API against this CA bundle (a self-signed
+        certificate is its own CA); default the system's CAs."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if http is None:
-            http = httpx.Client(base_url=url, timeout=timeout)
+            verify: ssl.SSLContext | bool = (
+                ssl.create_default_context(cafile=ca_file) if ca_file is not None else True
+            )
+            http = httpx.Client(base_url=url, timeout=timeout, verify=verify)
         http.headers.update(headers)
         self.http = http
 
