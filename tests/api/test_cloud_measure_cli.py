@@ -17,6 +17,7 @@ from rtkvm.cli import cloud_measure
 from rtkvm.cli.main import cli
 from rtkvm.db.models import Instance
 from rtkvm.errors import CloudError
+from rtkvm.measure.report import measurement_warnings
 from rtkvm.wire.user_client import CloudClient
 
 CYCLICTEST = {
@@ -179,7 +180,7 @@ def test_no_wait_timeout_refusals_and_delete(cloud: Cloud, monkeypatch: pytest.M
 @pytest.mark.parametrize(
     ("helper", "expected"),
     [
-        (cloud_measure.warnings, []),
+        (measurement_warnings, []),
         (lambda m: cloud_measure.summary({**m, "result": CYCLICTEST}).splitlines()[-1], None),
     ],
 )

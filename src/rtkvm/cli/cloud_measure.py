@@ -23,7 +23,7 @@ import click
 from rtkvm.cli.cloud_conn import api_of
 from rtkvm.cli.cloud_format import format_option, plain, plains, show_list, show_one, table
 from rtkvm.errors import MeasureTimeoutError
-from rtkvm.measure.report import TCG_WARNING
+from rtkvm.measure.report import measurement_warnings
 from rtkvm.net.rtt import DEFAULT_MPS, DEFAULT_SECONDS
 from rtkvm.wire.user_client import CloudClient
 
@@ -216,7 +216,7 @@ def _show(m: dict[str, Any], fmt: str) -> None:
         click.echo(f"params: {json.dumps(m.get('params') or {}, sort_keys=True)}")
         if m.get("state") == "done" and isinstance(m.get("result"), dict):
             click.echo(summary(m))
-    for warning in warnings(m):
+    for warning in measurement_warnings(m):
         click.echo(f"WARNING: {warning}", err=True)
 
 
@@ -252,26 +252,6 @@ def summary(m: dict[str, Any]) -> str:
         f"round trip {m.get('server_name')} -> {m.get('peer_name')} over {m.get('network')} (µs):"
     )
     return head + "\n" + table(["Samples", "Min", "p50", "p99", "p99.9", "Max"], [row])
-
-
-def warnings(m: dict[str, Any]) -> list[str]:
-    """What makes the figures untrustworthy: emulation, a waived host, the result's own notes."""
-    out = []
-    result = m.get("result") if isinstance(m.get("result"), dict) else None
-    if m.get("rt_waiver"):
-        out.append(
-            f"the host is not RT-ready and was waived ({m['rt_waiver']}): these figures "
-            "assure nothing"
-        )
-    if result is None:
-        return out
-    own = [str(w) for w in result.get("warnings") or []]
-    said = " ".join(own).lower()
-    if result.get("accel") == "tcg" and "tcg" not in said:
-        out.append(TCG_WARNING)
-    if (result.get("latency") or {}).get("overflowed") and "overflow" not in said:
-        out.append("samples overflowed the histogram: no percentiles; raise --buckets")
-    return out + own
 
 
 def _percentile(percentiles: dict[str, Any], pct: float) -> Any:

@@ -16,12 +16,11 @@ import click
 
 from rtkvm.cli.common import format_option, root_option
 from rtkvm.errors import InputError
-from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS
 from rtkvm.tune.engine import Tuning, rollback
 from rtkvm.tune.export import export_tuned
 from rtkvm.tune.journal import PERSISTENT_DIR, VOLATILE_DIR, Journal
-from rtkvm.tune.profile import available_profiles, load_profile
+from rtkvm.tune.profile import DEFAULT_PROFILE, available_profiles, load_profile
 from rtkvm.tune.render import (
     apply_text,
     changes_json,
@@ -30,6 +29,7 @@ from rtkvm.tune.render import (
     verify_table,
     why_lines,
 )
+from rtkvm.tune.resume import resolve_request
 from rtkvm.tune.simkernel import SimulatedHostFS, SimulatedProcessControl
 from rtkvm.tune.system import (
     CommandRunner,
@@ -38,8 +38,6 @@ from rtkvm.tune.system import (
     RecordingRunner,
     SubprocessRunner,
 )
-
-DEFAULT_PROFILE = "realtime-virtual-host"
 
 journal_option = click.option(
     "--journal-dir",
@@ -86,16 +84,6 @@ def _journal(fs: HostFS, journal_dir: str | None) -> Journal:
     return Journal(fs, f"{base}/volatile", f"{base}/persistent")
 
 
-def _plan(path: str | None, header: dict[str, object] | None) -> PartitionPlan:
-    if path is not None:
-        return PartitionPlan.load(path)
-    if header is not None and isinstance(header.get("plan"), dict):
-        return PartitionPlan.model_validate(header["plan"])
-    raise InputError(
-        "no applied tuning found in the journal: give --plan PLAN.json (from `rtkvm host plan`)"
-    )
-
-
 def _build(
     root: str,
     plan_path: str | None,
@@ -109,29 +97,25 @@ def _build(
 ) -> tuple[Tuning, RecordingRunner | None]:
     fs = _host(root, writable=writable)
     journal = _journal(fs, journal_dir)
-    header = journal.read_header()
-    choices: dict[str, str] = {}
-    if header is not None and plan_path is None and isinstance(header.get("choices"), dict):
-        choices = {str(k): str(v) for k, v in header["choices"].items()}
-    if rt_throttling is not None:
-        choices["rt_throttling"] = rt_throttling
-    if guest_hugepages is None and header is not None and plan_path is None:
-        applied = header.get("guest_hugepages")  # what was applied
-        guest_hugepages = applied if isinstance(applied, int) else None
-    name = profile or (str(header["profile"]) if header and plan_path is None else None)
-    if not only and header is not None and plan_path is None:
-        only = tuple(str(p) for p in header.get("only") or ())  # what was applied
+    request = resolve_request(
+        journal.read_header(),
+        plan_path=plan_path,
+        profile=profile,
+        rt_throttling=rt_throttling,
+        guest_hugepages=guest_hugepages,
+        only=only,
+    )
     proc, runner = _seams(fs)
     tuning = Tuning(
         fs=fs,
-        profile=load_profile(name or DEFAULT_PROFILE),
-        plan=_plan(plan_path, header),
+        profile=load_profile(request.profile),
+        plan=request.plan,
         proc=proc,
         runner=runner,
         journal=journal,
-        choices=choices,
-        only=only,
-        guest_hugepages=guest_hugepages,
+        choices=request.choices,
+        only=request.only,
+        guest_hugepages=request.guest_hugepages,
     )
     return tuning, runner if isinstance(runner, RecordingRunner) else None
 

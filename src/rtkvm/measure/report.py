@@ -585,3 +585,25 @@ def render_pictures(report: Report) -> dict[str, str]:
             title = f"round trip {entry.path}" + (f" on {entry.network}" if entry.network else "")
             out[name] = render_rtt_svg(entry.report, title=title, notes=notes)
     return out
+
+
+def measurement_warnings(m: Mapping[str, Any]) -> list[str]:
+    """What makes a measurement's figures untrustworthy (a measurement as the API shows it):
+    a waived host, emulation and overflows its result does not already name, then the
+    result's own notes. One rule for every place that shows a measurement."""
+    out = []
+    result = m.get("result") if isinstance(m.get("result"), dict) else None
+    if m.get("rt_waiver"):
+        out.append(
+            f"the host is not RT-ready and was waived ({m['rt_waiver']}): these figures "
+            "assure nothing"
+        )
+    if result is None:
+        return out
+    own = [str(w) for w in result.get("warnings") or []]
+    said = " ".join(own).lower()
+    if result.get("accel") == "tcg" and "tcg" not in said:
+        out.append(TCG_WARNING)
+    if (result.get("latency") or {}).get("overflowed") and "overflow" not in said:
+        out.append("samples overflowed the histogram: no percentiles; raise --buckets")
+    return out + own

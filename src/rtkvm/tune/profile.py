@@ -27,6 +27,8 @@ from rtkvm.shipped import has_shipped, parse_toml, shipped_names, shipped_text
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 PROFILE_DIR = "profiles"
+DEFAULT_PROFILE = "realtime-virtual-host"
+"""The profile of a node that runs RT guests (``realtime`` tunes a bare-metal RT host)."""
 
 
 class _Model(BaseModel):
