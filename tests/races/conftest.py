@@ -71,9 +71,15 @@ class Twins:
         return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
-@pytest.fixture
-def twins(pg_server: PostgresServer, tmp_path: Path) -> Iterator[Twins]:
-    url = pg_server.new_database()
+@pytest.fixture(params=["postgresql", "sqlite"])
+def twins(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Twins]:
+    """Two API processes on one new database: PostgreSQL (where the races were found) and
+    SQLite (one file, WAL: its writers queue on the file lock)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/rtkvm.db"
+    else:
+        server: PostgresServer = request.getfixturevalue("pg_server")
+        url = server.new_database()
     procs = []
     bases = []
     try:

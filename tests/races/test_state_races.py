@@ -1,4 +1,4 @@
-"""State changes raced across two API processes on PostgreSQL: each one acts once.
+"""State changes raced across two API processes, on PostgreSQL and SQLite: each acts once.
 
 Every trial sends the racing requests to the two processes at the same
 moment, then checks the outcome and the database's invariants
@@ -121,10 +121,15 @@ def test_a_network_deleted_under_a_create_is_never_dropped_from_it(twins: Twins)
 
 
 @pytest.mark.parametrize("attempt", range(3))
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 def test_two_api_processes_start_together_on_a_new_database(
-    pg_server: PostgresServer, tmp_path: Path, attempt: int
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, attempt: int
 ) -> None:
-    url = pg_server.new_database()
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path}/rtkvm.db"
+    else:
+        server: PostgresServer = request.getfixturevalue("pg_server")
+        url = server.new_database()
     ports = [free_port(), free_port()]
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     procs = [start_api(url, port, log) for port, log in zip(ports, logs, strict=True)]
