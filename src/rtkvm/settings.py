@@ -44,6 +44,9 @@ class Settings(BaseModel):
     its creation and its claim, which holds nothing): it is failed, so it does not hang."""
     bootstrap_admin_token: str | None = None
     """When set and no admin exists yet, an admin user 'admin' with this token is created."""
+    bootstrap_token_lifetime_s: float = Field(default=86400.0, gt=0)
+    """How long the bootstrap token is accepted after it made the admin: issue the admins'
+    own tokens with it (`rtkvm cloud token issue`) within that time."""
     migrate_on_start: bool = True
 
     @classmethod

@@ -164,3 +164,14 @@ def test_a_source_that_keeps_failing_to_authenticate_is_slowed_down(
     assert cloud.admin.get("/v1/instances").status_code == 429  # the same address
     clock.now += 61
     assert cloud.admin.get("/v1/instances").status_code == 200
+
+
+def test_the_bootstrap_token_works_for_a_day_then_only_the_tokens_it_issued(
+    cloud: Cloud, clock: FakeClock
+) -> None:
+    own = expect(cloud.admin.post("/v1/tokens", json={}), 201)["secret"]
+    [bootstrap] = [t for t in expect(cloud.admin.get("/v1/tokens"), 200) if t["id"] == 1]
+    assert bootstrap["expires_at"] == clock.now + 86400
+    clock.now += 86401
+    assert cloud.admin.get("/v1/hosts").status_code == 401
+    assert cloud.client(own).get("/v1/hosts").status_code == 200

@@ -182,6 +182,7 @@ class AllInOne:
             self.state.save_config(config)
             admin = CloudClient(url, admin_token, timeout=10)
             self._check_admin(admin)
+            admin = self._own_admin_token(admin, url, admin_token, actions)
             self._ensure_plan(req, actions)
             self._ensure_enrolled(admin, config.host, actions)
             agent = self._ensure_agent(url, req.agent, actions, new)
@@ -268,6 +269,20 @@ class AllInOne:
             raise AllInOneError(
                 f"the {which.name} process stopped; last lines of {which.log_file}:\n{which.tail()}"
             )
+
+    def _own_admin_token(
+        self, admin: CloudClient, url: str, secret: str, actions: list[str]
+    ) -> CloudClient:
+        """The bootstrap token expires: the state directory keeps an admin token of its own."""
+        mine = [t for t in admin.tokens() if secret.startswith(t.prefix) and t.user == "admin"]
+        if not mine or all(t.expires_at is None for t in mine):
+            return admin
+        issued = admin.create_token()
+        self.state.write_secret(self.state.admin_token_file, issued.secret)
+        actions.append(
+            f"issued the admin token in {self.state.admin_token_file} (the bootstrap one expires)"
+        )
+        return CloudClient(url, issued.secret, timeout=10)
 
     def _check_admin(self, admin: CloudClient) -> None:
         try:

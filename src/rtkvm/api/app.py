@@ -61,7 +61,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     if settings.bootstrap_admin_token:
         with db.write() as session:
             db.serialize(session)  # two processes starting together make one admin
-            ensure_admin(session, settings.bootstrap_admin_token, clock())
+            ensure_admin(
+                session,
+                settings.bootstrap_admin_token,
+                clock(),
+                settings.bootstrap_token_lifetime_s,
+            )
     with db.write() as session:  # creates a crashed process left half-way
         fail_stale_scheduling(session, clock(), settings.scheduling_stale_s)
     app = FastAPI(

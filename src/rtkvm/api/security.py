@@ -39,8 +39,11 @@ def add_token(
     return token
 
 
-def ensure_admin(session: Session, secret: str, now: float) -> bool:
-    """Create project 'admin' and user 'admin' with this token when no admin exists."""
+def ensure_admin(
+    session: Session, secret: str, now: float, lifetime_s: float | None = None
+) -> bool:
+    """Create project 'admin' and user 'admin' with this token when no admin exists; the
+    token expires after ``lifetime_s`` (a bootstrap secret sits in an environment)."""
     if session.scalar(select(User.id).where(User.role == "admin").limit(1)) is not None:
         return False
     project = session.scalar(select(Project).where(Project.name == "admin"))
@@ -52,5 +55,5 @@ def ensure_admin(session: Session, secret: str, now: float) -> bool:
     session.add(user)
     session.flush()
     if session.scalar(select(Token.id).where(Token.secret_hash == hash_secret(secret))) is None:
-        add_token(session, secret, now=now, user_id=user.id)
+        add_token(session, secret, now=now, user_id=user.id, lifetime_s=lifetime_s)
     return True

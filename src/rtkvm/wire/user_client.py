@@ -25,6 +25,7 @@ from rtkvm.wire.schemas import (
     NetworkOut,
     ProjectOut,
     TokenCreated,
+    TokenOut,
     UnknownResourceOut,
     UsageOut,
     UserOut,
@@ -64,6 +65,10 @@ class CloudClient(Http):
     def create_user(self, name: str, project: str, role: str) -> UserOut:
         body = {"name": name, "project": project, "role": role}
         return UserOut.model_validate(self.call("POST", "/users", json=body))
+
+    def tokens(self) -> list[TokenOut]:
+        """Tokens the caller may see (an admin: all), without their secrets."""
+        return _list(TokenOut, self.call("GET", "/tokens"))
 
     def create_token(
         self, user: str | None = None, *, lifetime_s: int | None = None
