@@ -39,6 +39,9 @@ class Settings(BaseModel):
     auth_failures_per_minute: int = Field(default=20, ge=1)
     """Failed authentications one client address may make per minute before it is refused
     (429) for the rest of that minute."""
+    failed_create_retention_s: float = Field(default=86400.0, gt=0)
+    """How long a create refused before placement (no host could take it) stays listed
+    with its fault; then it is hidden like a deleted instance."""
     scheduling_stale_s: float = Field(default=120.0, gt=0)
     """An instance still 'scheduling' after this long lost its API process (a crash between
     its creation and its claim, which holds nothing): it is failed, so it does not hang."""

@@ -236,3 +236,28 @@ def test_an_instance_id_in_capitals_names_the_same_instance(cloud: Cloud) -> Non
     assert alice.get(f"/v1/instances/{vm['id'].upper()}").json()["id"] == vm["id"]
     assert alice.delete(f"/v1/instances/{vm['id'].upper()}").status_code == 204
     assert alice.get(f"/v1/instances/{vm['id']}").json()["state"] == "deleting"
+
+
+def test_lists_come_in_pages_and_refused_creates_do_not_pile_up(cloud: Cloud, clock: Any) -> None:
+    alice = _setup(cloud)
+    cloud.host("h1", nodes=1, cores_per_node=8)  # 7 RT pCPUs: three rt2 guests fit
+    cloud.flavor("rt2", 2)
+    made = [
+        expect(alice.post("/v1/instances", json={"name": f"vm{i}", "flavor": "rt2"}), 201)["id"]
+        for i in range(3)
+    ]
+    first = expect(alice.get("/v1/instances", params={"limit": 2}), 200)
+    rest = expect(alice.get("/v1/instances", params={"limit": 2, "marker": first[-1]["id"]}), 200)
+    pages = [i["id"] for i in first + rest]
+    assert (len(first), sorted(pages)) == (2, sorted(made))  # each once, in two pages
+    bad = alice.get("/v1/instances", params={"marker": "not-an-id"})
+    assert bad.status_code == 400 and "give the last id you saw" in bad.json()["detail"]
+    for _ in range(3):  # no host can take a fourth: refused, listed as error for a day
+        assert alice.post("/v1/instances", json={"name": "big", "flavor": "rt2"}).status_code == 409
+    listed = expect(alice.get("/v1/instances"), 200)
+    assert [i["state"] for i in listed].count("error") == 3
+    clock.advance(86401)
+    assert alice.post("/v1/instances", json={"name": "big", "flavor": "rt2"}).status_code == 409
+    listed = expect(alice.get("/v1/instances"), 200)
+    assert [i["state"] for i in listed].count("error") == 1  # the one just refused
+    assert len(listed) == 4

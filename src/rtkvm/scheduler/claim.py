@@ -452,3 +452,19 @@ def fail_stale_scheduling(session: Session, now: float, stale_s: float) -> int:
         .values(state="error", fault=STALE_SCHEDULING_FAULT, updated_at=now)
     )
     return int(done.rowcount)  # type: ignore[attr-defined]
+
+
+def forget_failed_creates(session: Session, now: float, keep_s: float) -> int:
+    """Hide creates that failed before they were placed (they hold nothing) once they are
+    ``keep_s`` old: refused creates must not pile up in every list. Returns how many."""
+    done = session.execute(
+        update(Instance)
+        .where(
+            Instance.state == "error",
+            Instance.host_id.is_(None),
+            Instance.rt_cores == 0,
+            Instance.updated_at < now - keep_s,
+        )
+        .values(state="deleted", updated_at=now)
+    )
+    return int(done.rowcount)  # type: ignore[attr-defined]

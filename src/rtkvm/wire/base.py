@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 DB_INT_MAX = 2**31 - 1
 """The largest integer a column holds (PostgreSQL's integer; SQLite refuses past 2**63 - 1)."""
 
+PAGE_MAX = 1000
+"""The most items one page of a list answers; ask for the next with ``marker``."""
+
 Name = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 """A resource name: letters, digits, ``_.-``, starting with a letter or digit."""
 

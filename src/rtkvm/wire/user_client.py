@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from rtkvm.errors import CloudError
+from rtkvm.wire.base import PAGE_MAX
 from rtkvm.wire.guest import InstanceOut
 from rtkvm.wire.http import Http
 from rtkvm.wire.measure import MeasurementOut
@@ -127,8 +128,16 @@ class CloudClient(Http):
     # -- servers -------------------------------------------------------------------------
 
     def servers(self, *, all_projects: bool = False) -> list[InstanceOut]:
-        params = {"all_projects": "true"} if all_projects else None
-        return _list(InstanceOut, self.call("GET", "/instances", params=params))
+        """Every server the caller sees, page by page."""
+        found: list[InstanceOut] = []
+        while True:
+            params: dict[str, str] = {"all_projects": "true"} if all_projects else {}
+            if found:
+                params["marker"] = found[-1].id
+            page = _list(InstanceOut, self.call("GET", "/instances", params=params))
+            found += page
+            if len(page) < PAGE_MAX:
+                return found
 
     def create_server(
         self, name: str, flavor: str, networks: list[str], project: str | None = None

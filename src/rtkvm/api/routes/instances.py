@@ -19,7 +19,7 @@ import logging
 import uuid
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 
 from rtkvm.api.deps import Principal, ServicesDep, UserDep
 from rtkvm.api.errors import ApiError, not_found
@@ -34,10 +34,17 @@ from rtkvm.api.views import (
 from rtkvm.db.models import Flavor, Host, Instance, InstanceNetwork
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.errors import RtkvmError
-from rtkvm.scheduler.claim import fail_stale_scheduling, release, schedule
+from rtkvm.scheduler.claim import (
+    fail_stale_scheduling,
+    forget_failed_creates,
+    release,
+    schedule,
+)
 from rtkvm.scheduler.snapshot import Request
 from rtkvm.wire import schemas
+from rtkvm.wire.base import PAGE_MAX
 from rtkvm.wire.guest import InstanceOut
+from rtkvm.wire.uuids import is_uuid
 
 router = APIRouter(prefix="/v1/instances", tags=["instances"])
 log = logging.getLogger("rtkvm.api.instances")
@@ -51,6 +58,7 @@ def create_instance(
     instance_id = str(uuid.uuid4())
     with services.db.write() as s:
         fail_stale_scheduling(s, now, services.settings.scheduling_stale_s)  # a crashed peer's
+        forget_failed_creates(s, now, services.settings.failed_create_retention_s)
         project_id = caller.project_id
         if body.project is not None:
             if not caller.is_admin and body.project != caller.project_name:
@@ -120,14 +128,26 @@ def list_instances(
     caller: UserDep,
     project: str | None = Query(default=None, description="admins: only this project"),
     all_projects: bool = Query(default=False, description="admins: every project"),
+    limit: int = Query(default=PAGE_MAX, ge=1, le=PAGE_MAX, description="at most this many"),
+    marker: str | None = Query(
+        default=None, max_length=36, description="the id of the last instance of the previous page"
+    ),
 ) -> list[InstanceOut]:
+    """Oldest first, a page at a time (``limit``, then ``marker`` = the last id seen)."""
     with services.db.read() as s:
         query = select(Instance).where(Instance.state != "deleted")
         if caller.is_admin and project is not None:
             query = query.where(Instance.project_id == project_named(s, project).id)
         elif not (caller.is_admin and all_projects):
             query = query.where(Instance.project_id == caller.project_id)
-        query = query.order_by(Instance.created_at, Instance.id)
+        if marker is not None:
+            last = s.get(Instance, marker.lower()) if is_uuid(marker) else None
+            if last is None:
+                raise ApiError(400, f"marker {marker!r} is no instance: give the last id you saw")
+            query = query.where(
+                tuple_(Instance.created_at, Instance.id) > tuple_(last.created_at, last.id)
+            )
+        query = query.order_by(Instance.created_at, Instance.id).limit(limit)
         return [instance_out(s, i) for i in s.scalars(query)]
 
 
