@@ -386,3 +386,25 @@ def test_a_host_with_past_measurements_can_be_removed(cloud: Cloud) -> None:
     expect(agent.post(f"/v1/agent/instances/{vm['id']}/state", json={"state": "deleted"}), 200)
     expect(cloud.admin.delete("/v1/hosts/h1"), 204)
     expect(alice.get(f"/v1/measurements/{m['id']}"), 404)
+
+
+def test_measurements_come_in_pages_newest_first(cloud: Cloud, clock: FakeClock) -> None:
+    alice, agent = _setup(cloud)
+    _active(alice, agent, "vm1")
+    made = []
+    for _ in range(3):  # one at a time per instance: each is finished before the next
+        m = expect(
+            alice.post("/v1/measurements", json={"kind": "cyclictest", "server": "vm1"}), 201
+        )
+        expect(_state(agent, m["id"], "running"), 200)
+        expect(_state(agent, m["id"], "done", result={}), 200)
+        made.append(m["id"])
+        clock.advance(1)
+    first = expect(alice.get("/v1/measurements", params={"limit": 2}), 200)
+    rest = expect(
+        alice.get("/v1/measurements", params={"limit": 2, "marker": first[-1]["id"]}), 200
+    )
+    assert [m["id"] for m in first + rest] == made[::-1]
+    assert "give the last id seen" in _detail(
+        alice.get("/v1/measurements", params={"marker": "nope"}), 400
+    )

@@ -117,7 +117,7 @@ def test_unreachable_libvirt_says_what_to_do() -> None:
 
 def test_cmdline_edit_round_trip(tmp_path: Path) -> None:
     xml = _design_xml("g", tmp_path)
-    assert lifecycle.cmdline_of(xml) == guest_cmdline(CpuSet([1]))
+    assert lifecycle.cmdline_of(xml) == guest_cmdline(CpuSet([1]), accel="tcg")
     changed = lifecycle.with_cmdline(xml, 'x rtkvm.cyclictest="-q -h 4"')
     assert lifecycle.cmdline_of(changed) == 'x rtkvm.cyclictest="-q -h 4"'
 
@@ -165,3 +165,11 @@ def test_verify_guest_reads_the_live_cputune_and_fake_proc(
     write_threads(tmp_path, 42, [*AS_DESIGNED[:3], (103, "CPU 1/TCG", "fifo", 1, "1")])
     report = verify_guest(conn, HostFS(tmp_path), name, pid_dir="/run/q")
     assert [f.id for f in report.findings if f.status is Status.FAIL] == ["guest.vcpu1.sched"]
+
+
+def test_only_an_emulated_guest_turns_the_unhandled_irq_detector_off() -> None:
+    from rtkvm.cpuset import CpuSet
+    from rtkvm.guest.run import guest_cmdline
+
+    assert "noirqdebug" in guest_cmdline(CpuSet([1]), accel="tcg").split()
+    assert "noirqdebug" not in guest_cmdline(CpuSet([1]), accel="kvm").split()

@@ -111,7 +111,7 @@ class Executor:
             name=name,
             kernel=str(self.boot.image.kernel),
             initrd=str(self.boot.image.initramfs),
-            cmdline=guest_cmdline(spec.rt_vcpus),
+            cmdline=guest_cmdline(spec.rt_vcpus, accel=self.boot.accel),
             serial_log=str(self.boot.guest_dir / f"{name}.serial.log"),
             nics=tuple(nics),
             accel=self.boot.accel,

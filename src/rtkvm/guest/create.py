@@ -87,7 +87,7 @@ def plan_guest(
         name=name,
         kernel=str(image.kernel),
         initrd=str(image.initramfs),
-        cmdline=guest_cmdline(spec.rt_vcpus, GuestNetRun(address=address).words()),
+        cmdline=guest_cmdline(spec.rt_vcpus, GuestNetRun(address=address).words(), accel=accel),
         serial_log=str(serial_log),
         accel=accel,
         nics=nics,

@@ -181,8 +181,16 @@ class CloudClient(Http):
     # -- measurements --------------------------------------------------------------------
 
     def measurements(self, *, all_projects: bool = False) -> list[MeasurementOut]:
-        params = {"all_projects": "true"} if all_projects else None
-        return _list(MeasurementOut, self.call("GET", "/measurements", params=params))
+        """Every measurement the caller sees, newest first, page by page."""
+        found: list[MeasurementOut] = []
+        while True:
+            params: dict[str, str] = {"all_projects": "true"} if all_projects else {}
+            if found:
+                params["marker"] = found[-1].id
+            page = _list(MeasurementOut, self.call("GET", "/measurements", params=params))
+            found += page
+            if len(page) < PAGE_MAX:
+                return found
 
     def measurement(self, measurement_id: str) -> MeasurementOut:
         return MeasurementOut.model_validate(self.call("GET", f"/measurements/{measurement_id}"))

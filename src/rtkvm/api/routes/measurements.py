@@ -18,7 +18,7 @@ import json
 import uuid
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import Principal, ServicesDep, UserDep
@@ -31,6 +31,7 @@ from rtkvm.api.views_measure import (
     measurement_out,
 )
 from rtkvm.db.models import Host, Instance, InstanceNetwork, Measurement, Network
+from rtkvm.wire.base import PAGE_MAX
 from rtkvm.wire.measure import (
     CyclictestParamsIn,
     MeasurementCreate,
@@ -91,13 +92,25 @@ def list_measurements(
     services: ServicesDep,
     caller: UserDep,
     all_projects: bool = Query(default=False, description="admins: every project"),
+    limit: int = Query(default=PAGE_MAX, ge=1, le=PAGE_MAX, description="at most this many"),
+    marker: str | None = Query(
+        default=None, max_length=36, description="the id of the last one of the previous page"
+    ),
 ) -> list[MeasurementOut]:
-    """The caller's project's measurements (an admin's: every project's), newest first."""
+    """The caller's project's measurements (an admin's: every project's), newest first, a
+    page at a time (``limit``, then ``marker`` = the last id seen)."""
     with services.db.read() as s:
         query = select(Measurement)
         if not (caller.is_admin and all_projects):
             query = query.where(Measurement.project_id == caller.project_id)
-        query = query.order_by(Measurement.created_at.desc(), Measurement.id.desc())
+        if marker is not None:
+            last = s.get(Measurement, marker.lower()) if is_uuid(marker) else None
+            if last is None:
+                raise ApiError(400, f"marker {marker!r} is no measurement: give the last id seen")
+            query = query.where(
+                tuple_(Measurement.created_at, Measurement.id) < tuple_(last.created_at, last.id)
+            )
+        query = query.order_by(Measurement.created_at.desc(), Measurement.id.desc()).limit(limit)
         return [measurement_out(s, m) for m in s.scalars(query)]
 
 
