@@ -19,6 +19,13 @@ from rtkvm.footprint import DATABASE_FILE
 DEFAULT_DB = f"sqlite:///{DATABASE_FILE.path}"
 
 
+SECONDS_FROM_ENV = (
+    ("RTKVM_AGENT_TIMEOUT", "agent_timeout_s", "60"),
+    ("RTKVM_TOKEN_LIFETIME", "token_lifetime_s", "2592000 (30 days)"),
+)
+"""Environment variables that set a duration: (name, setting, an example for the error)."""
+
+
 class Settings(BaseModel):
     """What the API server needs to run."""
 
@@ -60,21 +67,14 @@ class Settings(BaseModel):
         fields: dict[str, object] = {}
         if "RTKVM_DATABASE_URL" in src:
             fields["database_url"] = src["RTKVM_DATABASE_URL"]
-        if "RTKVM_AGENT_TIMEOUT" in src:
-            try:
-                fields["agent_timeout_s"] = float(src["RTKVM_AGENT_TIMEOUT"])
-            except ValueError:
-                raise InputError(
-                    f"RTKVM_AGENT_TIMEOUT={src['RTKVM_AGENT_TIMEOUT']!r}: give seconds, e.g. 60"
-                ) from None
-        if "RTKVM_TOKEN_LIFETIME" in src:
-            try:
-                fields["token_lifetime_s"] = float(src["RTKVM_TOKEN_LIFETIME"])
-            except ValueError:
-                raise InputError(
-                    f"RTKVM_TOKEN_LIFETIME={src['RTKVM_TOKEN_LIFETIME']!r}: give seconds, "
-                    "e.g. 2592000 (30 days)"
-                ) from None
+        for name, field, example in SECONDS_FROM_ENV:
+            if name in src:
+                try:
+                    fields[field] = float(src[name])
+                except ValueError:
+                    raise InputError(
+                        f"{name}={src[name]!r}: give seconds, e.g. {example}"
+                    ) from None
         if "RTKVM_WEIGHER" in src:
             fields["weigher"] = src["RTKVM_WEIGHER"]
         if "RTKVM_ADMIN_TOKEN" in src:

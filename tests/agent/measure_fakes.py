@@ -107,7 +107,7 @@ def instance(name: str = "vm", **extra: Any) -> AgentInstance:
         "vcpu_pins": [[0, 2], [1, 3]], "emulator_cpus": "0-1", "cell_nodes": [0],
         "networks": [], "created_at": 0.0, "updated_at": 0.0, "spec": {},
     }  # fmt: skip
-    body["placement"] = _placement_of(body)
+    body["placement"] = placement_doc(body)
     return WaivedInstance.model_validate(body | extra)
 
 
@@ -172,7 +172,7 @@ def busy_ids(m: AgentMeasurement) -> set[str]:
     return {i.id for i in instances_of(m)}
 
 
-def _placement_of(body: dict[str, Any]) -> dict[str, Any]:
+def placement_doc(body: dict[str, Any]) -> dict[str, Any]:
     """The wire placement an API would send with these instance fields (nothing floats)."""
     return {
         "vcpu_pins": body["vcpu_pins"],

@@ -17,6 +17,7 @@ from rtkvm.wire.guest import AgentInstance
 
 from .conftest import MakeAgent, small_flavor
 from .fakes import FakeHypervisor, FakeSwitch
+from .measure_fakes import placement_doc
 
 
 def _inst(state: str, **fields: Any) -> AgentInstance:
@@ -38,7 +39,7 @@ def _inst(state: str, **fields: Any) -> AgentInstance:
         "spec": {"vcpus": 2, "memory_mib": 512, "realtime_mask": "^0"},
     }
     body.update(fields)
-    body.setdefault("placement", _placement_of(body))
+    body.setdefault("placement", placement_doc(body))
     return AgentInstance.model_validate(body)
 
 
@@ -240,14 +241,3 @@ def test_a_port_left_by_a_deleted_instance_is_explained(
     [said] = agent.unknown
     assert (said.kind, said.uuid, said.verdict) == ("port", vm["id"], "deleted")
     assert switch.plugged == plugged  # reported, not removed
-
-
-def _placement_of(body: dict[str, Any]) -> dict[str, Any]:
-    """The wire placement an API would send with these instance fields (nothing floats)."""
-    return {
-        "vcpu_pins": body["vcpu_pins"],
-        "emulator_cpus": body["emulator_cpus"],
-        "cell_nodes": body["cell_nodes"],
-        "floating_vcpus": "",
-        "floating_cpus": "",
-    }

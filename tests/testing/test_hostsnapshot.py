@@ -120,3 +120,16 @@ def test_a_repair_that_fails_is_listed_with_its_error(tmp_path: Path) -> None:
         ["knob /proc/sys/kernel/sched_rt_runtime_us = '950000'"],
         ["knob /proc/sys/kernel/sched_rt_runtime_us = '950000': FAILED (Permission denied)"],
     )
+
+
+def test_a_workqueue_worker_s_cpus_are_left_to_the_kernel(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    (tmp_path / "proc/40/task/40").mkdir(parents=True)
+    (tmp_path / "proc/40/stat").write_text(_stat(40, "kworker/R-kblockd", 3))
+    (tmp_path / "proc/40/task/40/stat").write_text(_stat(40, "kworker/R-kblockd", 3))
+    (tmp_path / "proc/40/task/40/status").write_text("Cpus_allowed_list:\t0-1\n")
+    before = hostsnapshot.take(str(tmp_path))
+    (tmp_path / "proc/40/task/40/status").write_text("Cpus_allowed_list:\t0\n")
+    assert hostsnapshot.differences(before, hostsnapshot.take(str(tmp_path))) == []
+    (tmp_path / "proc/40/task/40/stat").write_text(_stat(40, "kworker/R-kblockd", 3, 2, 1))
+    assert len(hostsnapshot.differences(before, hostsnapshot.take(str(tmp_path)))) == 1

@@ -66,6 +66,10 @@ CONFIG_GLOBS = (
     "/etc/modprobe.d/*",
     "/etc/kernel/cmdline",
 )
+KERNEL_REBOUND = "kworker/"
+"""Workqueue workers and rescuers: the kernel sets their CPUs from the workqueue cpumask
+when they next run, so after a restored mask a rescuer may show the old CPUs for a while.
+Their policy is still compared; their CPUs are the kernel's business."""
 TASK_FILES = frozenset({"cgroup.procs", "tasks", "cgroup.threads"})
 VOLATILE_CGROUP_FILES = ("cpuacct.usage*", "*.pressure", "memory.*max_usage_in_bytes", "*.failcnt")
 """Writable cgroup files that are counters (written to reset or to add a trigger)."""
@@ -301,6 +305,8 @@ def differences(before: Snapshot, after: Snapshot) -> list[str]:
                 lines.append(f"process {proc[0]} in {hierarchy or 'v2'}: {group} -> {now}")
     for proc in sorted(set(before.threads) & set(after.threads)):
         old, new = before.threads[proc], after.threads[proc]
+        if old.comm.startswith(KERNEL_REBOUND):
+            new = Thread(new.comm, new.policy, new.priority, old.cpus)
         if old != new:
             lines.append(
                 f"thread {proc[0]} ({old.comm}): "

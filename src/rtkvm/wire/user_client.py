@@ -38,6 +38,8 @@ DELETABLE = ("flavors", "networks", "projects", "users", "tokens", "hosts", "mea
 
 
 M = TypeVar("M", bound=BaseModel)
+P = TypeVar("P", InstanceOut, MeasurementOut)
+"""Items of a paged list: they have an ``id``."""
 
 
 def _list(model: type[M], rows: Any) -> list[M]:
@@ -46,6 +48,18 @@ def _list(model: type[M], rows: Any) -> list[M]:
 
 class CloudClient(Http):
     """rtkvm's API as a user or an admin sees it."""
+
+    def _every(self, model: type[P], path: str, all_projects: bool) -> list[P]:
+        """Every item of a paged list: ask for the next page after the last id seen."""
+        found: list[P] = []
+        while True:
+            params: dict[str, str] = {"all_projects": "true"} if all_projects else {}
+            if found:
+                params["marker"] = found[-1].id
+            page = _list(model, self.call("GET", path, params=params))
+            found += page
+            if len(page) < PAGE_MAX:
+                return found
 
     # -- projects, users, tokens -------------------------------------------------------
 
@@ -129,15 +143,7 @@ class CloudClient(Http):
 
     def servers(self, *, all_projects: bool = False) -> list[InstanceOut]:
         """Every server the caller sees, page by page."""
-        found: list[InstanceOut] = []
-        while True:
-            params: dict[str, str] = {"all_projects": "true"} if all_projects else {}
-            if found:
-                params["marker"] = found[-1].id
-            page = _list(InstanceOut, self.call("GET", "/instances", params=params))
-            found += page
-            if len(page) < PAGE_MAX:
-                return found
+        return self._every(InstanceOut, "/instances", all_projects)
 
     def create_server(
         self, name: str, flavor: str, networks: list[str], project: str | None = None
@@ -182,15 +188,7 @@ class CloudClient(Http):
 
     def measurements(self, *, all_projects: bool = False) -> list[MeasurementOut]:
         """Every measurement the caller sees, newest first, page by page."""
-        found: list[MeasurementOut] = []
-        while True:
-            params: dict[str, str] = {"all_projects": "true"} if all_projects else {}
-            if found:
-                params["marker"] = found[-1].id
-            page = _list(MeasurementOut, self.call("GET", "/measurements", params=params))
-            found += page
-            if len(page) < PAGE_MAX:
-                return found
+        return self._every(MeasurementOut, "/measurements", all_projects)
 
     def measurement(self, measurement_id: str) -> MeasurementOut:
         return MeasurementOut.model_validate(self.call("GET", f"/measurements/{measurement_id}"))
