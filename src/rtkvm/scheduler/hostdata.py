@@ -14,7 +14,7 @@ from rtkvm.cpuset import CpuSet
 from rtkvm.errors import InputError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
-from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB
+from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB, known_pools
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def node_rows(topology: Topology, plan: PartitionPlan) -> list[NodeRow]:
         )
     rows = []
     for n in topology.nodes:
-        pools = n.hugepages if isinstance(n.hugepages, tuple) else ()
+        pools = known_pools(n)
         rows.append(
             NodeRow(
                 node=n.id,

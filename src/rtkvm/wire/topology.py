@@ -92,11 +92,16 @@ class TopologyDoc(BaseModel):
         return Topology(online=online, cores=cores, nodes=nodes, nics=())
 
 
+def known_pools(node: NumaNode) -> tuple[HugepagePool, ...]:
+    """A node's hugepage pools; none when they could not be read."""
+    return node.hugepages if isinstance(node.hugepages, tuple) else ()
+
+
 def topology_doc(topology: Topology) -> TopologyDoc:
     """The wire form of a topology read from a host (unknown hugepages become none)."""
     nodes = []
     for n in topology.nodes:
-        pools = n.hugepages if isinstance(n.hugepages, tuple) else ()
+        pools = known_pools(n)
         nodes.append(
             NodeDoc(
                 id=n.id,
