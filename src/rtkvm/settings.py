@@ -39,6 +39,9 @@ class Settings(BaseModel):
     """pack: fill busy hosts first (keeps whole hosts free); spread: least-loaded first."""
     schedule_attempts: int = Field(default=16, ge=1, le=100)
     """How many claim transactions a create tries (over candidates) before it gives up."""
+    host_reserved_memory_mib: int = Field(default=1024, ge=0, le=2**20)
+    """RAM of each host NUMA node kept for the host (kernel, QEMU's own memory, agents):
+    guests with 4k pages are placed only on what is left beside the hugepage pools."""
     sqlite_busy_timeout_ms: int = Field(default=30000, ge=0)
     token_lifetime_s: float | None = Field(default=None, gt=0)
     """How long a user token made without its own lifetime is accepted; None: until revoked.

@@ -20,13 +20,14 @@ def host(
     *,
     total: int = 7,
     pages: int = 4096,
+    mib: int = 0,
     physnets: tuple[str, ...] = ("blue",),
     verdict: str = "ready",
     heartbeat: float | None = NOW - 5,
     dataplane: str = "ready",
 ) -> HostSnapshot:
     nodes = tuple(
-        NodeSnapshot(i, total, f, ((2048, pages), (1048576, 0))) for i, f in enumerate(free)
+        NodeSnapshot(i, total, f, ((2048, pages), (1048576, 0)), mib) for i, f in enumerate(free)
     )
     return HostSnapshot(
         abs(hash(name)) % 100000, name, heartbeat, verdict, dataplane, frozenset(physnets), nodes
@@ -123,6 +124,18 @@ def test_explanation_for_hugepages_and_for_an_empty_cloud() -> None:
     text = explain([host("h", pages=10)], req(4), CTX)
     assert "1 host wired to blue with the RT pCPUs, none with 512 free 2M hugepages" in text
     assert "no host is enrolled" in explain([], req(4), CTX)
+
+
+def test_a_4k_guest_needs_ram_on_each_of_its_nodes_not_hugepages() -> None:
+    small = req(4, numa_nodes=2, memory_mib=3002, page_size="4k")
+    assert (small.pages_per_cell, small.mib_per_cell) == (0, 1501)  # per cell
+    assert req(4).mib_per_cell == 0  # hugepage guests take pages, not node RAM
+    assert fit_nodes(host("h", free=(2, 2), pages=0, mib=1501).nodes, small) == (0, 1)
+    assert fit_nodes(host("h", free=(2, 2), pages=0, mib=1500).nodes, small) is None
+    assert fit_nodes(host("h", free=(2, 2), pages=0, mib=0).nodes, small, memory=False)
+    text = explain([host("h", free=(2, 2), mib=1000)], small, CTX)
+    assert "1 host wired to blue with the RT pCPUs, none with 1501 MiB of RAM free for 4k " in text
+    assert "(2 + 2 RT pCPUs on distinct NUMA nodes with 1501 MiB of RAM free for 4k" in text
 
 
 def test_many_hosts_every_candidate_really_fits_and_every_reject_is_explained() -> None:

@@ -51,6 +51,8 @@ def _seed(db: Database, n: int, rng: random.Random) -> None:
                     "hp2m_used": rng.choice([0, 512, 700, 1024]),
                     "hp1g_total": 4,
                     "hp1g_used": rng.randint(0, 4),
+                    "mem_total": 4096,
+                    "mem_used": rng.choice([0, 1024, 4000, 4096]),
                 }
             )
     with db.write() as s:
@@ -68,6 +70,7 @@ def test_prefilter_is_a_superset_in_weigher_order(db_url: str) -> None:
         RtGuestSpec(vcpus=4, memory_mib=1024, realtime_mask="^0"),
         RtGuestSpec(vcpus=2, memory_mib=2048, realtime_mask="1", page_size="1G"),
         RtGuestSpec(vcpus=3, memory_mib=64, realtime_mask="^0", page_size="4k"),
+        RtGuestSpec(vcpus=2, memory_mib=3000, realtime_mask="^0", page_size="4k"),
         RtGuestSpec(vcpus=2, memory_mib=1024, emulator_threads_policy="isolate"),
     ]
     networks: list[tuple[tuple[str, str], ...]] = [
@@ -92,6 +95,7 @@ def test_prefilter_is_a_superset_in_weigher_order(db_url: str) -> None:
                         min_node_free=max(req.cell_pcpus),
                         page_kib=req.page_kib,
                         pages=req.pages_per_cell,
+                        mib=req.mib_per_cell,
                         most_free_first=weigher == "spread",
                         limit=10_000,
                     )
@@ -107,6 +111,7 @@ def test_prefilter_is_a_superset_in_weigher_order(db_url: str) -> None:
                         min_node_free=max(req.cell_pcpus),
                         page_kib=req.page_kib,
                         pages=req.pages_per_cell,
+                        mib=req.mib_per_cell,
                         most_free_first=weigher == "spread",
                         limit=5,
                     )

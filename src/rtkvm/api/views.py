@@ -143,6 +143,8 @@ def host_out(session: Session, host: Host, now: float, timeout: float) -> schema
                 hugepages_2m_used=n.hp2m_used,
                 hugepages_1g_total=n.hp1g_total,
                 hugepages_1g_used=n.hp1g_used,
+                memory_4k_mib_total=n.mem_total,
+                memory_4k_mib_used=n.mem_used,
             )
             for n in nodes
         ],

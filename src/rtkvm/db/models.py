@@ -111,6 +111,8 @@ class Host(Base):
     node_free_max: Mapped[int] = mapped_column(Integer, default=0)
     hp2m_free_max: Mapped[int] = mapped_column(Integer, default=0)
     hp1g_free_max: Mapped[int] = mapped_column(Integer, default=0)
+    mem_free_max: Mapped[int] = mapped_column(Integer, default=0)
+    """MiB: the most RAM for 4k-page guests free on one of its nodes."""
     rt_waiver: Mapped[str | None] = mapped_column(Text, nullable=True)
     """An admin's written reason to schedule RT guests here although the doctor
     verdict is not 'ready' (a lab host); None: only a ready verdict admits it."""
@@ -132,7 +134,7 @@ class HostDetail(Base):
 
 
 class HostNode(Base):
-    """One NUMA node of a host: RT pCPUs and hugepages, with claimed counters."""
+    """One NUMA node of a host: RT pCPUs, hugepages and 4k-page RAM, with claimed counters."""
 
     __tablename__ = "host_nodes"
 
@@ -146,6 +148,9 @@ class HostNode(Base):
     hp2m_used: Mapped[int] = mapped_column(Integer, default=0)
     hp1g_total: Mapped[int] = mapped_column(Integer, default=0)
     hp1g_used: Mapped[int] = mapped_column(Integer, default=0)
+    mem_total: Mapped[int] = mapped_column(Integer, default=0)
+    """MiB of the node's RAM guests with 4k pages may take (beside pools and reserve)."""
+    mem_used: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class CpuClaim(Base):

@@ -6,7 +6,7 @@ host's claims, pins the guest with :func:`rtkvm.domain.placement.place`
 (the same pure pinning the agent uses), inserts one ``cpu_claims`` row per
 pCPU (the UNIQUE (host, pcpu, slot) triple is the lock: a violation means another
 request won the race), bumps the node's counters with conditional updates
-(hugepages cannot go negative), checks and bumps the project's quota with a
+(hugepages and RAM cannot go negative), checks and bumps the project's quota with a
 conditional update, and moves the instance from ``scheduling`` to
 ``building``. Slot 0 of a pCPU is its one guest; a waived lab host whose
 admin set ``pcpu_share`` N lets up to N guests share a pCPU (slots 0..N-1),
@@ -48,7 +48,7 @@ from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import HugepagePool, NumaNode, Topology
 from rtkvm.scheduler.filters import WEIGHERS, Context, candidates, explain, rank
 from rtkvm.scheduler.loader import load_hosts, load_prefiltered
-from rtkvm.scheduler.snapshot import READY, HostSnapshot, Request
+from rtkvm.scheduler.snapshot import READY, HostSnapshot, Request, small_page_mib_per_cell
 from rtkvm.wire.placement import PlacementDoc
 from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB, TopologyDoc
 
@@ -144,6 +144,7 @@ def decide(db: Database, request: Request, ctx: Context, weigher: str) -> list[H
             min_node_free=max(request.cell_pcpus),
             page_kib=request.page_kib,
             pages=request.pages_per_cell,
+            mib=request.mib_per_cell,
             most_free_first=weigher == "spread",
             limit=PREFILTER,
         )
@@ -235,6 +236,7 @@ def _claim_on(
     placement = _place(spec, plan, topology, slots, share)
     pcpus_per_node = Counter(topology.node_of_cpu(c) for c in placement.claimed)
     pages = _pages_per_node(spec, placement)
+    mib = _mib_per_node(spec, placement)
     session.execute(  # one multi-row INSERT: a race surfaces here as a UNIQUE violation
         insert(CpuClaim).values(
             [
@@ -249,10 +251,11 @@ def _claim_on(
             ]
         )
     )
-    for node in sorted(set(pcpus_per_node) | set(pages)):
+    for node in sorted(set(pcpus_per_node) | set(pages) | set(mib)):
         n = pcpus_per_node.get(node, 0)
         p2 = pages.get(node, 0) if spec.page_size_kib == HP_2M_KIB else 0
         p1 = pages.get(node, 0) if spec.page_size_kib == HP_1G_KIB else 0
+        m = mib.get(node, 0)
         done = session.execute(
             update(HostNode)
             .where(
@@ -261,11 +264,13 @@ def _claim_on(
                 HostNode.rt_used + n <= HostNode.rt_total,
                 HostNode.hp2m_used + p2 <= HostNode.hp2m_total,
                 HostNode.hp1g_used + p1 <= HostNode.hp1g_total,
+                HostNode.mem_used + m <= HostNode.mem_total,
             )
             .values(
                 rt_used=HostNode.rt_used + n,
                 hp2m_used=HostNode.hp2m_used + p2,
                 hp1g_used=HostNode.hp1g_used + p1,
+                mem_used=HostNode.mem_used + m,
             )
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
@@ -280,7 +285,7 @@ def _claim_on(
             state="building",
             host_id=host_id,
             rt_cores=cores,
-            placement=PlacementDoc.of(placement, pages, spec.page_size_kib).model_dump_json(),
+            placement=PlacementDoc.of(placement, pages, spec.page_size_kib, mib).model_dump_json(),
             rt_waiver=_instance_waiver(waiver, share) if verdict != READY else None,
             updated_at=now,
         )
@@ -362,8 +367,15 @@ def _pages_per_node(spec: RtGuestSpec, placement: Placement) -> dict[int, int]:
     return dict(Counter({node: per_cell for node in placement.cell_nodes}))
 
 
+def _mib_per_node(spec: RtGuestSpec, placement: Placement) -> dict[int, int]:
+    per_cell = small_page_mib_per_cell(spec)
+    if not per_cell:
+        return {}
+    return dict(Counter({node: per_cell for node in placement.cell_nodes}))
+
+
 def release(session: Session, instance: Instance, now: float) -> None:
-    """Give back the instance's pCPUs, hugepages and quota; close its usage record.
+    """Give back the instance's pCPUs, hugepages, RAM and quota; close its usage record.
 
     Idempotent: an instance that holds nothing (``rt_cores == 0``) is left as is.
     """
@@ -379,9 +391,9 @@ def release(session: Session, instance: Instance, now: float) -> None:
         )
     }
     doc = PlacementDoc.parse(instance.placement)
-    pages, page_kib = doc.hugepages, doc.page_kib
+    pages, page_kib, mib = doc.hugepages, doc.page_kib, doc.memory_mib
     session.execute(delete(CpuClaim).where(CpuClaim.instance_id == instance.id))
-    for node in sorted(set(per_node) | set(pages)):
+    for node in sorted(set(per_node) | set(pages) | set(mib)):
         n = per_node.get(node, 0)
         p2 = pages.get(node, 0) if page_kib == HP_2M_KIB else 0
         p1 = pages.get(node, 0) if page_kib == HP_1G_KIB else 0
@@ -392,6 +404,7 @@ def release(session: Session, instance: Instance, now: float) -> None:
                 rt_used=HostNode.rt_used - n,
                 hp2m_used=HostNode.hp2m_used - p2,
                 hp1g_used=HostNode.hp1g_used - p1,
+                mem_used=HostNode.mem_used - mib.get(node, 0),
             )
         )
     refresh_capacity(session, instance.host_id)
@@ -416,22 +429,28 @@ def lock_host(session: Session, host_id: int) -> None:
     session.execute(select(Host.id).where(Host.id == host_id).with_for_update())
 
 
+CAPACITY_SUMMARY: dict[str, tuple[Any, Any]] = {
+    "rt_free": (func.sum, HostNode.rt_total - HostNode.rt_used),
+    "node_free_max": (func.max, HostNode.rt_total - HostNode.rt_used),
+    "hp2m_free_max": (func.max, HostNode.hp2m_total - HostNode.hp2m_used),
+    "hp1g_free_max": (func.max, HostNode.hp1g_total - HostNode.hp1g_used),
+    "mem_free_max": (func.max, HostNode.mem_total - HostNode.mem_used),
+}
+"""Each capacity summary column of a host, as an aggregate over its nodes (0: none)."""
+
+
 def refresh_capacity(session: Session, host_id: int | None) -> None:
     """Recompute the host's (None: every host's) capacity summary from its node rows."""
     of_host = HostNode.host_id == Host.id
-
-    def agg(fn: Any, expr: Any) -> Any:
-        return select(func.coalesce(fn(expr), 0)).where(of_host).scalar_subquery()
-
     query = update(Host)
     if host_id is not None:
         query = query.where(Host.id == host_id)
     session.execute(
         query.values(
-            rt_free=agg(func.sum, HostNode.rt_total - HostNode.rt_used),
-            node_free_max=agg(func.max, HostNode.rt_total - HostNode.rt_used),
-            hp2m_free_max=agg(func.max, HostNode.hp2m_total - HostNode.hp2m_used),
-            hp1g_free_max=agg(func.max, HostNode.hp1g_total - HostNode.hp1g_used),
+            {
+                name: select(func.coalesce(fn(expr), 0)).where(of_host).scalar_subquery()
+                for name, (fn, expr) in CAPACITY_SUMMARY.items()
+            }
         )
     )
 

@@ -2,8 +2,9 @@
 
 :func:`fake_host` builds the report an agent would send for a made-up
 machine: a topology (sockets = NUMA nodes, cores, SMT), a partition plan
-(first core of each node housekeeping, the rest RT vCPUs) and hugepages per
-node. Nothing here touches a database or a host.
+(first core of each node housekeeping, the rest RT vCPUs), hugepages and RAM
+per node (what is not in the pools goes to 4k-page guests). Nothing here
+touches a database or a host.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def fake_host(
     smt: bool = False,
     hugepages_2m: int = 4096,
     hugepages_1g: int = 0,
+    memory_gib: int = 192,
 ) -> FakeHost:
     """A host with ``nodes`` NUMA nodes; CPU numbering is Linux's (siblings last)."""
     total_cores = nodes * cores_per_node
@@ -46,6 +48,9 @@ def fake_host(
     pools = [PoolDoc(size_kb=HP_2M_KIB, total=hugepages_2m, free=hugepages_2m)]
     if hugepages_1g:
         pools.append(PoolDoc(size_kb=HP_1G_KIB, total=hugepages_1g, free=hugepages_1g))
-    node_docs = [NodeDoc(id=n, cpus=str(CpuSet(c)), hugepages=pools) for n, c in node_cpus.items()]
+    node_docs = [
+        NodeDoc(id=n, cpus=str(CpuSet(c)), hugepages=pools, memory_kib=memory_gib * 1024 * 1024)
+        for n, c in node_cpus.items()
+    ]
     plan = PartitionPlan(housekeeping=CpuSet(housekeeping), rt_vcpu=CpuSet(rt), dataplane=CpuSet())
     return FakeHost(TopologyDoc(cores=core_docs, nodes=node_docs), plan)

@@ -49,17 +49,24 @@ def networks_wired(host: HostSnapshot, req: Request, ctx: Context) -> bool:
 
 
 def cpus_fit(host: HostSnapshot, req: Request, ctx: Context) -> bool:
-    """Each guest cell finds its own node with enough free RT pCPUs (hugepages aside)."""
-    return fit_nodes(host.nodes, req, pages=False) is not None
+    """Each guest cell finds its own node with enough free RT pCPUs (memory aside)."""
+    return fit_nodes(host.nodes, req, memory=False) is not None
 
 
-def hugepages_fit(host: HostSnapshot, req: Request, ctx: Context) -> bool:
-    """Each guest cell finds its own node with enough free RT pCPUs and hugepages."""
-    return fit_nodes(host.nodes, req, pages=True) is not None
+def memory_fit(host: HostSnapshot, req: Request, ctx: Context) -> bool:
+    """Each guest cell finds its own node with enough free RT pCPUs and memory: hugepages
+    of its size, or RAM beside the pools for a guest with 4k pages."""
+    return fit_nodes(host.nodes, req, memory=True) is not None
+
+
+def _memory_fits(node: NodeSnapshot, req: Request) -> bool:
+    if req.pages_per_cell and node.pages_free(req.page_kib) < req.pages_per_cell:
+        return False
+    return node.mem_free >= req.mib_per_cell
 
 
 def fit_nodes(
-    nodes: Sequence[NodeSnapshot], req: Request, *, pages: bool = True
+    nodes: Sequence[NodeSnapshot], req: Request, *, memory: bool = True
 ) -> tuple[int, ...] | None:
     """Host node per guest cell (best fit: fewest free pCPUs that suffice), or None."""
     used: set[int] = set()
@@ -69,7 +76,7 @@ def fit_nodes(
         for node in nodes:
             if node.node in used or node.rt_free < need:
                 continue
-            if pages and req.pages_per_cell and node.pages_free(req.page_kib) < req.pages_per_cell:
+            if memory and not _memory_fits(node, req):
                 continue
             if best is None or node.rt_free < best.rt_free:
                 best = node
@@ -89,7 +96,7 @@ FILTERS: tuple[tuple[str, Filter], ...] = (
     ("dataplane_ready", dataplane_ready),
     ("networks_wired", networks_wired),
     ("cpus_fit", cpus_fit),
-    ("hugepages_fit", hugepages_fit),
+    ("memory_fit", memory_fit),
 )
 
 
@@ -138,9 +145,15 @@ def describe(req: Request) -> str:
     cells = " + ".join(str(n) for n in req.cell_pcpus)
     where = "one NUMA node" if len(req.cell_pcpus) == 1 else "distinct NUMA nodes"
     text = f"{cells} RT pCPUs on {where}"
+    return text + _memory_phrase(req, "each")
+
+
+def _memory_phrase(req: Request, where: str) -> str:
     if req.pages_per_cell:
-        text += f" with {req.pages_per_cell} free {req.page_label} hugepages each"
-    return text
+        return f" with {req.pages_per_cell} free {req.page_label} hugepages {where}"
+    if req.mib_per_cell:
+        return f" with {req.mib_per_cell} MiB of RAM free for 4k pages {where}"
+    return ""
 
 
 def explain(hosts: Sequence[HostSnapshot], req: Request, ctx: Context) -> str:
@@ -166,10 +179,7 @@ def explain(hosts: Sequence[HostSnapshot], req: Request, ctx: Context) -> str:
         "dataplane_ready": "with the RT data plane not ready",
         "networks_wired": f"not wired to {nets}",
         "cpus_fit": f"{good}, none with {need} free RT pCPUs {node_phrase}",
-        "hugepages_fit": (
-            f"{good} with the RT pCPUs, none with {req.pages_per_cell} free "
-            f"{req.page_label} hugepages on such a node"
-        ),
+        "memory_fit": f"{good} with the RT pCPUs, none{_memory_phrase(req, 'on such a node')}",
     }
     parts = [f"{_plural(counts[name])} {clauses[name]}" for name, _ in FILTERS if name in counts]
     on = f" on network(s) {netnames}" if req.networks else ""

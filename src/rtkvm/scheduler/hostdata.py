@@ -1,7 +1,8 @@
 """The per-NUMA-node capacity the scheduler keeps, derived from a host's report.
 
-:func:`node_rows` derives the RT pCPUs and hugepage totals per node that the
-scheduler filters on from a topology and a partition plan.
+:func:`node_rows` derives the RT pCPUs, hugepage totals and the RAM left to
+guests with 4k pages per node that the scheduler filters on, from a topology,
+a partition plan and the memory the host keeps for itself.
 
 This module is pure: it must not read the host or the database.
 """
@@ -25,10 +26,19 @@ class NodeRow:
     rt_pcpus: CpuSet
     hp2m_total: int
     hp1g_total: int
+    mem_mib: int
+    """RAM guests with 4k pages may take: the node's memory less its hugepage pools and
+    the host's reserve; 0 when the node's memory is unknown or all spoken for."""
 
 
-def node_rows(topology: Topology, plan: PartitionPlan) -> list[NodeRow]:
-    """RT pCPUs and hugepage totals per node; refuses a plan made for another host."""
+def small_page_mib(memory_kib: int, pools_kib: int, reserved_mib: int) -> int:
+    """What is left of a node's RAM for 4k-page guests, in whole MiB."""
+    return max(0, (memory_kib - pools_kib) // 1024 - reserved_mib)
+
+
+def node_rows(topology: Topology, plan: PartitionPlan, reserved_mib: int) -> list[NodeRow]:
+    """RT pCPUs, hugepage totals and 4k-page RAM per node (``reserved_mib`` of each node's
+    RAM stays with the host); refuses a plan made for another host."""
     unknown = plan.all_cpus - topology.online
     if unknown:
         raise InputError(
@@ -38,12 +48,15 @@ def node_rows(topology: Topology, plan: PartitionPlan) -> list[NodeRow]:
     rows = []
     for n in topology.nodes:
         pools = known_pools(n)
+        memory = n.mem_total_kb if isinstance(n.mem_total_kb, int) else 0
+        pools_kib = sum(p.total * p.size_kb for p in pools)
         rows.append(
             NodeRow(
                 node=n.id,
                 rt_pcpus=plan.rt_vcpu & n.cpus,
                 hp2m_total=sum(p.total for p in pools if p.size_kb == HP_2M_KIB),
                 hp1g_total=sum(p.total for p in pools if p.size_kb == HP_1G_KIB),
+                mem_mib=small_page_mib(memory, pools_kib, reserved_mib) if memory else 0,
             )
         )
     return rows

@@ -7,11 +7,12 @@ crashed:
   on that host;
 - an instance holds resources (``rt_cores`` > 0) exactly while it is placed
   and not deleted, with one claim per core and one open usage record;
-- each NUMA node's ``rt_used`` and hugepage counters equal the sum of what
-  the instances on it hold, and lie between 0 and their totals;
+- each NUMA node's ``rt_used``, hugepage and 4k-page RAM counters equal the
+  sum of what the instances on it hold, and lie between 0 and their totals;
 - each project's counters equal the sum over its holding instances, and its
   quotas are respected;
-- a host's capacity summary matches its nodes.
+- a host's capacity summary (what the scheduler's SQL prefilter reads)
+  matches its nodes.
 
 :func:`violations` returns one line per broken invariant (empty: all hold).
 It is used after every concurrency and crash test and by operators
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from rtkvm.db.models import CpuClaim, Host, HostNode, Instance, Project, UsageRecord
 from rtkvm.errors import InputError
+from rtkvm.scheduler.claim import CAPACITY_SUMMARY as SUMMARY
 from rtkvm.wire.placement import PlacementDoc
 from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB
 
@@ -110,12 +112,13 @@ def _claims(session: Session, holding: dict[str, Instance]) -> list[str]:
     return out
 
 
-def _pages(inst: Instance) -> tuple[int, dict[int, int]]:
+def _memory(inst: Instance) -> tuple[int, dict[int, int], dict[int, int]]:
+    """Page size, hugepages per node and 4k-page RAM (MiB) per node the instance holds."""
     try:
         doc = PlacementDoc.parse(inst.placement)
     except InputError:
-        return 0, {}
-    return doc.page_kib, doc.hugepages
+        return 0, {}, {}
+    return doc.page_kib, doc.hugepages, doc.memory_mib
 
 
 def _nodes(session: Session, holding: list[Instance]) -> list[str]:
@@ -131,12 +134,15 @@ def _nodes(session: Session, holding: list[Instance]) -> list[str]:
         }
     )
     pages: dict[tuple[int, int], Counter[int]] = defaultdict(Counter)
+    mib: Counter[tuple[int, int]] = Counter()
     for inst in holding:
         if inst.host_id is None:
             continue
-        page_kib, per_node = _pages(inst)
+        page_kib, per_node, mib_per_node = _memory(inst)
         for node_id, count in per_node.items():
             pages[(inst.host_id, node_id)][page_kib] += count
+        for node_id, count in mib_per_node.items():
+            mib[(inst.host_id, node_id)] += count
     for node in session.scalars(select(HostNode)):
         key = (node.host_id, node.node)
         where = f"host {node.host_id} node {node.node}"
@@ -144,12 +150,19 @@ def _nodes(session: Session, holding: list[Instance]) -> list[str]:
             "rt_used": claimed[key],
             "hp2m_used": pages[key][HP_2M_KIB],
             "hp1g_used": pages[key][HP_1G_KIB],
+            "mem_used": mib[key],
         }
-        actual = {"rt_used": node.rt_used, "hp2m_used": node.hp2m_used, "hp1g_used": node.hp1g_used}
+        actual = {
+            "rt_used": node.rt_used,
+            "hp2m_used": node.hp2m_used,
+            "hp1g_used": node.hp1g_used,
+            "mem_used": node.mem_used,
+        }
         totals = {
             "rt_used": node.rt_total,
             "hp2m_used": node.hp2m_total,
             "hp1g_used": node.hp1g_total,
+            "mem_used": node.mem_total,
         }
         for field, want in expected.items():
             if actual[field] != want:
@@ -181,15 +194,18 @@ def _projects(session: Session, holding: list[Instance]) -> list[str]:
 
 def _hosts(session: Session) -> list[str]:
     out = []
-    free = dict(
-        session.execute(
-            select(HostNode.host_id, func.sum(HostNode.rt_total - HostNode.rt_used)).group_by(
-                HostNode.host_id
-            )
+    columns = [fn(expr).label(name) for name, (fn, expr) in SUMMARY.items()]
+    per_host = {
+        row.host_id: row
+        for row in session.execute(
+            select(HostNode.host_id, *columns).group_by(HostNode.host_id)
         ).all()
-    )
+    }
     for host in session.scalars(select(Host)):
-        want = int(free.get(host.id) or 0)
-        if host.rt_free != want:
-            out.append(f"host {host.name}: rt_free is {host.rt_free}, its nodes have {want}")
+        row = per_host.get(host.id)
+        for name in SUMMARY:
+            want = int(getattr(row, name) or 0) if row is not None else 0
+            have = getattr(host, name)
+            if have != want:
+                out.append(f"host {host.name}: {name} is {have}, its nodes have {want}")
     return out

@@ -20,7 +20,7 @@ from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB
 
 
 def load_hosts(session: Session, ids: list[int] | None = None) -> list[HostSnapshot]:
-    """Every host (or those of ``ids``) with its nodes' free RT pCPUs and hugepages."""
+    """Every host (or those of ``ids``) with its nodes' free RT pCPUs, hugepages and RAM."""
     nodes: dict[int, list[NodeSnapshot]] = {}
     node_query = select(
         HostNode.host_id,
@@ -31,14 +31,20 @@ def load_hosts(session: Session, ids: list[int] | None = None) -> list[HostSnaps
         HostNode.hp2m_used,
         HostNode.hp1g_total,
         HostNode.hp1g_used,
+        HostNode.mem_total,
+        HostNode.mem_used,
     )
     if ids is not None:
         node_query = node_query.where(HostNode.host_id.in_(ids))
     rows = session.execute(node_query)
-    for host_id, node, rt_total, rt_used, t2, u2, t1, u1 in rows:
+    for host_id, node, rt_total, rt_used, t2, u2, t1, u1, mem_total, mem_used in rows:
         nodes.setdefault(host_id, []).append(
             NodeSnapshot(
-                node, rt_total, rt_total - rt_used, ((HP_2M_KIB, t2 - u2), (HP_1G_KIB, t1 - u1))
+                node,
+                rt_total,
+                rt_total - rt_used,
+                ((HP_2M_KIB, t2 - u2), (HP_1G_KIB, t1 - u1)),
+                mem_total - mem_used,
             )
         )
     host_query = select(
@@ -84,6 +90,7 @@ def load_prefiltered(
     min_node_free: int,
     page_kib: int,
     pages: int,
+    mib: int,
     most_free_first: bool,
     limit: int,
 ) -> list[HostSnapshot]:
@@ -91,7 +98,7 @@ def load_prefiltered(
 
     A coarse superset of what the pure filters accept (alive, ready or
     waived, wired, a node with enough free RT pCPUs, a node with enough free
-    hugepages), read from the hosts' capacity summary columns (one narrow row
+    hugepages or RAM for 4k pages), read from the hosts' capacity summary columns (one narrow row
     per host): the filters still decide on the snapshots returned. RT-ready
     hosts come before waived ones, as the weighers rank them. The full load
     is for explanations.
@@ -105,6 +112,8 @@ def load_prefiltered(
         query = query.where(Host.hp2m_free_max >= pages)
     elif pages and page_kib == HP_1G_KIB:
         query = query.where(Host.hp1g_free_max >= pages)
+    if mib:
+        query = query.where(Host.mem_free_max >= mib)
     if need_dataplane:
         query = query.where(Host.dataplane_state == "ready")
     for label in sorted(physnets):  # labels are [a-z0-9]: safe inside a LIKE pattern

@@ -2,7 +2,8 @@
 
 A :class:`HostSnapshot` is what the database says about one host at one
 moment (liveness, doctor verdict, an admin's RT waiver, data plane, wired
-physical networks, and per NUMA node the free RT pCPUs and hugepages). A :class:`Request` is what
+physical networks, and per NUMA node the free RT pCPUs, hugepages and RAM for
+4k-page guests). A :class:`Request` is what
 one guest needs, derived from its RT spec and networks. Both are frozen.
 
 This module must not query anything; loading snapshots is ``loader.py``.
@@ -25,6 +26,8 @@ class NodeSnapshot:
     rt_free: int
     hp_free: tuple[tuple[int, int], ...] = ()
     """(page size KiB, free pages) for the 2M and 1G pools."""
+    mem_free: int = 0
+    """MiB free for guests with 4k pages."""
 
     def pages_free(self, size_kib: int) -> int:
         return sum(n for size, n in self.hp_free if size == size_kib)
@@ -68,18 +71,29 @@ def claimed_pcpus(spec: RtGuestSpec) -> int:
     return len(dedicated_vcpus(spec)) + isolate
 
 
+def small_page_mib_per_cell(spec: RtGuestSpec) -> int:
+    """RAM per guest cell (MiB, rounded up) a 4k-page guest takes from its host node's
+    RAM; 0 for a hugepage guest, which takes pages from a pool instead."""
+    if spec.page_size != "4k":
+        return 0
+    return -(-spec.cells()[0].memory_kib // 1024)
+
+
 @dataclass(frozen=True)
 class Request:
-    """One guest's needs: per guest NUMA cell, pCPUs and hugepages on one host node."""
+    """One guest's needs: per guest NUMA cell, pCPUs and memory (hugepages, or RAM for a
+    guest with 4k pages) on one host node."""
 
     flavor: str
     cell_pcpus: tuple[int, ...]
     """Dedicated pCPUs per guest cell; cell 0 includes the isolated emulator CPU."""
     page_kib: int
     pages_per_cell: int
-    """Hugepages per cell of ``page_kib``; 0 for 4k-page guests (not accounted)."""
+    """Hugepages per cell of ``page_kib``; 0 for 4k-page guests."""
     networks: tuple[tuple[str, str], ...] = ()
     """(network name, physical network label) in the guest's NIC order."""
+    mib_per_cell: int = 0
+    """RAM per cell in MiB for a 4k-page guest; 0 for hugepage guests (their pools)."""
 
     @classmethod
     def from_spec(cls, spec: RtGuestSpec, networks: tuple[tuple[str, str], ...] = ()) -> Request:
@@ -88,7 +102,9 @@ class Request:
         own = dedicated_vcpus(spec)
         pcpus = tuple(len(c.vcpus & own) + (isolate if c.id == 0 else 0) for c in cells)
         pages = 0 if spec.page_size == "4k" else cells[0].memory_kib // spec.page_size_kib
-        return cls(spec.name, pcpus, spec.page_size_kib, pages, networks)
+        return cls(
+            spec.name, pcpus, spec.page_size_kib, pages, networks, small_page_mib_per_cell(spec)
+        )
 
     @property
     def pcpus(self) -> int:

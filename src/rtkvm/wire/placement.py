@@ -1,13 +1,13 @@
 """The placement on the wire and in the database: where a guest's vCPUs, emulator and memory go.
 
 :class:`PlacementDoc` is the one serialised form of
-:class:`rtkvm.domain.placement.Placement` plus the hugepages it holds per
-host node. The scheduler writes it when it claims (``PlacementDoc.of``), the
-database keeps it as JSON, the API hands it to the node's agent, and the
-agent turns it back into the domain value (:meth:`PlacementDoc.to_placement`)
-without recomputing anything: the floating CPUs of a mixed guest travel with
-it. This module must not choose pCPUs (``domain.placement`` does) nor touch
-the database.
+:class:`rtkvm.domain.placement.Placement` plus the memory it holds per host
+node (hugepages, or RAM for a guest with 4k pages). The scheduler writes it
+when it claims (``PlacementDoc.of``), the database keeps it as JSON, the API
+hands it to the node's agent, and the agent turns it back into the domain
+value (:meth:`PlacementDoc.to_placement`) without recomputing anything: the
+floating CPUs of a mixed guest travel with it. This module must not choose
+pCPUs (``domain.placement`` does) nor touch the database.
 """
 
 from __future__ import annotations
@@ -37,9 +37,18 @@ class PlacementDoc(BaseModel):
     hugepages: dict[int, int] = {}
     """Pages held per host node."""
     page_kib: int = Field(default=4, gt=0)
+    memory_mib: dict[int, int] = {}
+    """RAM (MiB) held per host node by a guest with 4k pages; empty for hugepage guests
+    (and for 4k-page guests placed before RAM was accounted)."""
 
     @classmethod
-    def of(cls, placement: Placement, pages: dict[int, int], page_kib: int) -> PlacementDoc:
+    def of(
+        cls,
+        placement: Placement,
+        pages: dict[int, int],
+        page_kib: int,
+        memory_mib: dict[int, int] | None = None,
+    ) -> PlacementDoc:
         return cls(
             vcpu_pins=[(v, p) for v, p in placement.vcpu_pins],
             emulator_cpus=str(placement.emulator_cpus),
@@ -49,6 +58,7 @@ class PlacementDoc(BaseModel):
             floating_cpus=str(placement.floating_cpus),
             hugepages=dict(pages),
             page_kib=page_kib,
+            memory_mib=dict(memory_mib or {}),
         )
 
     @classmethod

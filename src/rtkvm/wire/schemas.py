@@ -87,6 +87,9 @@ class NodeOut(BaseModel):
     hugepages_2m_used: int
     hugepages_1g_total: int
     hugepages_1g_used: int
+    memory_4k_mib_total: int = 0
+    """RAM guests with 4k pages may take on this node (beside pools and host reserve)."""
+    memory_4k_mib_used: int = 0
 
 
 class HostOut(BaseModel):

@@ -50,6 +50,9 @@ class NodeDoc(BaseModel):
     id: int = Field(ge=0)
     cpus: str
     hugepages: list[PoolDoc] = []
+    memory_kib: int = Field(default=0, ge=0)
+    """The node's RAM (MemTotal), hugepage pools included; 0: unknown (then no guest
+    with 4k pages is placed on the node)."""
 
 
 class TopologyDoc(BaseModel):
@@ -66,7 +69,7 @@ class TopologyDoc(BaseModel):
             NumaNode(
                 id=n.id,
                 cpus=CpuSet.parse(n.cpus),
-                mem_total_kb=0,
+                mem_total_kb=n.memory_kib,
                 mem_free_kb=0,
                 hugepages=tuple(HugepagePool(p.size_kb, p.total, p.free) for p in n.hugepages),
             )
@@ -107,6 +110,7 @@ def topology_doc(topology: Topology) -> TopologyDoc:
                 id=n.id,
                 cpus=str(n.cpus),
                 hugepages=[PoolDoc(size_kb=p.size_kb, total=p.total, free=p.free) for p in pools],
+                memory_kib=n.mem_total_kb if isinstance(n.mem_total_kb, int) else 0,
             )
         )
     cores = [

@@ -67,11 +67,12 @@ def register(body: HostReport, services: ServicesDep, agent: AgentDep) -> schema
     except Exception as exc:
         raise ApiError(422, f"plan: not a valid partition plan: {exc}") from None
     topology = body.topology.to_topology()
-    rows = node_rows(topology, plan)
+    rows = node_rows(topology, plan, services.settings.host_reserved_memory_mib)
     for row in rows:
         _check_fits(row.node, "node id", row.node)
         _check_fits(row.node, "2 MiB hugepage total", row.hp2m_total)
         _check_fits(row.node, "1 GiB hugepage total", row.hp1g_total)
+        _check_fits(row.node, "RAM (MiB) for 4k pages", row.mem_mib)
     for label in body.physnets:
         check_label("physical network", label)
     now = services.clock()
@@ -95,20 +96,29 @@ def register(body: HostReport, services: ServicesDep, agent: AgentDep) -> schema
         for row in rows:
             node = existing.pop(row.node, None)
             if node is None:
-                node = HostNode(host_id=host.id, node=row.node, rt_used=0, hp2m_used=0, hp1g_used=0)
+                node = HostNode(
+                    host_id=host.id, node=row.node, rt_used=0, hp2m_used=0, hp1g_used=0, mem_used=0
+                )
                 s.add(node)
             if node.hp2m_used > row.hp2m_total or node.hp1g_used > row.hp1g_total:
                 raise InputError(
                     f"host {host.name} node {row.node}: guests use more hugepages than the "
                     "new report has; reserve more hugepages or delete guests first"
                 )
+            if node.mem_used > row.mem_mib:
+                raise InputError(
+                    f"host {host.name} node {row.node}: guests with 4k pages use "
+                    f"{node.mem_used} MiB of RAM, more than the {row.mem_mib} MiB the new report "
+                    "leaves beside the hugepage pools; shrink the pools or delete guests first"
+                )
             node.rt_pcpus = str(row.rt_pcpus)
             node.rt_total = rt_capacity(row.rt_pcpus, host.pcpu_share)
             node.rt_used = sum(1 for p, n in claims if n == row.node)
             node.hp2m_total = row.hp2m_total
             node.hp1g_total = row.hp1g_total
+            node.mem_total = row.mem_mib
         for gone in existing.values():
-            if gone.rt_used or gone.hp2m_used or gone.hp1g_used:
+            if gone.rt_used or gone.hp2m_used or gone.hp1g_used or gone.mem_used:
                 raise InputError(f"host {host.name}: node {gone.node} vanished but guests use it")
             s.delete(gone)
         detail = s.get(HostDetail, host.id)

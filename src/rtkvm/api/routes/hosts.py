@@ -60,6 +60,7 @@ def enroll_host(
             node_free_max=0,
             hp2m_free_max=0,
             hp1g_free_max=0,
+            mem_free_max=0,
         )
         s.add(host)
         s.flush()
