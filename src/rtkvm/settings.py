@@ -22,6 +22,7 @@ DEFAULT_DB = f"sqlite:///{DATABASE_FILE.path}"
 SECONDS_FROM_ENV = (
     ("RTKVM_AGENT_TIMEOUT", "agent_timeout_s", "60"),
     ("RTKVM_TOKEN_LIFETIME", "token_lifetime_s", "2592000 (30 days)"),
+    ("RTKVM_REQUEST_TIMEOUT", "request_read_timeout_s", "30"),
 )
 """Environment variables that set a duration: (name, setting, an example for the error)."""
 
@@ -60,11 +61,18 @@ class Settings(BaseModel):
     bootstrap_token_lifetime_s: float = Field(default=86400.0, gt=0)
     """How long the bootstrap token is accepted after it made the admin: issue the admins'
     own tokens with it (`rtkvm cloud token issue`) within that time."""
+    request_read_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    """Seconds a client has to send one whole request once the server is ready for it
+    (connection made, or previous response sent); then the connection is closed, so idle
+    and half-open connections cannot pile up."""
+    connections_per_source: int = Field(default=256, ge=1, le=100_000)
+    """Connections one client address may hold open at once; more are closed on arrival."""
     migrate_on_start: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        """Read RTKVM_DATABASE_URL, RTKVM_AGENT_TIMEOUT, RTKVM_TOKEN_LIFETIME, RTKVM_WEIGHER,
+        """Read RTKVM_DATABASE_URL, RTKVM_AGENT_TIMEOUT, RTKVM_TOKEN_LIFETIME,
+        RTKVM_REQUEST_TIMEOUT, RTKVM_CONNECTIONS_PER_SOURCE, RTKVM_WEIGHER,
         RTKVM_ADMIN_TOKEN."""
         src = dict(os.environ if env is None else env)
         fields: dict[str, object] = {}
@@ -78,6 +86,13 @@ class Settings(BaseModel):
                     raise InputError(
                         f"{name}={src[name]!r}: give seconds, e.g. {example}"
                     ) from None
+        if "RTKVM_CONNECTIONS_PER_SOURCE" in src:
+            value = src["RTKVM_CONNECTIONS_PER_SOURCE"]
+            if not value.isdigit():
+                raise InputError(
+                    f"RTKVM_CONNECTIONS_PER_SOURCE={value!r}: give a whole number, e.g. 256"
+                )
+            fields["connections_per_source"] = int(value)
         if "RTKVM_WEIGHER" in src:
             fields["weigher"] = src["RTKVM_WEIGHER"]
         if "RTKVM_ADMIN_TOKEN" in src:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,18 +18,13 @@ import pytest
 
 from rtkvm.errors import CloudError
 from rtkvm.host.partition import PartitionPlan
+from rtkvm.testing.apiproc import free_port
 from rtkvm.wire.user_client import CloudClient
 
 from .conftest import HOST_ROOT, TEST_URI
 
 ADMIN = "rtk_process-test-admin-0123456789abcdefghijkl"
 RTKVM = [sys.executable, "-c", "from rtkvm.cli.main import main; main()"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _until(what: str, check: Callable[[], bool], limit: float = 30.0) -> None:
@@ -44,7 +38,7 @@ def _until(what: str, check: Callable[[], bool], limit: float = 30.0) -> None:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "RTKVM_ADMIN_TOKEN": ADMIN}
     server = subprocess.Popen(
         [*RTKVM, "cloud", "serve", "--database", f"sqlite:///{tmp_path}/api.db",

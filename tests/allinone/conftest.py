@@ -7,7 +7,6 @@ a test leaves running is stopped afterwards through the state directory.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,17 +16,12 @@ import pytest
 
 from rtkvm.allinone.stack import AllInOne
 from rtkvm.allinone.state import StateDir
+from rtkvm.testing.apiproc import free_port
 
 HOST_ROOT = Path(__file__).parents[1] / "fixtures" / "hosts" / "tuned-2node"
 RTKVM = [sys.executable, "-c", "from rtkvm.cli.main import main; main()"]
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

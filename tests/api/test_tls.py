@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,11 @@ import httpx
 import pytest
 
 from rtkvm.errors import CloudError
+from rtkvm.testing.apiproc import free_port
 from rtkvm.wire.user_client import CloudClient
 
 RTKVM = str(Path(sys.executable).with_name("rtkvm"))
 ADMIN = "rtk_tls-admin-token-0123456789abcdefghijklmnopqrstuv"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:

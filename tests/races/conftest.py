@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,42 +14,17 @@ import pytest
 
 from rtkvm.db.pgtest import PostgresServer
 from rtkvm.scheduler.fakehosts import fake_host
+from rtkvm.testing import apiproc
+from rtkvm.testing.apiproc import free_port, wait_up
 from rtkvm.wire.agent_client import AgentClient
 from rtkvm.wire.node import HostReport
 from rtkvm.wire.user_client import CloudClient
 
 ADMIN = "rtk_race-admin-token-0123456789abcdefghijklmnopqrs"
-RTKVM = str(Path(sys.executable).with_name("rtkvm"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_api(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "RTKVM_ADMIN_TOKEN": ADMIN}
-    return subprocess.Popen(
-        [RTKVM, "cloud", "serve", "--database", url, "--listen", f"127.0.0.1:{port}"],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def wait_up(port: int, proc: subprocess.Popen[bytes], log: Path, limit: float = 30) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"API on {port} exited {proc.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"API on {port} not up in {limit} s: {log.read_text()}")
+    return apiproc.start_api(url, port, log, admin_token=ADMIN)
 
 
 @dataclass

@@ -10,6 +10,7 @@ logic the API does not also enforce.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import click
@@ -491,6 +492,22 @@ def usage(ctx: click.Context, project: str, since: float | None, fmt: str) -> No
     show_one(plain(api_of(ctx).usage(project, since)), fmt)
 
 
+CONNECTION_BUDGET = 4096
+"""Connections (and requests) the server takes at once; past it uvicorn answers 503, so one
+address may hold only a share of it (``connections_per_source``)."""
+
+
+def _raise_open_files(want: int) -> None:
+    """Lift the soft open-files limit toward ``want`` (as far as the hard limit allows), so
+    the connection budget is not cut short by a default of 1024 descriptors."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 @cloud.command("serve")
 @click.option("--database", envvar="RTKVM_DATABASE_URL", default=None, help="SQLAlchemy URL.")
 @click.option("--listen", default="127.0.0.1:8754", show_default=True)
@@ -526,12 +543,16 @@ def serve(
     import uvicorn
 
     from rtkvm.api.app import create_app
+    from rtkvm.api.connections import DeadlineH11Protocol
     from rtkvm.settings import Settings
 
     settings = Settings.from_env()
     if database is not None:
         settings = settings.model_copy(update={"database_url": database})
     hostname, _, port = listen.rpartition(":")
+    _raise_open_files(CONNECTION_BUDGET + 256)
+    # rtkvm's own lines (refused tokens, closed connections, repairs) beside uvicorn's
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     uvicorn.run(
         create_app(settings),
         host=hostname or "127.0.0.1",
@@ -539,9 +560,12 @@ def serve(
         access_log=access_log,
         ssl_certfile=tls_cert,
         ssl_keyfile=tls_key,
+        http=DeadlineH11Protocol.configured(
+            settings.request_read_timeout_s, settings.connections_per_source
+        ),
         timeout_keep_alive=5,
         timeout_graceful_shutdown=5,
-        limit_concurrency=1000,  # idle and half-open connections cannot pile up without end
+        limit_concurrency=CONNECTION_BUDGET,
     )
 
 
