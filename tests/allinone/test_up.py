@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 from rtkvm.allinone.state import StateDir
 from rtkvm.errors import CloudError
 from rtkvm.wire.user_client import CloudClient
 
-from .conftest import Run
+from .conftest import RTKVM, Run
 
 
 def _alive(pid: int) -> bool:
@@ -104,3 +105,48 @@ def test_down_without_state_says_nothing_ran(rtkvm: Run, state_dir: Path) -> Non
     assert "agent: was not running" in result.stdout
     shown = rtkvm("status", "--state-dir", str(state_dir))
     assert f"rtkvm up has not run with {state_dir}" in shown.stdout
+
+
+def test_up_with_tls_serves_https_that_its_clients_and_agent_verify(
+    rtkvm: Run, up_args: list[str], state_dir: Path, port: int
+) -> None:
+    state = StateDir(state_dir)
+    first = rtkvm(*up_args, "--tls")
+    assert first.returncode == 0, first.stderr
+    assert "made a self-signed certificate for 127.0.0.1 (there was none)" in first.stdout
+    assert f"export RTKVM_URL=https://127.0.0.1:{port}" in first.stdout
+    assert f"export RTKVM_CA_FILE={state.tls_cert_file}" in first.stdout
+    assert "host node1 is up" in first.stdout  # the agent reached the API over HTTPS
+    assert stat.S_IMODE(state.tls_key_file.stat().st_mode) == 0o600
+    cert = state.tls_cert_file.read_bytes()
+    token = state.admin_token_file.read_text().strip()
+
+    admin = CloudClient(
+        f"https://127.0.0.1:{port}", token, timeout=5, ca_file=str(state.tls_cert_file)
+    )
+    assert [(h.name, h.status) for h in admin.hosts()] == [("node1", "up")]
+    try:
+        CloudClient(f"https://127.0.0.1:{port}", token, timeout=5).hosts()
+        raise AssertionError("a client that does not know the certificate was let in")
+    except CloudError as exc:
+        assert "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify" in str(exc)
+    env = {**os.environ, "RTKVM_URL": f"https://127.0.0.1:{port}", "RTKVM_TOKEN": token,
+           "RTKVM_CA_FILE": str(state.tls_cert_file)}  # fmt: skip
+    listed = subprocess.run(
+        [*RTKVM, "cloud", "host", "list"], capture_output=True, text=True, env=env, check=False
+    )
+    assert listed.returncode == 0 and "node1" in listed.stdout, listed.stderr
+
+    again = rtkvm(*up_args)  # TLS is remembered; the certificate is kept
+    assert again.returncode == 0, again.stderr
+    assert "self-signed" not in again.stdout
+    assert f"export RTKVM_URL=https://127.0.0.1:{port}" in again.stdout
+    assert state.tls_cert_file.read_bytes() == cert
+    shown = rtkvm("status", "--state-dir", str(state_dir))
+    assert f"API https://127.0.0.1:{port}" in shown.stdout
+    assert "host in the API: up" in shown.stdout
+
+    plain = rtkvm(*up_args, "--no-tls")
+    assert plain.returncode != 0
+    assert "the API already runs over HTTPS: run `rtkvm down` first to serve HTTP" in plain.stderr
+    assert rtkvm("down", "--state-dir", str(state_dir)).returncode == 0

@@ -78,7 +78,7 @@ def test_the_cli_option_reaches_the_request_and_warns(
     def fake_up(self: AllInOne, req: UpRequest) -> UpResult:
         seen.append(req)
         waived = ["RT WAIVER set on host x"]
-        return UpResult("http://127.0.0.1:1", "node1", 1, 2, 0.1, waived, waived)
+        return UpResult("http://127.0.0.1:1", "node1", 1, 2, 0.1, None, waived, waived)
 
     monkeypatch.setattr(AllInOne, "up", fake_up)
     args: list[Any] = ["up", "--state-dir", str(tmp_path / "s"), "--rt-waiver", "demo"]

@@ -2,7 +2,9 @@
 
 :class:`AllInOne` brings up, in order and idempotently: the state directory
 and its admin token; the API server (``rtkvm cloud serve`` on 127.0.0.1:PORT
-with the directory's SQLite database, admin bootstrapped from the token);
+with the directory's SQLite database, admin bootstrapped from the token; with
+``tls`` over HTTPS with a self-signed pair kept in the directory, which every
+client of the installation verifies);
 this host's partition plan (the planner's, like the demo's, unless one is
 given); the host's enrollment and agent token; the agent (``rtkvm agent``);
 then it waits until the API reports the host up, and sets the host's RT
@@ -26,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtkvm.allinone.procs import Proc, Stopped
-from rtkvm.allinone.state import DEFAULT_PORT, Config, StateDir
+from rtkvm.allinone.selfsigned import ensure_pair
+from rtkvm.allinone.state import DEFAULT_PORT, LISTEN_HOST, Config, StateDir
 from rtkvm.errors import AllInOneError, CloudError, InputError
 from rtkvm.footprint import Footprint
 from rtkvm.host.partition import PartitionPlan
@@ -36,8 +39,15 @@ from rtkvm.hostfs import HostFS
 from rtkvm.wire.user_client import CloudClient
 
 RTKVM_MAIN = "from rtkvm.cli.main import main; main()"
-LISTEN_HOST = "127.0.0.1"
-SCRUBBED_ENV = ("RTKVM_URL", "RTKVM_TOKEN", "RTKVM_ADMIN_TOKEN", "RTKVM_DATABASE_URL")
+SCRUBBED_ENV = (
+    "RTKVM_URL",
+    "RTKVM_TOKEN",
+    "RTKVM_ADMIN_TOKEN",
+    "RTKVM_DATABASE_URL",
+    "RTKVM_CA_FILE",
+    "RTKVM_TLS_CERT",
+    "RTKVM_TLS_KEY",
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,8 @@ class UpRequest:
     rt_waiver: str | None = None
     pcpu_share: int | None = None
     """With rt_waiver: guests per RT pCPU of this lab host (None: leave it as it is)."""
+    tls: bool | None = None
+    """Serve HTTPS with a self-signed pair (None: as the last ``up``, else plain HTTP)."""
     """A reason to admit this host for RT guests although it is not RT-ready (a lab or
     demo machine). None: leave the host's waiver as it is (set or not)."""
 
@@ -99,6 +111,8 @@ class UpResult:
     api_pid: int
     agent_pid: int
     seconds: float
+    ca_file: str | None = None
+    """The certificate clients verify the API against (None: plain HTTP)."""
     actions: list[str] = field(default_factory=list)
     """What this ``up`` did (or found already done), for people."""
     warnings: list[str] = field(default_factory=list)
@@ -175,17 +189,17 @@ class AllInOne:
                 shown = f"pid {stale}" if stale >= 0 else "no pid"
                 actions.append(f"removed the stale pid file {proc.pid_file} ({shown} is not ours)")
         admin_token = self.state.admin_token()
-        url = f"http://{LISTEN_HOST}:{config.port}"
+        url, ca_file = config.url, self.state.ca_file(config)
         new: list[Proc] = []
         try:
             self._ensure_api(config, admin_token, req.timeout, actions, new)
             self.state.save_config(config)
-            admin = CloudClient(url, admin_token, timeout=10)
+            admin = CloudClient(url, admin_token, timeout=10, ca_file=ca_file)
             self._check_admin(admin)
-            admin = self._own_admin_token(admin, url, admin_token, actions)
+            admin = self._own_admin_token(admin, url, admin_token, ca_file, actions)
             self._ensure_plan(req, actions)
             self._ensure_enrolled(admin, config.host, actions)
-            agent = self._ensure_agent(url, req.agent, actions, new)
+            agent = self._ensure_agent(url, ca_file, req.agent, actions, new)
             self._wait_host_up(admin, config.host, agent, req.timeout)
             if req.rt_waiver is not None:
                 self._set_waiver(admin, config.host, req.rt_waiver, req.pcpu_share, actions)
@@ -198,7 +212,14 @@ class AllInOne:
             raise AllInOneError("the API or the agent stopped while `rtkvm up` finished")
         warnings = [a for a in actions if a.startswith(WAIVER_ACTION)]
         return UpResult(
-            url, config.host, api_pid, agent_pid, self.clock() - started, actions, warnings
+            url,
+            config.host,
+            api_pid,
+            agent_pid,
+            self.clock() - started,
+            ca_file,
+            actions,
+            warnings,
         )
 
     def _config(self, req: UpRequest) -> Config:
@@ -217,7 +238,13 @@ class AllInOne:
                 f"the API already runs on port {old.port}: run `rtkvm down` first to move it "
                 f"to port {port}"
             )
-        return Config(port=port, host=host)
+        tls = req.tls if req.tls is not None else (old.tls if old else False)
+        if old is not None and old.tls != tls and self.api.pid() is not None:
+            now, then = ("HTTPS", "HTTP") if old.tls else ("HTTP", "HTTPS")
+            raise InputError(
+                f"the API already runs over {now}: run `rtkvm down` first to serve {then}"
+            )
+        return Config(port=port, host=host, tls=tls)
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
@@ -227,24 +254,36 @@ class AllInOne:
     def _ensure_api(
         self, config: Config, token: str, timeout: float, actions: list[str], new: list[Proc]
     ) -> None:
-        url = f"http://{LISTEN_HOST}:{config.port}"
+        url, ca_file = config.url, self.state.ca_file(config)
         pid = self.api.pid()
         if pid is not None:
-            self._wait_api(url, None, timeout)
+            self._wait_api(url, ca_file, None, timeout)
             actions.append(f"the API already runs (pid {pid})")
             return
         check_port_free(config.port)
         argv = [self.python, "-c", RTKVM_MAIN, "cloud", "serve",
                 "--database", self.state.database_url,
                 "--listen", f"{LISTEN_HOST}:{config.port}"]  # fmt: skip
+        if config.tls:
+            made = ensure_pair(self.state.tls_cert_file, self.state.tls_key_file, LISTEN_HOST)
+            if made is not None:
+                actions.append(made)
+            argv += ["--tls-cert", str(self.state.tls_cert_file),
+                     "--tls-key", str(self.state.tls_key_file)]  # fmt: skip
         env = {**self._env(), "RTKVM_ADMIN_TOKEN": token}
         proc = self.api.start(argv, env)
         new.append(self.api)
-        self._wait_api(url, proc, timeout)
+        self._wait_api(url, ca_file, proc, timeout)
         actions.append(f"started the API on {url} (pid {proc.pid}, database {self.state.database})")
 
-    def _wait_api(self, url: str, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
-        client = CloudClient(url, timeout=2)
+    def _wait_api(
+        self,
+        url: str,
+        ca_file: str | None,
+        proc: subprocess.Popen[bytes] | None,
+        timeout: float,
+    ) -> None:
+        client = CloudClient(url, timeout=2, ca_file=ca_file)
         deadline = self.clock() + timeout
         while True:
             try:
@@ -271,7 +310,12 @@ class AllInOne:
             )
 
     def _own_admin_token(
-        self, admin: CloudClient, url: str, secret: str, actions: list[str]
+        self,
+        admin: CloudClient,
+        url: str,
+        secret: str,
+        ca_file: str | None,
+        actions: list[str],
     ) -> CloudClient:
         """The bootstrap token expires: the state directory keeps an admin token of its own."""
         mine = [t for t in admin.tokens() if secret.startswith(t.prefix) and t.user == "admin"]
@@ -282,7 +326,7 @@ class AllInOne:
         actions.append(
             f"issued the admin token in {self.state.admin_token_file} (the bootstrap one expires)"
         )
-        return CloudClient(url, issued.secret, timeout=10)
+        return CloudClient(url, issued.secret, timeout=10, ca_file=ca_file)
 
     def _check_admin(self, admin: CloudClient) -> None:
         try:
@@ -324,7 +368,12 @@ class AllInOne:
         actions.append(f"enrolled host {host} (agent token in {self.state.agent_token_file})")
 
     def _ensure_agent(
-        self, url: str, options: AgentOptions, actions: list[str], new: list[Proc]
+        self,
+        url: str,
+        ca_file: str | None,
+        options: AgentOptions,
+        actions: list[str],
+        new: list[Proc],
     ) -> subprocess.Popen[bytes] | None:
         """Start the agent unless it runs; returns the new process (None: it ran)."""
         pid = self.agent.pid()
@@ -334,6 +383,8 @@ class AllInOne:
         argv = [self.python, "-c", RTKVM_MAIN, "agent", "--api", url,
                 "--token-file", str(self.state.agent_token_file),
                 "--plan", str(self.state.plan_file), *options.argv()]  # fmt: skip
+        if ca_file is not None:
+            argv += ["--ca-file", ca_file]
         proc = self.agent.start(argv, self._env())
         new.append(self.agent)
         actions.append(f"started the agent (pid {proc.pid})")
@@ -419,7 +470,7 @@ class AllInOne:
         token = self.state.read_secret(self.state.admin_token_file)
         if config is None or token is None:
             return None
-        return CloudClient(f"http://{LISTEN_HOST}:{config.port}", token, timeout=5)
+        return CloudClient(config.url, token, timeout=5, ca_file=self.state.ca_file(config))
 
     def _servers(self) -> list[str]:
         client = self._admin()

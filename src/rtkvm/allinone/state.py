@@ -3,8 +3,9 @@
 Layout (default /var/lib/rtkvm/allinone): ``rtkvm.db`` (SQLite), ``admin.token``
 and ``agent.token`` (mode 0600, written once, never rewritten in place unless the
 agent token is no longer known to the API), ``plan.json`` (the host's partition
-plan), ``allinone.json`` (port and host name of the last ``up``), and per process
-``NAME.pid`` and ``NAME.log``. This module only reads and writes files in that
+plan), ``allinone.json`` (port, host name and TLS choice of the last ``up``),
+``api.crt`` and ``api.key`` (with ``--tls``: the API's self-signed pair, key 0600),
+and per process ``NAME.pid`` and ``NAME.log``. This module only reads and writes files in that
 directory: it must not start processes or talk to the API.
 """
 
@@ -24,12 +25,21 @@ DEFAULT_STATE_DIR = Path(ALLINONE_DIR.path)
 DEFAULT_PORT = 8754
 
 
+LISTEN_HOST = "127.0.0.1"
+"""The all-in-one API listens on loopback only."""
+
+
 @dataclass(frozen=True)
 class Config:
-    """What the last ``rtkvm up`` chose: the API's port and this host's name."""
+    """What the last ``rtkvm up`` chose: the API's port, this host's name, HTTPS or not."""
 
     port: int
     host: str
+    tls: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{LISTEN_HOST}:{self.port}"
 
 
 class StateDir:
@@ -57,6 +67,18 @@ class StateDir:
     @property
     def plan_file(self) -> Path:
         return self.root / "plan.json"
+
+    @property
+    def tls_cert_file(self) -> Path:
+        return self.root / "api.crt"
+
+    @property
+    def tls_key_file(self) -> Path:
+        return self.root / "api.key"
+
+    def ca_file(self, config: Config) -> str | None:
+        """What clients verify the API against: its self-signed certificate (None: HTTP)."""
+        return str(self.tls_cert_file) if config.tls else None
 
     @property
     def config_file(self) -> Path:
@@ -123,7 +145,10 @@ class StateDir:
     def config(self) -> Config | None:
         try:
             data = json.loads(self.config_file.read_text(encoding="utf-8"))
-            return Config(port=int(data["port"]), host=str(data["host"]))
+            tls = data.get("tls", False)
+            if not isinstance(tls, bool):
+                raise ValueError(f"tls is {tls!r}, not true or false")
+            return Config(port=int(data["port"]), host=str(data["host"]), tls=tls)
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -132,7 +157,8 @@ class StateDir:
             ) from None
 
     def save_config(self, config: Config) -> None:
-        text = json.dumps({"port": config.port, "host": config.host}, indent=2) + "\n"
+        fields = {"port": config.port, "host": config.host, "tls": config.tls}
+        text = json.dumps(fields, indent=2) + "\n"
         tmp = self.config_file.with_name(self.config_file.name + ".new")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(self.config_file)

@@ -85,6 +85,12 @@ DirPath = click.Path(file_okay=False, path_type=Path)
     help="With --rt-waiver: up to N servers share each RT pCPU of this lab host (a machine "
     "with fewer RT pCPUs than a functional test needs; never for latency).",
 )
+@click.option(
+    "--tls/--no-tls",
+    default=None,
+    help="Serve the API over HTTPS with a self-signed certificate kept in the state "
+    "directory (clients are told to verify it) [default: as the last up, else HTTP].",
+)
 @click.option("--show-admin-token", is_flag=True, help="Print the admin token in full.")
 def up(
     state_dir: Path,
@@ -103,6 +109,7 @@ def up(
     timeout: float,
     rt_waiver: str | None,
     pcpu_share: int | None,
+    tls: bool | None,
     show_admin_token: bool,
 ) -> None:
     """Run the API (SQLite) and this host's agent in the background; idempotent."""
@@ -118,7 +125,8 @@ def up(
         switch_rundir=switch_rundir,
     )
     request = UpRequest(port=port, host=host_name, plan=plan_file, agent=agent_options,
-                        timeout=timeout, rt_waiver=rt_waiver, pcpu_share=pcpu_share)  # fmt: skip
+                        timeout=timeout, rt_waiver=rt_waiver, pcpu_share=pcpu_share,
+                        tls=tls)  # fmt: skip
     stack = AllInOne(StateDir(state_dir))
     result = stack.up(request)
     _print_up(stack.state, result, show_admin_token)
@@ -138,6 +146,8 @@ def _print_up(state: StateDir, result: UpResult, show_token: bool) -> None:
     click.echo("Use the CLI as admin:")
     click.echo(f"  export RTKVM_URL={result.url}")
     click.echo(f"  export RTKVM_TOKEN={shown}")
+    if result.ca_file is not None:
+        click.echo(f"  export RTKVM_CA_FILE={result.ca_file}")
     click.echo("  rtkvm cloud host list")
     click.echo(f"Logs: {state.log_file('api')}, {state.log_file('agent')}")
     click.echo(f"Stop with `rtkvm down` (the state stays in {state.root}; --purge removes it).")
@@ -183,8 +193,7 @@ def _print_status(st: Status) -> None:
     if st.config is None:
         click.echo(f"rtkvm up has not run with {st.state_dir}")
     else:
-        url = f"http://127.0.0.1:{st.config.port}"
-        click.echo(f"state {st.state_dir}: API {url}, host {st.config.host}")
+        click.echo(f"state {st.state_dir}: API {st.config.url}, host {st.config.host}")
     for proc in st.procs:
         if proc.pid is not None:
             click.echo(f"{proc.name}: running (pid {proc.pid}, log {proc.log})")
