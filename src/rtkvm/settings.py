@@ -23,6 +23,7 @@ SECONDS_FROM_ENV = (
     ("RTKVM_AGENT_TIMEOUT", "agent_timeout_s", "60"),
     ("RTKVM_TOKEN_LIFETIME", "token_lifetime_s", "2592000 (30 days)"),
     ("RTKVM_REQUEST_TIMEOUT", "request_read_timeout_s", "30"),
+    ("RTKVM_FAILED_CREATE_RETENTION", "failed_create_retention_s", "86400 (a day)"),
 )
 """Environment variables that set a duration: (name, setting, an example for the error)."""
 
@@ -72,8 +73,8 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Read RTKVM_DATABASE_URL, RTKVM_AGENT_TIMEOUT, RTKVM_TOKEN_LIFETIME,
-        RTKVM_REQUEST_TIMEOUT, RTKVM_CONNECTIONS_PER_SOURCE, RTKVM_WEIGHER,
-        RTKVM_ADMIN_TOKEN."""
+        RTKVM_REQUEST_TIMEOUT, RTKVM_FAILED_CREATE_RETENTION, RTKVM_CONNECTIONS_PER_SOURCE,
+        RTKVM_WEIGHER, RTKVM_ADMIN_TOKEN."""
         src = dict(os.environ if env is None else env)
         fields: dict[str, object] = {}
         if "RTKVM_DATABASE_URL" in src:

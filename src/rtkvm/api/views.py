@@ -9,6 +9,8 @@ networks. This module must not write.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
@@ -175,22 +177,62 @@ def network_out(session: Session, net: Network) -> schemas.NetworkOut:
     )
 
 
-def instance_ports(session: Session, inst: Instance) -> list[NetworkPort]:
-    rows = session.execute(
-        select(Network.name, Network.physnet, Network.vlan)
-        .join(InstanceNetwork, InstanceNetwork.network_id == Network.id)
-        .where(InstanceNetwork.instance_id == inst.id)
-        .order_by(InstanceNetwork.position)
+@dataclass(frozen=True)
+class _PageContext:
+    """What a page of instances refers to, read once for the whole page."""
+
+    ports: dict[str, list[NetworkPort]]
+    projects: dict[int, str]
+    hosts: dict[int, str]
+
+
+IN_CHUNK = 500
+"""Ids per IN (...) list."""
+
+
+def _page_context(session: Session, insts: Sequence[Instance]) -> _PageContext:
+    """Networks, project names and host names of a page of instances: three queries per
+    500 instances, not three per instance."""
+    ids = [i.id for i in insts]
+    ports: dict[str, list[NetworkPort]] = {i: [] for i in ids}
+    for start in range(0, len(ids), IN_CHUNK):
+        rows = session.execute(
+            select(InstanceNetwork.instance_id, Network.name, Network.physnet, Network.vlan)
+            .join(Network, InstanceNetwork.network_id == Network.id)
+            .where(InstanceNetwork.instance_id.in_(ids[start : start + IN_CHUNK]))
+            .order_by(InstanceNetwork.instance_id, InstanceNetwork.position)
+        )
+        for inst_id, name, physnet, vlan in rows:
+            ports[inst_id].append(NetworkPort(name=name, physnet=physnet, vlan=vlan))
+    project_ids = sorted({i.project_id for i in insts})
+    host_ids = sorted({i.host_id for i in insts if i.host_id is not None})
+    projects = dict(
+        session.execute(select(Project.id, Project.name).where(Project.id.in_(project_ids))).all()
     )
-    return [NetworkPort(name=n, physnet=p, vlan=v) for n, p, v in rows]
+    hosts = dict(session.execute(select(Host.id, Host.name).where(Host.id.in_(host_ids))).all())
+    return _PageContext(ports, projects, hosts)
 
 
 def instance_out(session: Session, inst: Instance) -> InstanceOut:
-    return InstanceOut.model_validate(_instance_fields(session, inst))
+    return instances_out(session, [inst])[0]
+
+
+def instances_out(session: Session, insts: Sequence[Instance]) -> list[InstanceOut]:
+    page = _page_context(session, insts)
+    return [InstanceOut.model_validate(_instance_fields(i, page)) for i in insts]
 
 
 def agent_instance(session: Session, inst: Instance) -> AgentInstance:
-    fields = _instance_fields(session, inst)
+    return agent_instances(session, [inst])[0]
+
+
+def agent_instances(session: Session, insts: Sequence[Instance]) -> list[AgentInstance]:
+    page = _page_context(session, insts)
+    return [_agent_instance(session, i, page) for i in insts]
+
+
+def _agent_instance(session: Session, inst: Instance, page: _PageContext) -> AgentInstance:
+    fields = _instance_fields(inst, page)
     spec = json.loads(inst.spec)
     fields["spec"] = spec
     fields["placement"] = _complete(session, inst, PlacementDoc.parse(inst.placement), spec)
@@ -212,23 +254,21 @@ def _complete(
     return doc.model_copy(update={"floating_vcpus": str(vcpus), "floating_cpus": str(cpus)})
 
 
-def _instance_fields(session: Session, inst: Instance) -> dict[str, object]:
+def _instance_fields(inst: Instance, page: _PageContext) -> dict[str, object]:
     doc = PlacementDoc.parse(inst.placement)
-    project = session.get(Project, inst.project_id)
-    host = session.get(Host, inst.host_id) if inst.host_id is not None else None
     return {
         "id": inst.id,
         "name": inst.name,
-        "project": project.name if project else "",
+        "project": page.projects.get(inst.project_id, ""),
         "flavor": inst.flavor_name,
         "state": inst.state,
         "fault": inst.fault,
-        "host": host.name if host else None,
+        "host": page.hosts.get(inst.host_id) if inst.host_id is not None else None,
         "rt_cores": inst.rt_cores,
         "vcpu_pins": [list(pin) for pin in doc.vcpu_pins],
         "emulator_cpus": doc.emulator_cpus,
         "cell_nodes": doc.cell_nodes,
-        "networks": instance_ports(session, inst),
+        "networks": page.ports[inst.id],
         "created_at": inst.created_at,
         "updated_at": inst.updated_at,
         "rt_waiver": inst.rt_waiver,

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import AgentDep, ServicesDep
 from rtkvm.api.errors import ApiError, check_move, not_found
-from rtkvm.api.views import agent_instance, host_out
+from rtkvm.api.views import agent_instance, agent_instances, host_out
 from rtkvm.cpuset import CpuSet
 from rtkvm.db.models import CpuClaim, Host, HostDetail, HostNode, Instance, UnknownResource
 from rtkvm.errors import InputError
@@ -168,7 +168,7 @@ def work(services: ServicesDep, agent: AgentDep) -> list[AgentInstance]:
             .where(Instance.host_id == agent.host_id, Instance.state.in_(ACTIVE_STATES))
             .order_by(Instance.created_at, Instance.id)
         )
-        return [agent_instance(s, i) for i in rows]
+        return agent_instances(s, list(rows))
 
 
 @router.post("/instances/{instance_id}/state")

@@ -27,6 +27,7 @@ from rtkvm.api.views import (
     host_status,
     instance_for,
     instance_out,
+    instances_out,
     locked_instance,
     network_named,
     project_named,
@@ -148,7 +149,7 @@ def list_instances(
                 tuple_(Instance.created_at, Instance.id) > tuple_(last.created_at, last.id)
             )
         query = query.order_by(Instance.created_at, Instance.id).limit(limit)
-        return [instance_out(s, i) for i in s.scalars(query)]
+        return instances_out(s, list(s.scalars(query)))
 
 
 @router.get("/{instance_id}")
