@@ -28,12 +28,13 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, text, update
 
 from rtkvm.db.engine import Database
 from rtkvm.db.models import Host, HostDetail, HostNode, Instance, Project, User
 from rtkvm.db.pgtest import PostgresServer
 from rtkvm.domain.spec import RtGuestSpec
+from rtkvm.errors import NoValidHostError
 from rtkvm.scheduler.claim import decide, refresh_capacity, schedule
 from rtkvm.scheduler.fakehosts import fake_host
 from rtkvm.scheduler.filters import Context, candidates
@@ -44,13 +45,21 @@ from rtkvm.scheduler.snapshot import Request
 NOW = 1_000_000.0
 SPEC = RtGuestSpec(name="rt4", vcpus=4, memory_mib=1024, realtime_mask="^0")
 REQUEST = Request.from_spec(SPEC, (("blue", "blue"),))
+TOO_BIG = Request.from_spec(
+    RtGuestSpec(name="rt40", vcpus=40, memory_mib=1024, realtime_mask="^0"), (("blue", "blue"),)
+)
+"""More pCPUs than any node has: the host rows alone say why."""
+TOO_MUCH_MEMORY = Request.from_spec(
+    RtGuestSpec(name="rt4m", vcpus=4, memory_mib=20480, realtime_mask="^0"), (("blue", "blue"),)
+)
+"""More 2M pages than any node has: every wired host's nodes are counted to say why."""
 
 
 def seed(db: Database, hosts: int, rng: random.Random) -> tuple[int, int]:
     fake = fake_host(nodes=2, cores_per_node=16, hugepages_2m=8192)
     topology = fake.topology.model_dump_json()
     plan = fake.plan.model_dump_json()
-    rows = node_rows(fake.topology.to_topology(), fake.plan)
+    rows = node_rows(fake.topology.to_topology(), fake.plan, 1024)
     host_rows = []
     for i in range(hosts):
         roll = rng.random()
@@ -165,15 +174,36 @@ def run(label: str, url: str, hosts: int, decisions: int, creates: int) -> None:
             now=NOW,
         )
         create.append(time.perf_counter() - t)
-    t = time.perf_counter()
+    refusals: dict[str, list[float]] = {"pCPUs": [], "memory": []}
+    for kind, request in (("pCPUs", TOO_BIG), ("memory", TOO_MUCH_MEMORY)):
+        for _ in range(max(5, decisions // 10)):
+            t = time.perf_counter()
+            try:
+                decide(db, request, ctx, "pack")
+                raise SystemExit("FAILED: a flavor no host can take was placed")
+            except NoValidHostError as exc:
+                refusals[kind].append(time.perf_counter() - t)
+                why = str(exc)
     with db.read() as s:
         every = load_hosts(s)
     fitting = candidates(every, REQUEST, ctx)
-    full = time.perf_counter() - t
+    with db.write() as s:  # 90 % of the hosts full: the decision must not walk past them
+        s.execute(
+            update(HostNode).where(HostNode.host_id % 10 != 0).values(rt_used=HostNode.rt_total)
+        )
+        refresh_capacity(s, None)
+    full_s: list[float] = []
+    for _ in range(decisions):
+        t = time.perf_counter()
+        decide(db, REQUEST, ctx, "pack")
+        full_s.append(time.perf_counter() - t)
     print(f"{label}, {hosts} hosts (seeded in {seeded:.1f} s; {len(fitting)} fit at the end):")
-    print(f"  full load + filter of every host (the explanation path): {full * 1000:.1f} ms")
     print("  " + _stats("decision", decisions_s))
+    print("  " + _stats("90% full", full_s) + "  (a decision with 90 % of the hosts full)")
+    for kind, samples in refusals.items():
+        print("  " + _stats("refusal", samples) + f"  (no host has the {kind}; explained)")
     print("  " + _stats("create", create))
+    print(f"  the refusal said: {why[:160]}...")
     db.dispose()
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import update
 
 from rtkvm.api.app import create_app
 from rtkvm.api.testing import ADMIN_TOKEN, Cloud, FakeClock, expect
-from rtkvm.db.models import HostNode, Instance, Project
+from rtkvm.db.models import Host, HostNode, Instance, Project
 from rtkvm.scheduler.claim import STALE_SCHEDULING_FAULT
 from rtkvm.settings import Settings
 
@@ -38,6 +38,13 @@ def test_a_consistent_database_passes_and_a_corrupted_one_is_named(
     assert not found.ok
     assert "host 1 node 0: rt_used is 0, its instances hold 2" in found.violations
     assert "project p1: rt_cores_used is -2, instances hold 2" in found.violations
+    with db.write() as s:  # the scheduler's SQL tells registered hosts by registered_at
+        s.execute(update(Host).values(registered_at=None, hp2m_free_max=7))
+    found = cloud.api.check()
+    assert "host h1: has NUMA nodes but registered_at is None" in found.violations
+    assert any(
+        v.startswith("host h1: hp2m_free_max is 7, its nodes have") for v in found.violations
+    )
 
 
 def test_only_admins_may_check(cloud: Cloud) -> None:

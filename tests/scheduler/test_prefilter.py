@@ -1,19 +1,22 @@
-"""The SQL prefilter never drops a host the pure filters accept, and orders like the weigher
-(so the candidates within its first k rows are the best candidates)."""
+"""The scheduler's SQL agrees with its pure filters: the prefilter never drops a host they
+accept and orders like the weigher (the candidates within its first k rows are the best
+candidates), and the refusal's counts classify every host as the filters do."""
 
 from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 
 from sqlalchemy import insert
 
 from rtkvm.db.engine import Database
 from rtkvm.db.models import Host, HostNode
 from rtkvm.domain.spec import RtGuestSpec
+from rtkvm.scheduler import queries
 from rtkvm.scheduler.claim import refresh_capacity
-from rtkvm.scheduler.filters import Context, candidates, rank
-from rtkvm.scheduler.loader import load_hosts, load_prefiltered
+from rtkvm.scheduler.filters import FILTERS, Context, candidates, first_failure, rank
+from rtkvm.scheduler.loader import load_hosts
 from rtkvm.scheduler.snapshot import Request
 
 NOW = 50_000.0
@@ -38,6 +41,9 @@ def _seed(db: Database, n: int, rng: random.Random) -> None:
                 ),
             }
         )
+        if rng.random() < 0.05:  # enrolled, never registered: no nodes
+            hosts[-1]["registered_at"] = None
+            continue
         for node in range(rng.randint(1, 3)):
             total = rng.randint(0, 8)
             nodes.append(
@@ -61,62 +67,75 @@ def _seed(db: Database, n: int, rng: random.Random) -> None:
         refresh_capacity(s, None)
 
 
+SPECS = [
+    RtGuestSpec(vcpus=4, memory_mib=1024, realtime_mask="^0"),
+    RtGuestSpec(vcpus=2, memory_mib=2048, realtime_mask="1", page_size="1G"),
+    RtGuestSpec(vcpus=3, memory_mib=64, realtime_mask="^0", page_size="4k"),
+    RtGuestSpec(vcpus=2, memory_mib=3000, realtime_mask="^0", page_size="4k"),
+    RtGuestSpec(vcpus=2, memory_mib=1024, emulator_threads_policy="isolate"),
+    RtGuestSpec(vcpus=4, memory_mib=1024, realtime_mask="^0", numa_nodes=2),
+    RtGuestSpec(vcpus=6, memory_mib=1536, emulator_threads_policy="isolate", numa_nodes=3),
+    RtGuestSpec(vcpus=8, memory_mib=2048, realtime_mask="^0", numa_nodes=2, page_size="4k"),
+]
+NETWORKS: list[tuple[tuple[str, str], ...]] = [
+    (),
+    (("b", "blue"),),
+    (("b", "blue"), ("r", "red")),
+]
+
+
 def test_prefilter_is_a_superset_in_weigher_order(db_url: str) -> None:
     db = Database(db_url)
     db.migrate()
     _seed(db, 400, random.Random(3))
     ctx = Context(now=NOW, agent_timeout_s=60)
-    specs = [
-        RtGuestSpec(vcpus=4, memory_mib=1024, realtime_mask="^0"),
-        RtGuestSpec(vcpus=2, memory_mib=2048, realtime_mask="1", page_size="1G"),
-        RtGuestSpec(vcpus=3, memory_mib=64, realtime_mask="^0", page_size="4k"),
-        RtGuestSpec(vcpus=2, memory_mib=3000, realtime_mask="^0", page_size="4k"),
-        RtGuestSpec(vcpus=2, memory_mib=1024, emulator_threads_policy="isolate"),
-    ]
-    networks: list[tuple[tuple[str, str], ...]] = [
-        (),
-        (("b", "blue"),),
-        (("b", "blue"), ("r", "red")),
-    ]
     with db.read() as s:
         every = load_hosts(s)
     checked = 0
-    for spec in specs:
-        for nets in networks:
+    for spec in SPECS:
+        for nets in NETWORKS:
             req = Request.from_spec(spec, nets)
             for weigher in ("pack", "spread"):
+                spread = weigher == "spread"
                 truth = rank(candidates(every, req, ctx), req, weigher)
-                with db.read() as s:
-                    few = load_prefiltered(
-                        s,
-                        physnets=req.physnets,
-                        need_dataplane=bool(req.networks),
-                        heartbeat_after=NOW - 60,
-                        min_node_free=max(req.cell_pcpus),
-                        page_kib=req.page_kib,
-                        pages=req.pages_per_cell,
-                        mib=req.mib_per_cell,
-                        most_free_first=weigher == "spread",
-                        limit=10_000,
-                    )
+                few = queries.candidates(db, req, ctx, spread=spread, limit=None)
                 got = rank(candidates(few, req, ctx), req, weigher)
                 assert [h.name for h in got] == [h.name for h in truth]
                 checked += len(truth)
-                with db.read() as s:
-                    top = load_prefiltered(
-                        s,
-                        physnets=req.physnets,
-                        need_dataplane=bool(req.networks),
-                        heartbeat_after=NOW - 60,
-                        min_node_free=max(req.cell_pcpus),
-                        page_kib=req.page_kib,
-                        pages=req.pages_per_cell,
-                        mib=req.mib_per_cell,
-                        most_free_first=weigher == "spread",
-                        limit=5,
-                    )
-                # the candidates among the SQL's best five are the best candidates, in order
-                best = [h.name for h in rank(candidates(top, req, ctx), req, weigher)]
-                assert best == [h.name for h in truth[: len(best)]]
+                top = queries.candidates(db, req, ctx, spread=spread, limit=5)
+                # the candidates among the SQL's best five RT-ready hosts (and best five
+                # waived ones) are the best candidates of each kind, in order
+                best = rank(candidates(top, req, ctx), req, weigher)
+                for waived in (False, True):
+                    mine = [h.name for h in best if h.waived is waived]
+                    theirs = [h.name for h in truth if h.waived is waived]
+                    assert mine == theirs[: len(mine)]
     assert checked > 100  # the cases were not vacuous
     db.dispose()
+
+
+def test_sql_counts_each_host_s_first_failure_exactly_as_the_filters(db_url: str) -> None:
+    db = Database(db_url)
+    db.migrate()
+    _seed(db, 400, random.Random(5))
+    ctx = Context(now=NOW, agent_timeout_s=60)
+    with db.read() as s:
+        every = load_hosts(s)
+    classes: set[str] = set()
+    for spec in SPECS:
+        for nets in NETWORKS:
+            req = Request.from_spec(spec, nets)
+            assert queries.exact_in_sql(req)
+            truth: Counter[str] = Counter(first_failure(h, req, ctx) or "" for h in every)
+            assert queries.refusal_counts(db, req, ctx) == dict(truth), (spec, nets)
+            classes |= set(truth)
+    assert classes == {name for name, _ in FILTERS} | {""}  # every class was met
+    db.dispose()
+
+
+def test_uneven_mixed_cells_are_left_to_the_pure_filters() -> None:
+    spec = RtGuestSpec(vcpus=4, memory_mib=1024, cpu_policy="mixed", realtime_mask="^0-2",
+                       numa_nodes=2)  # fmt: skip
+    req = Request.from_spec(spec)
+    assert req.cell_pcpus == (0, 1)
+    assert not queries.exact_in_sql(req)

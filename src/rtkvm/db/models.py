@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -89,7 +90,17 @@ class Token(Base):
 
 class Host(Base):
     __tablename__ = "hosts"
-    __table_args__ = (Index("ix_hosts_rt_free_name", "rt_free", "name"),)
+    __table_args__ = (
+        # the scheduler's two index-ordered reads (see scheduler.queries)
+        Index("ix_hosts_ready_free", "doctor_verdict", "rt_free", "name"),
+        Index(
+            "ix_hosts_waived_free",
+            "rt_free",
+            "name",
+            sqlite_where=text("rt_waiver IS NOT NULL"),
+            postgresql_where=text("rt_waiver IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)

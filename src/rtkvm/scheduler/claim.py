@@ -46,8 +46,9 @@ from rtkvm.errors import (
 )
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import HugepagePool, NumaNode, Topology
-from rtkvm.scheduler.filters import WEIGHERS, Context, candidates, explain, rank
-from rtkvm.scheduler.loader import load_hosts, load_prefiltered
+from rtkvm.scheduler import queries
+from rtkvm.scheduler.filters import WEIGHERS, Context, candidates, explain, explain_counts, rank
+from rtkvm.scheduler.loader import load_hosts
 from rtkvm.scheduler.snapshot import READY, HostSnapshot, Request, small_page_mib_per_cell
 from rtkvm.wire.placement import PlacementDoc
 from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB, TopologyDoc
@@ -131,24 +132,25 @@ def schedule(
 def decide(db: Database, request: Request, ctx: Context, weigher: str) -> list[HostSnapshot]:
     """Candidates best first; raises NoValidHostError with the per-class explanation.
 
-    SQL narrows the hosts to the best few that may fit; the pure filters and
-    weighers decide over them. Only when that leaves nothing are all hosts
-    loaded: to explain, and as a safety net should SQL have been too strict.
+    One SQL statement narrows the hosts to the best few that may fit; the pure
+    filters and weighers decide over them. When none of those fits, SQL counts
+    every host's first failing filter (:func:`queries.refusal_counts`) for the
+    explanation; hosts it finds fitting after all (freed meanwhile, or past
+    the first few) are loaded and decided on, and all hosts are loaded only as
+    a last safety net.
     """
-    with db.read() as session:
-        few = load_prefiltered(
-            session,
-            physnets=request.physnets,
-            need_dataplane=bool(request.networks),
-            heartbeat_after=ctx.now - ctx.agent_timeout_s,
-            min_node_free=max(request.cell_pcpus),
-            page_kib=request.page_kib,
-            pages=request.pages_per_cell,
-            mib=request.mib_per_cell,
-            most_free_first=weigher == "spread",
-            limit=PREFILTER,
-        )
+    spread = weigher == "spread"
+    few = queries.candidates(db, request, ctx, spread=spread, limit=PREFILTER)
     ranked = rank(candidates(few, request, ctx), request, weigher)
+    if ranked:
+        return ranked
+    if queries.exact_in_sql(request):
+        counts = queries.refusal_counts(db, request, ctx)
+        if not counts.get("", 0):
+            counts.pop("", None)
+            raise NoValidHostError(explain_counts(counts, sum(counts.values()), request, ctx))
+    maybe = queries.candidates(db, request, ctx, spread=spread, limit=None)
+    ranked = rank(candidates(maybe, request, ctx), request, weigher)
     if ranked:
         return ranked
     with db.read() as session:

@@ -163,6 +163,12 @@ def explain(hosts: Sequence[HostSnapshot], req: Request, ctx: Context) -> str:
         failed = first_failure(host, req, ctx)
         if failed is not None:
             counts[failed] = counts.get(failed, 0) + 1
+    return explain_counts(counts, len(hosts), req, ctx)
+
+
+def explain_counts(counts: dict[str, int], hosts: int, req: Request, ctx: Context) -> str:
+    """:func:`explain` from the number of hosts failing each filter first (as SQL counts
+    them) and the number of hosts in all."""
     nets = ", ".join(sorted(req.physnets))
     netnames = ", ".join(n for n, _ in req.networks)
     good = f"wired to {nets}" if req.networks else "up and RT-ready"
@@ -187,7 +193,7 @@ def explain(hosts: Sequence[HostSnapshot], req: Request, ctx: Context) -> str:
     if not hosts:
         return f"{head}: no host is enrolled; enroll one with `rtkvm cloud host enroll`"
     return (
-        f"{head}: of {_plural(len(hosts))}, "
+        f"{head}: of {_plural(hosts)}, "
         + "; ".join(parts)
         + ". Free capacity, wire a host, or use a smaller flavor"
     )

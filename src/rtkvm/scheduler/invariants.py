@@ -11,8 +11,9 @@ crashed:
   sum of what the instances on it hold, and lie between 0 and their totals;
 - each project's counters equal the sum over its holding instances, and its
   quotas are respected;
-- a host's capacity summary (what the scheduler's SQL prefilter reads)
-  matches its nodes.
+- a host has NUMA nodes exactly when its agent registered it (the
+  scheduler's SQL tells registered hosts by that), and its capacity summary
+  (what the scheduler's SQL prefilter reads) matches its nodes.
 
 :func:`violations` returns one line per broken invariant (empty: all hold).
 It is used after every concurrency and crash test and by operators
@@ -203,6 +204,9 @@ def _hosts(session: Session) -> list[str]:
     }
     for host in session.scalars(select(Host)):
         row = per_host.get(host.id)
+        if (row is not None) != (host.registered_at is not None):
+            has = "has NUMA nodes" if row is not None else "has no NUMA nodes"
+            out.append(f"host {host.name}: {has} but registered_at is {host.registered_at}")
         for name in SUMMARY:
             want = int(getattr(row, name) or 0) if row is not None else 0
             have = getattr(host, name)

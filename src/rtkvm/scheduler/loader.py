@@ -1,15 +1,17 @@
-"""Load host snapshots from the database.
+"""Host snapshots from database rows: the columns a snapshot needs, and every host loaded.
 
-:func:`load_hosts` reads every host (one query for hosts, one for their
-NUMA nodes) for explanations; :func:`load_prefiltered` lets SQL drop the
-hosts that cannot fit and returns only the best few for the pure filters
-and weighers. Rows become frozen :class:`HostSnapshot` values, through
-SQLAlchemy Core (no ORM objects). Must not decide anything.
+:data:`HOST_COLUMNS` and :data:`NODE_COLUMNS` are what a
+:class:`HostSnapshot` is made of; :func:`snapshots` turns rows of them (a
+host's row once per NUMA node) into frozen snapshots. :func:`load_hosts`
+reads every host (or those of ``ids``) in one statement, for the invariant
+checker and the scheduler's last safety net: a decision itself reads only
+the best few hosts, through ``queries``. Must not decide anything.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,27 +20,51 @@ from rtkvm.db.models import Host, HostNode
 from rtkvm.scheduler.snapshot import HostSnapshot, NodeSnapshot
 from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB
 
+HOST_COLUMNS = (
+    Host.id,
+    Host.name,
+    Host.heartbeat_at,
+    Host.doctor_verdict,
+    Host.dataplane_state,
+    Host.physnets,
+    Host.rt_waiver,
+)
+NODE_COLUMNS = (
+    HostNode.node,
+    HostNode.rt_total,
+    HostNode.rt_used,
+    HostNode.hp2m_total,
+    HostNode.hp2m_used,
+    HostNode.hp1g_total,
+    HostNode.hp1g_used,
+    HostNode.mem_total,
+    HostNode.mem_used,
+)
+
 
 def load_hosts(session: Session, ids: list[int] | None = None) -> list[HostSnapshot]:
-    """Every host (or those of ``ids``) with its nodes' free RT pCPUs, hugepages and RAM."""
-    nodes: dict[int, list[NodeSnapshot]] = {}
-    node_query = select(
-        HostNode.host_id,
-        HostNode.node,
-        HostNode.rt_total,
-        HostNode.rt_used,
-        HostNode.hp2m_total,
-        HostNode.hp2m_used,
-        HostNode.hp1g_total,
-        HostNode.hp1g_used,
-        HostNode.mem_total,
-        HostNode.mem_used,
-    )
+    """Every host (or those of ``ids``) with its nodes' free RT pCPUs, hugepages and RAM;
+    a host that never registered has no nodes."""
+    query = select(*HOST_COLUMNS, *NODE_COLUMNS).outerjoin(HostNode, HostNode.host_id == Host.id)
     if ids is not None:
-        node_query = node_query.where(HostNode.host_id.in_(ids))
-    rows = session.execute(node_query)
-    for host_id, node, rt_total, rt_used, t2, u2, t1, u1, mem_total, mem_used in rows:
-        nodes.setdefault(host_id, []).append(
+        query = query.where(Host.id.in_(ids))
+    return snapshots([tuple(row) for row in session.execute(query.order_by(Host.id))])
+
+
+def snapshots(rows: list[tuple[Any, ...]]) -> list[HostSnapshot]:
+    """Host snapshots from rows of HOST_COLUMNS + NODE_COLUMNS, hosts in first-seen order."""
+    hosts: dict[int, tuple[Any, ...]] = {}
+    nodes: dict[int, list[NodeSnapshot]] = {}
+    wired: dict[str, frozenset[str]] = {}
+    for row in rows:
+        host_id = row[0]
+        if host_id not in hosts:
+            hosts[host_id] = row[:7]
+            nodes[host_id] = []
+        node, rt_total, rt_used, t2, u2, t1, u1, mem_total, mem_used = row[7:]
+        if node is None:  # outer join: a host without nodes
+            continue
+        nodes[host_id].append(
             NodeSnapshot(
                 node,
                 rt_total,
@@ -47,84 +73,17 @@ def load_hosts(session: Session, ids: list[int] | None = None) -> list[HostSnaps
                 mem_total - mem_used,
             )
         )
-    host_query = select(
-        Host.id,
-        Host.name,
-        Host.heartbeat_at,
-        Host.doctor_verdict,
-        Host.dataplane_state,
-        Host.physnets,
-        Host.rt_waiver,
-    )
-    if ids is not None:
-        host_query = host_query.where(Host.id.in_(ids))
-    hosts = session.execute(host_query)
-    physnet_cache: dict[str, frozenset[str]] = {}
-    result = []
-    for host_id, name, heartbeat, verdict, dataplane, physnets, waiver in hosts:
-        wired = physnet_cache.get(physnets)
-        if wired is None:
-            wired = frozenset(json.loads(physnets))
-            physnet_cache[physnets] = wired
-        result.append(
-            HostSnapshot(
-                host_id,
-                name,
-                heartbeat,
-                verdict,
-                dataplane,
-                wired,
-                tuple(sorted(nodes.get(host_id, ()), key=lambda n: n.node)),
-                waiver,
-            )
+    out = []
+    for host_id, (_, name, heartbeat, verdict, dataplane, physnets, waiver) in hosts.items():
+        nets = wired.get(physnets)
+        if nets is None:
+            nets = wired[physnets] = _labels(physnets)
+        node_list = tuple(sorted(nodes[host_id], key=lambda n: n.node))
+        out.append(
+            HostSnapshot(host_id, name, heartbeat, verdict, dataplane, nets, node_list, waiver)
         )
-    return result
+    return out
 
 
-def load_prefiltered(
-    session: Session,
-    *,
-    physnets: frozenset[str],
-    need_dataplane: bool,
-    heartbeat_after: float,
-    min_node_free: int,
-    page_kib: int,
-    pages: int,
-    mib: int,
-    most_free_first: bool,
-    limit: int,
-) -> list[HostSnapshot]:
-    """At most ``limit`` hosts that may fit, best first for the weigher, in SQL.
-
-    A coarse superset of what the pure filters accept (alive, ready or
-    waived, wired, a node with enough free RT pCPUs, a node with enough free
-    hugepages or RAM for 4k pages), read from the hosts' capacity summary columns (one narrow row
-    per host): the filters still decide on the snapshots returned. RT-ready
-    hosts come before waived ones, as the weighers rank them. The full load
-    is for explanations.
-    """
-    ready = Host.doctor_verdict == "ready"
-    query = select(Host.id).where(
-        Host.heartbeat_at >= heartbeat_after,
-        Host.node_free_max >= min_node_free,
-    )
-    if pages and page_kib == HP_2M_KIB:
-        query = query.where(Host.hp2m_free_max >= pages)
-    elif pages and page_kib == HP_1G_KIB:
-        query = query.where(Host.hp1g_free_max >= pages)
-    if mib:
-        query = query.where(Host.mem_free_max >= mib)
-    if need_dataplane:
-        query = query.where(Host.dataplane_state == "ready")
-    for label in sorted(physnets):  # labels are [a-z0-9]: safe inside a LIKE pattern
-        query = query.where(Host.physnets.like(f'%"{label}"%'))
-    order = (Host.rt_free.desc() if most_free_first else Host.rt_free.asc(), Host.name)
-    # Two index-ordered queries rather than one ORDER BY readiness: the common case
-    # (enough RT-ready hosts) reads exactly what it read before waivers existed.
-    ids = list(session.scalars(query.where(ready).order_by(*order).limit(limit)))
-    if len(ids) < limit:
-        waived = query.where(~ready, Host.rt_waiver.is_not(None))
-        ids += session.scalars(waived.order_by(*order).limit(limit - len(ids)))
-    if not ids:
-        return []
-    return load_hosts(session, ids)
+def _labels(physnets: str) -> frozenset[str]:
+    return frozenset(json.loads(physnets))
