@@ -27,15 +27,14 @@ import functools
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from rtkvm.cpuset import CpuSet
 from rtkvm.db.engine import Database
-from rtkvm.db.models import CpuClaim, Host, HostDetail, HostNode, Instance, Project, UsageRecord
+from rtkvm.db.models import CpuClaim, Host, HostNode, Instance, Project, UsageRecord
 from rtkvm.domain.placement import Placement, place
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.errors import (
@@ -46,7 +45,7 @@ from rtkvm.errors import (
 )
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import HugepagePool, NumaNode, Topology
-from rtkvm.scheduler import queries
+from rtkvm.scheduler import claim_sql, queries
 from rtkvm.scheduler.filters import WEIGHERS, Context, candidates, explain, explain_counts, rank
 from rtkvm.scheduler.loader import load_hosts
 from rtkvm.scheduler.snapshot import READY, HostSnapshot, Request, small_page_mib_per_cell
@@ -103,7 +102,9 @@ def schedule(
                 attempts += 1
                 try:
                     with db.write() as session:
-                        placement = _claim_on(session, host.id, instance_id, project_id, spec, now)
+                        placement = _claim_on(
+                            db, session, host.id, instance_id, project_id, spec, now
+                        )
                     return Claimed(host.id, host.name, placement, attempts)
                 except _SharedTooFewError as exc:
                     shared_too_few[host.name] = str(exc)
@@ -193,110 +194,103 @@ def parse_host(topology: str, plan: str) -> tuple[Topology, PartitionPlan]:
     )
 
 
-def host_topology(detail: HostDetail, nodes: list[HostNode]) -> tuple[Topology, PartitionPlan]:
-    """The host's topology with hugepage pools set to what the database says is free."""
-    topo, plan = parse_host(detail.topology, detail.plan)
-    by_node = {n.node: n for n in nodes}
+def host_topology(
+    topology_json: str, plan_json: str, nodes: list[tuple[int, int, int, int, int]]
+) -> tuple[Topology, PartitionPlan]:
+    """The host's topology with hugepage pools set to what the database says is free
+    (``nodes``: node, 2M total, 2M used, 1G total, 1G used)."""
+    topo, plan = parse_host(topology_json, plan_json)
+    by_node = {n[0]: n for n in nodes}
     fixed = []
     for node in topo.nodes:
         row = by_node.get(node.id)
         pools: tuple[HugepagePool, ...] = ()
         if row is not None:
-            pools = (
-                HugepagePool(HP_2M_KIB, row.hp2m_total, row.hp2m_total - row.hp2m_used),
-                HugepagePool(HP_1G_KIB, row.hp1g_total, row.hp1g_total - row.hp1g_used),
-            )
+            _, t2, u2, t1, u1 = row
+            pools = (HugepagePool(HP_2M_KIB, t2, t2 - u2), HugepagePool(HP_1G_KIB, t1, t1 - u1))
         fixed.append(NumaNode(node.id, node.cpus, 0, 0, pools))
     return Topology(topo.online, topo.cores, tuple(fixed), ()), plan
 
 
 def _claim_on(
-    session: Session, host_id: int, instance_id: str, project_id: int, spec: RtGuestSpec, now: float
+    db: Database,
+    session: Session,
+    host_id: int,
+    instance_id: str,
+    project_id: int,
+    spec: RtGuestSpec,
+    now: float,
 ) -> Placement:
-    lock_host(
-        session, host_id
-    )  # claims on one host queue here (PostgreSQL; SQLite: BEGIN IMMEDIATE)
-    detail = session.get(HostDetail, host_id)
-    if detail is None:
-        raise _LostError()
-    row = session.execute(
-        select(Host.doctor_verdict, Host.rt_waiver, Host.pcpu_share).where(Host.id == host_id)
-    ).one_or_none()
+    """One claim transaction (the statements of ``claim_sql``); the host's row is locked
+    first (PostgreSQL; SQLite: BEGIN IMMEDIATE), so claims on one host queue there."""
+    host = {"host": host_id}
+    row = claim_sql.run(db, session, "host_for_claim", host).first()
     if row is None:
         raise _LostError()
-    verdict, waiver, share = row
+    verdict, waiver, share, topology_json, plan_json = tuple(row)
     if verdict != READY and waiver is None:  # its waiver was cleared since the decision
         raise _LostError()
     share = share if waiver is not None else 1
-    nodes = list(session.scalars(select(HostNode).where(HostNode.host_id == host_id)))
+    nodes: list[tuple[int, int, int, int, int]] = [
+        tuple(n)
+        for n in claim_sql.run(db, session, "node_counters", host)
+    ]
     slots: dict[int, set[int]] = {}
-    for pcpu, slot in session.execute(
-        select(CpuClaim.pcpu, CpuClaim.slot).where(CpuClaim.host_id == host_id)
-    ):
+    for pcpu, slot in (tuple(r) for r in claim_sql.run(db, session, "claimed_slots", host)):
         slots.setdefault(pcpu, set()).add(slot)
-    topology, plan = host_topology(detail, nodes)
+    topology, plan = host_topology(topology_json, plan_json, nodes)
     placement = _place(spec, plan, topology, slots, share)
     pcpus_per_node = Counter(topology.node_of_cpu(c) for c in placement.claimed)
     pages = _pages_per_node(spec, placement)
     mib = _mib_per_node(spec, placement)
-    session.execute(  # one multi-row INSERT: a race surfaces here as a UNIQUE violation
-        insert(CpuClaim).values(
-            [
-                {
-                    "host_id": host_id,
-                    "pcpu": c,
-                    "slot": min(set(range(share)) - slots.get(c, set())),
-                    "node": topology.node_of_cpu(c),
-                    "instance_id": instance_id,
-                }
-                for c in sorted(placement.claimed)
-            ]
-        )
+    claim_sql.run(  # one executemany: a race surfaces here as a UNIQUE violation
+        db,
+        session,
+        "insert_claim",
+        [
+            {
+                "host": host_id,
+                "pcpu": c,
+                "slot": min(set(range(share)) - slots.get(c, set())),
+                "node": topology.node_of_cpu(c),
+                "instance": instance_id,
+            }
+            for c in sorted(placement.claimed)
+        ],
     )
     for node in sorted(set(pcpus_per_node) | set(pages) | set(mib)):
-        n = pcpus_per_node.get(node, 0)
-        p2 = pages.get(node, 0) if spec.page_size_kib == HP_2M_KIB else 0
-        p1 = pages.get(node, 0) if spec.page_size_kib == HP_1G_KIB else 0
-        m = mib.get(node, 0)
-        done = session.execute(
-            update(HostNode)
-            .where(
-                HostNode.host_id == host_id,
-                HostNode.node == node,
-                HostNode.rt_used + n <= HostNode.rt_total,
-                HostNode.hp2m_used + p2 <= HostNode.hp2m_total,
-                HostNode.hp1g_used + p1 <= HostNode.hp1g_total,
-                HostNode.mem_used + m <= HostNode.mem_total,
-            )
-            .values(
-                rt_used=HostNode.rt_used + n,
-                hp2m_used=HostNode.hp2m_used + p2,
-                hp1g_used=HostNode.hp1g_used + p1,
-                mem_used=HostNode.mem_used + m,
-            )
-        )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+        taken = {
+            "host": host_id,
+            "node": node,
+            "n": pcpus_per_node.get(node, 0),
+            "p2": pages.get(node, 0) if spec.page_size_kib == HP_2M_KIB else 0,
+            "p1": pages.get(node, 0) if spec.page_size_kib == HP_1G_KIB else 0,
+            "m": mib.get(node, 0),
+        }
+        if claim_sql.run(db, session, "take_node", taken).rowcount != 1:
             raise _LostError()
-    refresh_capacity(session, host_id)
+    claim_sql.run(db, session, "capacity_update", host)
     cores = len(placement.claimed)
-    _take_quota(session, project_id, cores)
-    moved = session.execute(
-        update(Instance)
-        .where(Instance.id == instance_id, Instance.state == "scheduling")
-        .values(
-            state="building",
-            host_id=host_id,
-            rt_cores=cores,
-            placement=PlacementDoc.of(placement, pages, spec.page_size_kib, mib).model_dump_json(),
-            rt_waiver=_instance_waiver(waiver, share) if verdict != READY else None,
-            updated_at=now,
-        )
+    _take_quota(db, session, project_id, cores)
+    moved = claim_sql.run(
+        db,
+        session,
+        "move_to_building",
+        {
+            "instance": instance_id,
+            "host": host_id,
+            "cores": cores,
+            "placement": PlacementDoc.of(
+                placement, pages, spec.page_size_kib, mib
+            ).model_dump_json(),
+            "waiver": _instance_waiver(waiver, share) if verdict != READY else None,
+            "now": now,
+        },
     )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if moved.rowcount != 1:
         raise InstanceGoneError(f"instance {instance_id} was deleted while it was being scheduled")
-    session.add(
-        UsageRecord(project_id=project_id, instance_id=instance_id, rt_cores=cores, started_at=now)
-    )
+    usage = {"project": project_id, "instance": instance_id, "cores": cores, "now": now}
+    claim_sql.run(db, session, "open_usage", usage)
     return placement
 
 
@@ -330,22 +324,9 @@ def _instance_waiver(waiver: str | None, share: int) -> str | None:
     return f"{waiver} (pCPUs shared by up to {share} guests)"
 
 
-def _take_quota(session: Session, project_id: int, cores: int) -> None:
-    ok = session.execute(
-        update(Project)
-        .where(
-            Project.id == project_id,
-            (Project.quota_rt_cores.is_(None))
-            | (Project.rt_cores_used + cores <= Project.quota_rt_cores),
-            (Project.quota_instances.is_(None))
-            | (Project.instances_used + 1 <= Project.quota_instances),
-        )
-        .values(
-            rt_cores_used=Project.rt_cores_used + cores,
-            instances_used=Project.instances_used + 1,
-        )
-    )
-    if ok.rowcount == 1:  # type: ignore[attr-defined]
+def _take_quota(db: Database, session: Session, project_id: int, cores: int) -> None:
+    ok = claim_sql.run(db, session, "take_quota", {"project": project_id, "cores": cores})
+    if ok.rowcount == 1:
         return
     project = session.get(Project, project_id)
     if project is None:
@@ -431,30 +412,12 @@ def lock_host(session: Session, host_id: int) -> None:
     session.execute(select(Host.id).where(Host.id == host_id).with_for_update())
 
 
-CAPACITY_SUMMARY: dict[str, tuple[Any, Any]] = {
-    "rt_free": (func.sum, HostNode.rt_total - HostNode.rt_used),
-    "node_free_max": (func.max, HostNode.rt_total - HostNode.rt_used),
-    "hp2m_free_max": (func.max, HostNode.hp2m_total - HostNode.hp2m_used),
-    "hp1g_free_max": (func.max, HostNode.hp1g_total - HostNode.hp1g_used),
-    "mem_free_max": (func.max, HostNode.mem_total - HostNode.mem_used),
-}
-"""Each capacity summary column of a host, as an aggregate over its nodes (0: none)."""
-
-
 def refresh_capacity(session: Session, host_id: int | None) -> None:
     """Recompute the host's (None: every host's) capacity summary from its node rows."""
-    of_host = HostNode.host_id == Host.id
-    query = update(Host)
-    if host_id is not None:
-        query = query.where(Host.id == host_id)
-    session.execute(
-        query.values(
-            {
-                name: select(func.coalesce(fn(expr), 0)).where(of_host).scalar_subquery()
-                for name, (fn, expr) in CAPACITY_SUMMARY.items()
-            }
-        )
-    )
+    if host_id is None:
+        session.execute(claim_sql.capacity_update_all())
+        return
+    session.execute(claim_sql.capacity_update(), {"host": host_id})
 
 
 STALE_SCHEDULING_FAULT = (

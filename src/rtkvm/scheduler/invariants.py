@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from rtkvm.db.models import CpuClaim, Host, HostNode, Instance, Project, UsageRecord
 from rtkvm.errors import InputError
-from rtkvm.scheduler.claim import CAPACITY_SUMMARY as SUMMARY
+from rtkvm.scheduler.claim_sql import CAPACITY_SUMMARY as SUMMARY
 from rtkvm.wire.placement import PlacementDoc
 from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB
 

@@ -110,22 +110,19 @@ def _coarse(shape: Shape) -> list[Any]:
 
 
 def _candidates_statement(shape: Shape) -> Executable:
+    """The best few ready and waived hosts (their host columns read in the index-ordered
+    subqueries themselves, not joined again), each with its nodes."""
     order = Host.rt_free.desc() if shape.spread else Host.rt_free.asc()
     parts = []
     for admitted in (Host.doctor_verdict == READY, and_(
         Host.doctor_verdict != READY, Host.rt_waiver.is_not(None)
     )):  # fmt: skip
-        part = select(Host.id).where(admitted, *_coarse(shape)).order_by(order, Host.name)
+        part = select(*HOST_COLUMNS).where(admitted, *_coarse(shape)).order_by(order, Host.name)
         if shape.limit is not None:
             part = part.limit(shape.limit)
-        parts.append(select(part.subquery().c.id))
+        parts.append(select(*part.subquery().c))
     top = union_all(*parts).subquery("top")
-    return (
-        select(*HOST_COLUMNS, *NODE_COLUMNS)
-        .select_from(top)
-        .join(Host, Host.id == top.c.id)
-        .join(HostNode, HostNode.host_id == Host.id)
-    )
+    return select(*top.c, *NODE_COLUMNS).join_from(top, HostNode, HostNode.host_id == top.c.id)
 
 
 def candidates(
