@@ -32,6 +32,7 @@ from rtkvm.api.routes import (
     users,
 )
 from rtkvm.api.security import ensure_admin
+from rtkvm.api.sweeps import Sweeps
 from rtkvm.api.throttle import AuthThrottle
 from rtkvm.db.engine import Database
 from rtkvm.scheduler.claim import fail_stale_scheduling
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         db=db,
         clock=clock,
         throttle=AuthThrottle(clock, limit=settings.auth_failures_per_minute),
+        sweeps=Sweeps(settings, clock),
     )
     errors.install(app)
     app.add_middleware(BodyGuard)  # a token first, then a bounded, well-formed body

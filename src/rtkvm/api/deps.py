@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
 from rtkvm.api.errors import ApiError
+from rtkvm.api.sweeps import Sweeps
 from rtkvm.api.throttle import AuthThrottle
 from rtkvm.db.engine import Database
 from rtkvm.db.models import Host, Project, Token, User
@@ -33,6 +34,7 @@ class Services:
     db: Database
     clock: Callable[[], float]
     throttle: AuthThrottle
+    sweeps: Sweeps
 
 
 @dataclass(frozen=True)

@@ -217,6 +217,19 @@ def instance_out(session: Session, inst: Instance) -> InstanceOut:
     return instances_out(session, [inst])[0]
 
 
+def instance_out_known(
+    inst: Instance, project: str, host: str | None, ports: list[NetworkPort]
+) -> InstanceOut:
+    """An instance's answer from what the caller already holds (a create that just placed
+    it), without reading it back."""
+    page = _PageContext(
+        {inst.id: ports},
+        {inst.project_id: project},
+        {inst.host_id: host} if inst.host_id is not None and host is not None else {},
+    )
+    return InstanceOut.model_validate(_instance_fields(inst, page))
+
+
 def instances_out(session: Session, insts: Sequence[Instance]) -> list[InstanceOut]:
     page = _page_context(session, insts)
     return [InstanceOut.model_validate(_instance_fields(i, page)) for i in insts]

@@ -77,6 +77,10 @@ class Claimed:
     host_name: str
     placement: Placement
     attempts: int
+    placement_json: str = "{}"
+    """The PlacementDoc stored with the instance."""
+    rt_waiver: str | None = None
+    """What the instance keeps of its host's RT waiver (None: an RT-ready host)."""
 
 
 def schedule(
@@ -102,10 +106,10 @@ def schedule(
                 attempts += 1
                 try:
                     with db.write() as session:
-                        placement = _claim_on(
+                        placement, doc, waived = _claim_on(
                             db, session, host.id, instance_id, project_id, spec, now
                         )
-                    return Claimed(host.id, host.name, placement, attempts)
+                    return Claimed(host.id, host.name, placement, attempts, doc, waived)
                 except _SharedTooFewError as exc:
                     shared_too_few[host.name] = str(exc)
                     break
@@ -220,9 +224,10 @@ def _claim_on(
     project_id: int,
     spec: RtGuestSpec,
     now: float,
-) -> Placement:
+) -> tuple[Placement, str, str | None]:
     """One claim transaction (the statements of ``claim_sql``); the host's row is locked
-    first (PostgreSQL; SQLite: BEGIN IMMEDIATE), so claims on one host queue there."""
+    first (PostgreSQL; SQLite: BEGIN IMMEDIATE), so claims on one host queue there.
+    Returns the placement, its stored JSON and the instance's copy of a host waiver."""
     host = {"host": host_id}
     row = claim_sql.run(db, session, "host_for_claim", host).first()
     if row is None:
@@ -232,8 +237,7 @@ def _claim_on(
         raise _LostError()
     share = share if waiver is not None else 1
     nodes: list[tuple[int, int, int, int, int]] = [
-        tuple(n)
-        for n in claim_sql.run(db, session, "node_counters", host)
+        tuple(n) for n in claim_sql.run(db, session, "node_counters", host)
     ]
     slots: dict[int, set[int]] = {}
     for pcpu, slot in (tuple(r) for r in claim_sql.run(db, session, "claimed_slots", host)):
@@ -272,6 +276,8 @@ def _claim_on(
     claim_sql.run(db, session, "capacity_update", host)
     cores = len(placement.claimed)
     _take_quota(db, session, project_id, cores)
+    doc = PlacementDoc.of(placement, pages, spec.page_size_kib, mib).model_dump_json()
+    waived = _instance_waiver(waiver, share) if verdict != READY else None
     moved = claim_sql.run(
         db,
         session,
@@ -280,10 +286,8 @@ def _claim_on(
             "instance": instance_id,
             "host": host_id,
             "cores": cores,
-            "placement": PlacementDoc.of(
-                placement, pages, spec.page_size_kib, mib
-            ).model_dump_json(),
-            "waiver": _instance_waiver(waiver, share) if verdict != READY else None,
+            "placement": doc,
+            "waiver": waived,
             "now": now,
         },
     )
@@ -291,7 +295,7 @@ def _claim_on(
         raise InstanceGoneError(f"instance {instance_id} was deleted while it was being scheduled")
     usage = {"project": project_id, "instance": instance_id, "cores": cores, "now": now}
     claim_sql.run(db, session, "open_usage", usage)
-    return placement
+    return placement, doc, waived
 
 
 def _place(

@@ -27,6 +27,7 @@ from rtkvm.api.views import (
     host_status,
     instance_for,
     instance_out,
+    instance_out_known,
     instances_out,
     locked_instance,
     network_named,
@@ -36,15 +37,13 @@ from rtkvm.db.models import Flavor, Host, Instance, InstanceNetwork
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.errors import RtkvmError
 from rtkvm.scheduler.claim import (
-    fail_stale_scheduling,
-    forget_failed_creates,
     release,
     schedule,
 )
 from rtkvm.scheduler.snapshot import Request
 from rtkvm.wire import schemas
 from rtkvm.wire.base import PAGE_MAX
-from rtkvm.wire.guest import InstanceOut
+from rtkvm.wire.guest import InstanceOut, NetworkPort
 from rtkvm.wire.uuids import is_uuid
 
 router = APIRouter(prefix="/v1/instances", tags=["instances"])
@@ -58,8 +57,8 @@ def create_instance(
     now = services.clock()
     instance_id = str(uuid.uuid4())
     with services.db.write() as s:
-        fail_stale_scheduling(s, now, services.settings.scheduling_stale_s)  # a crashed peer's
-        forget_failed_creates(s, now, services.settings.failed_create_retention_s)
+        if services.sweeps.due():  # a crashed peer's stuck creates; long-refused ones
+            services.sweeps.run(s, now)
         project_id = caller.project_id
         if body.project is not None:
             if not caller.is_admin and body.project != caller.project_name:
@@ -77,28 +76,27 @@ def create_instance(
                 if not net.shared and net.project_id != project_id:
                     raise not_found("network", net.name)
         spec = RtGuestSpec.model_validate_json(flavor.spec)
-        s.add(
-            Instance(
-                id=instance_id,
-                name=body.name,
-                project_id=project_id,
-                user_id=caller.user_id,
-                flavor_name=flavor.name,
-                spec=flavor.spec,
-                state="scheduling",
-                rt_cores=0,
-                placement="{}",
-                created_at=now,
-                updated_at=now,
-            )
+        inst = Instance(
+            id=instance_id,
+            name=body.name,
+            project_id=project_id,
+            user_id=caller.user_id,
+            flavor_name=flavor.name,
+            spec=flavor.spec,
+            state="scheduling",
+            rt_cores=0,
+            placement="{}",
+            created_at=now,
+            updated_at=now,
         )
+        s.add(inst)
         s.flush()
         for position, net in enumerate(nets):
             s.add(InstanceNetwork(instance_id=instance_id, position=position, network_id=net.id))
         request = Request.from_spec(spec, tuple((n.name, n.physnet) for n in nets))
     settings = services.settings
     try:
-        schedule(
+        claimed = schedule(
             services.db,
             instance_id=instance_id,
             project_id=project_id,
@@ -117,10 +115,13 @@ def create_instance(
                 .values(state="error", fault=str(exc), updated_at=services.clock())
             )
         raise
-    with services.db.read() as s:
-        inst = s.get(Instance, instance_id)
-        assert inst is not None
-        return instance_out(s, inst)
+    # the answer from what the claim wrote, without reading the instance back
+    inst.state, inst.host_id, inst.updated_at = "building", claimed.host_id, now
+    inst.rt_cores, inst.placement = len(claimed.placement.claimed), claimed.placement_json
+    inst.rt_waiver = claimed.rt_waiver
+    project = body.project if body.project is not None else caller.project_name
+    ports = [NetworkPort(name=n.name, physnet=n.physnet, vlan=n.vlan) for n in nets]
+    return instance_out_known(inst, project, claimed.host_name, ports)
 
 
 @router.get("")
