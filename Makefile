@@ -28,7 +28,8 @@ test: setup lint
 
 bench: setup
 	$(PY) benchmarks/host_layer.py
-	$(PY) benchmarks/scheduler.py --postgresql
+	$(PY) benchmarks/scheduler.py --postgresql --placement
+	$(PY) benchmarks/api_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info src/*.egg-info

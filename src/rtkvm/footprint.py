@@ -115,6 +115,14 @@ KVM_PROBE_FILE = HostPath(
     "whether a Linux guest boots under KVM here",
     clean="remove_with_all",
 )
+OPENSTACK_VENV_DIR = HostPath(
+    "/var/cache/rtkvm/openstack",
+    "dir",
+    0o755,
+    "benchmarks/scheduler.py --placement",
+    "virtualenvs of OpenStack services installed from PyPI at the pinned versions",
+    clean="remove_with_all",
+)
 RUN_DIR = HostPath(
     "/run/rtkvm",
     "dir",
@@ -164,6 +172,7 @@ PATHS: tuple[HostPath, ...] = (
     CACHE_DIR,
     IMAGE_CACHE_DIR,
     KVM_PROBE_FILE,
+    OPENSTACK_VENV_DIR,
     RUN_DIR,
     TUNE_VOLATILE_DIR,
     SWITCH_RUNDIR,

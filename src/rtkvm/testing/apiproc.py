@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from rtkvm.wire.http import API_ROOT
+
 RTKVM = str(Path(sys.executable).with_name("rtkvm"))
 """The ``rtkvm`` entry point of the interpreter running the tests."""
 
@@ -46,14 +48,14 @@ def start_api(
 
 
 def wait_up(port: int, proc: subprocess.Popen[bytes], log: Path, limit: float = 30) -> None:
-    """Return once plain HTTP ``GET /v1`` answers 200; AssertionError with the log if the
+    """Return once plain HTTP ``GET`` of the API root answers 200; AssertionError with the log if the
     process exits or does not answer within ``limit`` seconds."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"API on {port} exited {proc.returncode}: {log.read_text()}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}{API_ROOT}", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
