@@ -48,8 +48,8 @@ def start_api(
 
 
 def wait_up(port: int, proc: subprocess.Popen[bytes], log: Path, limit: float = 30) -> None:
-    """Return once plain HTTP ``GET`` of the API root answers 200; AssertionError with the log if the
-    process exits or does not answer within ``limit`` seconds."""
+    """Return once a plain HTTP ``GET`` of the API root answers 200; AssertionError with
+    the log if the process exits or does not answer within ``limit`` seconds."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if proc.poll() is not None:
