@@ -148,3 +148,17 @@ class SpecError(InputError):
 
 class DomainXMLError(InputError):
     """Domain XML that rtkvm cannot read: names the element and what is wrong."""
+
+
+class PlacementError(RtkvmError):
+    """OpenStack Placement refused a request or could not be reached; carries the status."""
+
+    def __init__(self, message: str, status: int | None = None, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        """Placement's error code, e.g. ``placement.concurrent_update``."""
+
+
+class ProviderGenerationError(PlacementError):
+    """Another writer changed the resource provider since it was read: read it again."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import stat
 import threading
 from pathlib import Path
 from typing import Literal, cast
@@ -25,13 +24,12 @@ from rtkvm.agent.executor import BootConfig, Executor, HostView
 from rtkvm.agent.inventory import collect
 from rtkvm.agent.loop import Agent
 from rtkvm.agent.measure import MeasurementRunner
-from rtkvm.cli.common import guest_boot_options
+from rtkvm.cli.common import guest_boot_options, read_secret_file
 from rtkvm.dataplane.backend import DataPlane, OvsDpdkBackend
 from rtkvm.dataplane.ovs import OvsDpdk
 from rtkvm.dataplane.settings import load_settings
 from rtkvm.dataplane.stack import load_layout
 from rtkvm.domain.design import HostQuirks
-from rtkvm.errors import InputError
 from rtkvm.guest import lifecycle
 from rtkvm.guest.create import Image
 from rtkvm.guest.hypervisor import LibvirtHypervisor
@@ -48,21 +46,7 @@ DEFAULT_PLAN = Path("/etc/rtkvm/plan.json")
 
 def read_token(path: Path) -> str:
     """The agent's token; refused from a file others may read (it acts for the host)."""
-    try:
-        mode = path.stat().st_mode
-        token = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise InputError(f"cannot read the agent token {path}: {exc.strerror or exc}") from None
-    if mode & 0o077:
-        raise InputError(
-            f"{path} can be read by other users (mode {stat.S_IMODE(mode):04o}): the token acts "
-            f"for this host; run `chmod 600 {path}`"
-        )
-    if not token:
-        raise InputError(
-            f"{path} is empty: put the agent token of `rtkvm cloud host enroll NAME` in it"
-        )
-    return token
+    return read_secret_file(path, "this host", "the agent token of `rtkvm cloud host enroll NAME`")
 
 
 def _switch(rundir: Path | None, root: str) -> DataPlane | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -113,3 +114,21 @@ def read_text(path: Path, what: str) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {what} {path}: {exc}") from None
+
+
+def read_secret_file(path: Path, what: str, fill_with: str) -> str:
+    """A token from a file; refused when others may read it or it is empty. ``what`` names
+    whom the token acts for, ``fill_with`` says where a token comes from."""
+    try:
+        mode = path.stat().st_mode
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise InputError(f"cannot read the token {path}: {exc.strerror or exc}") from None
+    if mode & 0o077:
+        raise InputError(
+            f"{path} can be read by other users (mode {stat.S_IMODE(mode):04o}): the token acts "
+            f"for {what}; run `chmod 600 {path}`"
+        )
+    if not token:
+        raise InputError(f"{path} is empty: put {fill_with} in it")
+    return token

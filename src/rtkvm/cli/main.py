@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "net": "rtkvm.cli.net:net",
     "cloud": "rtkvm.cli.cloud:cloud",
     "agent": "rtkvm.cli.agent:agent",
+    "openstack": "rtkvm.cli.openstack:openstack",
     "report": "rtkvm.cli.report:report",
     "up": "rtkvm.cli.up:up",
     "down": "rtkvm.cli.up:down",

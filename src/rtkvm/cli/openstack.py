@@ -1,0 +1,129 @@
+"""`rtkvm openstack`: rtkvm as the RT layer of an OpenStack site.
+
+``traits`` inspects this host as the node agent does (topology, the doctor against
+the partition plan, the wired physical networks), turns that into rtkvm's traits
+(``rtkvm.openstack.traits``) and publishes them on the host's compute node
+resource provider in Placement, leaving every other trait as it is. Run it from a
+timer until the agent's OpenStack mode does it every report interval.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import click
+
+from rtkvm.agent.inventory import collect
+from rtkvm.cli.common import read_secret_file
+from rtkvm.host.partition import PartitionPlan
+from rtkvm.hostfs import HostFS
+from rtkvm.net.model import load_wiring
+from rtkvm.openstack.placement import PlacementClient
+from rtkvm.openstack.publish import publish
+from rtkvm.openstack.traits import names, node_traits
+
+DEFAULT_PLAN = Path("/etc/rtkvm/plan.json")
+
+
+@click.group()
+def openstack() -> None:
+    """rtkvm as the RT layer of OpenStack (Nova, Placement)."""
+
+
+@openstack.command("traits")
+@click.option(
+    "--placement-url",
+    envvar="RTKVM_PLACEMENT_URL",
+    required=True,
+    help="Placement's endpoint, e.g. http://controller:8778 (or RTKVM_PLACEMENT_URL).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="A file (mode 0600) with a Keystone token for Placement (with noauth2: 'admin').",
+)
+@click.option(
+    "--provider",
+    default=None,
+    help="The compute node's resource provider [default: this host's name, as Nova's].",
+)
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=DEFAULT_PLAN,
+    show_default=True,
+    help="This host's partition plan (rtkvm host plan -f json).",
+)
+@click.option(
+    "--wiring",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Host wiring TOML: the physical networks this host carries.",
+)
+@click.option(
+    "--rt-waiver",
+    default=None,
+    help="An admin's reason to admit this not-ready (lab) host: CUSTOM_RTKVM_RT_WAIVED.",
+)
+@click.option("--root", default="/", show_default=True, help="Host root to inspect.")
+@click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def traits(
+    placement_url: str,
+    token_file: Path,
+    provider: str | None,
+    plan_file: Path,
+    wiring: Path | None,
+    rt_waiver: str | None,
+    root: str,
+    dry_run: bool,
+    fmt: str,
+) -> None:
+    """Publish this host's RT readiness and wired networks as Placement traits."""
+    if rt_waiver is not None and not rt_waiver.strip():
+        raise click.UsageError("--rt-waiver needs a reason (e.g. 'lab bench, no RT kernel')")
+    token = read_secret_file(token_file, "Placement", "a Keystone token (or 'admin' for noauth2)")
+    plan = PartitionPlan.load(plan_file)
+    host_wiring = load_wiring(wiring.read_text("utf-8"), source=str(wiring)) if wiring else None
+    report = collect(HostFS(root), plan, wiring=host_wiring)
+    wanted = node_traits(report.doctor.verdict, rt_waiver, report.physnets)
+    name = provider or socket.gethostname()
+    client = PlacementClient(placement_url, token)
+    try:
+        if dry_run:
+            found = client.provider(name)
+            now = client.traits(found.uuid).traits if found is not None else frozenset()
+            mine = frozenset(t for t in now if names().owned(t))
+            added, removed, attempts = wanted - mine, mine - wanted, 0
+        else:
+            done = publish(client, name, wanted)
+            added, removed, attempts = done.added, done.removed, done.attempts
+    finally:
+        client.close()
+    result = {
+        "provider": name,
+        "doctor_verdict": report.doctor.verdict,
+        "failed_checks": list(report.doctor.failed),
+        "rt_waiver": rt_waiver,
+        "traits": sorted(wanted),
+        "added": sorted(added),
+        "removed": sorted(removed),
+        "writes": attempts,
+        "dry_run": dry_run,
+    }
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2))
+        return
+    verb = "would add" if dry_run else "added"
+    click.echo(f"provider {name}: doctor verdict {report.doctor.verdict}")
+    if rt_waiver is not None and report.doctor.verdict != "ready":
+        click.echo(f"WARNING: RT WAIVER on {name}: RT guarantees are OFF ({rt_waiver})", err=True)
+    click.echo(f"  rtkvm's traits: {', '.join(sorted(wanted)) or 'none'}")
+    click.echo(f"  {verb}: {', '.join(sorted(added)) or 'nothing'}")
+    click.echo(
+        f"  {'would remove' if dry_run else 'removed'}: {', '.join(sorted(removed)) or 'nothing'}"
+    )
