@@ -192,6 +192,11 @@ class Foreign:
 
 FOREIGN: tuple[Foreign, ...] = (
     Foreign(
+        "/etc/nova/nova.conf.d/50-rtkvm.conf (nova-compute's RT options; nova.conf untouched)",
+        "rtkvm openstack nova-conf",
+        "rtkvm openstack nova-conf --remove (the drop-in is rtkvm's alone)",
+    ),
+    Foreign(
         "/etc/libvirt/qemu.conf",
         "rtkvm runtime up",
         "rtkvm host clean: the original, kept in the persistent registry before the first write",

@@ -1,10 +1,13 @@
 """`rtkvm openstack`: rtkvm as the RT layer of an OpenStack site.
 
-``traits`` inspects this host as the node agent does (topology, the doctor against
-the partition plan, the wired physical networks), turns that into rtkvm's traits
-(``rtkvm.openstack.traits``) and publishes them on the host's compute node
-resource provider in Placement, leaving every other trait as it is. Run it from a
-timer until the agent's OpenStack mode does it every report interval.
+``nova-conf`` writes nova-compute's RT options (dedicated and shared CPU sets,
+the host-wide vCPU priority) from the partition plan into a drop-in file of
+rtkvm's own and says what changed. ``traits`` inspects this host as the node
+agent does (topology, the doctor against the partition plan, the wired physical
+networks), turns that into rtkvm's traits (``rtkvm.openstack.traits``) and
+publishes them on the host's compute node resource provider in Placement,
+leaving every other trait as it is. Run it from a timer until the agent's
+OpenStack mode does it every report interval.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ import click
 
 from rtkvm.agent.inventory import collect
 from rtkvm.cli.common import read_secret_file
+from rtkvm.errors import InputError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS
 from rtkvm.net.model import load_wiring
+from rtkvm.openstack.novaconf import DROP_IN, changes, nova_settings, render
 from rtkvm.openstack.placement import PlacementClient
 from rtkvm.openstack.publish import publish
 from rtkvm.openstack.traits import names, node_traits
+from rtkvm.priorities import VCPU_DEFAULT
 
 DEFAULT_PLAN = Path("/etc/rtkvm/plan.json")
 
@@ -127,3 +133,80 @@ def traits(
     click.echo(
         f"  {'would remove' if dry_run else 'removed'}: {', '.join(sorted(removed)) or 'nothing'}"
     )
+
+
+@openstack.command("nova-conf")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=DEFAULT_PLAN,
+    show_default=True,
+    help="This host's partition plan (rtkvm host plan -f json).",
+)
+@click.option(
+    "--priority",
+    type=int,
+    default=VCPU_DEFAULT,
+    show_default=True,
+    help="Nova's host-wide RT vCPU priority ([libvirt] realtime_scheduler_priority).",
+)
+@click.option("--virt-type", type=click.Choice(["kvm", "qemu"]), default="kvm", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(DROP_IN),
+    show_default=True,
+    help="The drop-in file (nova-compute reads its directory with --config-dir).",
+)
+@click.option("--dry-run", is_flag=True, help="Show the file and what would change.")
+@click.option("--remove", is_flag=True, help="Remove rtkvm's drop-in file.")
+def nova_conf(
+    plan_file: Path,
+    priority: int,
+    virt_type: str,
+    output: Path,
+    dry_run: bool,
+    remove: bool,
+) -> None:
+    """Write nova-compute's RT options (dedicated and shared CPU sets, priority) from the plan."""
+    existing = output.read_text("utf-8") if output.is_file() else None
+    if remove:
+        if existing is None:
+            click.echo(f"{output} does not exist: nothing to remove")
+            return
+        if "Written by rtkvm" not in existing:
+            raise InputError(f"{output} was not written by rtkvm: it is left as it is")
+        if not dry_run:
+            output.unlink()
+        click.echo(f"{'would remove' if dry_run else 'removed'} {output}; restart nova-compute")
+        return
+    plan = PartitionPlan.load(plan_file)
+    settings = nova_settings(plan, priority=priority, virt_type=virt_type)  # type: ignore[arg-type]
+    text = render(settings, str(plan_file))
+    changed = changes(existing, settings)
+    if existing is not None and "Written by rtkvm" not in existing:
+        raise InputError(
+            f"{output} exists and was not written by rtkvm: choose another --output "
+            "(a file of rtkvm's own in nova-compute's --config-dir)"
+        )
+    for change in changed:
+        click.echo(f"  {change}")
+    if dry_run:
+        click.echo(text, nl=False)
+        return
+    if not changed:
+        click.echo(f"{output} already says this: nothing to change")
+        return
+    if not output.parent.parent.is_dir():
+        raise InputError(
+            f"{output.parent.parent} does not exist: is nova-compute installed here? "
+            "(or give --output)"
+        )
+    output.parent.mkdir(mode=0o755, exist_ok=True)
+    tmp = output.with_name(output.name + ".new")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(0o644)
+    tmp.replace(output)
+    click.echo(f"wrote {output} ({len(changed)} change(s)); restart nova-compute to apply")
