@@ -48,7 +48,7 @@ from rtkvm.scheduler.fakehosts import fake_host
 from rtkvm.scheduler.filters import Context, candidates
 from rtkvm.scheduler.hostdata import node_rows
 from rtkvm.scheduler.loader import load_hosts
-from rtkvm.scheduler.snapshot import Request
+from rtkvm.scheduler.snapshot import HostSnapshot, Request
 
 NOW = 1_000_000.0
 SPEC = RtGuestSpec(name="rt4", vcpus=4, memory_mib=1024, realtime_mask="^0")
@@ -152,9 +152,11 @@ def _stats(name: str, samples: list[float]) -> str:
     )
 
 
-def run(label: str, url: str, hosts: int, decisions: int, creates: int) -> tuple[float, list[bool]]:
-    """Seed, measure and print; returns the decision p50 (ms) and which hosts are wired
-    to blue (for Placement's providers)."""
+def run(
+    label: str, url: str, hosts: int, decisions: int, creates: int
+) -> tuple[float, list[HostSnapshot]]:
+    """Seed, measure and print; returns the decision p50 (ms) and the hosts as they were
+    seeded (for Placement's providers)."""
     rng = random.Random(42)
     db = Database(url)
     db.migrate()
@@ -197,7 +199,7 @@ def run(label: str, url: str, hosts: int, decisions: int, creates: int) -> tuple
     with db.read() as s:
         every = load_hosts(s)
     fitting = candidates(every, REQUEST, ctx)
-    wired = ["blue" in h.physnets for h in sorted(every, key=lambda h: h.id)]
+    as_seeded = sorted(every, key=lambda h: h.id)
     with db.write() as s:  # 90 % of the hosts full: the decision must not walk past them
         s.execute(
             update(HostNode).where(HostNode.host_id % 10 != 0).values(rt_used=HostNode.rt_total)
@@ -216,7 +218,7 @@ def run(label: str, url: str, hosts: int, decisions: int, creates: int) -> tuple
     print("  " + _stats("create", create))
     print(f"  the refusal said: {why[:160]}...")
     db.dispose()
-    return statistics.median(decisions_s) * 1000, wired
+    return statistics.median(decisions_s) * 1000, as_seeded
 
 
 def main() -> None:
@@ -247,28 +249,37 @@ def main() -> None:
                 scale = max(1, n // 1000)
                 dec = max(20, args.decisions // scale)
                 cre = max(20, args.creates // scale)
-                mine, wired = run("postgresql", server.new_database(f"bench{n}_"), n, dec, cre)
+                mine, seeded = run("postgresql", server.new_database(f"bench{n}_"), n, dec, cre)
                 if args.placement:
-                    compare(server, n, wired, mine, dec)
+                    compare(server, seeded, mine, dec)
         finally:
             server.stop()
 
 
-def compare(server: PostgresServer, hosts: int, wired: list[bool], mine: float, runs: int) -> None:
-    """Placement's answer to the same question on the same hosts, and the ratio."""
-    from placement_side import Placement, p50_ms
+def compare(server: PostgresServer, hosts: list[HostSnapshot], mine: float, runs: int) -> None:
+    """Placement's answer to the same question on the same hosts, the ratio, and what
+    publishing a node's traits costs at this size."""
+    from placement_side import Placement, p50_ms, query
 
     placement = Placement(server)
     try:
-        placement.start(str(hosts))
-        placement.seed(hosts, wired)
+        placement.start(str(len(hosts)))
+        placement.seed(hosts)
         samples, found = placement.time_candidates(max(5, runs // 4))
+        flips, refreshes = placement.time_publish(hosts, 100)
     finally:
         placement.stop()
     theirs = p50_ms(samples)
     print(
-        f"  Placement {placement.version} GET /allocation_candidates (limit=1000, {found} "
-        f"returned): p50 {theirs:.1f} ms = {theirs / mine:.0f} x rtkvm's decision ({mine:.2f} ms)"
+        f"  Placement {placement.version} GET /allocation_candidates?{query()} "
+        f"({found} returned): p50 {theirs:.1f} ms = {theirs / mine:.0f} x rtkvm's decision "
+        f"({mine:.2f} ms)"
+    )
+    print(
+        f"  publishing a node's traits through Placement's API: a readiness change p50 "
+        f"{p50_ms(flips):.1f} ms (one write), a refresh with nothing to change p50 "
+        f"{p50_ms(refreshes):.1f} ms (n={len(flips)}); every node once, one client: "
+        f"{len(hosts) * p50_ms(refreshes) / 1000:.0f} s"
     )
 
 
