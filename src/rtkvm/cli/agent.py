@@ -24,7 +24,7 @@ from rtkvm.agent.executor import BootConfig, Executor, HostView
 from rtkvm.agent.inventory import collect
 from rtkvm.agent.loop import Agent
 from rtkvm.agent.measure import MeasurementRunner
-from rtkvm.cli.common import guest_boot_options, read_secret_file
+from rtkvm.cli.common import guest_boot_options, node_plan_option, read_secret_file, wiring_option
 from rtkvm.dataplane.backend import DataPlane, OvsDpdkBackend
 from rtkvm.dataplane.ovs import OvsDpdk
 from rtkvm.dataplane.settings import load_settings
@@ -40,8 +40,6 @@ from rtkvm.net.model import load_wiring
 from rtkvm.runtime.facts import runtime_facts
 from rtkvm.wire.agent_client import AgentClient
 from rtkvm.wire.http import DEFAULT_URL
-
-DEFAULT_PLAN = Path("/etc/rtkvm/plan.json")
 
 
 def read_token(path: Path) -> str:
@@ -72,20 +70,8 @@ def _switch(rundir: Path | None, root: str) -> DataPlane | None:
     help="Verify an https API against this CA (or its self-signed certificate).",
 )
 @click.option("--once", is_flag=True, help="Register, reconcile, do one round of work, exit.")
-@click.option(
-    "--plan",
-    "plan_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_PLAN,
-    show_default=True,
-    help="This host's partition plan (rtkvm host plan -f json).",
-)
-@click.option(
-    "--wiring",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Host wiring TOML ([[uplink]] physnet/interface): the physical networks it carries.",
-)
+@node_plan_option
+@wiring_option
 @click.option(
     "--switch-rundir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -132,3 +132,22 @@ def read_secret_file(path: Path, what: str, fill_with: str) -> str:
     if not token:
         raise InputError(f"{path} is empty: put {fill_with} in it")
     return token
+
+
+NODE_PLAN = Path("/etc/rtkvm/plan.json")
+"""Where a node's partition plan lives for the commands that act for the node."""
+
+node_plan_option = click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=NODE_PLAN,
+    show_default=True,
+    help="This host's partition plan (rtkvm host plan -f json).",
+)
+wiring_option = click.option(
+    "--wiring",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Host wiring TOML ([[uplink]] physnet/interface): the physical networks it carries.",
+)

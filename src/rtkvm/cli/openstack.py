@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from rtkvm.agent.inventory import collect
-from rtkvm.cli.common import read_secret_file
+from rtkvm.cli.common import node_plan_option, read_secret_file, wiring_option
 from rtkvm.errors import InputError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS
@@ -29,8 +29,6 @@ from rtkvm.openstack.placement import PlacementClient
 from rtkvm.openstack.publish import publish
 from rtkvm.openstack.traits import names, node_traits
 from rtkvm.priorities import VCPU_DEFAULT
-
-DEFAULT_PLAN = Path("/etc/rtkvm/plan.json")
 
 
 @click.group()
@@ -56,20 +54,8 @@ def openstack() -> None:
     default=None,
     help="The compute node's resource provider [default: this host's name, as Nova's].",
 )
-@click.option(
-    "--plan",
-    "plan_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=DEFAULT_PLAN,
-    show_default=True,
-    help="This host's partition plan (rtkvm host plan -f json).",
-)
-@click.option(
-    "--wiring",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Host wiring TOML: the physical networks this host carries.",
-)
+@node_plan_option
+@wiring_option
 @click.option(
     "--rt-waiver",
     default=None,
@@ -136,14 +122,7 @@ def traits(
 
 
 @openstack.command("nova-conf")
-@click.option(
-    "--plan",
-    "plan_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=DEFAULT_PLAN,
-    show_default=True,
-    help="This host's partition plan (rtkvm host plan -f json).",
-)
+@node_plan_option
 @click.option(
     "--priority",
     type=int,
