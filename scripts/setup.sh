@@ -30,6 +30,15 @@ if ((${#missing[@]})); then
   log "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Packages must not start their services (RabbitMQ, MariaDB, PostgreSQL on the host's
+  # default ports): rtkvm starts private ones. Debian asks policy-rc.d; one that says "no"
+  # is put in place for the install when the machine has none.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\n# rtkvm setup: no service starts from a package install\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 

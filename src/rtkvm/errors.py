@@ -150,6 +150,15 @@ class DomainXMLError(InputError):
     """Domain XML that rtkvm cannot read: names the element and what is wrong."""
 
 
+class OpenStackError(RtkvmError):
+    """An OpenStack service (Keystone, Nova, Glance, Neutron) refused a request or could not
+    be reached, or a clouds.yaml names no usable cloud; carries the HTTP status if any."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class PlacementError(RtkvmError):
     """OpenStack Placement refused a request or could not be reached; carries the status."""
 

@@ -69,6 +69,14 @@ ALLINONE_DIR = HostPath(
     "rtkvm up",
     "the all-in-one's database, tokens and logs: secrets, so root only",
 )
+OPENSTACK_AIO_DIR = HostPath(
+    "/var/lib/rtkvm/openstack",
+    "dir",
+    0o711,
+    "rtkvm openstack up",
+    "the OpenStack all-in-one: its PostgreSQL cluster (owned by postgres, hence 0711), "
+    "RabbitMQ node, service configs with passwords (0700 inside), images, instances, logs",
+)
 TUNE_PERSISTENT_DIR = HostPath(
     "/var/lib/rtkvm/tune",
     "dir",
@@ -119,7 +127,7 @@ OPENSTACK_VENV_DIR = HostPath(
     "/var/cache/rtkvm/openstack",
     "dir",
     0o755,
-    "benchmarks/scheduler.py --placement",
+    "rtkvm openstack up, benchmarks/scheduler.py --placement, the OpenStack tests",
     "virtualenvs of OpenStack services installed from PyPI at the pinned versions",
     clean="remove_with_all",
 )
@@ -166,6 +174,7 @@ PATHS: tuple[HostPath, ...] = (
     GUEST_DIR,
     IMAGE_DIR,
     ALLINONE_DIR,
+    OPENSTACK_AIO_DIR,
     TUNE_PERSISTENT_DIR,
     DATABASE_FILE,
     PERSISTENT_REGISTRY_DIR,
@@ -237,7 +246,14 @@ READS: tuple[str, ...] = (
 """Host paths rtkvm reads and never writes (the operator's, or libvirt's own)."""
 
 ObjectKind = Literal[
-    "allinone", "switch", "netns_peer", "daemon", "account", "directory", "original_file"
+    "allinone",
+    "openstack",
+    "switch",
+    "netns_peer",
+    "daemon",
+    "account",
+    "directory",
+    "original_file",
 ]
 
 
@@ -253,6 +269,11 @@ OBJECTS: dict[ObjectKind, ObjectKindInfo] = {
     info.kind: info
     for info in (
         ObjectKindInfo("allinone", False, "an rtkvm up stack (API and agent processes)"),
+        ObjectKindInfo(
+            "openstack",
+            False,
+            "an rtkvm openstack up stack (PostgreSQL, RabbitMQ, OpenStack services, Nova guests)",
+        ),
         ObjectKindInfo("switch", False, "an rtkvm net up switch (OVS-DPDK processes, hugepages)"),
         ObjectKindInfo("netns_peer", False, "an rtkvm net peer (a namespace behind a veth)"),
         ObjectKindInfo("daemon", False, "virtlogd or libvirtd started by rtkvm runtime up"),

@@ -36,8 +36,19 @@ class Stopped:
 class Proc:
     """One named background process (``api`` or ``agent``) of a state directory."""
 
-    def __init__(self, name: str, pid_file: Path, log_file: Path, marker: str, fs: HostFS) -> None:
+    def __init__(
+        self,
+        name: str,
+        pid_file: Path,
+        log_file: Path,
+        marker: str,
+        fs: HostFS,
+        *,
+        group: bool = False,
+    ) -> None:
         self.name = name
+        self.group = group
+        """Signal the process's whole session (a wrapper script and what it started)."""
         self.pid_file = pid_file
         self.log_file = log_file
         self.marker = marker
@@ -118,10 +129,10 @@ class Proc:
             self.pid_file.unlink(missing_ok=True)
             return Stopped(self.name, "stale", pid)
         started = time.monotonic()
-        _signal(pid, signal.SIGTERM)
+        _signal(pid, signal.SIGTERM, self.group)
         how = "stopped"
         if not self._gone(pid, wait):
-            _signal(pid, signal.SIGKILL)
+            _signal(pid, signal.SIGKILL, self.group)
             how = "killed"
             if not self._gone(pid, 5.0):
                 raise AllInOneError(f"the {self.name} process {pid} survived SIGKILL")
@@ -132,15 +143,30 @@ class Proc:
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             _reap(pid)
-            if not self.is_ours(pid):
+            if not self.is_ours(pid) and not self._group_left(pid):
                 return True
             time.sleep(0.1)
-        return not self.is_ours(pid)
+        return not self.is_ours(pid) and not self._group_left(pid)
+
+    def _group_left(self, pgid: int) -> bool:
+        """With ``group``: is any process of the session's group still alive?"""
+        if not self.group:
+            return False
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
 
-def _signal(pid: int, sig: int) -> None:
+def _signal(pid: int, sig: int, group: bool = False) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
+        if group:
+            os.killpg(pid, sig)  # started with start_new_session: its pid is the group's
+        else:
+            os.kill(pid, sig)
 
 
 def _reap(pid: int) -> None:

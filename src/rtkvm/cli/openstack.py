@@ -20,6 +20,7 @@ import click
 
 from rtkvm.agent.inventory import collect
 from rtkvm.cli.common import node_plan_option, read_secret_file, wiring_option
+from rtkvm.cli.openstack_aio import down_command, status_command, up_command
 from rtkvm.errors import InputError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS
@@ -34,6 +35,11 @@ from rtkvm.priorities import VCPU_DEFAULT
 @click.group()
 def openstack() -> None:
     """rtkvm as the RT layer of OpenStack (Nova, Placement)."""
+
+
+up_command(openstack)
+status_command(openstack)
+down_command(openstack)
 
 
 @openstack.command("traits")

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from rtkvm.db.pgtest import PostgresServer
-from rtkvm.openstack.venvs import ensure_venv, pins
+from rtkvm.openstack.venvs import ensure_venv, venv_spec
 from rtkvm.testing.apiproc import free_port
 
 TOKEN = "admin"
@@ -41,7 +41,7 @@ class PlacementService:
     def __init__(self, server: PostgresServer) -> None:
         self.server = server
         self.venv = ensure_venv("placement")
-        self.version = pins()["placement"].version
+        self.version = venv_spec("placement").services[0].version
         self.proc: subprocess.Popen[bytes] | None = None
         self.conf = Path(tempfile.mkdtemp(prefix="rtkvm-placement-"))
         self.db_url = ""
