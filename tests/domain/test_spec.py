@@ -226,3 +226,25 @@ def test_bad_flavor_files(text: str, message: str) -> None:
     with pytest.raises(SpecError, match=r"f\.json") as info:
         load_flavor(text, source="f.json")
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"vcpus": 2, "memory_mib": 256, "cpu_policy": "mixed", "realtime_mask": "^0",
+         "emulator_threads_policy": "share", "page_size": "4k", "priority": 40},
+        {"vcpus": 4, "memory_mib": 1024, "cpu_policy": "dedicated", "realtime_mask": "^0-1",
+         "sched_policy": "rr", "priority": 12, "page_size": "1G", "pmu": True, "iothreads": 1},
+        {"vcpus": 2, "memory_mib": 512, "cpu_policy": "dedicated",
+         "emulator_threads_policy": "isolate", "locked_memory": False, "numa_nodes": 2},
+        {"vcpus": 1, "memory_mib": 128, "cpu_policy": "shared", "realtime": False},
+    ],
+)  # fmt: skip
+def test_a_spec_written_as_nova_extra_specs_reads_back_the_same(fields: dict[str, object]) -> None:
+    from rtkvm.domain.spec import RtGuestSpec, from_extra_specs, to_extra_specs
+
+    spec = RtGuestSpec.model_validate({"name": "f", **fields})
+    specs = to_extra_specs(spec)
+    assert all(k.startswith(("hw:", "rtkvm:")) for k in specs)
+    back = from_extra_specs(specs, vcpus=spec.vcpus, memory_mib=spec.memory_mib, name="f")
+    assert back.spec == spec and back.ignored == ()

@@ -13,6 +13,7 @@ from rtkvm.openstack.placement import PlacementClient
 from rtkvm.openstack.publish import publish
 from rtkvm.openstack.traits import node_traits
 
+ADMITTED = "CUSTOM_RTKVM_RT_ADMITTED"
 NOVA = frozenset({"COMPUTE_NODE", "HW_CPU_X86_AVX2", "COMPUTE_STATUS_DISABLED"})
 OPERATOR = "CUSTOM_OPERATOR_RACK7"
 
@@ -29,7 +30,7 @@ def _node(placement: PlacementClient) -> str:
 def test_rtkvm_adds_its_traits_and_keeps_everyone_else_s(placement: PlacementClient) -> None:
     name = _node(placement)
     done = publish(placement, name, node_traits("ready", None, ["blue"]))
-    assert done.added == {"CUSTOM_RTKVM_RT_READY", "CUSTOM_RTKVM_NET_BLUE"}
+    assert done.added == {"CUSTOM_RTKVM_RT_READY", ADMITTED, "CUSTOM_RTKVM_NET_BLUE"}
     assert done.removed == set() and done.attempts == 1
     uuid_ = placement.provider(name).uuid  # type: ignore[union-attr]
     assert placement.traits(uuid_).traits == NOVA | {OPERATOR} | done.added
@@ -43,11 +44,11 @@ def test_a_verdict_that_changes_takes_its_trait_away_in_one_report(
     name = _node(placement)
     publish(placement, name, node_traits("ready", None, ["blue", "red"]))
     done = publish(placement, name, node_traits("not-ready", None, ["red"]))
-    assert done.removed == {"CUSTOM_RTKVM_RT_READY", "CUSTOM_RTKVM_NET_BLUE"}
+    assert done.removed == {"CUSTOM_RTKVM_RT_READY", ADMITTED, "CUSTOM_RTKVM_NET_BLUE"}
     uuid_ = placement.provider(name).uuid  # type: ignore[union-attr]
     assert placement.traits(uuid_).traits == NOVA | {OPERATOR, "CUSTOM_RTKVM_NET_RED"}
     waived = publish(placement, name, node_traits("not-ready", "lab bench", ["red"]))
-    assert waived.added == {"CUSTOM_RTKVM_RT_WAIVED"}
+    assert waived.added == {"CUSTOM_RTKVM_RT_WAIVED", ADMITTED}
 
 
 class _Racing(PlacementClient):

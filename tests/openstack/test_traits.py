@@ -12,14 +12,21 @@ NOVA = {"COMPUTE_NODE", "HW_CPU_X86_AVX2", "COMPUTE_STATUS_DISABLED", "CUSTOM_OP
 
 def test_a_ready_node_carries_readiness_and_one_trait_per_wire() -> None:
     got = node_traits("ready", None, ["blue", "red2"])
-    assert got == {"CUSTOM_RTKVM_RT_READY", "CUSTOM_RTKVM_NET_BLUE", "CUSTOM_RTKVM_NET_RED2"}
+    assert got == {
+        "CUSTOM_RTKVM_RT_READY",
+        "CUSTOM_RTKVM_RT_ADMITTED",
+        "CUSTOM_RTKVM_NET_BLUE",
+        "CUSTOM_RTKVM_NET_RED2",
+    }
     assert all(CUSTOM_TRAIT.match(t) for t in got)
 
 
 def test_a_waived_node_says_so_and_an_unready_one_carries_no_rt_trait() -> None:
-    assert node_traits("not-ready", "lab bench", []) == {"CUSTOM_RTKVM_RT_WAIVED"}
+    # a lab flavor requires RT_ADMITTED (ready or waived), a production one RT_READY
+    admitted = "CUSTOM_RTKVM_RT_ADMITTED"
+    assert node_traits("not-ready", "lab bench", []) == {"CUSTOM_RTKVM_RT_WAIVED", admitted}
     assert node_traits("not-ready", None, ["blue"]) == {"CUSTOM_RTKVM_NET_BLUE"}
-    assert node_traits("ready", "kept from before", []) == {"CUSTOM_RTKVM_RT_READY"}
+    assert node_traits("ready", "kept from before", []) == {"CUSTOM_RTKVM_RT_READY", admitted}
 
 
 def test_merging_replaces_only_rtkvm_s_traits() -> None:

@@ -21,6 +21,7 @@ import click
 from rtkvm.agent.inventory import collect
 from rtkvm.cli.common import node_plan_option, read_secret_file, wiring_option
 from rtkvm.cli.openstack_aio import down_command, status_command, up_command
+from rtkvm.cli.openstack_flavor import flavor_group
 from rtkvm.errors import InputError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS
@@ -40,6 +41,7 @@ def openstack() -> None:
 up_command(openstack)
 status_command(openstack)
 down_command(openstack)
+flavor_group(openstack)
 
 
 @openstack.command("traits")

@@ -343,6 +343,36 @@ def from_extra_specs(
     return ParsedFlavor(_build(fields, "extra specs"), tuple(sorted(ignored)))
 
 
+_NOVA_PAGE = {"4k": "small", "2M": "2048", "1G": "1048576"}
+
+
+def to_extra_specs(spec: RtGuestSpec) -> dict[str, str]:
+    """Nova extra specs that :func:`from_extra_specs` reads back as ``spec``.
+
+    Nova's own keys say what Nova enforces (pinning, the RT mask, emulator threads,
+    pages, PMU, NUMA nodes); the ``rtkvm:`` keys carry what Nova lacks (the vCPUs'
+    policy and priority, I/O threads), which rtkvm's node agent applies. Keys at their
+    defaults in both readers are left out (``hw:locked_memory=true``, ``hw:numa_nodes=1``).
+    """
+    out = {"hw:cpu_policy": spec.cpu_policy, "hw:mem_page_size": _NOVA_PAGE[spec.page_size]}
+    if spec.realtime:
+        out["hw:cpu_realtime"] = "yes"
+        if spec.realtime_mask is not None:
+            out["hw:cpu_realtime_mask"] = spec.realtime_mask
+        out["rtkvm:cpu_realtime_policy"] = spec.sched_policy
+        out["rtkvm:cpu_realtime_priority"] = str(spec.priority)
+    if not spec.locked_memory:
+        out["hw:locked_memory"] = "false"
+    if spec.emulator_threads_policy is not None:
+        out["hw:emulator_threads_policy"] = spec.emulator_threads_policy
+    out["hw:pmu"] = "true" if spec.pmu else "false"
+    if spec.numa_nodes != 1:
+        out["hw:numa_nodes"] = str(spec.numa_nodes)
+    if spec.iothreads:
+        out["rtkvm:iothreads"] = str(spec.iothreads)
+    return out
+
+
 def _build(fields: Mapping[str, Any], source: str) -> RtGuestSpec:
     try:
         return RtGuestSpec.model_validate(dict(fields))

@@ -27,6 +27,7 @@ class TraitNames:
     owned_prefix: str
     rt_ready: str
     rt_waived: str
+    rt_admitted: str
     network: str
     """A format with ``{label}``."""
 
@@ -43,7 +44,7 @@ def names() -> TraitNames:
     """The shipped trait names, checked against Placement's and rtkvm's own rules."""
     table = parse_toml(shipped_text("openstack.toml"), "rtkvm/data/openstack.toml")["traits"]
     found = TraitNames(**{k: str(v) for k, v in table.items()})
-    for trait in (found.rt_ready, found.rt_waived, found.network_trait("x")):
+    for trait in (found.rt_ready, found.rt_waived, found.rt_admitted, found.network_trait("x")):
         if not CUSTOM_TRAIT.match(trait) or not found.owned(trait):
             raise InputError(
                 f"rtkvm/data/openstack.toml: trait {trait!r} must be a custom trait "
@@ -57,9 +58,9 @@ def node_traits(verdict: str, waiver: str | None, physnets: Iterable[str]) -> fr
     n = names()
     wanted = {n.network_trait(label) for label in physnets}
     if verdict == "ready":
-        wanted.add(n.rt_ready)
+        wanted |= {n.rt_ready, n.rt_admitted}
     elif waiver is not None:
-        wanted.add(n.rt_waived)
+        wanted |= {n.rt_waived, n.rt_admitted}
     return frozenset(wanted)
 
 
