@@ -306,3 +306,13 @@ def test_hyperthread_siblings() -> None:
     assert "pCPU 4 with housekeeping CPU 0" in finding.message
     assert _status(audit_domain(_good(), AUDIT_HOST))["vcpu.quiet-sibling"] is Status.SKIP
     assert _status(audit_domain(_good()))["vcpu.quiet-sibling"] is Status.SKIP
+
+
+def test_a_live_domain_s_usb_controller_with_its_alias_is_seen() -> None:
+    """libvirt's live XML gives every controller an <alias>: Nova's model='none' counts."""
+    live = '<controller type="usb" index="0" model="none"><alias name="usb"/></controller>'
+    report = audit_domain(devices(controllers=(), other=(live,))(_good()), AUDIT_HOST)
+    assert _status(report)["devices.no-usb-graphics"] is Status.PASS
+    busy = live.replace('"none"', '"piix3-uhci"')
+    report = audit_domain(devices(controllers=(), other=(busy,))(_good()), AUDIT_HOST)
+    assert _status(report)["devices.no-usb-graphics"] is Status.FAIL

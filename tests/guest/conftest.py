@@ -2,31 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from rtkvm.testing.qemuproc import POLICY, stat_line, write_threads
 
-from rtkvm.cpuset import CpuSet
-
-POLICY = {"other": 0, "fifo": 1, "rr": 2}
-
-
-def stat_line(tid: int, comm: str, rt_priority: int, policy: str) -> str:
-    # fields 4..39 are placeholders; field 40 is rt_priority, 41 policy (proc(5))
-    middle = " ".join(["0"] * 36)
-    return f"{tid} ({comm}) S {middle} {rt_priority} {POLICY[policy]} 0 0 0\n"
-
-
-def write_threads(root: Path, pid: int, threads: list[tuple[int, str, str, int, str]]) -> None:
-    """threads: (tid, comm, policy, rt_priority, cpu list)."""
-    for tid, comm, policy, prio, cpus in threads:
-        task = root / f"proc/{pid}/task/{tid}"
-        task.mkdir(parents=True)
-        (task / "comm").write_text(comm + "\n")
-        (task / "stat").write_text(stat_line(tid, comm, prio, policy))
-        mask = format(sum(1 << c for c in CpuSet.parse(cpus)), "x")
-        (task / "status").write_text(
-            f"Name:\t{comm}\nCpus_allowed:\t{mask}\nCpus_allowed_list:\t{cpus}\n"
-        )
-
+__all__ = ["AS_DESIGNED", "POLICY", "stat_line", "write_threads"]
 
 AS_DESIGNED = [
     (100, "qemu-system-x86", "other", 0, "0"),

@@ -11,7 +11,14 @@ import pytest
 
 from rtkvm.errors import RuntimeSetupError
 from rtkvm.hostfs import HostFS
-from rtkvm.runtime.libvirtd import LIBVIRT_SOCKET, QEMU_CONF, runtime_findings, runtime_up
+from rtkvm.runtime.libvirtd import (
+    LIBVIRT_SOCKET,
+    QEMU_CONF,
+    restart_libvirtd,
+    running_domains,
+    runtime_findings,
+    runtime_up,
+)
 
 
 class FakeSystem:
@@ -144,3 +151,20 @@ def test_up_records_what_it_created_and_clean_removes_exactly_that(tmp_path: Pat
     users_first = [c for c in seams.calls if c[0] == "delete_account"]
     assert users_first[0] == ("delete_account", "user", "libvirt-qemu")
     assert plan_clean(fp, seams, everything=True) == []  # nothing left, not even the registry
+
+
+def test_libvirt_s_driver_lock_is_not_a_running_domain(tmp_path: Path) -> None:
+    """/var/run/libvirt/qemu/driver.pid names libvirtd itself: a change then restarts it."""
+    system = FakeSystem(tmp_path)
+    fs = HostFS(tmp_path, writable=True)
+    runtime_up(fs, set(), run=system, connect=lambda: None)
+    qemu_pid_dir = tmp_path / "var/run/libvirt/qemu"
+    qemu_pid_dir.mkdir(parents=True)
+    libvirtd_pid = (tmp_path / "var/run/libvirtd.pid").read_text().strip()
+    (qemu_pid_dir / "driver.pid").write_text(libvirtd_pid)
+    assert running_domains(fs) == []
+    (qemu_pid_dir / "g1.pid").write_text(str(os.getpid()))
+    (tmp_path / f"proc/{os.getpid()}").mkdir(parents=True)
+    assert running_domains(fs) == ["g1"]
+    refused = restart_libvirtd(fs, "hugetlbfs was mounted", run=system)
+    assert refused.actions == [] and "g1" in refused.warnings[0]

@@ -52,10 +52,22 @@ def up_command(group: click.Group) -> None:
         show_default=True,
         help="rtkvm's guest image (rtkvm image build): the KVM boot probe boots it.",
     )
+    @click.option(
+        "--guest-hugepages",
+        type=click.IntRange(min=0),
+        default=None,
+        help="2 MiB pages per RT NUMA node held for Nova's guests (reserved now, given back "
+        "by down; hugetlbfs mounted if it is not) [default: as the last up, else 0].",
+    )
     @click.option("--timeout", type=float, default=300.0, show_default=True)
     @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
     def up(
-        plan_file: Path | None, virt_type: str, image_dir: Path, timeout: float, fmt: str
+        plan_file: Path | None,
+        virt_type: str,
+        image_dir: Path,
+        guest_hugepages: int | None,
+        timeout: float,
+        fmt: str,
     ) -> None:
         """Start a small OpenStack here (Keystone, Placement, Glance, Neutron, Nova) for rtkvm."""
         fs = HostFS("/")
@@ -81,10 +93,12 @@ def up_command(group: click.Group) -> None:
             plan=plan_file,
             virt_type="kvm" if facts.accel == "kvm" else "qemu",
             drop_locked=drop_locked,
+            guest_hugepages=guest_hugepages,
             timeout=timeout,
         )
         stack = OpenStackAio(progress=_progress(fmt))
         result = stack.up(req)
+        warnings += result.warnings
         if fmt == "json":
             doc = {
                 "clouds_yaml": str(result.clouds_yaml),

@@ -43,6 +43,24 @@ class AuditRule(BaseModel):
     fail: str
     why: str
     fix: str
+    waived_by: tuple[str, ...] = ()
+    """Host quirks (``rtkvm.runtime.quirks`` ids) that make this rule fail on any guest of
+    the host whatever the guest's design: a failure there is the host's known waiver."""
+
+
+def waived_failures(
+    report: Report, present_quirks: set[str], rules: tuple[AuditRule, ...] | None = None
+) -> dict[str, str]:
+    """Failed rules a present host quirk explains: rule id -> the quirk."""
+    by_id = {r.id: r for r in (rules if rules is not None else load_rules())}
+    out = {}
+    for finding in report.findings:
+        if finding.status is not Status.FAIL:
+            continue
+        quirk = next((q for q in by_id[finding.id].waived_by if q in present_quirks), None)
+        if quirk is not None:
+            out[finding.id] = quirk
+    return out
 
 
 # -- driver -----------------------------------------------------------------------------

@@ -356,10 +356,14 @@ def _passthrough(c: AuditContext) -> Outcome:
 def _usb_graphics(c: AuditContext) -> Outcome:
     devices = c.domain.devices
     found: list[str] = []
-    usb = [ctl for ctl in devices.controllers if ctl.type == "usb"]
+    usb = [ctl.model for ctl in devices.controllers if ctl.type == "usb"]
+    for text in devices.other:  # a live domain's controllers carry <alias>: kept verbatim
+        elem = etree.fromstring(text)
+        if elem.tag == "controller" and elem.get("type") == "usb":
+            usb.append(elem.get("model"))
     if not usb:
         found.append("no <controller type='usb' model='none'/> (libvirt adds one)")
-    found += [f"usb controller {ctl.model}" for ctl in usb if ctl.model != "none"]
+    found += [f"usb controller {model}" for model in usb if model != "none"]
     for text in devices.other:
         elem = etree.fromstring(text)
         model = elem.find("model")

@@ -59,13 +59,15 @@ def nova_settings(
     problem = band_problem(priority)
     if problem is not None:
         raise InputError(f"--priority {priority}: {problem}")
+    table = dict(parse_toml(shipped_text("openstack.toml"), "rtkvm/data/openstack.toml")["nova"])
+    cpu_modes = table.pop("cpu_mode")
     values = {
         "rt_vcpu": str(plan.rt_vcpu),
         "housekeeping": str(plan.housekeeping),
         "priority": str(priority),
         "virt_type": virt_type,
+        "cpu_mode": str(cpu_modes[virt_type]),
     }
-    table = parse_toml(shipped_text("openstack.toml"), "rtkvm/data/openstack.toml")["nova"]
     out = []
     for section, options in table.items():
         for option, (value, why) in options.items():

@@ -92,6 +92,26 @@ class CloudSession:
             )
         return answer.json() if answer.content else None
 
+    def upload(self, service_type: str, path: str, data: bytes, *, what: str) -> None:
+        """PUT raw bytes (an image's data to Glance); OpenStackError unless 204."""
+        from keystoneauth1 import exceptions as ks_exc
+
+        url = self.endpoint(service_type) + path
+        try:
+            answer = self.session.put(
+                url,
+                data=data,
+                headers={"Content-Type": "application/octet-stream"},
+                raise_exc=False,
+            )
+        except ks_exc.ClientException as exc:
+            raise OpenStackError(f"{what}: {exc}") from None
+        if answer.status_code != 204:
+            raise OpenStackError(
+                f"{what}: {service_type} answered {answer.status_code}: {answer.text[:500]}",
+                status=answer.status_code,
+            )
+
 
 def _api_name(service_type: str) -> str:
     return {"compute": "compute", "placement": "placement", "image": "image"}.get(

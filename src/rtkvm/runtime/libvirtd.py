@@ -81,10 +81,16 @@ def daemon_pid(fs: HostFS, daemon: Daemon) -> int | None:
     return int(text)
 
 
+DRIVER_LOCK = "driver.pid"
+"""libvirt's QEMU driver lock in the same directory: it names libvirtd itself, not a domain."""
+
+
 def running_domains(fs: HostFS) -> list[str]:
     """Names of QEMU domains with a live pid file (libvirt writes NAME.pid)."""
     names = []
     for entry in fs.glob_names(QEMU_PID_DIR, "*.pid"):
+        if entry == DRIVER_LOCK:
+            continue
         pid = fs.read_line(f"{QEMU_PID_DIR}/{entry}")
         if not isinstance(pid, Unknown) and pid.isdigit() and fs.exists(f"/proc/{pid}"):
             names.append(entry.removesuffix(".pid"))
@@ -222,6 +228,27 @@ def runtime_up(
     for daemon in DAEMONS:
         start_daemon(fs, daemon, run, result)
     wait_for_libvirtd(fs, connect)
+    return result
+
+
+def restart_libvirtd(fs: HostFS, why: str, *, run: Runner = run_command) -> UpResult:
+    """Restart libvirtd so that it sees a host change (a new hugetlbfs mount); refused with a
+    warning while domains run (their QEMU processes would lose their monitor)."""
+    result = UpResult()
+    libvirtd = DAEMONS[1]
+    if daemon_pid(fs, libvirtd) is None:
+        return result
+    busy = running_domains(fs)
+    if busy:
+        result.warnings.append(
+            f"libvirtd must restart ({why}) but domains run ({', '.join(busy)}): it was not "
+            "restarted; run 'rtkvm runtime up' again with no guest running"
+        )
+        return result
+    stop_daemon(fs, libvirtd)
+    start_daemon(fs, libvirtd, run, result)
+    wait_for_libvirtd(fs, connect_qemu_system)
+    result.actions.append(f"restarted libvirtd ({why})")
     return result
 
 

@@ -40,6 +40,7 @@ from rtkvm.hostfs import HostFS
 from rtkvm.openstack.aio import nova_guests
 from rtkvm.openstack.aio.catalog import ensure_catalog
 from rtkvm.openstack.aio.configs import DATABASES, ConfigValues, render_all, write_all
+from rtkvm.openstack.aio.hugepages import GuestHugepages
 from rtkvm.openstack.aio.layout import AioSettings, StackLayout, aio_settings
 from rtkvm.openstack.aio.mariadb import MariaDB
 from rtkvm.openstack.aio.rabbit import RabbitNode
@@ -48,6 +49,7 @@ from rtkvm.openstack.cloudsyaml import write_clouds_yaml
 from rtkvm.openstack.novaconf import nova_settings, render
 from rtkvm.openstack.venvs import ensure_venv
 from rtkvm.priorities import VCPU_DEFAULT
+from rtkvm.runtime.libvirtd import restart_libvirtd
 
 LIBVIRT_URI = "qemu:///system"
 
@@ -60,6 +62,8 @@ class AioRequest:
     """Nova's [libvirt] virt_type: kvm, or qemu (TCG) where KVM cannot run a guest."""
     drop_locked: bool = False
     """Leave <locked/> out of Nova's guests (libvirt cannot lock guest memory here)."""
+    guest_hugepages: int | None = None
+    """2 MiB pages per RT NUMA node held for Nova's guests (None: as the last ``up``)."""
     timeout: float = 300.0
 
 
@@ -70,6 +74,7 @@ class AioResult:
     actions: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     """Seconds per phase (venv, databases, rabbitmq, syncs, services, compute)."""
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -90,11 +95,12 @@ class OpenStackAio:
         progress: Callable[[str], None] = lambda _: None,
     ) -> None:
         self.layout = layout or StackLayout()
-        self.fs = fs or HostFS("/")
+        self.fs = fs or HostFS("/", writable=True)
         self.settings: AioSettings = aio_settings()
         self.progress = progress
         self.pg = PgCluster(self.layout.pg)
         self.rabbit = RabbitNode(self.layout, self.settings, self.fs)
+        self.hugepages = GuestHugepages(self.fs, self.layout.root / "run" / "hugepages.json")
         self.mariadb = MariaDB(
             self.layout.root / "mariadb",
             self.layout.marker,
@@ -143,7 +149,9 @@ class OpenStackAio:
                 secrets = self.layout.secrets()
                 self.rabbit.ensure_user(secrets.rabbit)
             plan = self._plan(req, result.actions)
-            self._configure(venv, plan, req, result.actions)
+            changed = self._configure(venv, plan, req, result.actions)
+            self._restart_changed(changed, result.actions)
+            self._hugepages(req, plan, result)
             with self._phase(result, "syncs", "database syncs, Keystone bootstrap, Nova cells"):
                 self._syncs(venv, result.actions)
             with self._phase(result, "services", "the OpenStack services"):
@@ -207,7 +215,7 @@ class OpenStackAio:
 
     def _configure(
         self, venv: Path, plan: PartitionPlan, req: AioRequest, actions: list[str]
-    ) -> None:
+    ) -> list[str]:
         values = ConfigValues(
             self.layout,
             self.settings,
@@ -230,6 +238,31 @@ class OpenStackAio:
         changed = write_all(self.layout, files)
         if changed:
             actions.append(f"wrote {', '.join(changed)} under {self.layout.root / 'etc'}")
+        return changed
+
+    def _hugepages(self, req: AioRequest, plan: PartitionPlan, result: AioResult) -> None:
+        pages = self.hugepages.reserved() if req.guest_hugepages is None else req.guest_hugepages
+        before = self.hugepages.reserved()
+        actions, mounted = self.hugepages.ensure(pages, plan)
+        result.actions += actions
+        if mounted:
+            restarted = restart_libvirtd(self.fs, "hugetlbfs was mounted")
+            result.actions += restarted.actions
+            result.warnings += restarted.warnings
+        compute = self.procs["nova-compute"]
+        if (mounted or before != pages) and compute.pid() is not None:
+            compute.stop(wait=30.0)  # it reads the host's pages and libvirt's at start
+            result.actions.append("stopped nova-compute: the host's hugepages changed")
+
+    def _restart_changed(self, changed: list[str], actions: list[str]) -> None:
+        """Stop the running services whose configuration changed (started again below)."""
+        dirs = {rel.split("/", 1)[0] for rel in changed}
+        for service in reversed(SERVICES):
+            config = service.config or "nova"  # the Nova daemons read nova.conf
+            proc = self.procs[service.name]
+            if config in dirs and proc.pid() is not None:
+                proc.stop(wait=30.0)
+                actions.append(f"stopped {service.name}: its configuration changed")
 
     def _syncs(self, venv: Path, actions: list[str]) -> None:
         etc = self.layout.root / "etc"
@@ -378,6 +411,9 @@ class OpenStackAio:
 
     def down(self, *, purge: bool = False) -> list[Stopped]:
         stopped = [self.procs[s.name].stop(wait=30.0) for s in reversed(SERVICES)]
+        problems = self.hugepages.release()
+        if problems:
+            raise AllInOneError("; ".join(problems))
         stopped += self.rabbit.stop()
         stopped.append(self.mariadb.stop())
         stopped.append(Stopped("postgresql", "stopped" if self.pg.stop() else "not running"))
