@@ -77,6 +77,14 @@ OPENSTACK_AIO_DIR = HostPath(
     "the OpenStack all-in-one: its PostgreSQL cluster (owned by postgres, hence 0711), "
     "RabbitMQ node, service configs with passwords (0700 inside), images, instances, logs",
 )
+OPENSTACK_NODE_DIR = HostPath(
+    "/var/lib/rtkvm/openstack-node",
+    "dir",
+    0o700,
+    "rtkvm openstack agent, rtkvm openstack waiver",
+    "the node agent's OpenStack mode: the admin's RT waiver and the last verdict on each "
+    "Nova guest (guests.json)",
+)
 TUNE_PERSISTENT_DIR = HostPath(
     "/var/lib/rtkvm/tune",
     "dir",
@@ -175,6 +183,7 @@ PATHS: tuple[HostPath, ...] = (
     IMAGE_DIR,
     ALLINONE_DIR,
     OPENSTACK_AIO_DIR,
+    OPENSTACK_NODE_DIR,
     TUNE_PERSISTENT_DIR,
     DATABASE_FILE,
     PERSISTENT_REGISTRY_DIR,

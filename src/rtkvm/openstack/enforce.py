@@ -115,14 +115,15 @@ def enforce(
         return replace(base, verdict="not-rt")
     rt = resolve_mask(spec.realtime_mask, spec.vcpus)
     reasons: list[str] = []
-    problem = band_problem(spec.priority)
-    if problem is not None:
-        reasons.append(f"rtkvm:cpu_realtime_priority {spec.priority}: {problem}")
     tune = domain.cputune or CpuTune()
     wanted = replace(tune, vcpuscheds=(VcpuSched(rt, spec.sched_policy, spec.priority),))
+    problem = band_problem(spec.priority)
+    if problem is not None:  # never set a priority outside the RT band: Nova's stays
+        reasons.append(f"rtkvm:cpu_realtime_priority {spec.priority} not applied: {problem}")
+        wanted = tune
     subject = f"Nova server {guest.name} ({guest.domain}, QEMU pid {qemu_pid})"
     applied: list[str] = []
-    for thread in read_threads(fs, qemu_pid):
+    for thread in read_threads(fs, qemu_pid) if problem is None else []:
         if thread.vcpu is None or thread.vcpu not in rt:
             continue
         if (thread.policy, thread.rt_priority) == (spec.sched_policy, spec.priority):

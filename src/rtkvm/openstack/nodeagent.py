@@ -1,0 +1,253 @@
+"""The node agent's OpenStack mode: this host's traits kept current, Nova's RT guests treated.
+
+Each round (every ``interval`` seconds, and at once when libvirt reports a
+domain started, resumed or migrated in) :class:`OpenStackNodeAgent`:
+
+1. inspects the host as rtkvm's own agent does (topology, the doctor against
+   the partition plan, the wired physical networks; :func:`rtkvm.agent.inventory.collect`),
+   reads the admin's RT waiver (a file, so that it can be set and cleared while
+   the agent runs: ``rtkvm openstack waiver``) and publishes the node's traits
+   on its compute node provider in Placement (:mod:`rtkvm.openstack.publish`:
+   generation-aware, Nova's traits kept, nothing written when nothing changed);
+   a verdict that changes or a wire that goes down takes its trait away within
+   one round;
+2. for every running domain Nova built, applies the flavor's RT policy and
+   priority to the RT vCPU threads, verifies and audits it
+   (:func:`rtkvm.openstack.enforce.enforce`), and when the verdict changed,
+   writes it on the Nova server: metadata ``rtkvm_rt`` (the one-line summary)
+   and a tag ``rtkvm-rt-verified`` or ``rtkvm-rt-degraded``;
+3. writes every verdict to ``guests.json`` in its state directory, which
+   ``rtkvm openstack guests`` shows.
+
+A round that fails (Placement or Nova unreachable) is logged and the next one
+tries again; the agent never exits on a transient error. This module must not
+create, delete or migrate servers: Nova does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rtkvm.agent.inventory import collect
+from rtkvm.domain.audit import AuditHost
+from rtkvm.errors import RtkvmError
+from rtkvm.host.partition import PartitionPlan
+from rtkvm.host.topology import read_topology
+from rtkvm.hostfs import HostFS
+from rtkvm.net.model import HostWiring
+from rtkvm.openstack.enforce import GuestVerdict, enforce
+from rtkvm.openstack.novaguest import parse_nova_guest
+from rtkvm.openstack.placement import PlacementClient
+from rtkvm.openstack.publish import publish
+from rtkvm.openstack.session import CloudSession
+from rtkvm.openstack.traits import node_traits
+from rtkvm.tune.system import ProcessControl
+
+log = logging.getLogger("rtkvm.openstack.agent")
+
+METADATA_KEY = "rtkvm_rt"
+TAGS = {"verified": "rtkvm-rt-verified", "degraded": "rtkvm-rt-degraded"}
+TAG_MICROVERSION = "2.26"
+QEMU_PID_DIR = "/var/run/libvirt/qemu"
+
+
+@dataclass
+class Round:
+    """What one round did."""
+
+    traits: frozenset[str] = frozenset()
+    trait_writes: int = 0
+    verdicts: list[GuestVerdict] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class OpenStackNodeAgent:
+    def __init__(
+        self,
+        session: CloudSession,
+        plan: PartitionPlan,
+        *,
+        fs: HostFS,
+        control: ProcessControl,
+        quirks: set[str],
+        state_dir: Path,
+        wiring: HostWiring | None = None,
+        provider: str | None = None,
+        uri: str = "qemu:///system",
+    ) -> None:
+        self.session = session
+        self.plan = plan
+        self.fs = fs
+        self.control = control
+        self.quirks = quirks
+        self.state_dir = state_dir
+        self.wiring = wiring
+        self.provider = provider or socket.gethostname()
+        self.uri = uri
+        self.audit_host = AuditHost.from_plan(plan, read_topology(fs))
+        self.reported: dict[str, str] = {}
+        """server id -> the summary last written on the server."""
+        self.wake = threading.Event()
+
+    @property
+    def waiver_file(self) -> Path:
+        return self.state_dir / "rt-waiver"
+
+    @property
+    def guests_file(self) -> Path:
+        return self.state_dir / "guests.json"
+
+    def waiver(self) -> str | None:
+        try:
+            text = self.waiver_file.read_text("utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return text or None
+
+    # -- one round ----------------------------------------------------------------------------
+
+    def round(self) -> Round:
+        done = Round()
+        try:
+            self._publish(done)
+        except RtkvmError as exc:
+            done.errors.append(f"traits: {exc}")
+        try:
+            self._guests(done)
+        except RtkvmError as exc:
+            done.errors.append(f"guests: {exc}")
+        self._save(done)
+        return done
+
+    def _publish(self, done: Round) -> None:
+        report = collect(self.fs, self.plan, wiring=self.wiring)
+        waiver = self.waiver()
+        wanted = node_traits(report.doctor.verdict, waiver, report.physnets)
+        if waiver is not None and report.doctor.verdict != "ready":
+            log.warning("RT WAIVER on %s: RT guarantees are OFF (%s)", self.provider, waiver)
+        client = PlacementClient(self.session.endpoint("placement"), self.session.token())
+        try:
+            published = publish(client, self.provider, wanted)
+        finally:
+            client.close()
+        done.traits, done.trait_writes = wanted, published.attempts
+        if published.added or published.removed:
+            log.info(
+                "traits of %s: added %s, removed %s",
+                self.provider,
+                sorted(published.added) or "nothing",
+                sorted(published.removed) or "nothing",
+            )
+
+    def _guests(self, done: Round) -> None:
+        from rtkvm.guest.lifecycle import connect
+
+        with connect(self.uri) as conn:
+            domains = [(d.name(), d.XMLDesc(0)) for d in conn.listAllDomains() if d.isActive()]
+        for name, xml in domains:
+            guest = parse_nova_guest(xml)
+            if guest is None:
+                continue
+            pid = self._qemu_pid(name)
+            if pid is None:
+                continue
+            verdict = enforce(
+                guest, xml, pid, fs=self.fs, control=self.control, host=self.audit_host,
+                quirks=self.quirks,
+            )  # fmt: skip
+            for line in verdict.applied:
+                log.info("server %s (%s): %s", guest.name, guest.server_id, line)
+            done.verdicts.append(verdict)
+            if self.reported.get(guest.server_id) != verdict.summary:
+                try:
+                    self._tell_nova(verdict)
+                    self.reported[guest.server_id] = verdict.summary
+                    log.info("server %s: %s", guest.name, verdict.summary)
+                except RtkvmError as exc:
+                    done.errors.append(f"server {guest.server_id}: {exc}")
+
+    def _qemu_pid(self, domain: str) -> int | None:
+        text = self.fs.read_maybe(f"{QEMU_PID_DIR}/{domain}.pid")
+        return int(text.strip()) if isinstance(text, str) and text.strip().isdigit() else None
+
+    def _tell_nova(self, verdict: GuestVerdict) -> None:
+        """The verdict on the Nova server: metadata rtkvm_rt, and one rtkvm-rt-* tag."""
+        sid = verdict.server_id
+        self.session.call(
+            "compute", "PUT", f"/servers/{sid}/metadata/{METADATA_KEY}",
+            json={"meta": {METADATA_KEY: verdict.summary}},
+            what=f"write {METADATA_KEY} on server {sid}",
+        )  # fmt: skip
+        wanted = TAGS.get(verdict.verdict)
+        tags = self.session.call(
+            "compute", "GET", f"/servers/{sid}/tags", microversion=TAG_MICROVERSION,
+            what=f"read the tags of server {sid}",
+        )["tags"]  # fmt: skip
+        for tag in tags:
+            if tag in TAGS.values() and tag != wanted:
+                self.session.call(
+                    "compute", "DELETE", f"/servers/{sid}/tags/{tag}",
+                    microversion=TAG_MICROVERSION, ok=(204,), what=f"untag server {sid}",
+                )  # fmt: skip
+        if wanted is not None and wanted not in tags:
+            self.session.call(
+                "compute", "PUT", f"/servers/{sid}/tags/{wanted}",
+                microversion=TAG_MICROVERSION, ok=(201, 204), what=f"tag server {sid}",
+            )  # fmt: skip
+
+    def _save(self, done: Round) -> None:
+        doc: dict[str, Any] = {
+            "provider": self.provider,
+            "at": time.time(),
+            "traits": sorted(done.traits),
+            "rt_waiver": self.waiver(),
+            "errors": done.errors,
+            "guests": [v.to_dict() for v in done.verdicts],
+        }
+        tmp = self.guests_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=2) + "\n", "utf-8")
+        tmp.replace(self.guests_file)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def watch_libvirt(self) -> None:
+        """Wake a round at once when a domain starts, resumes or arrives by migration."""
+        import libvirt
+
+        libvirt.virEventRegisterDefaultImpl()
+
+        def spin() -> None:
+            while True:
+                libvirt.virEventRunDefaultImpl()
+
+        threading.Thread(target=spin, name="libvirt-events", daemon=True).start()
+        conn = libvirt.open(self.uri)
+        woken = {
+            libvirt.VIR_DOMAIN_EVENT_STARTED,
+            libvirt.VIR_DOMAIN_EVENT_RESUMED,
+        }
+
+        def lifecycle(_conn: Any, dom: Any, event: int, _detail: int, _opaque: Any) -> None:
+            if event in woken:
+                log.info("libvirt: domain %s started or resumed", dom.name())
+                self.wake.set()
+
+        conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, lifecycle, None)
+        self._events_conn = conn  # kept open: the callbacks live as long as the connection
+
+    def run(self, interval: float, rounds: int | None = None) -> None:
+        done = 0
+        while rounds is None or done < rounds:
+            result = self.round()
+            for error in result.errors:
+                log.warning("%s (retried next round)", error)
+            done += 1
+            self.wake.wait(interval)
+            self.wake.clear()
