@@ -7,13 +7,18 @@ PY      := $(VENV)/bin/python
 RTKVM   := $(VENV)/bin/rtkvm
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup demo test lint unit bench clean
+.PHONY: setup demo openstack-demo test lint unit bench clean
 
 setup:
 	@bash scripts/setup.sh
 
 demo: setup
 	@bash scripts/demo.sh
+
+# rtkvm as the RT layer of a real OpenStack (Nova, Placement, Keystone, Glance, Neutron from
+# PyPI, started by rtkvm): RT servers booted through Nova; summary in openstack-demo-output/
+openstack-demo: setup
+	$(PY) scripts/openstack_demo.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests scripts benchmarks

@@ -12,6 +12,7 @@ from rtkvm.testing.clean import FakeSeams
 def _populated(root: Path) -> Footprint:
     fp = Footprint(root)
     fp.register("allinone", "/var/lib/rtkvm/allinone")
+    fp.register("openstack", "/var/lib/rtkvm/openstack")
     fp.register("switch", "/work/demo-output/switch")
     fp.register("netns_peer", "rtkvm-demo-blue", uplink="rtkdemoblue")
     fp.register("daemon", "libvirtd", pidfile="/var/run/libvirtd.pid")
@@ -27,13 +28,15 @@ def test_the_plan_undoes_newest_layers_first_and_changes_nothing(tmp_path: Path)
     steps = plan_clean(fp, seams, everything=False)
     assert [s.what.split(" ")[0] for s in steps] == [
         "stop",  # the stack first: its agent would otherwise rebuild guests
+        "stop",  # the OpenStack all-in-one: Nova would otherwise rebuild its guests
         "destroy",
         "stop",
         "delete",
         "roll",
         "stop",
     ]
-    assert "12 journaled changes" in steps[4].what
+    assert "12 journaled changes" in steps[5].what
+    assert "rtkvm openstack up stack" in steps[1].what
     assert seams.calls == []  # planning does nothing
     assert (tmp_path / "var/lib/rtkvm/guests/g.serial.log").exists()
 
@@ -42,7 +45,8 @@ def test_default_clean_stops_things_and_keeps_data(tmp_path: Path) -> None:
     fp = _populated(tmp_path)
     seams = FakeSeams(domains=("rtkvm-1",), tuning=3)
     result = run_clean(plan_clean(fp, seams, everything=False))
-    assert result.problems == [] and len(result.done) == 6
+    assert result.problems == [] and len(result.done) == 7
+    assert ("stop_openstack", "/var/lib/rtkvm/openstack") in seams.calls
     assert ("delete_peer", "rtkvm-demo-blue", "rtkdemoblue") in seams.calls
     assert ("rollback_tuning",) in seams.calls
     assert (tmp_path / "var/lib/rtkvm/guests/g.serial.log").exists()  # data stays

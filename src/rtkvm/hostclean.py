@@ -44,6 +44,7 @@ class CleanSeams(Protocol):
     """The process, libvirt and account side of cleaning (real or fake)."""
 
     def stop_allinone(self, state_dir: str) -> list[str]: ...
+    def stop_openstack(self, root: str) -> list[str]: ...
     def rtkvm_domains(self) -> list[str]: ...
     def delete_domain(self, name: str) -> list[str]: ...
     def stop_switch(self, rundir: str) -> list[str]: ...
@@ -92,6 +93,11 @@ def _forgetting(
 
 _REGISTERED: tuple[tuple[ObjectKind, str], ...] = (
     ("allinone", "stop the rtkvm up stack of {name} (API, agent)"),
+    (
+        "openstack",
+        "stop the rtkvm openstack up stack of {name} (its Nova guests, the services, "
+        "RabbitMQ, MariaDB, PostgreSQL; its hugepages given back)",
+    ),
     ("switch", "stop the switch of {name} (OVS-DPDK; hugepages given back)"),
     ("netns_peer", "delete the namespace peer {name} and its veth {uplink}"),
     ("daemon", "stop {name}, which rtkvm runtime up started"),
@@ -104,6 +110,8 @@ def _undo(s: CleanSeams, kind: ObjectKind, rec: dict[str, Any]) -> Callable[[], 
     name = str(rec["name"])
     if kind == "allinone":
         return partial(s.stop_allinone, name)
+    if kind == "openstack":
+        return partial(s.stop_openstack, name)
     if kind == "switch":
         return partial(s.stop_switch, name)
     if kind == "netns_peer":

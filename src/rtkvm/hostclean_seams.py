@@ -54,6 +54,23 @@ class RealCleanSeams:
         left = [p.name for p in (stack.api, stack.agent) if p.pid() is not None]
         return [f"{', '.join(left)} still running"] if left else []
 
+    def stop_openstack(self, root: str) -> list[str]:
+        from rtkvm.openstack.aio import nova_guests
+        from rtkvm.openstack.aio.layout import StackLayout
+        from rtkvm.openstack.aio.stack import OpenStackAio
+
+        if not Path(root).is_dir():
+            return []  # its processes cannot be proven ours without their pid files
+        stack = OpenStackAio(StackLayout(Path(root)), fs=HostFS(self.fs.root, writable=True))
+        problems = []
+        try:
+            nova_guests.destroy(stack.layout.instances)
+            stack.down()
+        except (RtkvmError, OSError) as exc:
+            problems.append(str(exc))
+        left = [s.name for s in stack.status() if s.pid is not None]
+        return problems + ([f"{', '.join(left)} still running"] if left else [])
+
     def _libvirtd_up(self) -> bool:
         from rtkvm.runtime.libvirtd import DAEMONS, daemon_pid
 

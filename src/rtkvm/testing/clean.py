@@ -21,6 +21,9 @@ class FakeSeams:
     def stop_allinone(self, state_dir: str) -> list[str]:
         return self._do("stop_allinone", state_dir)
 
+    def stop_openstack(self, root: str) -> list[str]:
+        return self._do("stop_openstack", root)
+
     def rtkvm_domains(self) -> list[str]:
         return list(self.domains)
 

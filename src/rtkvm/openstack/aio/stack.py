@@ -410,15 +410,21 @@ class OpenStackAio:
         return out
 
     def down(self, *, purge: bool = False) -> list[Stopped]:
+        """Stop everything (nova-compute first); with ``purge`` also destroy the stack's Nova
+        guests (before their hugepages are given back) and remove its directory. Raises
+        AllInOneError naming what could not be undone, after doing all the rest."""
         stopped = [self.procs[s.name].stop(wait=30.0) for s in reversed(SERVICES)]
+        if purge:
+            nova_guests.destroy(self.layout.instances)
         problems = self.hugepages.release()
-        if problems:
-            raise AllInOneError("; ".join(problems))
         stopped += self.rabbit.stop()
         stopped.append(self.mariadb.stop())
         stopped.append(Stopped("postgresql", "stopped" if self.pg.stop() else "not running"))
+        if problems:
+            raise AllInOneError(
+                "; ".join(problems) + " (the rest is stopped; run down again once it is free)"
+            )
         if purge:
-            nova_guests.destroy(self.layout.instances)
             shutil.rmtree(self.layout.root, ignore_errors=True)
         Footprint(self.fs.root).unregister("openstack", str(self.layout.root))
         return stopped

@@ -1,0 +1,404 @@
+"""`make openstack-demo`: rtkvm as the RT layer of a real OpenStack, on this machine.
+
+1. `rtkvm openstack up`: Keystone, Placement, Glance, Neutron and Nova from PyPI, started by
+   rtkvm, with nova-compute's RT options from this host's partition plan and hugepages for
+   the guests;
+2. the node agent in OpenStack mode (`rtkvm openstack agent`): the host's traits in
+   Placement (RT readiness, or the admin's waiver said loudly on a host that is not ready);
+3. rtkvm's probe guest in Glance, and RT flavors synced into Nova: FIFO priority 40 and 30
+   (rtkvm's own keys), and one that needs a network no host is wired to;
+4. RT servers booted through Nova's API: where Nova put them, their RT vCPU's policy,
+   priority and CPU and their emulator threads' CPUs, read from /proc; rtkvm's verdict on
+   the server; cyclictest inside, read from Nova's console;
+5. what Nova refuses: the unwired network, and any RT server once the host's RT trait is
+   withdrawn, both as Nova's "No valid host";
+6. teardown: servers deleted, the agent and the stack stopped and purged, and nothing left.
+
+Writes summary.txt and summary.json (and the logs, measurements and a latency report) to
+$RTKVM_OS_DEMO_DIR (default ./openstack-demo-output). Every check that does not hold ends
+the demo with a non-zero exit naming the step; the summary is written only when all held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rtkvm.cpuset import CpuSet
+from rtkvm.guest.verify import read_threads
+from rtkvm.host.partition import PartitionPlan
+from rtkvm.hostfs import HostFS
+from rtkvm.openstack.aio.layout import StackLayout, aio_settings
+from rtkvm.openstack.novaguest import parse_nova_guest
+from rtkvm.openstack.session import CloudSession
+
+OUT = Path(os.environ.get("RTKVM_OS_DEMO_DIR", "openstack-demo-output")).resolve()
+RTKVM = str(Path(sys.executable).parent / "rtkvm")
+LAYOUT = StackLayout()
+HUGEPAGES = 160
+KNOWN_WAIVERS = {"memory.locked", "accel.kvm", "cpu.passthrough"}
+FLAVORS = {
+    "rt.p40": {"priority": 40, "networks": []},
+    "rt.p30": {"priority": 30, "networks": []},
+    "rt.nowire": {"priority": 40, "networks": ["nowire"]},
+}
+
+
+class DemoError(Exception):
+    pass
+
+
+def say(text: str) -> None:
+    print(f"\033[1m== {text}\033[0m", flush=True)
+
+
+def run(*args: str, log: str, timeout: float = 900, ok: tuple[int, ...] = (0,)) -> str:
+    with (OUT / log).open("a") as out:
+        done = subprocess.run(
+            [RTKVM, *args], stdout=subprocess.PIPE, stderr=out, text=True, timeout=timeout,
+            check=False, env={**os.environ, **ENV},
+        )  # fmt: skip
+        out.write(done.stdout)
+    if done.returncode not in ok:
+        raise DemoError(f"rtkvm {' '.join(args[:3])} failed ({done.returncode}); see {OUT / log}")
+    return done.stdout
+
+
+def check(ok: bool, what: str) -> None:
+    if not ok:
+        raise DemoError(what)
+    print(f"   ok: {what}", flush=True)
+
+
+ENV = {
+    "OS_CLIENT_CONFIG_FILE": str(LAYOUT.clouds_yaml),
+    "OS_CLOUD": aio_settings().cloud,
+}
+
+
+def agent_state() -> dict[str, Any]:
+    try:
+        doc: dict[str, Any] = json.loads((OUT / "node" / "guests.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return doc
+
+
+def wait(pred: Any, what: str, timeout: float = 120.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(1.0)
+    raise DemoError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def boot(s: CloudSession, name: str, flavor: str, image: str) -> dict[str, Any]:
+    flavors = {f["name"]: f["id"] for f in s.call("compute", "GET", "/flavors/detail")["flavors"]}
+    body = {"server": {"name": name, "flavorRef": flavors[flavor], "imageRef": image,
+                       "networks": "none"}}  # fmt: skip
+    sid = s.call("compute", "POST", "/servers", json=body, microversion="2.86", ok=(202,))[
+        "server"
+    ]["id"]
+
+    def settled() -> dict[str, Any] | None:
+        server: dict[str, Any] = s.call("compute", "GET", f"/servers/{sid}", microversion="2.86")[
+            "server"
+        ]
+        return server if server["status"] in ("ACTIVE", "ERROR") else None
+
+    server: dict[str, Any] = wait(settled, f"server {name} to settle", 300)
+    return server
+
+
+def delete(s: CloudSession, sid: str) -> None:
+    s.call("compute", "DELETE", f"/servers/{sid}", ok=(204, 404))
+
+    def gone() -> bool:
+        try:
+            s.call("compute", "GET", f"/servers/{sid}", ok=(200,))
+        except Exception:
+            return True
+        return False
+
+    wait(gone, f"server {sid} to be deleted", 120)
+
+
+def observe(sid: str, plan: PartitionPlan) -> dict[str, Any]:
+    """What /proc and libvirt say of the server's guest (Nova's XML, the threads)."""
+    import libvirt
+
+    conn = libvirt.open("qemu:///system")
+    try:
+        dom = conn.lookupByUUIDString(sid)
+        xml, domain = dom.XMLDesc(0), dom.name()
+    finally:
+        conn.close()
+    guest = parse_nova_guest(xml)
+    nova_prio = xml.split("<vcpusched", 1)[1].split("priority='", 1)[1].split("'", 1)[0]
+    pid = int(Path(f"/var/run/libvirt/qemu/{domain}.pid").read_text().strip())
+    threads = read_threads(HostFS("/"), pid)
+    rt = [t for t in threads if t.vcpu is not None and t.policy in ("fifo", "rr")]
+    others = [t for t in threads if t.vcpu is None]
+    emulator_cpus = CpuSet(c for t in others for c in t.cpus)
+    return {
+        "domain": domain,
+        "flavor": guest.flavor if guest else None,
+        "nova_rendered_priority": int(nova_prio),
+        "rt_vcpus": [
+            {
+                "vcpu": t.vcpu,
+                "tid": t.tid,
+                "policy": t.policy,
+                "priority": t.rt_priority,
+                "cpus": t.cpus.format(),
+            }
+            for t in rt
+        ],
+        "emulator_cpus": emulator_cpus.format(),
+        "cpu_dedicated_set": plan.rt_vcpu.format(),
+        "cpu_shared_set": plan.housekeeping.format(),
+    }
+
+
+def rt_server(
+    s: CloudSession,
+    name: str,
+    flavor: str,
+    image: str,
+    plan: PartitionPlan,
+    summary: dict[str, Any],
+) -> None:
+    want = int(FLAVORS[flavor]["priority"])  # type: ignore[call-overload]
+    say(f"RT server {name}: flavor {flavor} (rtkvm priority fifo/{want})")
+    server = boot(s, name, flavor, image)
+    check(server["status"] == "ACTIVE", f"{name} is ACTIVE (got {server['status']}: "
+          f"{(server.get('fault') or {}).get('message')})")  # fmt: skip
+    host = server.get("OS-EXT-SRV-ATTR:host")
+    check(host == socket.gethostname(), f"Nova placed {name} on this host ({host})")
+
+    def verdict() -> str | None:
+        meta = s.call("compute", "GET", f"/servers/{server['id']}/metadata")["metadata"]
+        value = meta.get("rtkvm_rt")
+        return value if value and value.startswith(("verified", "degraded")) else None
+
+    summary_line = wait(verdict, f"rtkvm's verdict on {name}", 120)
+    seen = observe(server["id"], plan)
+    check(summary_line.startswith(f"verified: fifo/{want}"), f"rtkvm says: {summary_line}")
+    vcpu = seen["rt_vcpus"][0] if seen["rt_vcpus"] else {}
+    check(
+        len(seen["rt_vcpus"]) == 1 and (vcpu["policy"], vcpu["priority"]) == ("fifo", want),
+        f"RT vCPU thread runs fifo/{want} (Nova rendered fifo/{seen['nova_rendered_priority']})",
+    )
+    dedicated, shared = seen["cpu_dedicated_set"], seen["cpu_shared_set"]
+    check(
+        CpuSet.parse(vcpu["cpus"]) <= CpuSet.parse(dedicated),
+        f"RT vCPU on CPU {vcpu['cpus']}, within cpu_dedicated_set {dedicated}",
+    )
+    check(
+        CpuSet.parse(seen["emulator_cpus"]) <= CpuSet.parse(shared),
+        f"emulator threads on CPU {seen['emulator_cpus']}, within cpu_shared_set {shared}",
+    )
+    guests = [g for g in agent_state().get("guests", []) if g["server_id"] == server["id"]]
+    waived = set(guests[0]["waived"]) if guests else set()
+    named = ", ".join(sorted(waived)) or "none"
+    check(
+        bool(guests) and not guests[0]["reasons"] and waived <= KNOWN_WAIVERS,
+        f"the audit names only the host's known waivers ({named})",
+    )
+    measured = OUT / f"measure-{name}.json"
+    run("openstack", "measure", server["id"], "--plan", str(LAYOUT.root / "etc" / "plan.json"),
+        "--save", str(measured), log="measure.log", timeout=300)  # fmt: skip
+    result = json.loads(measured.read_text())
+    samples = sum(t["in_histogram"] + t["overflows"] for t in result["latency"]["threads"])
+    check(samples > 0, f"cyclictest measured in {name}: {samples} samples ({result['accel']})")
+    summary["servers"].append(
+        {
+            "name": name,
+            "server_id": server["id"],
+            "host": host,
+            "flavor": flavor,
+            "rtkvm_verdict": summary_line,
+            "observed": seen,
+            "waived": sorted(waived),
+            "cyclictest": {
+                "accel": result["accel"],
+                "samples": samples,
+                "max_us": max(t["max_us"] for t in result["latency"]["threads"]),
+                "avg_us": result["latency"]["threads"][0]["avg_us"],
+                "file": str(measured),
+            },
+        }
+    )
+    delete(s, server["id"])
+
+
+def refused(s: CloudSession, name: str, flavor: str, image: str, why: str) -> dict[str, Any]:
+    say(f"refused: {why}")
+    server = boot(s, name, flavor, image)
+    fault = (server.get("fault") or {}).get("message", "")
+    check(server["status"] == "ERROR" and "No valid host" in fault,
+          f"Nova refused {name} with \"{fault}\"")  # fmt: skip
+    delete(s, server["id"])
+    return {"name": name, "flavor": flavor, "why": why, "fault": fault}
+
+
+def demo(summary: dict[str, Any]) -> None:
+    say("rtkvm openstack up: Keystone, Placement, Glance, Neutron, Nova (started by rtkvm)")
+    up = json.loads(run("openstack", "up", "--guest-hugepages", str(HUGEPAGES), "-f", "json",
+                        log="up.log"))  # fmt: skip
+    summary["up"] = {"seconds": up["seconds"], "virt_type": up["virt_type"],
+                     "warnings": up["warnings"]}  # fmt: skip
+    for warning in up["warnings"]:
+        print(f"   WARNING: {warning}")
+    plan = PartitionPlan.load(LAYOUT.root / "etc" / "plan.json")
+    doctor = json.loads(run("host", "doctor", "--plan", str(LAYOUT.root / "etc" / "plan.json"),
+                            "-f", "json", log="doctor.log", timeout=120, ok=(0, 1)))  # fmt: skip
+    ready = doctor.get("verdict") == "ready"
+    summary["doctor_verdict"] = doctor.get("verdict")
+    node = ["--state-dir", str(OUT / "node")]
+    if not ready:
+        reason = "demo on a machine that is not an RT host"
+        run("openstack", "waiver", "set", reason, *node, log="agent.log")
+        summary["rt_waiver"] = reason
+        print(f"   WARNING: RT WAIVER ({reason}): RT guarantees are OFF on this host")
+    say("the node agent in OpenStack mode")
+    agent = subprocess.Popen(
+        [RTKVM, "openstack", "agent", "--plan", str(LAYOUT.root / "etc" / "plan.json"),
+         "--interval", "2", *node],
+        stdout=(OUT / "agent.log").open("a"), stderr=subprocess.STDOUT,
+        env={**os.environ, **ENV}, start_new_session=True,
+    )  # fmt: skip
+    summary["_agent_pid"] = agent.pid
+    rt_trait = "CUSTOM_RTKVM_RT_READY" if ready else "CUSTOM_RTKVM_RT_ADMITTED"
+    traits = wait(lambda: rt_trait in agent_state().get("traits", []) and agent_state()["traits"],
+                  f"{rt_trait} on this host's provider", 120)  # fmt: skip
+    check(True, f"this host carries {', '.join(traits)}")
+    summary["traits"] = traits
+    say("rtkvm's probe guest into Glance; RT flavors into Nova")
+    run("openstack", "image", "upload", "--loops", "1000", log="image.log", timeout=300)
+    s = CloudSession(ENV["OS_CLOUD"], LAYOUT.clouds_yaml)
+    image = s.call("image", "GET", "/v2/images?name=rtkvm-probe")["images"][0]["id"]
+    waive = [] if ready else ["--admit-waived"]
+    for name, flavor in FLAVORS.items():
+        spec = {"name": name, "vcpus": 2, "memory_mib": 256, "cpu_policy": "mixed",
+                "realtime_mask": "^0", "emulator_threads_policy": "share", "page_size": "2M",
+                "priority": flavor["priority"]}  # fmt: skip
+        path = OUT / f"flavor-{name}.json"
+        path.write_text(json.dumps(spec))
+        nets = [a for n in flavor["networks"] for a in ("--network", n)]  # type: ignore[attr-defined]
+        run("openstack", "flavor", "sync", str(path), *nets, *waive, log="flavors.log")
+    summary["flavors"] = {n: f["priority"] for n, f in FLAVORS.items()}
+    for name, flavor in (("demo-p40", "rt.p40"), ("demo-p30", "rt.p30")):
+        rt_server(s, name, flavor, image, plan, summary)
+    summary["refused"].append(
+        refused(s, "demo-nowire", "rt.nowire", image, "a network no host is wired to")
+    )
+    if not ready:
+        run("openstack", "waiver", "clear", *node, log="agent.log")
+        wait(lambda: rt_trait not in agent_state().get("traits", [rt_trait]),
+             f"{rt_trait} to be withdrawn", 60)  # fmt: skip
+        summary["refused"].append(
+            refused(s, "demo-withdrawn", "rt.p40", image, "the host's RT trait withdrawn")
+        )
+    measurements = [str(OUT / f"measure-{x['name']}.json") for x in summary["servers"]]
+    title = "cyclictest in Nova servers (rtkvm openstack demo)"
+    run("report", "build", *measurements, "-o", str(OUT / "report"), "--title", title,
+        log="report.log")  # fmt: skip
+
+
+def hugepages_now() -> tuple[str, bool]:
+    pages = Path("/proc/sys/vm/nr_hugepages").read_text().strip()
+    mounted = any(
+        f.split()[2:3] == ["hugetlbfs"] for f in Path("/proc/mounts").read_text().splitlines()
+    )
+    return pages, mounted
+
+
+def teardown(summary: dict[str, Any]) -> list[str]:
+    problems = []
+    pid = summary.pop("_agent_pid", None)
+    if pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+    if LAYOUT.clouds_yaml.is_file():
+        try:
+            s = CloudSession(ENV["OS_CLOUD"], LAYOUT.clouds_yaml)
+            for server in s.call("compute", "GET", "/servers")["servers"]:
+                delete(s, server["id"])
+        except Exception as exc:  # the stack may be down already: down --purge still runs
+            problems.append(f"deleting servers: {exc}")
+    done = subprocess.run([RTKVM, "openstack", "down", "--purge"], capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    (OUT / "down.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        problems.append(f"rtkvm openstack down --purge failed: {done.stderr.strip()[-300:]}")
+    left = subprocess.run(["pgrep", "-f", str(LAYOUT.root)], capture_output=True, text=True,
+                          check=False).stdout.split()  # fmt: skip
+    if left:
+        problems.append(f"processes of the stack left: {left}")
+    if LAYOUT.root.exists():
+        problems.append(f"{LAYOUT.root} left behind")
+    if hugepages_now() != summary["hugepages_before"]:
+        problems.append(
+            f"hugepages (count, hugetlbfs mounted) {hugepages_now()} after, "
+            f"{summary['hugepages_before']} before"
+        )
+    summary["teardown"] = {"problems": problems, "left_processes": left}
+    return problems
+
+
+def main() -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    for stale in ("summary.txt", "summary.json"):
+        (OUT / stale).unlink(missing_ok=True)
+    summary: dict[str, Any] = {"servers": [], "refused": [], "hugepages_before": hugepages_now()}
+    began = time.monotonic()
+    failure = None
+    try:
+        demo(summary)
+    except (DemoError, Exception) as exc:  # every failure ends the demo, loudly, after teardown
+        failure = f"{type(exc).__name__}: {exc}" if not isinstance(exc, DemoError) else str(exc)
+    say("teardown")
+    problems = teardown(summary)
+    if failure or problems:
+        print(f"openstack demo FAILED: {failure or '; '.join(problems)}", file=sys.stderr)
+        return 1
+    summary["seconds"] = round(time.monotonic() - began, 1)
+    (OUT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    lines = [f"rtkvm OpenStack demo on {socket.gethostname()} ({summary['seconds']} s)"]
+    if summary.get("rt_waiver"):
+        lines.append(f"WARNING: RT WAIVER ({summary['rt_waiver']}): RT guarantees were OFF")
+    for warning in summary["up"]["warnings"]:
+        lines.append(f"WARNING: {warning}")
+    lines.append(f"traits published: {', '.join(summary['traits'])}")
+    for srv in summary["servers"]:
+        o = srv["observed"]
+        v = o["rt_vcpus"][0]
+        c = srv["cyclictest"]
+        lines.append(
+            f"{srv['name']} ({srv['flavor']}) on {srv['host']}: RT vCPU {v['policy']}/"
+            f"{v['priority']} on CPU {v['cpus']} (Nova rendered {o['nova_rendered_priority']}), "
+            f"emulator on {o['emulator_cpus']}; cyclictest {c['samples']} samples, max "
+            f"{c['max_us']} us under {c['accel']}; rtkvm: {srv['rtkvm_verdict']}"
+        )
+    for r in summary["refused"]:
+        lines.append(f"{r['name']} ({r['why']}): {r['fault']}")
+    lines.append("teardown: nothing left")
+    lines.append(f"report: {OUT / 'report' / 'report.txt'}")
+    (OUT / "summary.txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
