@@ -35,6 +35,8 @@ def test_the_plan_s_sets_go_to_nova_and_the_data_plane_to_neither() -> None:
     assert ini["libvirt"]["realtime_scheduler_priority"] == "40"
     assert ini["libvirt"]["cpu_power_management"] == "false"
     assert ini["libvirt"]["virt_type"] == "kvm"
+    assert ini["libvirt"]["cpu_mode"] == "host-passthrough"
+    assert ini["libvirt"]["mem_stats_period_seconds"] == "0"  # no balloon
     dedicated = CpuSet.parse(ini["compute"]["cpu_dedicated_set"])
     shared = CpuSet.parse(ini["compute"]["cpu_shared_set"])
     assert not (dedicated | shared) & PLAN.dataplane  # PMD CPUs are nobody's but OVS's
@@ -53,6 +55,7 @@ def test_changes_name_each_option_that_moves() -> None:
     old = render(nova_settings(PLAN, priority=40, virt_type="kvm"), "old")
     new = nova_settings(PLAN, priority=45, virt_type="qemu")
     assert [str(c) for c in changes(old, new)] == [
+        "[libvirt] cpu_mode: host-passthrough -> none",  # TCG cannot pass the host CPU through
         "[libvirt] realtime_scheduler_priority: 40 -> 45",
         "[libvirt] virt_type: kvm -> qemu",
     ]
