@@ -20,7 +20,6 @@ from rtkvm.errors import OpenStackError
 class CloudSession:
     def __init__(self, cloud: str, config_file: Path | None = None) -> None:
         from keystoneauth1 import exceptions as ks_exc
-
         from openstack import config as os_config
         from openstack import exceptions as os_exc
 
