@@ -19,28 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from rtkvm.domain.spec import NOVA_KEYS, RtGuestSpec, to_extra_specs
 from rtkvm.errors import InputError
+from rtkvm.openstack.session import RestAPI
 from rtkvm.openstack.traits import names
 
 MICROVERSION = "2.86"
 """2.86: Nova validates extra specs of the namespaces it knows (``hw:``, ``trait:``...)."""
-
-
-class ComputeAPI(Protocol):
-    def call(
-        self,
-        service_type: str,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        microversion: str | None = None,
-        ok: tuple[int, ...] = (200,),
-        what: str = "",
-    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -87,7 +73,7 @@ def nova_flavor(
     return NovaFlavor(spec.name, spec.vcpus, spec.memory_mib, disk_gib, specs)
 
 
-def sync(api: ComputeAPI, flavors: Iterable[NovaFlavor]) -> list[FlavorSync]:
+def sync(api: RestAPI, flavors: Iterable[NovaFlavor]) -> list[FlavorSync]:
     existing = {
         f["name"]: f
         for f in api.call(
@@ -113,7 +99,7 @@ def sync(api: ComputeAPI, flavors: Iterable[NovaFlavor]) -> list[FlavorSync]:
     return done
 
 
-def _create(api: ComputeAPI, want: NovaFlavor) -> FlavorSync:
+def _create(api: RestAPI, want: NovaFlavor) -> FlavorSync:
     body = {
         "flavor": {
             "name": want.name,
@@ -135,7 +121,7 @@ def _create(api: ComputeAPI, want: NovaFlavor) -> FlavorSync:
     return FlavorSync(want.name, "created", dict(want.extra_specs), (), made["id"])
 
 
-def _update(api: ComputeAPI, flavor_id: str, want: NovaFlavor, have: dict[str, str]) -> FlavorSync:
+def _update(api: RestAPI, flavor_id: str, want: NovaFlavor, have: dict[str, str]) -> FlavorSync:
     changed = {k: v for k, v in want.extra_specs.items() if have.get(k) != v}
     stale = tuple(sorted(k for k in have if owned_key(k) and k not in want.extra_specs))
     if changed:

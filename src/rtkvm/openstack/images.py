@@ -18,23 +18,12 @@ from typing import Any, Protocol
 
 from rtkvm.cpuset import CpuSet
 from rtkvm.guest.run import CyclictestParams, guest_cmdline
+from rtkvm.openstack.session import RestAPI
 
 DISK_BYTES = 1 << 20
 
 
-class ImageAPI(Protocol):
-    def call(
-        self,
-        service_type: str,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        microversion: str | None = None,
-        ok: tuple[int, ...] = (200,),
-        what: str = "",
-    ) -> Any: ...
-
+class ImageAPI(RestAPI, Protocol):
     def upload(self, service_type: str, path: str, data: bytes, *, what: str) -> None: ...
 
 

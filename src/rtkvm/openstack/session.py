@@ -12,9 +12,25 @@ with a microversion. Nothing here assumes rtkvm's all-in-one: any cloud's
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rtkvm.errors import OpenStackError
+
+
+class RestAPI(Protocol):
+    """What rtkvm's OpenStack clients need of a session (tests give a recording fake)."""
+
+    def call(
+        self,
+        service_type: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        microversion: str | None = None,
+        ok: tuple[int, ...] = (200,),
+        what: str = "",
+    ) -> Any: ...
 
 
 class CloudSession:
