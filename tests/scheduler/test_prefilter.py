@@ -34,6 +34,7 @@ def _seed(db: Database, n: int, rng: random.Random) -> None:
                 "heartbeat_at": rng.choice([NOW - 1, NOW - 59, NOW - 61, None]),
                 "doctor_verdict": rng.choice(["ready", "ready", "not-ready", "unknown"]),
                 "rt_waiver": rng.choice([None, None, None, "lab"]),
+                "engine": "openstack" if rng.random() < 0.05 else "rtkvm",
                 "doctor_failed": "[]",
                 "dataplane_state": rng.choice(["ready", "ready", "unknown"]),
                 "physnets": json.dumps(

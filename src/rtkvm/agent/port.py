@@ -21,6 +21,12 @@ from typing import Protocol
 from rtkvm.wire.guest import AgentInstance, StateReport
 from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
 from rtkvm.wire.node import Heartbeat, HostReport, UnknownReport, UnknownVerdict
+from rtkvm.wire.rtguest import (
+    GuestMeasurementIn,
+    GuestMeasurementOut,
+    GuestVerdictOut,
+    GuestVerdictReport,
+)
 from rtkvm.wire.schemas import HostOut
 
 
@@ -53,4 +59,28 @@ class ControlPlane(Protocol):
 
     def report_measurement(self, measurement_id: str, report: MeasurementReport) -> None:
         """A measurement started (``running``), finished (``done``) or failed (``error``)."""
+        ...
+
+
+class RtLedger(Protocol):
+    """What a node agent whose guests another engine (Nova) builds asks of rtkvm's API.
+
+    The host registers with ``engine='openstack'``: the API keeps its doctor
+    verdict, plan, wiring and its guests' RT verdicts and measurements, and
+    never places anything there."""
+
+    def register(self, report: HostReport) -> HostOut:
+        """Publish (again) what this host is; the report says which engine builds guests."""
+        ...
+
+    def heartbeat(self, beat: Heartbeat) -> HostOut:
+        """Alive, with what changed; NotRegisteredError: register again."""
+        ...
+
+    def report_guests(self, report: GuestVerdictReport) -> list[GuestVerdictOut]:
+        """This round's verdicts of all the host's guests: the API's set becomes this."""
+        ...
+
+    def report_guest_measurement(self, measurement: GuestMeasurementIn) -> GuestMeasurementOut:
+        """A measurement the agent ran in one of its guests."""
         ...

@@ -19,9 +19,11 @@ from rtkvm.api.deps import Services
 from rtkvm.api.guard import BodyGuard
 from rtkvm.api.routes import (
     agent,
+    agent_guests,
     agent_measurements,
     check,
     flavors,
+    guests,
     hosts,
     instances,
     measurements,
@@ -50,6 +52,8 @@ ROUTERS = (
     usage,
     measurements,
     agent_measurements,
+    agent_guests,
+    guests,
     check,
 )
 

@@ -84,6 +84,7 @@ class Cloud:
         physnets: tuple[str, ...] = (),
         verdict: str = "ready",
         dataplane: str = "ready",
+        engine: str = "rtkvm",
         **shape: Any,
     ) -> TestClient:
         """Enroll and register a simulated host; returns its agent's client."""
@@ -98,6 +99,7 @@ class Cloud:
             },
             "dataplane_state": dataplane,
             "physnets": list(physnets),
+            "engine": engine,
         }
         AgentClient(http=agent).register(HostReport.model_validate(report))
         return agent

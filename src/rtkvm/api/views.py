@@ -135,6 +135,7 @@ def host_out(session: Session, host: Host, now: float, timeout: float) -> schema
         registered_at=host.registered_at,
         rt_waiver=host.rt_waiver,
         pcpu_share=host.pcpu_share,
+        engine=host.engine,  # type: ignore[arg-type]
         nodes=[
             schemas.NodeOut(
                 node=n.node,

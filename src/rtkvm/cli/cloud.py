@@ -26,12 +26,13 @@ from rtkvm.cli.cloud_format import (
     show_one,
     waiver_cell,
 )
+from rtkvm.cli.cloud_guests import guest
 from rtkvm.cli.cloud_measure import measure
 from rtkvm.wire.http import DEFAULT_URL
 from rtkvm.wire.uuids import is_uuid
 
 SERVER_COLUMNS = ("id", "name", "state", "host", "flavor", "networks", "rt_cores", "rt")
-HOST_COLUMNS = ("name", "status", "doctor_verdict", "dataplane_state", "physnets")
+HOST_COLUMNS = ("name", "status", "engine", "doctor_verdict", "dataplane_state", "physnets")
 UNKNOWN_COLUMNS = ("kind", "name", "uuid", "running", "verdict", "hint")
 ACTIVE_OR_ERROR = frozenset({"active", "error"})
 DELETED_OR_ERROR = frozenset({"deleted", "error"})
@@ -570,3 +571,4 @@ def serve(
 
 
 cloud.add_command(measure)
+cloud.add_command(guest)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -13,6 +13,10 @@ from rtkvm.cpuset import CpuSet
 from rtkvm.errors import InputError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS
+from rtkvm.wire.base import DEFAULT_URL
+
+if TYPE_CHECKING:
+    from rtkvm.wire.agent_client import AgentClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -151,3 +155,43 @@ wiring_option = click.option(
     default=None,
     help="Host wiring TOML ([[uplink]] physnet/interface): the physical networks it carries.",
 )
+
+
+def rtkvm_api_options(command: F) -> F:
+    """rtkvm's API for a node whose guests Nova builds: URL, the host's agent token, CA.
+
+    Without ``--agent-token-file`` the command reports nothing to rtkvm's API."""
+    command = click.option(
+        "--ca-file",
+        envvar="RTKVM_CA_FILE",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="Verify an https rtkvm API against this CA (or its self-signed certificate).",
+    )(command)
+    command = click.option(
+        "--agent-token-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="This host's agent token for rtkvm's API (`rtkvm cloud host enroll NAME`): "
+        "the host, its guests' RT verdicts and measurements are kept there too.",
+    )(command)
+    return click.option(
+        "--rtkvm-api",
+        "rtkvm_url",
+        envvar="RTKVM_URL",
+        default=DEFAULT_URL,
+        show_default=True,
+        help="rtkvm's API (with --agent-token-file).",
+    )(command)
+
+
+def agent_ledger(url: str, token_file: Path | None, ca_file: str | None) -> AgentClient | None:
+    """The rtkvm API client of ``rtkvm_api_options`` (None: no token file given)."""
+    if token_file is None:
+        return None
+    from rtkvm.wire.agent_client import AgentClient
+
+    token = read_secret_file(
+        token_file, "this host", "the agent token of `rtkvm cloud host enroll NAME`"
+    )
+    return AgentClient(url, token, ca_file=ca_file)

@@ -17,7 +17,7 @@ from typing import Literal, cast
 
 import click
 
-from rtkvm.cli.common import node_plan_option
+from rtkvm.cli.common import agent_ledger, node_plan_option, rtkvm_api_options
 from rtkvm.cli.openstack_flavor import cloud_options
 from rtkvm.cpuset import CpuSet
 from rtkvm.domain.audit import AuditHost
@@ -32,6 +32,7 @@ from rtkvm.openstack.images import probe_cmdline, upload_probe
 from rtkvm.openstack.measure import measure_server
 from rtkvm.openstack.session import CloudSession
 from rtkvm.runtime.facts import runtime_facts
+from rtkvm.wire.rtguest import GuestMeasurementIn
 
 image_dir_option = click.option(
     "--image-dir",
@@ -111,6 +112,7 @@ def measure_commands(group: click.Group) -> None:
     @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=None)
     @click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto")
     @image_dir_option
+    @rtkvm_api_options
     def measure(
         server: str,
         os_cloud: str,
@@ -121,8 +123,15 @@ def measure_commands(group: click.Group) -> None:
         save: Path | None,
         accel: str,
         image_dir: Path,
+        rtkvm_url: str,
+        agent_token_file: Path | None,
+        ca_file: str | None,
     ) -> None:
-        """cyclictest inside a Nova server booted from the probe image (on its compute host)."""
+        """cyclictest inside a Nova server booted from the probe image (on its compute host).
+
+        With --agent-token-file the result is kept in rtkvm's API, beside the guest's
+        RT verdict (`rtkvm cloud guest show SERVER_ID`)."""
+        ledger = agent_ledger(rtkvm_url, agent_token_file, ca_file)
         fs = HostFS("/")
         facts = _facts(image_dir, accel)
         result = measure_server(
@@ -149,3 +158,13 @@ def measure_commands(group: click.Group) -> None:
             click.echo(f"WARNING: {warning}", err=True)
         if save is not None:
             click.echo(f"saved to {save} (rtkvm report build {save} ...)")
+        if ledger is not None:
+            kept = ledger.report_guest_measurement(
+                GuestMeasurementIn(
+                    server_id=result["server_id"],
+                    server_name=result["guest"].removeprefix("nova:")[:255],
+                    kind="cyclictest",
+                    result=result,
+                )
+            )
+            click.echo(f"kept in rtkvm's API as measurement {kept.id} of {kept.server_id}")

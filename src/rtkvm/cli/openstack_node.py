@@ -17,7 +17,7 @@ from typing import Literal, cast
 
 import click
 
-from rtkvm.cli.common import node_plan_option, wiring_option
+from rtkvm.cli.common import agent_ledger, node_plan_option, rtkvm_api_options, wiring_option
 from rtkvm.cli.openstack_flavor import cloud_options
 from rtkvm.footprint import IMAGE_DIR, KVM_PROBE_FILE, OPENSTACK_NODE_DIR, Footprint
 from rtkvm.guest.create import Image
@@ -62,6 +62,7 @@ def node_commands(group: click.Group) -> None:
         help="rtkvm's guest image: the KVM boot probe behind the host's quirks boots it.",
     )
     @click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto")
+    @rtkvm_api_options
     def agent(
         os_cloud: str,
         os_config_file: Path | None,
@@ -73,8 +74,14 @@ def node_commands(group: click.Group) -> None:
         rounds: int | None,
         image_dir: Path,
         accel: str,
+        rtkvm_url: str,
+        agent_token_file: Path | None,
+        ca_file: str | None,
     ) -> None:
-        """Keep this host's traits current and treat Nova's RT guests (OpenStack mode)."""
+        """Keep this host's traits current and treat Nova's RT guests (OpenStack mode).
+
+        With --agent-token-file, the host and its guests' verdicts are kept in rtkvm's
+        API too (the host enrolled there; rtkvm places nothing on it)."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         for chatty in ("httpx", "httpcore", "keystoneauth", "stevedore", "urllib3"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
@@ -100,6 +107,7 @@ def node_commands(group: click.Group) -> None:
             state_dir=_state_dir(state_dir),
             wiring=host_wiring,
             provider=provider,
+            ledger=agent_ledger(rtkvm_url, agent_token_file, ca_file),
         )
         node.watch_libvirt()
         click.echo(f"rtkvm OpenStack agent for {node.provider}: quirks {sorted(quirks)}", err=True)

@@ -130,6 +130,9 @@ class Host(Base):
     pcpu_share: Mapped[int] = mapped_column(Integer, default=1)
     """Guests per RT pCPU: 1 (dedicated) except on a waived lab host whose admin
     lets a few guests share each pCPU for functional tests (never for latency)."""
+    engine: Mapped[str] = mapped_column(String(16), default="rtkvm", server_default="rtkvm")
+    """Who builds guests here (wire.node.Engine): 'rtkvm' (this API places them) or
+    'openstack' (Nova does; the API keeps the host's and its guests' RT state only)."""
 
 
 class HostDetail(Base):
@@ -303,3 +306,45 @@ class UnknownResource(Base):
     hint: Mapped[str] = mapped_column(Text)
     first_seen: Mapped[float] = mapped_column(Float)
     last_seen: Mapped[float] = mapped_column(Float)
+
+
+class GuestVerdict(Base):
+    """What a node agent found of a guest another engine (Nova) built: the RT verdict.
+
+    A host's agent replaces its whole set each round: a guest that left the host
+    (deleted, migrated away) leaves its row too."""
+
+    __tablename__ = "guest_verdicts"
+    __table_args__ = (
+        UniqueConstraint("host_id", "server_id", name="uq_guest_verdicts_host_server"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    server_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    domain: Mapped[str] = mapped_column(String(64))
+    flavor: Mapped[str] = mapped_column(String(255))
+    verdict: Mapped[str] = mapped_column(String(16))  # wire.rtguest.RtVerdict
+    summary: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text)
+    """JSON of wire.rtguest.GuestVerdictIn without the columns above."""
+    first_seen: Mapped[float] = mapped_column(Float)
+    checked_at: Mapped[float] = mapped_column(Float)
+    changed_at: Mapped[float] = mapped_column(Float)
+    """When the verdict or its summary last changed."""
+
+
+class GuestMeasurement(Base):
+    """A latency measurement of a guest another engine built, reported by its host's agent."""
+
+    __tablename__ = "guest_measurements"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    server_id: Mapped[str] = mapped_column(String(64), index=True)
+    server_name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # wire.measure.MeasurementKind
+    result: Mapped[str] = mapped_column(Text)
+    """JSON: the shape of ``rtkvm guest measure --save``."""
+    measured_at: Mapped[float] = mapped_column(Float)

@@ -19,7 +19,7 @@ import dataclasses
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rtkvm.errors import InputError
@@ -32,7 +32,8 @@ CYCLICTEST_PERCENTILES = (99.0, 99.9)
 RTT_PERCENTILES = (50.0, 99.0, 99.9)
 EXPECTED = (
     "a measurement (`rtkvm cloud measure show ID -f json`), a cyclictest result "
-    "(`rtkvm guest measure --save FILE`) or a round trip (`rtkvm net rtt -f json`)"
+    "(`rtkvm guest measure --save FILE`), a Nova guest's measurement "
+    "(`rtkvm cloud guest measurements -f json`) or a round trip (`rtkvm net rtt -f json`)"
 )
 TCG_WARNING = "measured under TCG (emulation): these latencies are meaningless for real time"
 
@@ -106,6 +107,10 @@ def load(data: Any, source: str) -> list[Entry]:
         )
     if "kind" in data and "state" in data:
         return [_from_measurement(data, source)]
+    if "measured_at" in data and isinstance(data.get("result"), dict):  # a Nova guest's (API)
+        name = f"nova:{data.get('server_name') or data.get('server_id')}"
+        entry = _from_saved_cyclictest(data["result"], source, instance=name)
+        return [replace(entry, measurement_id=_opt(data.get("id")), host=_opt(data.get("host")))]
     if "latency" in data:
         return [_from_saved_cyclictest(data, source, instance=str(data.get("guest", source)))]
     if {"buckets", "threads", "histogram"} <= data.keys():

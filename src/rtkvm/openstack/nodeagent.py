@@ -17,7 +17,13 @@ domain started, resumed or migrated in) :class:`OpenStackNodeAgent`:
    writes it on the Nova server: metadata ``rtkvm_rt`` (the one-line summary)
    and a tag ``rtkvm-rt-verified`` or ``rtkvm-rt-degraded``;
 3. writes every verdict to ``guests.json`` in its state directory, which
-   ``rtkvm openstack guests`` shows.
+   ``rtkvm openstack guests`` shows;
+4. with an rtkvm API to report to (its :class:`~rtkvm.agent.port.RtLedger`,
+   the host's agent token), registers the host there as engine ``openstack``
+   (topology, plan, doctor verdict, wiring: again whenever they change,
+   a heartbeat otherwise) and reports the round's verdicts as the host's
+   set, with the node's waiver. rtkvm's scheduler never places a guest on
+   such a host; its API keeps the RT state the issue asks for in both modes.
 
 A round that fails (Placement or Nova unreachable) is logged and the next one
 tries again; the agent never exits on a transient error. This module must not
@@ -36,8 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from rtkvm.agent.inventory import collect
+from rtkvm.agent.port import RtLedger
 from rtkvm.domain.audit import AuditHost
-from rtkvm.errors import RtkvmError
+from rtkvm.errors import NotRegisteredError, RtkvmError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
@@ -49,6 +56,8 @@ from rtkvm.openstack.publish import publish
 from rtkvm.openstack.session import CloudSession
 from rtkvm.openstack.traits import node_traits
 from rtkvm.tune.system import ProcessControl
+from rtkvm.wire.node import OPENSTACK_ENGINE, Heartbeat, HostReport
+from rtkvm.wire.rtguest import GuestVerdictIn, GuestVerdictReport
 
 log = logging.getLogger("rtkvm.openstack.agent")
 
@@ -64,6 +73,8 @@ class Round:
 
     traits: frozenset[str] = frozenset()
     trait_writes: int = 0
+    report: HostReport | None = None
+    """What the host is this round (None: it could not be inspected)."""
     verdicts: list[GuestVerdict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -81,6 +92,7 @@ class OpenStackNodeAgent:
         wiring: HostWiring | None = None,
         provider: str | None = None,
         uri: str = "qemu:///system",
+        ledger: RtLedger | None = None,
     ) -> None:
         self.session = session
         self.plan = plan
@@ -95,6 +107,9 @@ class OpenStackNodeAgent:
         self.reported: dict[str, str] = {}
         """server id -> the summary last written on the server."""
         self.wake = threading.Event()
+        self.ledger = ledger
+        self.registered: HostReport | None = None
+        """What rtkvm's API was last told the host is (None: not registered yet)."""
 
     @property
     def waiver_file(self) -> Path:
@@ -116,18 +131,35 @@ class OpenStackNodeAgent:
     def round(self) -> Round:
         done = Round()
         try:
-            self._publish(done)
+            done.report = self.inspect()
+            self._publish(done, done.report)
         except RtkvmError as exc:
             done.errors.append(f"traits: {exc}")
+        if self.ledger is not None and done.report is not None:
+            try:
+                self._tell_rtkvm_host(self.ledger, done.report)
+            except RtkvmError as exc:
+                done.errors.append(f"rtkvm API (host): {exc}")
         try:
             self._guests(done)
         except RtkvmError as exc:
             done.errors.append(f"guests: {exc}")
+        else:
+            if self.ledger is not None and self.registered is not None:
+                try:
+                    self._tell_rtkvm_guests(self.ledger, done)
+                except RtkvmError as exc:
+                    done.errors.append(f"rtkvm API (guests): {exc}")
         self._save(done)
         return done
 
-    def _publish(self, done: Round) -> None:
+    def inspect(self) -> HostReport:
+        """What the host is now (the doctor against the plan, the live wires): Nova's host."""
         report = collect(self.fs, self.plan, wiring=self.wiring)
+        return report.model_copy(update={"engine": OPENSTACK_ENGINE})
+
+    def _publish(self, done: Round, report: HostReport) -> None:
+        """The host's traits on its compute node provider in Placement."""
         waiver = self.waiver()
         wanted = node_traits(report.doctor.verdict, waiver, report.physnets)
         if waiver is not None and report.doctor.verdict != "ready":
@@ -172,6 +204,39 @@ class OpenStackNodeAgent:
                     log.info("server %s: %s", guest.name, verdict.summary)
                 except RtkvmError as exc:
                     done.errors.append(f"server {guest.server_id}: {exc}")
+
+    def _tell_rtkvm_host(self, ledger: RtLedger, report: HostReport) -> None:
+        """Register when the host is new to the API or changed, else a heartbeat."""
+        if report != self.registered:
+            host = ledger.register(report)
+            log.info("registered %s in rtkvm's API (engine %s)", host.name, host.engine)
+        else:
+            try:
+                ledger.heartbeat(Heartbeat(doctor=report.doctor))
+            except NotRegisteredError:
+                log.warning("rtkvm's API lost this host's registration: registering again")
+                ledger.register(report)
+        self.registered = report
+
+    def _tell_rtkvm_guests(self, ledger: RtLedger, done: Round) -> None:
+        guests = [
+            GuestVerdictIn(
+                server_id=v.server_id,
+                name=v.name[:255],
+                domain=v.domain,
+                flavor=v.flavor[:255],
+                verdict=v.verdict,
+                summary=v.summary,
+                policy=v.policy,
+                priority=v.priority,
+                rt_vcpus=v.rt_vcpus,
+                reasons=list(v.reasons),
+                waived=dict(v.waived),
+                applied=list(v.applied),
+            )
+            for v in done.verdicts
+        ]
+        ledger.report_guests(GuestVerdictReport(guests=guests, rt_waiver=self.waiver()))
 
     def _qemu_pid(self, domain: str) -> int | None:
         text = self.fs.read_maybe(f"{QEMU_PID_DIR}/{domain}.pid")

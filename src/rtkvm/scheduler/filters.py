@@ -19,12 +19,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rtkvm.scheduler.snapshot import READY, HostSnapshot, NodeSnapshot, Request
+from rtkvm.wire.node import RTKVM_ENGINE
 
 
 @dataclass(frozen=True)
 class Context:
     now: float
     agent_timeout_s: float
+
+
+def rtkvm_engine(host: HostSnapshot, req: Request, ctx: Context) -> bool:
+    """rtkvm builds this host's guests (Nova builds an OpenStack-mode host's)."""
+    return host.engine == RTKVM_ENGINE
 
 
 def registered(host: HostSnapshot, req: Request, ctx: Context) -> bool:
@@ -90,6 +96,7 @@ def fit_nodes(
 Filter = Callable[[HostSnapshot, Request, Context], bool]
 
 FILTERS: tuple[tuple[str, Filter], ...] = (
+    ("rtkvm_engine", rtkvm_engine),
     ("registered", registered),
     ("agent_alive", agent_alive),
     ("rt_ready", rt_ready),
@@ -175,6 +182,7 @@ def explain_counts(counts: dict[str, int], hosts: int, req: Request, ctx: Contex
     need = max(req.cell_pcpus)
     node_phrase = "on one NUMA node" if len(req.cell_pcpus) == 1 else "on each of distinct nodes"
     clauses = {
+        "rtkvm_engine": "built by Nova (agent in OpenStack mode: rtkvm never places there)",
         "registered": "enrolled but never registered by their agent",
         "agent_alive": f"down (no agent heartbeat for {ctx.agent_timeout_s:g} s)",
         "rt_ready": (

@@ -28,6 +28,7 @@ HOST_COLUMNS = (
     Host.dataplane_state,
     Host.physnets,
     Host.rt_waiver,
+    Host.engine,
 )
 NODE_COLUMNS = (
     HostNode.node,
@@ -59,9 +60,9 @@ def snapshots(rows: list[tuple[Any, ...]]) -> list[HostSnapshot]:
     for row in rows:
         host_id = row[0]
         if host_id not in hosts:
-            hosts[host_id] = row[:7]
+            hosts[host_id] = row[:8]
             nodes[host_id] = []
-        node, rt_total, rt_used, t2, u2, t1, u1, mem_total, mem_used = row[7:]
+        node, rt_total, rt_used, t2, u2, t1, u1, mem_total, mem_used = row[8:]
         if node is None:  # outer join: a host without nodes
             continue
         nodes[host_id].append(
@@ -74,13 +75,24 @@ def snapshots(rows: list[tuple[Any, ...]]) -> list[HostSnapshot]:
             )
         )
     out = []
-    for host_id, (_, name, heartbeat, verdict, dataplane, physnets, waiver) in hosts.items():
+    for host_id, (
+        _,
+        name,
+        heartbeat,
+        verdict,
+        dataplane,
+        physnets,
+        waiver,
+        engine,
+    ) in hosts.items():
         nets = wired.get(physnets)
         if nets is None:
             nets = wired[physnets] = _labels(physnets)
         node_list = tuple(sorted(nodes[host_id], key=lambda n: n.node))
         out.append(
-            HostSnapshot(host_id, name, heartbeat, verdict, dataplane, nets, node_list, waiver)
+            HostSnapshot(
+                host_id, name, heartbeat, verdict, dataplane, nets, node_list, waiver, engine
+            )
         )
     return out
 

@@ -42,6 +42,7 @@ from rtkvm.db.models import Host, HostNode
 from rtkvm.scheduler.filters import FILTERS, Context
 from rtkvm.scheduler.loader import HOST_COLUMNS, NODE_COLUMNS, snapshots
 from rtkvm.scheduler.snapshot import READY, HostSnapshot, Request
+from rtkvm.wire.node import RTKVM_ENGINE
 from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB
 
 PAGE_COLUMNS = {
@@ -95,6 +96,7 @@ def _values(req: Request, ctx: Context) -> dict[str, Any]:
 def _coarse(shape: Shape) -> list[Any]:
     """Host-row conditions every host that fits meets (summary columns only)."""
     where: list[Any] = [
+        Host.engine == RTKVM_ENGINE,
         Host.heartbeat_at >= bindparam("after"),
         Host.node_free_max >= bindparam("node_need"),
         Host.rt_free >= bindparam("total_need"),
@@ -194,6 +196,7 @@ def _refusal_statement(shape: Shape, cells: int) -> Executable:
     registered = Host.registered_at.is_not(None)  # it has nodes then (an invariant)
     alive = and_(Host.heartbeat_at.is_not(None), Host.heartbeat_at >= bindparam("after"))
     checks: list[tuple[str, Any]] = [
+        ("rtkvm_engine", Host.engine == RTKVM_ENGINE),
         ("registered", registered),
         ("agent_alive", alive),
         ("rt_ready", or_(Host.doctor_verdict == READY, Host.rt_waiver.is_not(None))),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from rtkvm.cpuset import CpuSet
 from rtkvm.domain.spec import RtGuestSpec
+from rtkvm.wire.node import RTKVM_ENGINE
 
 READY = "ready"
 
@@ -44,6 +45,8 @@ class HostSnapshot:
     nodes: tuple[NodeSnapshot, ...]
     rt_waiver: str | None = None
     """An admin's reason to admit this host although it is not RT-ready (a lab host)."""
+    engine: str = RTKVM_ENGINE
+    """Who builds its guests: only rtkvm's own hosts are scheduled to."""
 
     @property
     def waived(self) -> bool:

@@ -1,8 +1,9 @@
 """The typed client of rtkvm's API for a node agent: the agent's URLs, the node's contract.
 
 :class:`AgentClient` speaks for one host with that host's agent token. It is
-rtkvm's implementation of the node port
-(:class:`rtkvm.agent.port.ControlPlane`): the agent calls it through that
+rtkvm's implementation of the node ports
+(:class:`rtkvm.agent.port.ControlPlane`, and :class:`rtkvm.agent.port.RtLedger`
+for an agent whose guests Nova builds): the agent calls it through that
 protocol and knows nothing of HTTP, paths or status codes. A heartbeat from
 a host the API no longer knows raises :class:`NotRegisteredError`; an API
 without measurements answers ``None`` to :meth:`AgentClient.measurements`.
@@ -16,6 +17,12 @@ from rtkvm.wire.guest import AgentInstance, StateReport
 from rtkvm.wire.http import Http
 from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
 from rtkvm.wire.node import Heartbeat, HostReport, UnknownReport, UnknownVerdict
+from rtkvm.wire.rtguest import (
+    GuestMeasurementIn,
+    GuestMeasurementOut,
+    GuestVerdictOut,
+    GuestVerdictReport,
+)
 from rtkvm.wire.schemas import HostOut
 
 NOT_REGISTERED = 409
@@ -62,3 +69,13 @@ class AgentClient(Http):
     def report_measurement(self, measurement_id: str, report: MeasurementReport) -> None:
         path = f"/agent/measurements/{measurement_id}/state"
         self.call("POST", path, json=report.model_dump(mode="json"))
+
+    def report_guests(self, report: GuestVerdictReport) -> list[GuestVerdictOut]:
+        rows = self.call("PUT", "/agent/guests/verdicts", json=report.model_dump(mode="json"))
+        return [GuestVerdictOut.model_validate(row) for row in rows]
+
+    def report_guest_measurement(self, measurement: GuestMeasurementIn) -> GuestMeasurementOut:
+        body = measurement.model_dump(mode="json")
+        return GuestMeasurementOut.model_validate(
+            self.call("POST", "/agent/guests/measurements", json=body)
+        )

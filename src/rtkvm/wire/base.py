@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+DEFAULT_URL = "http://127.0.0.1:8754"
+"""rtkvm's API when nothing else is said (``rtkvm up``'s default port on this host)."""
+
 DB_INT_MAX = 2**31 - 1
 """The largest integer a column holds (PostgreSQL's integer; SQLite refuses past 2**63 - 1)."""
 

@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 
 from rtkvm.errors import CloudError
+from rtkvm.wire.base import DEFAULT_URL
 
-DEFAULT_URL = "http://127.0.0.1:8754"
+__all__ = ["API_ROOT", "DEFAULT_URL", "Http"]
 API_ROOT = "/v1"
 """Where the API's version document is, and every resource under it."""
 

@@ -43,6 +43,13 @@ class DataplaneDoc(BaseModel):
     """The polling CPUs are also RT vCPU CPUs (a small host): latency suffers."""
 
 
+Engine = Literal["rtkvm", "openstack"]
+"""Who builds a host's guests: rtkvm's own API places them (``rtkvm agent``), or Nova
+does and rtkvm keeps the RT state only (``rtkvm openstack agent``)."""
+RTKVM_ENGINE: Engine = "rtkvm"
+OPENSTACK_ENGINE: Engine = "openstack"
+
+
 class HostReport(_In):
     """What an agent registers: topology, plan, doctor verdict, data plane, wiring."""
 
@@ -56,6 +63,8 @@ class HostReport(_In):
     """What the switch described when it did ('ready'); None without one or when it is down."""
     physnets: list[str] = Field(default_factory=list)
     """Physical network labels wired to this host."""
+    engine: Engine = RTKVM_ENGINE
+    """Who builds this host's guests; rtkvm's scheduler places nothing on an 'openstack' host."""
 
 
 class Heartbeat(_In):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from rtkvm.wire.base import DB_INT_MAX, Name
 from rtkvm.wire.base import In as _In
-from rtkvm.wire.node import DataplaneDoc, UnknownVerdict
+from rtkvm.wire.node import RTKVM_ENGINE, DataplaneDoc, Engine, UnknownVerdict
 
 
 class ProjectCreate(_In):
@@ -109,6 +109,9 @@ class HostOut(BaseModel):
     'ready' (a lab host): guests placed here have no latency guarantee. None: no waiver."""
     pcpu_share: int = 1
     """Guests per RT pCPU: 1 (dedicated), more only on a waived lab host."""
+    engine: Engine = RTKVM_ENGINE
+    """Who builds guests here: an 'openstack' host is Nova's, never scheduled to by
+    rtkvm; its guests' RT verdicts are kept (``rtkvm cloud guest list``)."""
 
 
 RT_WAIVER_MAX = 500

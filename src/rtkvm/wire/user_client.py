@@ -18,6 +18,7 @@ from rtkvm.wire.base import PAGE_MAX
 from rtkvm.wire.guest import InstanceOut
 from rtkvm.wire.http import Http
 from rtkvm.wire.measure import MeasurementOut
+from rtkvm.wire.rtguest import GuestDetailOut, GuestMeasurementOut, GuestVerdictOut
 from rtkvm.wire.schemas import (
     CheckOut,
     FlavorOut,
@@ -196,3 +197,21 @@ class CloudClient(Http):
     def create_measurement(self, body: Mapping[str, object]) -> MeasurementOut:
         answer = self.call("POST", "/measurements", json=dict(body))
         return MeasurementOut.model_validate(answer)
+
+    # -- guests another engine (Nova) built ---------------------------------------------
+
+    def guest_verdicts(
+        self, *, host: str | None = None, verdict: str | None = None
+    ) -> list[GuestVerdictOut]:
+        """The RT verdicts OpenStack-mode agents last reported (admins)."""
+        params = {k: v for k, v in {"host": host, "verdict": verdict}.items() if v is not None}
+        return _list(GuestVerdictOut, self.call("GET", "/guest-verdicts", params=params))
+
+    def guest_measurements(self, server_id: str | None = None) -> list[GuestMeasurementOut]:
+        """Their measurements (one guest's with ``server_id``), newest first."""
+        params = {"server": server_id} if server_id is not None else None
+        return _list(GuestMeasurementOut, self.call("GET", "/guest-measurements", params=params))
+
+    def guest(self, server_id: str) -> GuestDetailOut:
+        """One such guest: its verdict and its measurements, newest first."""
+        return GuestDetailOut.model_validate(self.call("GET", f"/guest-verdicts/{server_id}"))

@@ -18,14 +18,22 @@ import shlex
 import uuid
 
 from fastapi import APIRouter
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import AgentDep, ServicesDep
 from rtkvm.api.errors import ApiError, check_move, not_found
 from rtkvm.api.views import agent_instance, agent_instances, host_out
 from rtkvm.cpuset import CpuSet
-from rtkvm.db.models import CpuClaim, Host, HostDetail, HostNode, Instance, UnknownResource
+from rtkvm.db.models import (
+    CpuClaim,
+    GuestVerdict,
+    Host,
+    HostDetail,
+    HostNode,
+    Instance,
+    UnknownResource,
+)
 from rtkvm.errors import InputError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.net.names import check_label
@@ -34,7 +42,14 @@ from rtkvm.scheduler.hostdata import node_rows, rt_capacity
 from rtkvm.wire import schemas
 from rtkvm.wire.base import DB_INT_MAX
 from rtkvm.wire.guest import AgentInstance, StateReport
-from rtkvm.wire.node import Heartbeat, HostReport, UnknownKind, UnknownReport, UnknownVerdict
+from rtkvm.wire.node import (
+    OPENSTACK_ENGINE,
+    Heartbeat,
+    HostReport,
+    UnknownKind,
+    UnknownReport,
+    UnknownVerdict,
+)
 from rtkvm.wire.uuids import is_uuid
 
 router = APIRouter(prefix="/v1/agent", tags=["agent"])
@@ -80,6 +95,7 @@ def register(body: HostReport, services: ServicesDep, agent: AgentDep) -> schema
         host = s.get(Host, agent.host_id, with_for_update=True)
         if host is None:
             raise ApiError(401, "this agent's host was removed: enroll it again")
+        _set_engine(s, host, body.engine)
         claims = list(
             s.execute(select(CpuClaim.pcpu, CpuClaim.node).where(CpuClaim.host_id == host.id))
         )
@@ -138,6 +154,27 @@ def register(body: HostReport, services: ServicesDep, agent: AgentDep) -> schema
         refresh_capacity(s, host.id)
         s.refresh(host)
         return host_out(s, host, now, services.settings.agent_timeout_s)
+
+
+def _set_engine(session: Session, host: Host, engine: str) -> None:
+    """Who builds the host's guests from now on; refused while the other engine's are there."""
+    if engine == host.engine:
+        return
+    placed = session.scalar(
+        select(func.count())
+        .select_from(Instance)
+        .where(Instance.host_id == host.id, Instance.state.in_(ACTIVE_STATES))
+    )
+    if placed:
+        raise ApiError(
+            409,
+            f"host {host.name}: {placed} rtkvm instance(s) are placed here: delete them "
+            f"(`rtkvm cloud server delete`) before this host's guests are built by {engine}",
+        )
+    if engine != OPENSTACK_ENGINE:  # the other engine's guests are no longer reported here
+        session.execute(delete(GuestVerdict).where(GuestVerdict.host_id == host.id))
+    log.warning("host %s: its guests are built by %s from now on", host.name, engine)
+    host.engine = engine
 
 
 @router.post("/heartbeat")

@@ -21,6 +21,8 @@ from rtkvm.api.views import host_named, host_out, unknown_out
 from rtkvm.cpuset import CpuSet
 from rtkvm.db.models import (
     CpuClaim,
+    GuestMeasurement,
+    GuestVerdict,
     Host,
     HostDetail,
     HostNode,
@@ -32,6 +34,7 @@ from rtkvm.db.models import (
 from rtkvm.scheduler.claim import lock_host, refresh_capacity
 from rtkvm.scheduler.hostdata import rt_capacity
 from rtkvm.wire import schemas
+from rtkvm.wire.node import OPENSTACK_ENGINE
 from rtkvm.wire.secrets import new_secret
 
 router = APIRouter(prefix="/v1/hosts", tags=["hosts"])
@@ -102,6 +105,13 @@ def update_host(
         raise ApiError(422, "give rt_waiver (a reason, or null to clear it) and/or pcpu_share")
     with services.db.write() as s:
         host = host_named(s, name)
+        if host.engine == OPENSTACK_ENGINE:
+            raise ApiError(
+                409,
+                f"host {name} is an OpenStack compute node: its RT waiver is the node's own "
+                "and published to Placement; set it there with `rtkvm openstack waiver set "
+                "REASON` (or `clear`)",
+            )
         lock_host(s, host.id)
         before = host.rt_waiver
         waiver = body.rt_waiver if "rt_waiver" in given else host.rt_waiver
@@ -204,6 +214,8 @@ def remove_host(name: str, services: ServicesDep, _: AdminDep) -> Response:
         s.execute(delete(HostDetail).where(HostDetail.host_id == host.id))
         s.execute(delete(UnknownResource).where(UnknownResource.host_id == host.id))
         s.execute(delete(Measurement).where(Measurement.host_id == host.id))
+        s.execute(delete(GuestVerdict).where(GuestVerdict.host_id == host.id))
+        s.execute(delete(GuestMeasurement).where(GuestMeasurement.host_id == host.id))
         s.execute(delete(Token).where(Token.host_id == host.id))
         s.execute(update(Instance).where(Instance.host_id == host.id).values(host_id=None))
         s.delete(host)
