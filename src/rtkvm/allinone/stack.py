@@ -6,7 +6,9 @@ with the directory's SQLite database, admin bootstrapped from the token; with
 ``tls`` over HTTPS with a self-signed pair kept in the directory, which every
 client of the installation verifies);
 this host's partition plan (the planner's, like the demo's, unless one is
-given); the host's enrollment and agent token; the agent (``rtkvm agent``);
+given); the host's enrollment and agent token; the agent (``rtkvm agent``, or
+for a host whose guests Nova builds ``rtkvm openstack agent``, which registers
+it as engine ``openstack``: the API then keeps its RT state and places nothing);
 then it waits until the API reports the host up, and sets the host's RT
 waiver when one is given (a demo on a machine that is not RT-ready; it stays
 until cleared with ``rtkvm cloud host set NAME --no-rt-waiver``). Whatever
@@ -36,6 +38,7 @@ from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.planner import PlanRequest, plan_partition
 from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
+from rtkvm.wire.node import OPENSTACK_ENGINE, RTKVM_ENGINE, Engine
 from rtkvm.wire.user_client import CloudClient
 
 RTKVM_MAIN = "from rtkvm.cli.main import main; main()"
@@ -63,17 +66,53 @@ class AgentOptions:
     probe_cache: Path | None = None
     wiring: Path | None = None
     switch_rundir: Path | None = None
+    engine: Engine = RTKVM_ENGINE
+    """Who builds this host's guests: rtkvm (``rtkvm agent``) or Nova (``rtkvm openstack
+    agent``: the API keeps the host's and its guests' RT state and places nothing)."""
+    os_cloud: str | None = None
+    """OpenStack engine: the cloud in clouds.yaml the agent talks to."""
+    os_config_file: Path | None = None
+    node_dir: Path | None = None
+    """OpenStack engine: the agent's own state (the node's waiver, the last verdicts)."""
+
+    def __post_init__(self) -> None:
+        if self.engine == OPENSTACK_ENGINE and not self.os_cloud:
+            raise InputError(
+                "--engine openstack needs --os-cloud NAME (and --os-config-file FILE unless "
+                "clouds.yaml is in a standard place): the cloud whose Nova builds the guests"
+            )
+        if self.engine != OPENSTACK_ENGINE and (self.os_cloud or self.node_dir):
+            raise InputError("--os-cloud and --node-dir are for --engine openstack")
+
+    def command(self, url: str, token_file: Path) -> list[str]:
+        """The agent's subcommand with the API and the host's token."""
+        if self.engine == OPENSTACK_ENGINE:
+            return ["openstack", "agent", "--rtkvm-api", url, "--agent-token-file", str(token_file)]
+        return ["agent", "--api", url, "--token-file", str(token_file)]
 
     def argv(self) -> list[str]:
-        args = ["--accel", self.accel, "--root", self.root, "--interval", f"{self.interval:g}"]
-        optional = {
+        args = ["--accel", self.accel, "--interval", f"{self.interval:g}"]
+        optional: dict[str, object] = {"--wiring": self.wiring}
+        if self.engine == OPENSTACK_ENGINE:
+            optional |= {
+                "--os-cloud": self.os_cloud,
+                "--os-config-file": self.os_config_file,
+                "--state-dir": self.node_dir,
+                "--image-dir": self.image,
+            }
+            return self._with(args, optional)
+        args += ["--root", self.root]
+        optional |= {
             "--uri": self.uri,
             "--image": self.image,
             "--guest-dir": self.guest_dir,
             "--probe-cache": self.probe_cache,
-            "--wiring": self.wiring,
             "--switch-rundir": self.switch_rundir,
         }
+        return self._with(args, optional)
+
+    @staticmethod
+    def _with(args: list[str], optional: dict[str, object]) -> list[str]:
         for flag, value in optional.items():
             if value is not None:
                 args += [flag, str(value)]
@@ -173,6 +212,11 @@ class AllInOne:
             raise InputError(
                 "--rt-waiver needs a reason (e.g. 'demo on a laptop'): say why this host may "
                 "run RT guests without being RT-ready"
+            )
+        if req.rt_waiver is not None and req.agent.engine == OPENSTACK_ENGINE:
+            raise InputError(
+                "--rt-waiver is for rtkvm's own hosts: an OpenStack compute node's waiver is "
+                "its own, published to Placement; set it with `rtkvm openstack waiver set REASON`"
             )
         if req.pcpu_share is not None and req.pcpu_share > 1 and req.rt_waiver is None:
             raise InputError(
@@ -380,8 +424,8 @@ class AllInOne:
         if pid is not None:
             actions.append(f"the agent already runs (pid {pid})")
             return None
-        argv = [self.python, "-c", RTKVM_MAIN, "agent", "--api", url,
-                "--token-file", str(self.state.agent_token_file),
+        argv = [self.python, "-c", RTKVM_MAIN,
+                *options.command(url, self.state.agent_token_file),
                 "--plan", str(self.state.plan_file), *options.argv()]  # fmt: skip
         if ca_file is not None:
             argv += ["--ca-file", ca_file]

@@ -8,12 +8,14 @@ is given; otherwise the output says where it is. No logic beyond that.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import click
 
 from rtkvm.allinone.stack import AgentOptions, AllInOne, DownResult, Status, UpRequest, UpResult
 from rtkvm.allinone.state import DEFAULT_STATE_DIR, StateDir
 from rtkvm.guest import lifecycle
+from rtkvm.wire.node import Engine
 
 state_dir_option = click.option(
     "--state-dir",
@@ -91,6 +93,28 @@ DirPath = click.Path(file_okay=False, path_type=Path)
     help="Serve the API over HTTPS with a self-signed certificate kept in the state "
     "directory (clients are told to verify it) [default: as the last up, else HTTP].",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["rtkvm", "openstack"]),
+    default="rtkvm",
+    show_default=True,
+    help="Who builds this host's guests: rtkvm, or Nova (the OpenStack-mode agent runs; "
+    "the API keeps the host's and its guests' RT state and places nothing there).",
+)
+@click.option("--os-cloud", default=None, help="--engine openstack: the cloud in clouds.yaml.")
+@click.option(
+    "--os-config-file",
+    type=FilePath,
+    default=None,
+    help="--engine openstack: the clouds.yaml (`rtkvm openstack up` writes one).",
+)
+@click.option(
+    "--node-dir",
+    type=DirPath,
+    default=None,
+    help="--engine openstack: the agent's state (the node's waiver, its last verdicts) "
+    "[default: the OpenStack agent's].",
+)
 @click.option("--show-admin-token", is_flag=True, help="Print the admin token in full.")
 def up(
     state_dir: Path,
@@ -110,6 +134,10 @@ def up(
     rt_waiver: str | None,
     pcpu_share: int | None,
     tls: bool | None,
+    engine: str,
+    os_cloud: str | None,
+    os_config_file: Path | None,
+    node_dir: Path | None,
     show_admin_token: bool,
 ) -> None:
     """Run the API (SQLite) and this host's agent in the background; idempotent."""
@@ -123,6 +151,10 @@ def up(
         probe_cache=probe_cache,
         wiring=wiring,
         switch_rundir=switch_rundir,
+        engine=cast(Engine, engine),
+        os_cloud=os_cloud,
+        os_config_file=os_config_file,
+        node_dir=node_dir,
     )
     request = UpRequest(port=port, host=host_name, plan=plan_file, agent=agent_options,
                         timeout=timeout, rt_waiver=rt_waiver, pcpu_share=pcpu_share,
