@@ -3,13 +3,15 @@
 1. `rtkvm openstack up`: Keystone, Placement, Glance, Neutron and Nova from PyPI, started by
    rtkvm, with nova-compute's RT options from this host's partition plan and hugepages for
    the guests;
-2. the node agent in OpenStack mode (`rtkvm openstack agent`): the host's traits in
-   Placement (RT readiness, or the admin's waiver said loudly on a host that is not ready);
+2. rtkvm's API with this host's agent in OpenStack mode (`rtkvm up --engine openstack`):
+   the host's traits in Placement (RT readiness, or the admin's waiver said loudly on a
+   host that is not ready), and the host in rtkvm's API as Nova's (never scheduled to);
 3. rtkvm's probe guest in Glance, and RT flavors synced into Nova: FIFO priority 40 and 30
    (rtkvm's own keys), and one that needs a network no host is wired to;
 4. RT servers booted through Nova's API: where Nova put them, their RT vCPU's policy,
    priority and CPU and their emulator threads' CPUs, read from /proc; rtkvm's verdict on
-   the server; cyclictest inside, read from Nova's console;
+   the server and in rtkvm's API; cyclictest inside, read from Nova's console and kept in
+   rtkvm's API; a hard reboot through Nova (a new QEMU) gets the flavor's priority again;
 5. what Nova refuses: the unwired network, and any RT server once the host's RT trait is
    withdrawn, both as Nova's "No valid host";
 6. teardown: servers deleted, the agent and the stack stopped and purged, and nothing left.
@@ -21,10 +23,8 @@ the demo with a non-zero exit naming the step; the summary is written only when 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -44,6 +44,8 @@ OUT = Path(os.environ.get("RTKVM_OS_DEMO_DIR", "openstack-demo-output")).resolve
 RTKVM = str(Path(sys.executable).parent / "rtkvm")
 LAYOUT = StackLayout()
 HUGEPAGES = 160
+API_DIR = OUT / "rtkvm-api"
+API_PORT = 8755
 KNOWN_WAIVERS = {"memory.locked", "accel.kvm", "cpu.passthrough"}
 FLAVORS = {
     "rt.p40": {"priority": 40, "networks": []},
@@ -82,6 +84,27 @@ ENV = {
     "OS_CLIENT_CONFIG_FILE": str(LAYOUT.clouds_yaml),
     "OS_CLOUD": aio_settings().cloud,
 }
+
+
+def admin_env() -> dict[str, str]:
+    """rtkvm's CLI as the admin of the demo's rtkvm API."""
+    return {
+        "RTKVM_URL": f"http://127.0.0.1:{API_PORT}",
+        "RTKVM_TOKEN": (API_DIR / "admin.token").read_text().strip(),
+    }
+
+
+def rtkvm_api(*args: str, log: str, ok: tuple[int, ...] = (0,)) -> Any:
+    """``rtkvm cloud ARGS -f json`` against the demo's rtkvm API, decoded."""
+    with (OUT / log).open("a") as out:
+        done = subprocess.run(
+            [RTKVM, "cloud", *args, "-f", "json"], stdout=subprocess.PIPE, stderr=out, text=True,
+            timeout=60, check=False, env={**os.environ, **admin_env()},
+        )  # fmt: skip
+        out.write(done.stdout)
+    if done.returncode not in ok:
+        raise DemoError(f"rtkvm cloud {' '.join(args)} failed ({done.returncode}); see {OUT / log}")
+    return json.loads(done.stdout)
 
 
 def agent_state() -> dict[str, Any]:
@@ -147,11 +170,13 @@ def observe(sid: str, plan: PartitionPlan) -> dict[str, Any]:
     nova_prio = xml.split("<vcpusched", 1)[1].split("priority='", 1)[1].split("'", 1)[0]
     pid = int(Path(f"/var/run/libvirt/qemu/{domain}.pid").read_text().strip())
     threads = read_threads(HostFS("/"), pid)
+    qemu_pid = pid
     rt = [t for t in threads if t.vcpu is not None and t.policy in ("fifo", "rr")]
     others = [t for t in threads if t.vcpu is None]
     emulator_cpus = CpuSet(c for t in others for c in t.cpus)
     return {
         "domain": domain,
+        "qemu_pid": qemu_pid,
         "flavor": guest.flavor if guest else None,
         "nova_rendered_priority": int(nova_prio),
         "rt_vcpus": [
@@ -177,6 +202,8 @@ def rt_server(
     image: str,
     plan: PartitionPlan,
     summary: dict[str, Any],
+    *,
+    restart: bool = False,
 ) -> None:
     want = int(FLAVORS[flavor]["priority"])  # type: ignore[call-overload]
     say(f"RT server {name}: flavor {flavor} (rtkvm priority fifo/{want})")
@@ -215,12 +242,30 @@ def rt_server(
         bool(guests) and not guests[0]["reasons"] and waived <= KNOWN_WAIVERS,
         f"the audit names only the host's known waivers ({named})",
     )
+    kept = wait(lambda: _api_verdict(server["id"], summary_line), "the verdict in rtkvm's API", 60)
+    check(
+        kept["host"] == host and kept["verdict"] == "verified" and not kept["stale"],
+        f"rtkvm's API holds the verdict of {name} on {kept['host']}: {kept['summary']}",
+    )
+    restarted = None
+    if restart:
+        restarted = hard_reboot_keeps_priority(s, server["id"], name, want, seen, plan)
     measured = OUT / f"measure-{name}.json"
     run("openstack", "measure", server["id"], "--plan", str(LAYOUT.root / "etc" / "plan.json"),
-        "--save", str(measured), log="measure.log", timeout=300)  # fmt: skip
+        "--save", str(measured), "--rtkvm-api", admin_env()["RTKVM_URL"],
+        "--agent-token-file", str(API_DIR / "agent.token"),
+        log="measure.log", timeout=300)  # fmt: skip
     result = json.loads(measured.read_text())
     samples = sum(t["in_histogram"] + t["overflows"] for t in result["latency"]["threads"])
     check(samples > 0, f"cyclictest measured in {name}: {samples} samples ({result['accel']})")
+    shown = rtkvm_api("guest", "show", server["id"], log="rtkvm-cloud.log")
+    in_api = [m for m in shown["measurements"] if m["result"]["latency"] == result["latency"]]
+    check(
+        len(in_api) == 1 and in_api[0]["emulated"] == (result["accel"] != "kvm"),
+        f"rtkvm's API keeps the measurement of {name} (emulated: {in_api[0]['emulated']})"
+        if in_api
+        else f"rtkvm's API keeps the measurement of {name}",
+    )
     summary["servers"].append(
         {
             "name": name,
@@ -230,6 +275,12 @@ def rt_server(
             "rtkvm_verdict": summary_line,
             "observed": seen,
             "waived": sorted(waived),
+            "rtkvm_api": {
+                "verdict": kept["verdict"],
+                "summary": kept["summary"],
+                "measurement": in_api[0]["id"],
+            },
+            "restarted": restarted,
             "cyclictest": {
                 "accel": result["accel"],
                 "samples": samples,
@@ -240,6 +291,43 @@ def rt_server(
         }
     )
     delete(s, server["id"])
+
+
+def _api_verdict(sid: str, summary_line: str) -> dict[str, Any] | None:
+    rows = rtkvm_api("guest", "list", log="rtkvm-cloud.log", ok=(0, 1))
+    found = [r for r in rows if r["server_id"] == sid and r["summary"] == summary_line]
+    return found[0] if found else None
+
+
+def hard_reboot_keeps_priority(
+    s: CloudSession, sid: str, name: str, want: int, before: dict[str, Any], plan: PartitionPlan
+) -> dict[str, Any]:
+    """A hard reboot through Nova: libvirt starts a new QEMU at Nova's host-wide priority, and
+    the agent (woken by libvirt's start event) gives the RT vCPU the flavor's again."""
+    say(f"hard reboot of {name} through Nova: a new QEMU process")
+    began = time.monotonic()
+    s.call("compute", "POST", f"/servers/{sid}/action", json={"reboot": {"type": "HARD"}},
+           microversion="2.86", ok=(202,))  # fmt: skip
+
+    def again() -> dict[str, Any] | None:
+        server = s.call("compute", "GET", f"/servers/{sid}", microversion="2.86")["server"]
+        if server["status"] != "ACTIVE" or server.get("OS-EXT-STS:task_state"):
+            return None
+        try:
+            seen = observe(sid, plan)
+        except (OSError, ValueError, IndexError):
+            return None
+        vcpus = seen["rt_vcpus"]
+        fresh = seen["qemu_pid"] != before["qemu_pid"]
+        right = len(vcpus) == 1 and (vcpus[0]["policy"], vcpus[0]["priority"]) == ("fifo", want)
+        return seen if fresh and right else None
+
+    seen = wait(again, f"{name}'s new RT vCPU thread at fifo/{want}", 180)
+    seconds = round(time.monotonic() - began, 1)
+    check(True, f"after the reboot (QEMU pid {before['qemu_pid']} -> {seen['qemu_pid']}) the RT "
+          f"vCPU runs fifo/{want} again, {seconds} s after the request")  # fmt: skip
+    return {"qemu_pid_before": before["qemu_pid"], "qemu_pid_after": seen["qemu_pid"],
+            "rt_vcpus": seen["rt_vcpus"], "seconds": seconds}  # fmt: skip
 
 
 def refused(s: CloudSession, name: str, flavor: str, image: str, why: str) -> dict[str, Any]:
@@ -271,14 +359,17 @@ def demo(summary: dict[str, Any]) -> None:
         run("openstack", "waiver", "set", reason, *node, log="agent.log")
         summary["rt_waiver"] = reason
         print(f"   WARNING: RT WAIVER ({reason}): RT guarantees are OFF on this host")
-    say("the node agent in OpenStack mode")
-    agent = subprocess.Popen(
-        [RTKVM, "openstack", "agent", "--plan", str(LAYOUT.root / "etc" / "plan.json"),
-         "--interval", "2", *node],
-        stdout=(OUT / "agent.log").open("a"), stderr=subprocess.STDOUT,
-        env={**os.environ, **ENV}, start_new_session=True,
-    )  # fmt: skip
-    summary["_agent_pid"] = agent.pid
+    say("rtkvm's API, with this host's agent in OpenStack mode (rtkvm up --engine openstack)")
+    summary["_rtkvm_api"] = True
+    run("up", "--engine", "openstack", "--state-dir", str(API_DIR), "--port", str(API_PORT),
+        "--plan", str(LAYOUT.root / "etc" / "plan.json"), "--os-cloud", ENV["OS_CLOUD"],
+        "--os-config-file", ENV["OS_CLIENT_CONFIG_FILE"], "--node-dir", str(OUT / "node"),
+        "--interval", "2", log="rtkvm-up.log", timeout=300)  # fmt: skip
+    me = rtkvm_api("host", "show", socket.gethostname(), log="rtkvm-cloud.log")
+    check(me["engine"] == "openstack" and me["status"] == "up",
+          f"rtkvm's API has this host as Nova's ({me['engine']}, {me['status']}, doctor "
+          f"{me['doctor_verdict']}, waiver {me['rt_waiver']!r})")  # fmt: skip
+    summary["rtkvm_api_host"] = {k: me[k] for k in ("engine", "status", "doctor_verdict")}
     rt_trait = "CUSTOM_RTKVM_RT_READY" if ready else "CUSTOM_RTKVM_RT_ADMITTED"
     traits = wait(lambda: rt_trait in agent_state().get("traits", []) and agent_state()["traits"],
                   f"{rt_trait} on this host's provider", 120)  # fmt: skip
@@ -298,8 +389,8 @@ def demo(summary: dict[str, Any]) -> None:
         nets = [a for n in flavor["networks"] for a in ("--network", n)]  # type: ignore[attr-defined]
         run("openstack", "flavor", "sync", str(path), *nets, *waive, log="flavors.log")
     summary["flavors"] = {n: f["priority"] for n, f in FLAVORS.items()}
-    for name, flavor in (("demo-p40", "rt.p40"), ("demo-p30", "rt.p30")):
-        rt_server(s, name, flavor, image, plan, summary)
+    rt_server(s, "demo-p40", "rt.p40", image, plan, summary)
+    rt_server(s, "demo-p30", "rt.p30", image, plan, summary, restart=True)
     summary["refused"].append(
         refused(s, "demo-nowire", "rt.nowire", image, "a network no host is wired to")
     )
@@ -326,10 +417,12 @@ def hugepages_now() -> tuple[str, bool]:
 
 def teardown(summary: dict[str, Any]) -> list[str]:
     problems = []
-    pid = summary.pop("_agent_pid", None)
-    if pid:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
+    if summary.pop("_rtkvm_api", False):
+        done = subprocess.run([RTKVM, "down", "--purge", "--state-dir", str(API_DIR)],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        (OUT / "rtkvm-down.log").write_text(done.stdout + done.stderr)
+        if done.returncode != 0:
+            problems.append(f"rtkvm down --purge failed: {done.stderr.strip()[-300:]}")
     if LAYOUT.clouds_yaml.is_file():
         try:
             s = CloudSession(ENV["OS_CLOUD"], LAYOUT.clouds_yaml)
@@ -348,6 +441,8 @@ def teardown(summary: dict[str, Any]) -> list[str]:
         problems.append(f"processes of the stack left: {left}")
     if LAYOUT.root.exists():
         problems.append(f"{LAYOUT.root} left behind")
+    if API_DIR.exists():
+        problems.append(f"{API_DIR} (rtkvm's API) left behind")
     if hugepages_now() != summary["hugepages_before"]:
         problems.append(
             f"hugepages (count, hugetlbfs mounted) {hugepages_now()} after, "
@@ -381,6 +476,9 @@ def main() -> int:
     for warning in summary["up"]["warnings"]:
         lines.append(f"WARNING: {warning}")
     lines.append(f"traits published: {', '.join(summary['traits'])}")
+    h = summary["rtkvm_api_host"]
+    lines.append(f"rtkvm's API: this host {h['status']}, engine {h['engine']}, doctor "
+                 f"{h['doctor_verdict']}; rtkvm never schedules there")  # fmt: skip
     for srv in summary["servers"]:
         o = srv["observed"]
         v = o["rt_vcpus"][0]
@@ -391,6 +489,15 @@ def main() -> int:
             f"emulator on {o['emulator_cpus']}; cyclictest {c['samples']} samples, max "
             f"{c['max_us']} us under {c['accel']}; rtkvm: {srv['rtkvm_verdict']}"
         )
+        api = srv["rtkvm_api"]
+        lines.append(f"  in rtkvm's API: {api['verdict']}, measurement {api['measurement']}")
+        if srv["restarted"]:
+            r = srv["restarted"]
+            lines.append(
+                f"  hard reboot through Nova: QEMU {r['qemu_pid_before']} -> "
+                f"{r['qemu_pid_after']}, RT vCPU {r['rt_vcpus'][0]['policy']}/"
+                f"{r['rt_vcpus'][0]['priority']} again after {r['seconds']} s"
+            )
     for r in summary["refused"]:
         lines.append(f"{r['name']} ({r['why']}): {r['fault']}")
     lines.append("teardown: nothing left")

@@ -1,7 +1,8 @@
 """End to end: rtkvm as the RT layer of a real OpenStack on this machine (`make openstack-demo`).
 
 Runs scripts/openstack_demo.py: `rtkvm openstack up` (Keystone 30, Placement 16, Glance 33,
-Neutron 29, Nova 34 from PyPI, started by rtkvm), the node agent in OpenStack mode, rtkvm
+Neutron 29, Nova 34 from PyPI, started by rtkvm), rtkvm's API with the node agent in
+OpenStack mode (`rtkvm up --engine openstack`), rtkvm
 flavors synced into Nova with FIFO priorities 40 and 30, RT servers booted through Nova's
 API, cyclictest inside them, Nova's refusals, and teardown. The demo checks each fact as it
 sees it (from Nova's API, libvirt and /proc) and exits non-zero when one does not hold; this
@@ -66,6 +67,16 @@ def test_nova_builds_rt_servers_that_rtkvm_places_enforces_verifies_and_measures
         assert s["rtkvm_verdict"].startswith(f"verified: fifo/{priority}")
         assert set(s["waived"]) <= {"memory.locked", "accel.kvm", "cpu.passthrough"}
         assert s["cyclictest"]["samples"] > 0 and Path(s["cyclictest"]["file"]).is_file()
+        # rtkvm's API keeps the verdict and the measurement (OpenStack mode)
+        assert s["rtkvm_api"]["verdict"] == "verified" and s["rtkvm_api"]["measurement"]
+    assert summary["rtkvm_api_host"] == {
+        "engine": "openstack", "status": "up", "doctor_verdict": summary["doctor_verdict"],
+    }  # fmt: skip
+    # a guest that restarts (hard reboot through Nova: a new QEMU at Nova's priority 40)
+    # gets its flavor's priority again
+    again = servers["rt.p30"]["restarted"]
+    assert again["qemu_pid_after"] != again["qemu_pid_before"]
+    assert [(v["policy"], v["priority"]) for v in again["rt_vcpus"]] == [("fifo", 30)]
     # Nova renders one host-wide priority (40, from rtkvm's nova-compute drop-in; Nova's own
     # default is 1); the 30 of rt.p30 is the node agent's doing
     assert servers["rt.p30"]["observed"]["nova_rendered_priority"] == 40
@@ -82,6 +93,7 @@ def test_nova_builds_rt_servers_that_rtkvm_places_enforces_verifies_and_measures
     # teardown left nothing behind
     assert summary["teardown"] == {"problems": [], "left_processes": []}
     assert not StackLayout().root.exists()
+    assert not (tmp_path / "rtkvm-api").exists()
     assert Footprint("/").registered("openstack") == []
     assert _hugepages() == before
     domains = subprocess.run(["virsh", "list", "--all", "--name"], capture_output=True,
