@@ -71,3 +71,22 @@ def test_an_unreadable_token_and_an_unknown_node_are_said_plainly(
     loose = CliRunner().invoke(cli, args)
     assert isinstance(loose.exception, InputError)
     assert "can be read by other users" in str(loose.exception)
+
+
+def test_the_traits_come_from_a_clouds_yaml_too(
+    placement_service: PlacementService, placement: PlacementClient, tmp_path: Path
+) -> None:
+    name = f"compute-{uuid.uuid4().hex[:8]}"
+    placement.create_provider(name)
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(
+        "clouds:\n  site:\n    auth_type: admin_token\n"
+        f"    auth: {{endpoint: '{placement_service.endpoint}', token: admin}}\n"
+    )
+    args = ["openstack", "traits", "--os-cloud", "site", "--os-config-file", str(clouds),
+            "--provider", name, *_files(tmp_path)[2:], "-f", "json"]  # fmt: skip
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 0, done.output
+    assert "CUSTOM_RTKVM_NET_BLUE" in json.loads(done.output)["added"]
+    neither = CliRunner().invoke(cli, ["openstack", "traits", *_files(tmp_path)[2:]])
+    assert neither.exit_code == 2 and "--os-cloud NAME" in neither.output

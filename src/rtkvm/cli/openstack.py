@@ -31,6 +31,7 @@ from rtkvm.net.model import load_wiring
 from rtkvm.openstack.novaconf import DROP_IN, changes, nova_settings, render
 from rtkvm.openstack.placement import PlacementClient
 from rtkvm.openstack.publish import publish
+from rtkvm.openstack.session import CloudSession
 from rtkvm.openstack.traits import names, node_traits
 from rtkvm.priorities import VCPU_DEFAULT
 
@@ -50,16 +51,30 @@ measure_commands(openstack)
 
 @openstack.command("traits")
 @click.option(
+    "--os-cloud",
+    envvar="OS_CLOUD",
+    default=None,
+    help="The cloud in clouds.yaml (or OS_CLOUD): Placement's endpoint and a token from it.",
+)
+@click.option(
+    "--os-config-file",
+    envvar="OS_CLIENT_CONFIG_FILE",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A clouds.yaml [default: OS_CLIENT_CONFIG_FILE, else the standard places].",
+)
+@click.option(
     "--placement-url",
     envvar="RTKVM_PLACEMENT_URL",
-    required=True,
-    help="Placement's endpoint, e.g. http://controller:8778 (or RTKVM_PLACEMENT_URL).",
+    default=None,
+    help="Without --os-cloud: Placement's endpoint, e.g. http://controller:8778.",
 )
 @click.option(
     "--token-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="A file (mode 0600) with a Keystone token for Placement (with noauth2: 'admin').",
+    default=None,
+    help="With --placement-url: a file (mode 0600) with a token for Placement "
+    "(with noauth2: 'admin').",
 )
 @click.option(
     "--provider",
@@ -77,8 +92,10 @@ measure_commands(openstack)
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def traits(
-    placement_url: str,
-    token_file: Path,
+    os_cloud: str | None,
+    os_config_file: Path | None,
+    placement_url: str | None,
+    token_file: Path | None,
     provider: str | None,
     plan_file: Path,
     wiring: Path | None,
@@ -90,7 +107,18 @@ def traits(
     """Publish this host's RT readiness and wired networks as Placement traits."""
     if rt_waiver is not None and not rt_waiver.strip():
         raise click.UsageError("--rt-waiver needs a reason (e.g. 'lab bench, no RT kernel')")
-    token = read_secret_file(token_file, "Placement", "a Keystone token (or 'admin' for noauth2)")
+    if os_cloud is not None:
+        session = CloudSession(os_cloud, os_config_file)
+        placement_url, token = session.endpoint("placement"), session.token()
+    elif placement_url is not None and token_file is not None:
+        token = read_secret_file(
+            token_file, "Placement", "a Keystone token (or 'admin' for noauth2)"
+        )
+    else:
+        raise click.UsageError(
+            "say where Placement is: --os-cloud NAME (clouds.yaml), or --placement-url URL "
+            "with --token-file FILE"
+        )
     plan = PartitionPlan.load(plan_file)
     host_wiring = load_wiring(wiring.read_text("utf-8"), source=str(wiring)) if wiring else None
     report = collect(HostFS(root), plan, wiring=host_wiring)
