@@ -210,3 +210,15 @@ def test_measurements_are_kept_read_back_and_reported(cloud: Cloud, tmp_path: Pa
     expect(cloud.admin.delete("/v1/hosts/c1"), 204)  # removing the host forgets them
     assert expect(cloud.admin.get("/v1/guest-verdicts"), 200) == []
     assert expect(cloud.admin.get("/v1/guest-measurements"), 200) == []
+
+
+def test_admins_read_the_registered_plan(cloud: Cloud) -> None:
+    cloud.api.enroll_host("late")
+    refused = expect(cloud.admin.get("/v1/hosts/late/plan"), 409)
+    assert "start its agent" in refused["detail"]
+    cloud.host("c1", engine="openstack", nodes=1, cores_per_node=4)
+    got = expect(cloud.admin.get("/v1/hosts/c1/plan"), 200)
+    assert got["engine"] == "openstack"
+    assert got["plan"] == fake_host(nodes=1, cores_per_node=4).plan.model_dump(mode="json")
+    out = CliRunner().invoke(cli, ["cloud", "host", "plan", "c1"], obj={"client": cloud.api})
+    assert out.exit_code == 0 and "rt_vcpu" in out.output, out.output

@@ -452,6 +452,20 @@ def host_set(
     show_one(item, fmt)
 
 
+@host.command("plan")
+@click.argument("name")
+@format_option
+@click.pass_context
+def host_plan(ctx: click.Context, name: str, fmt: str) -> None:
+    """The partition plan (CPU sets) the host's agent last registered."""
+    got = api_of(ctx).host_plan(name)
+    if fmt == "json":
+        show_one(plain(got), fmt)
+        return
+    plan = {k: v for k, v in got.plan.items() if isinstance(v, str)}
+    show_one({"name": got.name, "engine": got.engine, **plan}, fmt)
+
+
 @host.command("unknown")
 @click.argument("name")
 @format_option

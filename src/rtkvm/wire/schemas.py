@@ -114,6 +114,17 @@ class HostOut(BaseModel):
     rtkvm; its guests' RT verdicts are kept (``rtkvm cloud guest list``)."""
 
 
+class HostPlanOut(BaseModel):
+    """What the host's agent last registered: its partition plan and topology."""
+
+    name: str
+    engine: Engine
+    registered_at: float
+    plan: dict[str, Any]
+    """A PartitionPlan as ``rtkvm host plan --format json`` prints it."""
+    topology: dict[str, Any]
+
+
 RT_WAIVER_MAX = 500
 
 

@@ -24,6 +24,7 @@ from rtkvm.wire.schemas import (
     FlavorOut,
     HostEnrolled,
     HostOut,
+    HostPlanOut,
     NetworkOut,
     ProjectOut,
     TokenCreated,
@@ -118,6 +119,10 @@ class CloudClient(Http):
         if pcpu_share is not None:
             body["pcpu_share"] = pcpu_share
         return self.update_host(host, body)
+
+    def host_plan(self, name: str) -> HostPlanOut:
+        """The partition plan and topology the host's agent last registered."""
+        return HostPlanOut.model_validate(self.call("GET", f"/hosts/{name}/plan"))
 
     def host_unknown(self, name: str) -> list[UnknownResourceOut]:
         """Domains and switch ports the host's agent found but the cloud does not know."""

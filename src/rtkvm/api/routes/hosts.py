@@ -8,6 +8,7 @@ with the reason. Must not accept reports from agents.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import APIRouter, Response
@@ -192,6 +193,25 @@ def list_unknown(name: str, services: ServicesDep, _: AdminDep) -> list[schemas.
             .order_by(UnknownResource.kind, UnknownResource.name)
         )
         return [unknown_out(r) for r in rows]
+
+
+@router.get("/{name}/plan")
+def show_plan(name: str, services: ServicesDep, _: AdminDep) -> schemas.HostPlanOut:
+    """The partition plan and topology the host's agent last registered."""
+    with services.db.read() as s:
+        host = host_named(s, name)
+        detail = s.get(HostDetail, host.id)
+        if detail is None or host.registered_at is None:
+            raise ApiError(
+                409, f"host {name} has not been registered by its agent yet: start its agent"
+            )
+        return schemas.HostPlanOut(
+            name=host.name,
+            engine=host.engine,  # type: ignore[arg-type]
+            registered_at=host.registered_at,
+            plan=json.loads(detail.plan),
+            topology=json.loads(detail.topology),
+        )
 
 
 @router.delete("/{name}", status_code=204)
