@@ -88,7 +88,7 @@ def test_admin_and_member_workflow_in_tables_and_json(cloud: Cloud) -> None:
     shown = json.loads(ok(cloud, alice, "server", "show", "vm1", "-f", "json"))
     assert shown["vcpu_pins"] == created["vcpu_pins"]
     hosts = ok(cloud, ADMIN_TOKEN, "host", "list", "-f", "value")
-    assert "h1 up ready ready blue 10" in hosts  # 14 RT pCPUs, 4 taken
+    assert "h1 up rtkvm ready ready blue 10" in hosts  # 14 RT pCPUs, 4 taken
     assert "h0 enrolled" in hosts
     usage = json.loads(ok(cloud, alice, "usage", "p1", "-f", "json"))
     assert usage["rt_cores_in_use"] == 4

@@ -45,7 +45,7 @@ from rtkvm.agent.measure import Finished, instances_of
 from rtkvm.agent.port import ControlPlane
 from rtkvm.agent.reconcile import Reconciliation, compare, lost, vanished_fault
 from rtkvm.errors import CloudError, NotRegisteredError, RtkvmError
-from rtkvm.wire.guest import AgentInstance, StateReport
+from rtkvm.wire.guest import AgentInstance, RtCheckDoc, StateReport
 from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
 from rtkvm.wire.node import (
     Heartbeat,
@@ -60,6 +60,14 @@ from rtkvm.wire.schemas import HostOut
 log = logging.getLogger("rtkvm.agent")
 
 RESTARTED = "the agent restarted during the measurement"
+
+
+class GuestChecker(Protocol):
+    """Checks a running guest's RT settings in effect (:mod:`rtkvm.agent.guestcheck`)."""
+
+    def check(self, inst: AgentInstance) -> RtCheckDoc | None:
+        """Verified or degraded (with why); None when the guest is not running here."""
+        ...
 
 
 class Runner(Protocol):
@@ -86,6 +94,8 @@ class StepResult:
     """The measurement this step handed to the worker."""
     waiting: list[str] = field(default_factory=list)
     """Instances whose work (a deletion) waits for the running measurement."""
+    rechecked: list[str] = field(default_factory=list)
+    """Active instances whose RT check changed this step (reported)."""
     refused: dict[str, str] = field(default_factory=dict)
     """Measurements this step reported as error without running them (an instance not
     active, or cut short by an agent restart), by id, with the fault."""
@@ -102,12 +112,26 @@ class Agent:
         *,
         ports: Callable[[], set[tuple[str, int]]] = set,
         runner: Runner | None = None,
+        checker: GuestChecker | None = None,
+        recheck_s: float = 60.0,
+        reinspect_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.control = control
         self.inventory = inventory
         self.executor = executor
         self.ports = ports
         self.runner = runner
+        self.checker = checker
+        """Checks guests after every create and start and every ``recheck_s``; None: never."""
+        self.recheck_s = recheck_s
+        self.reinspect_s = reinspect_s
+        """Seconds between two inspections of the host (doctor, wiring) after start."""
+        self.clock = clock
+        self._registered: HostReport | None = None
+        self._inspected_at = 0.0
+        self._checked: dict[str, tuple[float, RtCheckDoc]] = {}
+        """Instance id -> when it was last checked, and what was found."""
         """Carries out measurements; None: this agent takes none."""
         self.unknown: list[UnknownVerdict] = []
         """What the API said of the unknown domains and ports of the last reconciliation."""
@@ -123,12 +147,34 @@ class Agent:
 
     # -- the control plane, one call at a time (the worker reports while the loop steps) --
 
-    def register(self) -> HostOut:
-        report = self.inventory()
+    def register(self, report: HostReport | None = None) -> HostOut:
+        report = report if report is not None else self.inventory()
         with self._api:
             host = self.control.register(report)
+        self._registered, self._inspected_at = report, self.clock()
         log.info("registered host %s (%s)", host.name, host.status)
         return host
+
+    def reinspect(self) -> bool:
+        """Inspect the host again (doctor, wiring, switch) when ``reinspect_s`` passed, and
+        register again when anything changed: a host that stops being RT-ready takes no new
+        RT guests, and its guests show it. True when it registered."""
+        if self.clock() - self._inspected_at < self.reinspect_s:
+            return False
+        report = self.inventory()
+        self._inspected_at = self.clock()
+        if report == self._registered:
+            return False
+        before = self._registered.doctor.verdict if self._registered else None
+        if before is not None and before != report.doctor.verdict:
+            log.warning(
+                "host doctor verdict changed: %s -> %s (failed: %s)",
+                before,
+                report.doctor.verdict,
+                ", ".join(report.doctor.failed) or "nothing",
+            )
+        self.register(report)
+        return True
 
     def heartbeat(self) -> HostOut:
         """Alive, with the switch's current state (a switch that went down keeps
@@ -160,9 +206,47 @@ class Agent:
             return self.control.report_unknown(report)
 
     def report(self, inst: AgentInstance, outcome: Outcome) -> AgentInstance:
-        report = StateReport(state=outcome.state, fault=_clip(outcome.fault))
+        """The outcome; a guest that is now active is checked and the check goes with it."""
+        rt = self.check(inst) if outcome.state == "active" else None
+        if outcome.state != "active":
+            self._checked.pop(inst.id, None)
+        report = StateReport(state=outcome.state, fault=_clip(outcome.fault), rt=rt)
         with self._api:
             return self.control.report_state(inst.id, report)
+
+    def check(self, inst: AgentInstance) -> RtCheckDoc | None:
+        if self.checker is None:
+            return None
+        try:
+            found = self.checker.check(inst)
+        except RtkvmError as exc:
+            found = RtCheckDoc(state="degraded", reasons=[f"could not be checked: {exc}"])
+        if found is not None:
+            self._checked[inst.id] = (self.clock(), found)
+            if found.state != "verified":
+                log.warning("instance %s: RT degraded: %s", inst.id, "; ".join(found.reasons))
+        return found
+
+    def recheck(self, work: Sequence[AgentInstance], busy: frozenset[str]) -> list[str]:
+        """Check the active guests not checked for ``recheck_s``; report those whose check
+        changed. Their ids."""
+        if self.checker is None:
+            return []
+        changed = []
+        now = self.clock()
+        for inst in work:
+            if inst.state != "active" or inst.id in busy:
+                continue
+            last = self._checked.get(inst.id)
+            if last is not None and now - last[0] < self.recheck_s:
+                continue
+            found = self.check(inst)
+            if found is None or (last is not None and last[1] == found):
+                continue
+            with self._api:
+                self.control.report_state(inst.id, StateReport(state="active", rt=found))
+            changed.append(inst.id)
+        return changed
 
     def measurements(self) -> list[AgentMeasurement]:
         """This host's queued and running measurements ([] without a runner or support)."""
@@ -219,7 +303,8 @@ class Agent:
 
     def step(self) -> StepResult:
         """One heartbeat and one pass over this host's work and measurements."""
-        self.heartbeat()
+        if not self.reinspect():
+            self.heartbeat()
         result = StepResult()
         self.send_finished()
         measurements = self.measurements()
@@ -250,6 +335,7 @@ class Agent:
             level = logging.INFO if outcome.state != "error" else logging.WARNING
             log.log(level, "instance %s: %s %s", inst.id, outcome.state, outcome.fault or "")
         self._start_next(measurements, work, result)
+        result.rechecked = self.recheck([i for i in work if i.id not in result.lost], self.busy())
         return result
 
     # -- measurements -----------------------------------------------------------------

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import Principal
 from rtkvm.api.errors import not_found
+from rtkvm.api.rtstate import HostRt, rt_state
 from rtkvm.db.models import (
     Host,
     HostDetail,
@@ -185,6 +186,7 @@ class _PageContext:
     ports: dict[str, list[NetworkPort]]
     projects: dict[int, str]
     hosts: dict[int, str]
+    readiness: dict[int, HostRt] = field(default_factory=dict)
 
 
 IN_CHUNK = 500
@@ -210,8 +212,16 @@ def _page_context(session: Session, insts: Sequence[Instance]) -> _PageContext:
     projects = dict(
         session.execute(select(Project.id, Project.name).where(Project.id.in_(project_ids))).all()
     )
-    hosts = dict(session.execute(select(Host.id, Host.name).where(Host.id.in_(host_ids))).all())
-    return _PageContext(ports, projects, hosts)
+    readiness = {
+        hid: HostRt(name, verdict, tuple(json.loads(failed)), waiver)
+        for hid, name, verdict, failed, waiver in session.execute(
+            select(
+                Host.id, Host.name, Host.doctor_verdict, Host.doctor_failed, Host.rt_waiver
+            ).where(Host.id.in_(host_ids))
+        )
+    }
+    hosts = {hid: rt.name for hid, rt in readiness.items()}
+    return _PageContext(ports, projects, hosts, readiness)
 
 
 def instance_out(session: Session, inst: Instance) -> InstanceOut:
@@ -286,4 +296,20 @@ def _instance_fields(inst: Instance, page: _PageContext) -> dict[str, object]:
         "created_at": inst.created_at,
         "updated_at": inst.updated_at,
         "rt_waiver": inst.rt_waiver,
+        **_rt_fields(inst, page),
+    }
+
+
+def _rt_fields(inst: Instance, page: _PageContext) -> dict[str, object]:
+    detail = json.loads(inst.rt_detail) if inst.rt_detail else {}
+    host = page.readiness.get(inst.host_id) if inst.host_id is not None else None
+    placed = inst.state in ("active", "error") and inst.host_id is not None
+    state, reasons = rt_state(
+        inst.rt_state, list(detail.get("reasons", [])), host if placed else None
+    )
+    return {
+        "rt_state": state,
+        "rt_reasons": reasons,
+        "rt_waived": detail.get("waived", {}),
+        "rt_checked_at": inst.rt_checked_at,
     }

@@ -21,6 +21,7 @@ from typing import Literal, cast
 import click
 
 from rtkvm.agent.executor import BootConfig, Executor, HostView
+from rtkvm.agent.guestcheck import LiveChecker, libvirt_lookup
 from rtkvm.agent.inventory import collect
 from rtkvm.agent.loop import Agent
 from rtkvm.agent.measure import MeasurementRunner
@@ -29,6 +30,7 @@ from rtkvm.dataplane.backend import DataPlane, OvsDpdkBackend
 from rtkvm.dataplane.ovs import OvsDpdk
 from rtkvm.dataplane.settings import load_settings
 from rtkvm.dataplane.stack import load_layout
+from rtkvm.domain.audit import AuditHost
 from rtkvm.domain.design import HostQuirks
 from rtkvm.guest import lifecycle
 from rtkvm.guest.create import Image
@@ -81,6 +83,20 @@ def _switch(rundir: Path | None, root: str) -> DataPlane | None:
 @click.option("--uri", default=lifecycle.DEFAULT_URI, show_default=True, help="libvirt URI.")
 @guest_boot_options
 @click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds per poll.")
+@click.option(
+    "--recheck",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Seconds between two RT checks of a running guest (also after every create and start).",
+)
+@click.option(
+    "--reinspect",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="Seconds between two inspections of the host (doctor, wiring); a change is registered.",
+)
 @click.option("--root", default="/", show_default=True, help="Host root to inspect.")
 @click.pass_context
 def agent(
@@ -98,6 +114,8 @@ def agent(
     accel: str,
     probe_cache: Path,
     interval: float,
+    recheck: float,
+    reinspect: float,
     root: str,
 ) -> None:
     """Run this host's node agent: register, heartbeat, create and delete its guests."""
@@ -128,13 +146,21 @@ def agent(
         quirks=HostQuirks(locked_memory=not no_lock),
         allow_unlocked_memory=no_lock,
     )
-    executor = Executor(LibvirtHypervisor(uri), switch, HostView(plan, read_topology(fs)), boot)
+    topology = read_topology(fs)
+    executor = Executor(LibvirtHypervisor(uri), switch, HostView(plan, topology), boot)
+    quirks = {q.id for q in facts.quirks if q.present}
+    checker = LiveChecker(
+        libvirt_lookup(uri), HostFS("/"), AuditHost.from_plan(plan, topology), quirks
+    )
     node = Agent(
         client,
         lambda: collect(fs, plan, wiring=host_wiring, switch=switch),
         executor,
         ports=switch.ports if switch is not None else set,
         runner=MeasurementRunner(lambda: lifecycle.connect(uri), HostFS("/")),
+        checker=checker,
+        recheck_s=recheck,
+        reinspect_s=reinspect,
     )
     if once:
         node.run(once=True)

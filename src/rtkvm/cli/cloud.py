@@ -117,9 +117,10 @@ def server_list(ctx: click.Context, all_projects: bool, fmt: str) -> None:
 @format_option
 @click.pass_context
 def server_show(ctx: click.Context, ref: str, fmt: str) -> None:
-    """Show a server by id or name, with its pCPU pinning (and RT: not assured under a waiver)."""
+    """Show a server by id or name, with its pCPU pinning and its RT state (with every reason;
+    not assured under a waiver)."""
     item = plain(api_of(ctx).server(ref))
-    if fmt == "table" and item.get("rt_waiver"):
+    if fmt == "table":
         item["rt"] = rt_cell(item)
     show_one(item, fmt)
 

@@ -72,9 +72,17 @@ def waiver_cell(host: dict[str, Any]) -> str:
 
 
 def rt_cell(server: dict[str, Any]) -> str:
-    """``not assured (host waiver: <reason>)`` for a server placed under a waiver, else empty."""
+    """The server's RT state at a glance: ``verified``, ``degraded: <first reason>``,
+    ``unverified``; ``not assured (host waiver: <reason>)`` for one placed under a waiver."""
     reason = server.get("rt_waiver")
-    return f"not assured (host waiver: {reason})" if reason else ""
+    if reason:
+        return f"not assured (host waiver: {reason})"
+    state = str(server.get("rt_state") or "unverified")
+    reasons = server.get("rt_reasons") or []
+    if state == "degraded" and reasons:
+        first = str(reasons[0])
+        return f"degraded: {first[:60]}" + ("..." if len(first) > 60 else "")
+    return state
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

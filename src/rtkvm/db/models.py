@@ -234,6 +234,13 @@ class Instance(Base):
     """JSON: vcpu_pins [[vcpu, pcpu]...], emulator_cpus, cell_nodes, hugepages per node."""
     rt_waiver: Mapped[str | None] = mapped_column(Text, nullable=True)
     """The host's RT waiver when the instance was placed: its latency is not assured."""
+    rt_state: Mapped[str] = mapped_column(
+        String(16), default="unverified", server_default="unverified"
+    )
+    """What its agent last found: 'verified', 'degraded' or 'unverified' (rtkvm.api.rtstate)."""
+    rt_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """JSON: the reasons and the host's waived rules of that check."""
+    rt_checked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 

@@ -7,11 +7,10 @@ domain, :func:`enforce` reads the flavor from Nova's metadata in the domain XML
 one priority scale, :mod:`rtkvm.priorities`), sets that policy and priority
 on the RT vCPU threads that differ, verifies every vCPU, emulator and I/O
 thread from /proc against the domain's pinning and the flavor's scheduling
-(:func:`rtkvm.guest.verify.verify_threads`), and audits the domain against
-the RT rules and the host's partition (:func:`rtkvm.domain.audit.audit_domain`).
-An audit failure that a present host quirk explains (``waived_by`` in the
-rules) is the host's known waiver; any other failure, a thread that could
-not be set or does not verify, or a flavor rtkvm cannot read makes the guest
+and audits the domain against the RT rules and the host's partition, both
+through :func:`rtkvm.guest.rtcheck.check_live` (an audit failure a host
+quirk explains is the host's known waiver). A thread that could not be set,
+any failure the check finds, or a flavor rtkvm cannot read makes the guest
 ``degraded``, with each reason. Threads change only through the
 :class:`~rtkvm.tune.system.ProcessControl` seam and /proc is read through
 :class:`~rtkvm.hostfs.HostFS`. This module must not talk to libvirt or Nova.
@@ -23,13 +22,14 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from rtkvm.domain.audit import AuditHost, audit_domain, waived_failures
+from rtkvm.domain.audit import AuditHost
 from rtkvm.domain.spec import from_extra_specs, resolve_mask
 from rtkvm.domain.xml import parse_domain
 from rtkvm.domain.xml_tuning import CpuTune, VcpuSched
 from rtkvm.errors import HostWriteError, RtkvmError
-from rtkvm.findings import Report, Status
-from rtkvm.guest.verify import read_threads, verify_threads
+from rtkvm.findings import Report
+from rtkvm.guest.rtcheck import check_live
+from rtkvm.guest.verify import read_threads
 from rtkvm.hostfs import HostFS
 from rtkvm.openstack.novaguest import NovaGuest
 from rtkvm.priorities import band_problem
@@ -137,17 +137,10 @@ def enforce(
             f"vCPU {thread.vcpu} (tid {thread.tid}): {thread.policy}/{thread.rt_priority} -> "
             f"{spec.sched_policy}/{spec.priority}"
         )
-    verify = verify_threads(subject, read_threads(fs, qemu_pid), wanted, domain.vcpus)
-    reasons += [
-        f"{f.id}: {f.message}" for f in verify.findings if f.status in (Status.FAIL, Status.UNKNOWN)
-    ]
-    audit = audit_domain(replace(domain, cputune=wanted), host, subject=subject)
-    waived = waived_failures(audit, quirks)
-    reasons += [
-        f"audit {f.id}: {f.message}"
-        for f in audit.findings
-        if f.status is Status.FAIL and f.id not in waived
-    ]
+    live = check_live(
+        domain, qemu_pid, fs=fs, host=host, quirks=quirks, subject=subject, cputune=wanted
+    )
+    reasons += live.reasons
     return replace(
         base,
         verdict="degraded" if reasons else "verified",
@@ -156,7 +149,7 @@ def enforce(
         rt_vcpus=rt.format(),
         reasons=tuple(reasons),
         applied=tuple(applied),
-        waived=waived,
-        verify=verify,
-        audit=audit,
+        waived=live.waived,
+        verify=live.verify,
+        audit=live.audit,
     )

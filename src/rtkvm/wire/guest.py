@@ -43,6 +43,15 @@ class InstanceOut(BaseModel):
     rt_waiver: str | None = None
     """The host's RT waiver when the instance was placed there: its latency is not assured.
     None: placed on an RT-ready host (or not placed)."""
+    rt_state: str = "unverified"
+    """At a glance (rtkvm.api.rtstate): 'verified' (threads and live domain checked by the
+    agent), 'degraded' (with rt_reasons), 'not-assured' (its host is waived) or
+    'unverified' (not checked yet)."""
+    rt_reasons: list[str] = Field(default_factory=list)
+    rt_waived: dict[str, str] = Field(default_factory=dict)
+    """Audit rules that failed because of a known host quirk: rule -> quirk."""
+    rt_checked_at: float | None = None
+    """When the agent last checked the guest."""
 
 
 class AgentInstance(InstanceOut):
@@ -54,6 +63,16 @@ class AgentInstance(InstanceOut):
     """Where it runs on the agent's host, floating CPUs and hugepages included."""
 
 
+class RtCheckDoc(_In):
+    """What the agent found when it checked a running guest (rtkvm.guest.rtcheck)."""
+
+    state: Literal["verified", "degraded"]
+    reasons: list[str] = Field(default_factory=list, max_length=256)
+    waived: dict[str, str] = Field(default_factory=dict, max_length=64)
+
+
 class StateReport(_In):
     state: ReportedState
     fault: str | None = Field(default=None, max_length=2000)
+    rt: RtCheckDoc | None = None
+    """With 'active': the guest's RT check, when the agent made one."""

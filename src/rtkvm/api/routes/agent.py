@@ -218,6 +218,9 @@ def report(
         inst = _locked(s, instance_id)  # one state change of an instance at a time
         if inst is None or inst.host_id != agent.host_id:
             raise not_found("instance", instance_id, " on this host")
+        if body.rt is not None and body.state != "active":
+            raise ApiError(422, "rt: an RT check is reported with state 'active' only")
+        _keep_rt_check(inst, body, now)
         if inst.state == body.state:
             return agent_instance(s, inst)
         check_move(f"instance {instance_id}", inst.state, body.state, MOVES)
@@ -232,6 +235,16 @@ def report(
         inst.updated_at = now
         s.flush()
         return agent_instance(s, inst)
+
+
+def _keep_rt_check(inst: Instance, body: StateReport, now: float) -> None:
+    """The agent's RT check of a running guest; a guest that stops running is unverified."""
+    if body.rt is not None:
+        inst.rt_state = body.rt.state
+        inst.rt_detail = json.dumps({"reasons": body.rt.reasons, "waived": body.rt.waived})
+        inst.rt_checked_at = now
+    elif body.state != "active":
+        inst.rt_state, inst.rt_detail, inst.rt_checked_at = "unverified", None, None
 
 
 @router.post("/unknown")
