@@ -44,7 +44,8 @@ EXAMPLES = {"positive": 25, "negative": 15, "existing": 10}
 UNAUTHORIZED_EXAMPLES = 6
 """Examples per operation without a token or with an unknown one (always 401)."""
 BAD_TOKEN = "rtk_not-a-token-of-this-cloud-0123456789abcdefghijk"
-PUBLIC = {"GET /v1"}
+PUBLIC = {"GET /v1", "GET /healthz", "GET /readyz"}
+"""Operations that answer without a token (the version document, liveness, readiness)."""
 
 
 @dataclass

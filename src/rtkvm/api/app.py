@@ -17,6 +17,7 @@ from rtkvm import __version__
 from rtkvm.api import errors
 from rtkvm.api.deps import Services
 from rtkvm.api.guard import BodyGuard
+from rtkvm.api.metrics import Metrics
 from rtkvm.api.routes import (
     agent,
     agent_guests,
@@ -24,6 +25,7 @@ from rtkvm.api.routes import (
     check,
     flavors,
     guests,
+    health,
     hosts,
     instances,
     measurements,
@@ -55,6 +57,7 @@ ROUTERS = (
     agent_guests,
     guests,
     check,
+    health,
 )
 
 
@@ -86,6 +89,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         clock=clock,
         throttle=AuthThrottle(clock, limit=settings.auth_failures_per_minute),
         sweeps=Sweeps(settings, clock),
+        metrics=Metrics(db, clock, settings.agent_timeout_s),
     )
     errors.install(app)
     app.add_middleware(BodyGuard)  # a token first, then a bounded, well-formed body

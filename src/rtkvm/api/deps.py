@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -25,6 +25,9 @@ from rtkvm.db.models import Host, Project, Token, User
 from rtkvm.settings import Settings
 from rtkvm.wire.secrets import hash_secret
 
+if TYPE_CHECKING:
+    from rtkvm.api.metrics import Metrics
+
 
 @dataclass(frozen=True)
 class Services:
@@ -35,6 +38,7 @@ class Services:
     clock: Callable[[], float]
     throttle: AuthThrottle
     sweeps: Sweeps
+    metrics: Metrics
 
 
 @dataclass(frozen=True)

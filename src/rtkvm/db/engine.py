@@ -125,6 +125,16 @@ class Database:
         with self._write() as session, session.begin():
             yield session
 
+    def revisions(self) -> tuple[str | None, str | None]:
+        """(the database's Alembic revision, the code's head)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        return current, head
+
     def migrate(self, revision: str = "head") -> None:
         """``alembic upgrade head`` on this database, by one process at a time.
 

@@ -230,6 +230,8 @@ def report(
             inst.fault = body.fault or "teardown failed on the host"
             inst.updated_at = now
             return agent_instance(s, inst)
+        if inst.state == "building" and body.state == "active":
+            services.metrics.create_to_active_seconds.observe(max(now - inst.created_at, 0.0))
         inst.state = body.state
         inst.fault = body.fault if body.state == "error" else None
         inst.updated_at = now

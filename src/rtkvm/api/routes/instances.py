@@ -16,6 +16,7 @@ calls rtkvm.domain.placement).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 from fastapi import APIRouter, Query, Response
@@ -95,6 +96,7 @@ def create_instance(
             s.add(InstanceNetwork(instance_id=instance_id, position=position, network_id=net.id))
         request = Request.from_spec(spec, tuple((n.name, n.physnet) for n in nets))
     settings = services.settings
+    began = time.perf_counter()
     try:
         claimed = schedule(
             services.db,
@@ -108,6 +110,7 @@ def create_instance(
             now=now,
         )
     except RtkvmError as exc:
+        services.metrics.schedule_seconds.labels("refused").observe(time.perf_counter() - began)
         with services.db.write() as s:
             s.execute(
                 update(Instance)
@@ -115,6 +118,7 @@ def create_instance(
                 .values(state="error", fault=str(exc), updated_at=services.clock())
             )
         raise
+    services.metrics.schedule_seconds.labels("placed").observe(time.perf_counter() - began)
     # the answer from what the claim wrote, without reading the instance back
     inst.state, inst.host_id, inst.updated_at = "building", claimed.host_id, now
     inst.rt_cores, inst.placement = len(claimed.placement.claimed), claimed.placement_json

@@ -1,0 +1,205 @@
+"""What the control plane exposes to Prometheus: the cloud's state read at scrape time, and
+two timings observed as they happen.
+
+At each scrape :class:`StateCollector` reads the database once per family:
+hosts by status, readiness and engine; each host's RT pCPUs (total, used, and
+guests per pCPU) per NUMA node and its heartbeat age; instances by state and
+RT state; degraded guests of either engine; the worst cyclictest latency last
+measured per server and per host. :class:`Metrics` also holds the histograms
+the routes observe: the scheduler's decision time and the time from create to
+active. Names, help texts and buckets are data here, in one place. This module
+must not write to the database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from rtkvm.api.rtstate import HostRt, rt_state
+from rtkvm.api.views import host_status
+from rtkvm.db.engine import Database
+from rtkvm.db.models import GuestVerdict, Host, HostNode, Instance, Measurement
+
+PREFIX = "rtkvm"
+SCHEDULE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+ACTIVE_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
+LIVE_STATES = ("scheduling", "building", "active", "error", "deleting")
+
+
+class StateCollector(Collector):
+    """The cloud as the database says now, one family per query."""
+
+    def __init__(self, db: Database, clock: Callable[[], float], agent_timeout_s: float) -> None:
+        self.db = db
+        self.clock = clock
+        self.timeout = agent_timeout_s
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = self.clock()
+        with self.db.read() as s:
+            hosts = list(s.scalars(select(Host).order_by(Host.name)))
+            yield from self._hosts(hosts, now)
+            yield self._pcpus(s, hosts)
+            yield from self._instances(s, hosts)
+            yield self._guest_verdicts(s)
+            yield from self._worst(s)
+
+    def _hosts(self, hosts: list[Host], now: float) -> Iterator[GaugeMetricFamily]:
+        counts: dict[tuple[str, str, str], int] = {}
+        age = GaugeMetricFamily(
+            f"{PREFIX}_host_heartbeat_age_seconds",
+            "Seconds since the host's agent was last heard (hosts that registered).",
+            labels=["host"],
+        )
+        for h in hosts:
+            readiness = "ready" if h.doctor_verdict == "ready" else (
+                "waived" if h.rt_waiver is not None else h.doctor_verdict
+            )  # fmt: skip
+            key = (host_status(h, now, self.timeout), readiness, h.engine)
+            counts[key] = counts.get(key, 0) + 1
+            if h.heartbeat_at is not None:
+                age.add_metric([h.name], max(now - h.heartbeat_at, 0.0))
+        by_state = GaugeMetricFamily(
+            f"{PREFIX}_hosts",
+            "Hosts by status (up, down, enrolled), RT readiness (ready, waived, not-ready, "
+            "unknown) and engine (rtkvm, openstack).",
+            labels=["status", "readiness", "engine"],
+        )
+        for (status, readiness, engine), n in sorted(counts.items()):
+            by_state.add_metric([status, readiness, engine], n)
+        yield by_state
+        yield age
+
+    def _pcpus(self, s: Any, hosts: list[Host]) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(
+            f"{PREFIX}_host_rt_pcpus",
+            "RT pCPUs per host and NUMA node: total (guest slots: pCPUs x guests per pCPU), "
+            "used, and share (guests per pCPU; above 1 only on a waived lab host).",
+            labels=["host", "node", "kind"],
+        )
+        names = {h.id: (h.name, h.pcpu_share) for h in hosts}
+        for node in s.scalars(select(HostNode).order_by(HostNode.host_id, HostNode.node)):
+            name, share = names.get(node.host_id, ("?", 1))
+            labels = [name, str(node.node)]
+            family.add_metric([*labels, "total"], node.rt_total)
+            family.add_metric([*labels, "used"], node.rt_used)
+            family.add_metric([*labels, "share"], share)
+        return family
+
+    def _instances(self, s: Any, hosts: list[Host]) -> Iterator[GaugeMetricFamily]:
+        ready = {h.id: HostRt(h.name, h.doctor_verdict, tuple(json.loads(h.doctor_failed)),
+                              h.rt_waiver) for h in hosts}  # fmt: skip
+        counts: dict[tuple[str, str], int] = {}
+        rows = s.execute(
+            select(Instance.state, Instance.rt_state.label("checked"), Instance.host_id).where(
+                Instance.state.in_(LIVE_STATES)
+            )
+        )
+        for state, checked, host_id in rows:
+            placed = state in ("active", "error") and host_id is not None
+            seen = rt_state(checked, [], ready.get(host_id) if placed else None)[0]
+            counts[(state, seen)] = counts.get((state, seen), 0) + 1
+        family = GaugeMetricFamily(
+            f"{PREFIX}_instances",
+            "rtkvm's instances by state and RT state (verified, degraded, not-assured, "
+            "unverified).",
+            labels=["state", "rt_state"],
+        )
+        for (state, seen_state), n in sorted(counts.items()):
+            family.add_metric([state, seen_state], n)
+        yield family
+
+    def _guest_verdicts(self, s: Any) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(
+            f"{PREFIX}_guest_verdicts",
+            "Guests Nova built, by the RT verdict their host's agent last reported.",
+            labels=["verdict"],
+        )
+        rows = s.execute(select(GuestVerdict.verdict, func.count()).group_by(GuestVerdict.verdict))
+        for verdict, n in sorted(rows):
+            family.add_metric([verdict], n)
+        return family
+
+    def _worst(self, s: Any) -> Iterator[GaugeMetricFamily]:
+        """The worst latency of each live instance's last finished cyclictest, and each
+        host's worst over those."""
+        last = (
+            select(Measurement.instance_id, func.max(Measurement.finished_at).label("at"))
+            .where(Measurement.kind == "cyclictest", Measurement.state == "done")
+            .group_by(Measurement.instance_id)
+            .subquery()
+        )
+        rows = s.execute(
+            select(Instance.id, Instance.name, Host.name, Measurement.result)
+            .join(last, last.c.instance_id == Instance.id)
+            .join(
+                Measurement,
+                (Measurement.instance_id == Instance.id) & (Measurement.finished_at == last.c.at),
+            )
+            .join(Host, Host.id == Measurement.host_id)
+            .where(Instance.state.in_(LIVE_STATES))
+        )
+        server = GaugeMetricFamily(
+            f"{PREFIX}_server_worst_latency_us",
+            "Worst cyclictest latency (µs) of the server's last finished measurement; "
+            "emulated=1: measured under TCG, meaningless for real time.",
+            labels=["server", "name", "host", "emulated"],
+        )
+        per_host: dict[tuple[str, str], float] = {}
+        for inst_id, name, host, result in rows:
+            worst, emulated = _worst_of(result)
+            if worst is None:
+                continue
+            server.add_metric([inst_id, name, host, emulated], worst)
+            key = (host, emulated)
+            per_host[key] = max(per_host.get(key, 0.0), worst)
+        host_family = GaugeMetricFamily(
+            f"{PREFIX}_host_worst_latency_us",
+            "Worst of its servers' last cyclictest latencies (µs).",
+            labels=["host", "emulated"],
+        )
+        for (host, emulated), worst in sorted(per_host.items()):
+            host_family.add_metric([host, emulated], worst)
+        yield server
+        yield host_family
+
+
+def _worst_of(result: str | None) -> tuple[float | None, str]:
+    try:
+        doc = json.loads(result or "null")
+        threads = doc["latency"]["threads"]
+        worst = max(float(t["max_us"]) for t in threads)
+    except (ValueError, KeyError, TypeError):
+        return None, "0"
+    return worst, "0" if doc.get("accel") == "kvm" else "1"
+
+
+class Metrics:
+    """The registry of one API app: the state collector and the routes' histograms."""
+
+    def __init__(self, db: Database, clock: Callable[[], float], agent_timeout_s: float) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(StateCollector(db, clock, agent_timeout_s))
+        self.schedule_seconds = Histogram(
+            f"{PREFIX}_schedule_seconds",
+            "Time the scheduler took to decide and claim, per create that reached it.",
+            labelnames=["outcome"],
+            buckets=SCHEDULE_BUCKETS,
+            registry=self.registry,
+        )
+        self.create_to_active_seconds = Histogram(
+            f"{PREFIX}_create_to_active_seconds",
+            "Time from a server's create to its agent reporting it active.",
+            buckets=ACTIVE_BUCKETS,
+            registry=self.registry,
+        )
+
+    def text(self) -> bytes:
+        return generate_latest(self.registry)
