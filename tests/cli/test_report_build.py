@@ -116,6 +116,7 @@ def test_build_writes_the_report_and_the_pictures(
     assert written == [
         "cyclictest-rt1.svg",
         "cyclictest-rt2.svg",
+        "report.html",
         "report.json",
         "report.md",
         "report.txt",
@@ -135,6 +136,10 @@ def test_build_writes_the_report_and_the_pictures(
     assert "![rt1 -> rt2](rtt-rt1-rt2.svg)" in (out_dir / "report.md").read_text()
     for svg in out_dir.glob("*.svg"):
         etree.parse(str(svg))
+    page = etree.parse(str(out_dir / "report.html"), etree.HTMLParser())
+    assert page.findtext(".//h1") == "demo"
+    assert len(page.findall(".//figure")) == 3  # the pictures are inline: one file to send
+    assert "rt2: measured under TCG" in "".join(page.find(".//div[@class='warn']").itertext())
 
 
 @pytest.mark.parametrize(

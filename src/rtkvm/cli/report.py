@@ -62,7 +62,8 @@ def histogram(result_file: Path, output: Path, title: str | None) -> None:
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Directory to write report.txt, report.md, report.json and the SVG pictures to.",
+    help="Directory to write report.txt, report.md, report.html (standalone), report.json "
+    "and the SVG pictures to.",
 )
 @click.option("--title", default="rtkvm latency report", show_default=True)
 @click.option(
@@ -97,6 +98,7 @@ def build(
     outputs = {
         "report.txt": text,
         "report.md": measure_report.render_markdown(built),
+        "report.html": measure_report.render_html(built),
         "report.json": json.dumps(measure_report.summarise(built), indent=2) + "\n",
         **pictures,
     }
@@ -110,7 +112,8 @@ def build(
         ) from None
     click.echo(text, nl=False)
     click.echo(
-        f"\nreport: {out_dir / 'report.txt'}, {out_dir / 'report.md'}, {out_dir / 'report.json'}; "
+        f"\nreport: {out_dir / 'report.txt'}, {out_dir / 'report.md'}, "
+        f"{out_dir / 'report.html'}, {out_dir / 'report.json'}; "
         + (
             f"pictures: {', '.join(str(out_dir / p) for p in pictures)}"
             if pictures

@@ -16,6 +16,7 @@ files, run anything, or talk to the control plane (see cli/report.py).
 from __future__ import annotations
 
 import dataclasses
+import html
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -569,6 +570,55 @@ def render_markdown(report: Report) -> str:
             lines += [f"### {_md(name)}", "", f"![{_md(name)}]({pic})", ""]
         lines.pop()
     return "\n".join(lines) + "\n"
+
+
+HTML_STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:2px 6px;
+font-size:13px;text-align:right}th{background:#eee}td:first-child{text-align:left}
+.warn{background:#fff3cd;border:1px solid #e0b000;padding:.5em 1em}
+.warn li{margin:.2em 0}figure{margin:1em 0}
+"""
+
+
+def render_html(report: Report) -> str:
+    """The report as one standalone HTML page (pictures inline): what ``rtkvm report build``
+    writes as report.html and the dashboard gives for download."""
+    summary = summarise(report)
+    e = html.escape
+    out = [
+        "<!DOCTYPE html>",
+        f'<html lang="en"><head><meta charset="utf-8"><title>{e(report.title)}</title>',
+        f"<style>{HTML_STYLE}</style></head><body>",
+        f"<h1>{e(report.title)}</h1>",
+    ]
+    header = _header_lines(summary)
+    if header:
+        out.append("<ul>" + "".join(f"<li>{e(h.strip())}</li>" for h in header) + "</ul>")
+    warnings = summary["warnings"]
+    if warnings:
+        out.append(f'<div class="warn" role="alert"><strong>{len(warnings)} WARNING(S): '
+                   "read these before the figures</strong><ul>")  # fmt: skip
+        out += [f"<li>{e(w)}</li>" for w in warnings]
+        out.append("</ul></div>")
+    else:
+        out.append("<p>No warnings.</p>")
+    for table in _tables(summary):
+        out.append(f"<h2>{e(table.heading)}</h2><table><tr>")
+        out += [f"<th>{e(h)}</th>" for h in table.header]
+        out.append("</tr>")
+        for row in table.rows:
+            out.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
+        out.append("</table>")
+        notes = [f"n/a[{i}]: {n}" for i, n in enumerate(table.footnotes, 1)] + table.faults
+        if notes:
+            out.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+    if not report.entries:
+        out.append("<p>No measurements.</p>")
+    for name, svg in render_pictures(report).items():
+        out.append(f'<figure id="{e(name)}">{svg}<figcaption>{e(name)}</figcaption></figure>')
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
 
 
 def _md(text: str) -> str:
