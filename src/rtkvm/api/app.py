@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from rtkvm import __version__
 from rtkvm.api import errors
+from rtkvm.api.dashboard import pages as dashboard
 from rtkvm.api.deps import Services
 from rtkvm.api.guard import BodyGuard
 from rtkvm.api.metrics import Metrics
@@ -58,6 +59,7 @@ ROUTERS = (
     guests,
     check,
     health,
+    dashboard,
 )
 
 
@@ -92,6 +94,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         metrics=Metrics(db, clock, settings.agent_timeout_s),
     )
     errors.install(app)
+    dashboard.install(app)
     app.add_middleware(BodyGuard)  # a token first, then a bounded, well-formed body
     for module in ROUTERS:
         app.include_router(module.router, responses=errors.RESPONSES)

@@ -84,6 +84,13 @@ def get_caller(
         raise
 
 
+def principal_of(request: Request, services: Services, token: str) -> Principal:
+    """Who a token (from a cookie: the dashboard) is; throttled like a bearer token."""
+    return get_caller(
+        request, services, HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+    )
+
+
 def _principal(services: Services, creds: HTTPAuthorizationCredentials | None) -> Principal:
     if creds is None or not creds.credentials:
         raise ApiError(401, "no API token: send 'Authorization: Bearer <token>'")

@@ -22,15 +22,15 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from rtkvm.api.proofs import LIVE_STATES, last_cyclictests
 from rtkvm.api.rtstate import HostRt, rt_state
 from rtkvm.api.views import host_status
 from rtkvm.db.engine import Database
-from rtkvm.db.models import GuestVerdict, Host, HostNode, Instance, Measurement
+from rtkvm.db.models import GuestVerdict, Host, HostNode, Instance
 
 PREFIX = "rtkvm"
 SCHEDULE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 ACTIVE_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
-LIVE_STATES = ("scheduling", "building", "active", "error", "deleting")
 
 
 class StateCollector(Collector):
@@ -130,22 +130,6 @@ class StateCollector(Collector):
     def _worst(self, s: Any) -> Iterator[GaugeMetricFamily]:
         """The worst latency of each live instance's last finished cyclictest, and each
         host's worst over those."""
-        last = (
-            select(Measurement.instance_id, func.max(Measurement.finished_at).label("at"))
-            .where(Measurement.kind == "cyclictest", Measurement.state == "done")
-            .group_by(Measurement.instance_id)
-            .subquery()
-        )
-        rows = s.execute(
-            select(Instance.id, Instance.name, Host.name, Measurement.result)
-            .join(last, last.c.instance_id == Instance.id)
-            .join(
-                Measurement,
-                (Measurement.instance_id == Instance.id) & (Measurement.finished_at == last.c.at),
-            )
-            .join(Host, Host.id == Measurement.host_id)
-            .where(Instance.state.in_(LIVE_STATES))
-        )
         server = GaugeMetricFamily(
             f"{PREFIX}_server_worst_latency_us",
             "Worst cyclictest latency (µs) of the server's last finished measurement; "
@@ -153,13 +137,11 @@ class StateCollector(Collector):
             labels=["server", "name", "host", "emulated"],
         )
         per_host: dict[tuple[str, str], float] = {}
-        for inst_id, name, host, result in rows:
-            worst, emulated = _worst_of(result)
-            if worst is None:
-                continue
-            server.add_metric([inst_id, name, host, emulated], worst)
-            key = (host, emulated)
-            per_host[key] = max(per_host.get(key, 0.0), worst)
+        for p in last_cyclictests(s):
+            emulated = "1" if p.emulated else "0"
+            server.add_metric([p.instance_id, p.name, p.host, emulated], p.worst_us)
+            key = (p.host, emulated)
+            per_host[key] = max(per_host.get(key, 0.0), p.worst_us)
         host_family = GaugeMetricFamily(
             f"{PREFIX}_host_worst_latency_us",
             "Worst of its servers' last cyclictest latencies (µs).",
@@ -169,16 +151,6 @@ class StateCollector(Collector):
             host_family.add_metric([host, emulated], worst)
         yield server
         yield host_family
-
-
-def _worst_of(result: str | None) -> tuple[float | None, str]:
-    try:
-        doc = json.loads(result or "null")
-        threads = doc["latency"]["threads"]
-        worst = max(float(t["max_us"]) for t in threads)
-    except (ValueError, KeyError, TypeError):
-        return None, "0"
-    return worst, "0" if doc.get("accel") == "kvm" else "1"
 
 
 class Metrics:

@@ -1,0 +1,1 @@
+"""The operator's web dashboard, served by the API on its own port and with its tokens."""
