@@ -28,6 +28,7 @@ padding:2px;border:1px solid #999;border-radius:3px;overflow:hidden}
 .cpu b{display:block}.r-housekeeping{background:#e3f2fd}.r-rt{background:#ffe0b2}
 .r-dataplane{background:#d1c4e9}.r-unassigned{background:#eee}.cpu.shared{border:2px dashed #c62828}
 .legend span{margin-right:1em;padding:0 6px;border:1px solid #999}
+.legend .shared{border:2px dashed #c62828}
 form.login{background:#fff;padding:1.5em;max-width:30em;border:1px solid #ccd}
 input[type=password]{width:100%;padding:.4em;margin:.5em 0}
 """

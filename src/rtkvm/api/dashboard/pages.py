@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from rtkvm.api.dashboard.html import badge, esc, link, login_page, page, table
@@ -27,7 +27,7 @@ from rtkvm.api.dashboard.partition import partition_map, render_map
 from rtkvm.api.deps import Principal, ServicesDep, get_caller, principal_of
 from rtkvm.api.errors import ApiError
 from rtkvm.api.proofs import Proof, last_cyclictests
-from rtkvm.api.views import host_out, instances_out, network_out, visible_networks
+from rtkvm.api.views import host_out, hosts_out, instances_out, network_out, visible_networks
 from rtkvm.api.views_guests import verdict_out
 from rtkvm.api.views_measure import measurement_out
 from rtkvm.db.models import (
@@ -53,7 +53,8 @@ router = APIRouter(prefix="/ui", tags=["dashboard"], include_in_schema=False)
 COOKIE = "rtkvm_session"
 COOKIE_AGE_S = 8 * 3600
 LIST_MAX = 500
-"""The most rows one list page shows (newest or first by name)."""
+"""The most servers or measurements one list page shows (first by name, or newest); the
+page says when there are more. Hosts and networks are all shown."""
 WHEN = "%Y-%m-%d %H:%M:%S UTC"
 
 
@@ -165,8 +166,8 @@ def hosts_page(services: ServicesDep, p: Viewer) -> HTMLResponse:
     _admins_only(p)
     now, timeout = services.clock(), services.settings.agent_timeout_s
     with services.db.read() as s:
-        hosts = list(s.scalars(select(Host).order_by(Host.name).limit(LIST_MAX)))
-        outs = [host_out(s, h, now, timeout) for h in hosts]
+        hosts = list(s.scalars(select(Host).order_by(Host.name)))
+        outs = hosts_out(s, hosts, now, timeout)
         proofs = _worst_per_host(last_cyclictests(s))
     rows = []
     for h in outs:
@@ -279,17 +280,26 @@ def host_page(name: str, services: ServicesDep, p: Viewer) -> HTMLResponse:
 # -- servers ------------------------------------------------------------------------
 
 
-def _servers(s: Session, p: Principal) -> list[Instance]:
-    query = select(Instance).where(Instance.state != "deleted")
+def _servers(s: Session, p: Principal) -> tuple[list[Instance], int]:
+    """The first LIST_MAX servers the viewer sees, by name, and how many there are."""
+    where = [Instance.state != "deleted"]
     if not p.is_admin:
-        query = query.where(Instance.project_id == p.project_id)
-    return list(s.scalars(query.order_by(Instance.name, Instance.id).limit(LIST_MAX)))
+        where.append(Instance.project_id == p.project_id)
+    total = s.scalar(select(func.count()).select_from(Instance).where(*where)) or 0
+    query = select(Instance).where(*where).order_by(Instance.name, Instance.id).limit(LIST_MAX)
+    return list(s.scalars(query)), total
+
+
+def _more(shown: int, total: int, what: str) -> str:
+    if total <= shown:
+        return ""
+    return f'<p class="warn">showing the first {shown} of {total} {what}</p>'
 
 
 @router.get("/servers", response_class=HTMLResponse)
 def servers_page(services: ServicesDep, p: Viewer) -> HTMLResponse:
     with services.db.read() as s:
-        insts = _servers(s, p)
+        insts, total = _servers(s, p)
         outs = instances_out(s, insts)
         proofs = {pr.instance_id: pr for pr in last_cyclictests(s, [i.id for i in insts])}
     rows = [
@@ -306,7 +316,7 @@ def servers_page(services: ServicesDep, p: Viewer) -> HTMLResponse:
         ["server", "project", "flavor", "state", "host", "RT", "vCPU→pCPU", "networks",
          "last proof"], rows, empty="no servers",
     )  # fmt: skip
-    return _html("Servers", body, p, "servers")
+    return _html("Servers", _more(len(insts), total, "servers") + body, p, "servers")
 
 
 @router.get("/servers/{server_id}", response_class=HTMLResponse)
@@ -358,9 +368,7 @@ def networks_page(services: ServicesDep, p: Viewer) -> HTMLResponse:
     with services.db.read() as s:
         nets = [
             network_out(s, n)
-            for n in s.scalars(
-                select(Network).where(visible_networks(p)).order_by(Network.name).limit(LIST_MAX)
-            )
+            for n in s.scalars(select(Network).where(visible_networks(p)).order_by(Network.name))
         ]
         hosts = list(s.scalars(select(Host).order_by(Host.name))) if p.is_admin else []
     rows = []
@@ -409,26 +417,36 @@ def _measurement_table(ms: Sequence[MeasurementOut]) -> str:
 def _visible_measurements(
     s: Session, p: Principal, ids: Sequence[str] | None = None
 ) -> list[MeasurementOut]:
-    query = select(Measurement)
-    if not p.is_admin:
-        query = query.where(Measurement.project_id == p.project_id)
-    if ids is not None:
-        query = query.where(Measurement.id.in_([i.lower() for i in ids if is_uuid(i)]))
+    """The newest LIST_MAX measurements the viewer sees (of ``ids`` when given)."""
+    query = select(Measurement).where(*_measurement_scope(p, ids))
     query = query.order_by(Measurement.created_at.desc()).limit(LIST_MAX)
     return [measurement_out(s, m) for m in s.scalars(query)]
+
+
+def _measurement_scope(p: Principal, ids: Sequence[str] | None = None) -> list[Any]:
+    where: list[Any] = []
+    if not p.is_admin:
+        where.append(Measurement.project_id == p.project_id)
+    if ids is not None:
+        where.append(Measurement.id.in_([i.lower() for i in ids if is_uuid(i)]))
+    return where
 
 
 @router.get("/measurements", response_class=HTMLResponse)
 def measurements_page(services: ServicesDep, p: Viewer) -> HTMLResponse:
     with services.db.read() as s:
         ms = _visible_measurements(s, p)
+        total = s.scalar(
+            select(func.count()).select_from(Measurement).where(*_measurement_scope(p))
+        )
     done = [m.id for m in ms if m.state == "done"]
     download = ""
     if done:
         query = "&".join(f"id={i}" for i in done[:50])
         download = f'<p><a href="/ui/report.html?{query}" id="report">report of the last ' \
                    f"{min(len(done), 50)} finished measurements (HTML)</a></p>"  # fmt: skip
-    return _html("Measurements", download + _measurement_table(ms), p, "measurements")
+    more = _more(len(ms), total or 0, "measurements (the newest)")
+    return _html("Measurements", more + download + _measurement_table(ms), p, "measurements")
 
 
 @router.get("/measurements/{measurement_id}", response_class=HTMLResponse)

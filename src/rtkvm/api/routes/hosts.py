@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from rtkvm.api.deps import AdminDep, ServicesDep
 from rtkvm.api.errors import ApiError, conflict
 from rtkvm.api.security import add_token
-from rtkvm.api.views import host_named, host_out, unknown_out
+from rtkvm.api.views import host_named, host_out, hosts_out, unknown_out
 from rtkvm.cpuset import CpuSet
 from rtkvm.db.models import (
     CpuClaim,
@@ -79,7 +79,7 @@ def list_hosts(services: ServicesDep, _: AdminDep) -> list[schemas.HostOut]:
     now = services.clock()
     with services.db.read() as s:
         hosts = list(s.scalars(select(Host).order_by(Host.name)))
-        return [host_out(s, h, now, services.settings.agent_timeout_s) for h in hosts]
+        return hosts_out(s, hosts, now, services.settings.agent_timeout_s)
 
 
 @router.get("/{name}")
