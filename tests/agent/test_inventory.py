@@ -16,8 +16,7 @@ from rtkvm.cpuset import CpuSet
 from rtkvm.errors import InputError
 from rtkvm.host.checks import shipped_checks
 from rtkvm.host.doctor import evaluate
-from rtkvm.host.facts import host_facts
-from rtkvm.host.inspect import inspect_host
+from rtkvm.host.observe import observe
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS, Unknown
 from rtkvm.net.model import HostWiring, Uplink
@@ -47,7 +46,7 @@ def test_an_untuned_host_reports_the_failed_checks() -> None:
         housekeeping=CpuSet.parse("0"), rt_vcpu=CpuSet.parse("1"), dataplane=CpuSet()
     )
     report = collect(fs, plan)
-    facts = host_facts(inspect_host(fs))
+    _, facts = observe(fs)
     expected = evaluate(shipped_checks(), facts, plan)
     assert report.doctor.verdict == "not-ready"
     assert report.doctor.failed == [f.id for f in expected.findings if f.blocking]
@@ -69,7 +68,7 @@ def test_dataplane_states() -> None:
 
 
 def test_unknown_topology_cannot_register(fs: HostFS, plan: PartitionPlan) -> None:
-    facts = host_facts(inspect_host(fs))
+    _, facts = observe(fs)
     doctor = evaluate(shipped_checks(), facts, plan)
     facts["topology"] = Unknown("/sys/devices/system/cpu", "unreadable")
     with pytest.raises(InputError, match="topology could not be read"):

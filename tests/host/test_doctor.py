@@ -14,13 +14,13 @@ from rtkvm.errors import InputError
 from rtkvm.findings import Finding, Report, Status
 from rtkvm.host.checks import shipped_checks
 from rtkvm.host.doctor import evaluate
-from rtkvm.host.facts import host_facts
-from rtkvm.host.inspect import inspect_host
 from rtkvm.host.irqs import Irq
+from rtkvm.host.observe import observe
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.power import IdleState
 from rtkvm.host.topology import Core, HugepagePool, Nic, NumaNode, Topology
 from rtkvm.hostfs import HostFS, Unknown
+from rtkvm.testing.kernel_files import TUNED_TRIALS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hosts"
 C = CpuSet.parse
@@ -88,6 +88,7 @@ def tuned_facts() -> dict[str, object]:
         "hugepages.free": {2048: 1024, 1048576: 0},
         "kvm.present": True,
         "nics": [Nic("eth0", 0, True)],
+        **{f"probe.{name}": trial for name, trial in TUNED_TRIALS.items()},
     }
 
 
@@ -255,7 +256,7 @@ def test_json_has_verdict_and_the_finding_fields() -> None:
 
 
 def _fixture_report(name: str) -> Report:
-    facts = host_facts(inspect_host(HostFS(FIXTURES / name)))
+    _, facts = observe(HostFS(FIXTURES / name))
     return evaluate(shipped_checks(), facts, subject=name)
 
 

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from rtkvm.cpuset import CpuSet
+from rtkvm.host.experiments import Trial
 from rtkvm.host.facts import FACT_KEYS, cpuset_fact, host_facts
 from rtkvm.host.inspect import inspect_host
 from rtkvm.host.irqs import Irq
+from rtkvm.host.observe import observe
 from rtkvm.host.power import IdleState
 from rtkvm.host.topology import Nic, Topology
 from rtkvm.hostfs import HostFS, Unknown
@@ -85,6 +87,9 @@ CHECKS: dict[str, Any] = {
     "hugepages.free": lambda v: _is_str_map(v, int),
     "kvm.present": lambda v: isinstance(v, bool),
     "nics": lambda v: isinstance(v, list) and all(isinstance(n, Nic) for n in v),
+    "probe.sched_fifo": lambda v: isinstance(v, Trial),
+    "probe.memlock": lambda v: isinstance(v, Trial),
+    "probe.kvm_vcpu": lambda v: isinstance(v, Trial),
 }
 
 
@@ -94,7 +99,7 @@ def test_checks_cover_the_documented_keys() -> None:
 
 @pytest.mark.parametrize("fixture", ["tuned-2node", "this-machine"])
 def test_every_fact_has_its_contract_type(fixture: str) -> None:
-    facts = host_facts(inspect_host(HostFS(FIXTURES / fixture)))
+    _, facts = observe(HostFS(FIXTURES / fixture))
     assert set(facts) == set(FACT_KEYS)
     allowed_unknown = {"this-machine": {"cpus.nohz_full", "irqbalance.banned"}}.get(fixture, set())
     for key, check in CHECKS.items():

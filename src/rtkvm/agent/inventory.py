@@ -21,8 +21,7 @@ from rtkvm.errors import InputError, RtkvmError
 from rtkvm.findings import Report
 from rtkvm.host.checks import CheckSet, shipped_checks
 from rtkvm.host.doctor import evaluate
-from rtkvm.host.facts import host_facts
-from rtkvm.host.inspect import inspect_host
+from rtkvm.host.observe import observe
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
 from rtkvm.hostfs import HostFS
@@ -105,7 +104,7 @@ def collect(
     checks: CheckSet | None = None,
 ) -> HostReport:
     """Inspect the host, run the doctor against the plan, and build the payload."""
-    facts = host_facts(inspect_host(fs))
+    _, facts = observe(fs)
     doctor = evaluate(checks or shipped_checks(), facts, plan, subject=f"host {fs.root}")
     state, described = describe(switch)
     topology = facts.get("topology")

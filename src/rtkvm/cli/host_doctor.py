@@ -17,8 +17,7 @@ import click
 from rtkvm.cli.common import format_option, open_host, read_text, root_option
 from rtkvm.host.checks import CheckSet, parse_checks, shipped_checks
 from rtkvm.host.doctor import evaluate
-from rtkvm.host.facts import host_facts
-from rtkvm.host.inspect import inspect_host
+from rtkvm.host.observe import observe
 from rtkvm.host.partition import PartitionPlan
 
 
@@ -62,7 +61,7 @@ def doctor_cmd(
     plan = None
     if plan_path is not None:
         plan = PartitionPlan.load(plan_path)
-    facts = host_facts(inspect_host(open_host(root)))
+    _, facts = observe(open_host(root))
     report = evaluate(
         checks, facts, plan, subject=f"host {root}", plan_source=str(plan_path or "plan")
     )

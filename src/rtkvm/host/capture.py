@@ -6,7 +6,9 @@ or another root), then copies every path the inspection touched
 directories, device nodes such as /dev/kvm as empty placeholder files. Paths
 that do not exist (probes) are left out; files that cannot be read are
 skipped and listed. A MANIFEST (source, date, kernel, counts) is written at
-the top of DEST. ``HostFS(dest)`` then reads the same values as the source.
+the top of DEST, with the doctor's experiments as the source answered them
+(:data:`rtkvm.host.experiments.RECORD`; run live on ``/``, copied from a
+captured tree). ``HostFS(dest)`` then reads the same values as the source.
 
 This module must never copy a directory recursively (sysfs and procfs are
 huge and full of cycles), never write outside DEST, and never write to the
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from rtkvm import __version__
 from rtkvm.errors import HostReadError, InputError
+from rtkvm.host.experiments import RECORD, experiments_for, record
 from rtkvm.host.inspect import HostReport, inspect_host
 from rtkvm.hostfs import HostFS, Unknown
 
@@ -95,6 +98,12 @@ def capture_host(fs: HostFS, dest: Path, *, now: datetime | None = None) -> Capt
             target.write_text(text, encoding="utf-8")
             files += 1
             size += len(text.encode("utf-8"))
+    trials = experiments_for(fs, kvm=report.process.kvm_present is True)
+    if isinstance(trials, dict):  # what the source's experiments found goes with the tree
+        (dest / RECORD.lstrip("/")).write_text(record(trials), encoding="utf-8")
+        files += 1
+    else:
+        skipped.append((RECORD, trials))
     result = CaptureResult(
         dest, files, size, directories, placeholders, absent, tuple(skipped), report
     )

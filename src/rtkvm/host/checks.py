@@ -46,6 +46,7 @@ class Kind(enum.StrEnum):
     SIZE_MAP = "pages per page size"
     TOPOLOGY = "topology"
     NIC_LIST = "list of NICs"
+    TRIAL = "experiment (ok, detail)"
 
 
 FACT_KINDS: Mapping[str, Kind] = {
@@ -90,6 +91,9 @@ FACT_KINDS: Mapping[str, Kind] = {
     "hugepages.free": Kind.SIZE_MAP,
     "kvm.present": Kind.BOOL,
     "nics": Kind.NIC_LIST,
+    "probe.sched_fifo": Kind.TRIAL,
+    "probe.memlock": Kind.TRIAL,
+    "probe.kvm_vcpu": Kind.TRIAL,
     # derived by rtkvm.host.doctor from the facts and the optional plan
     "target.isolated": Kind.CPUSET,
     "target.housekeeping": Kind.CPUSET,
@@ -193,6 +197,7 @@ OPS: Mapping[str, OpSpec] = {
     "has_all": OpSpec(frozenset({Kind.CAPS}), expected=_expect_text_list),
     "limit_at_least": OpSpec(frozenset({Kind.LIMIT}), expected=_expect_limit),
     "any_value_at_least": OpSpec(frozenset({Kind.SIZE_MAP}), expected=_expect_int),
+    "succeeded": OpSpec(frozenset({Kind.TRIAL})),
 }
 """The operators; their semantics live in rtkvm.host.doctor."""
 

@@ -345,6 +345,18 @@ def any_value_at_least(call: OpInput) -> Outcome:
     return _verdict(ok, call, observed, f"some size with >= {limit}", bad)
 
 
+# -- experiments ------------------------------------------------------------------------
+
+
+def succeeded(call: OpInput) -> Outcome:
+    """An experiment (rtkvm.host.experiments.Trial: ``ok``, ``detail``) that worked."""
+    ok, detail = getattr(call.value, "ok", None), getattr(call.value, "detail", None)
+    if not isinstance(ok, bool) or not isinstance(detail, str):
+        raise FactShapeError(f"expected an experiment's trial, got {call.value!r}")
+    status = Status.PASS if ok else Status.FAIL
+    return Outcome(status, ok, True, detail)
+
+
 OPERATORS: Mapping[str, Callable[[OpInput], Outcome]] = {
     "equals": equals,
     "not_equals": not_equals,
@@ -363,5 +375,6 @@ OPERATORS: Mapping[str, Callable[[OpInput], Outcome]] = {
     "has_all": has_all,
     "limit_at_least": limit_at_least,
     "any_value_at_least": any_value_at_least,
+    "succeeded": succeeded,
 }
 """Operator name (as in checks.OPS) -> implementation."""

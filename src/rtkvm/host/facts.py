@@ -11,6 +11,7 @@ does).
 from __future__ import annotations
 
 from rtkvm.cpuset import CpuSet
+from rtkvm.host.experiments import NAMES, Trial
 from rtkvm.host.inspect import HostReport
 from rtkvm.host.topology import HugepagePool
 from rtkvm.hostfs import Unknown
@@ -56,12 +57,20 @@ FACT_KEYS: dict[str, str] = {
     "hugepages.free": "dict[int, int] (page size kB -> pages)",
     "kvm.present": "bool",
     "nics": "list[Nic]",
+    "probe.sched_fifo": "Trial (a child process took SCHED_FIFO; Unknown when not tried)",
+    "probe.memlock": "Trial (a child raised its memlock limit and locked memory)",
+    "probe.kvm_vcpu": "Trial (a child created a KVM VM and a vCPU; Unknown without /dev/kvm)",
 }
 """Every key host_facts returns, with its type (values may also be Unknown)."""
 
 
-def host_facts(report: HostReport) -> dict[str, object]:
-    """Flatten a HostReport into the facts dict (see FACT_KEYS)."""
+def host_facts(
+    report: HostReport, trials: dict[str, Trial] | str | None = None
+) -> dict[str, object]:
+    """Flatten a HostReport, and the experiments' trials, into the facts dict (FACT_KEYS).
+
+    ``trials``: what :func:`rtkvm.host.experiments.experiments_for` found (a string: why
+    none ran; None: not asked). A trial that did not run is Unknown, never a pass."""
     k, i, p, proc = report.kernel, report.irqs, report.power, report.process
     topo = report.topology
     facts: dict[str, object] = {
@@ -101,7 +110,22 @@ def host_facts(report: HostReport) -> dict[str, object]:
         "nics": topo if isinstance(topo, Unknown) else list(topo.nics),
     }
     facts.update(_cmdline_facts(report))
+    facts.update(_trial_facts(trials))
     return facts
+
+
+def _trial_facts(trials: dict[str, Trial] | str | None) -> dict[str, object]:
+    why = "the doctor's experiments were not run" if trials is None else trials
+    out: dict[str, object] = {}
+    for name in NAMES:
+        trial = trials.get(name) if isinstance(trials, dict) else None
+        key = f"probe.{name}"
+        if trial is None:
+            reason = why if isinstance(why, str) else f"the {name} experiment did not run"
+            out[key] = Unknown(key, reason)
+        else:
+            out[key] = trial
+    return out
 
 
 def _cmdline_facts(report: HostReport) -> dict[str, object]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rtkvm.cpuset import CpuSet
+from rtkvm.host.experiments import RECORD, Trial, record
 from rtkvm.host.power import IdleState
 from rtkvm.host.process import CAPABILITY_NAMES
 from rtkvm.testing.synthetic import SyntheticHost
@@ -287,7 +288,18 @@ TUNED_2NODE = SyntheticHost(
 """The shape of the ``tuned-2node`` fixture: 2 nodes x 4 CPUs, NIC on node 1."""
 
 
+TUNED_TRIALS = {
+    "sched_fifo": Trial(True, "a child process ran at SCHED_FIFO priority 1"),
+    "memlock": Trial(True, "a child raised its memlock limit to unlimited and locked 64 MiB"),
+    "kvm_vcpu": Trial(True, "a KVM VM with one vCPU was created (KVM API 12)"),
+}
+"""What the doctor's experiments answer on a tuned RT host."""
+
+
 def write_tuned_2node(root: str | os.PathLike[str]) -> Path:
-    """Write the ``tuned-2node`` fixture: housekeeping 0-1, CPUs 2-7 isolated."""
+    """Write the ``tuned-2node`` fixture: housekeeping 0-1, CPUs 2-7 isolated, and the
+    doctor's experiments recorded as a tuned RT host answers them."""
     TUNED_2NODE.write(root)
-    return tuned(TUNED_2NODE.online, CpuSet([0, 1])).write(root)
+    written = tuned(TUNED_2NODE.online, CpuSet([0, 1])).write(root)
+    (Path(root) / RECORD.lstrip("/")).write_text(record(TUNED_TRIALS), encoding="utf-8")
+    return written
