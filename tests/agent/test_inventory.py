@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from rtkvm.agent.inventory import (
@@ -19,6 +22,7 @@ from rtkvm.host.doctor import evaluate
 from rtkvm.host.observe import observe
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS, Unknown
+from rtkvm.net.lldp import Neighbor
 from rtkvm.net.model import HostWiring, Uplink
 
 from .conftest import HOST_ROOT, WIRING
@@ -85,3 +89,21 @@ def test_the_api_accepts_the_payload(cloud: Cloud, fs: HostFS, plan: PartitionPl
         (0, "2-3", 4),
         (1, "4-7", 4),
     ]
+
+
+def test_a_pulled_cable_or_a_wrong_neighbour_is_no_wire(
+    tmp_path: Path, plan: PartitionPlan
+) -> None:
+    root = tmp_path / "host"
+    shutil.copytree(HOST_ROOT, root)
+    fs = HostFS(root)
+    wiring = HostWiring((Uplink("blue", "ens1f0", expect_neighbor="tor-1"),))
+    assert collect(fs, plan, wiring=wiring).physnets == ["blue"]  # carrier up, no LLDP asked
+
+    seen = {"ens1f0": Neighbor("ens1f0", "tor-2", "Ethernet7")}
+    assert collect(fs, plan, wiring=wiring, neighbors=lambda: seen).physnets == []
+    seen = {"ens1f0": Neighbor("ens1f0", "tor-1", "Ethernet7")}
+    assert collect(fs, plan, wiring=wiring, neighbors=lambda: seen).physnets == ["blue"]
+
+    (root / "sys/class/net/ens1f0/carrier").write_text("0\n")  # the cable is pulled
+    assert collect(fs, plan, wiring=wiring).physnets == []

@@ -14,20 +14,24 @@ This module must not talk to the API, change the host or judge facts itself
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 
 from rtkvm.dataplane.backend import DataPlane
 from rtkvm.errors import InputError, RtkvmError
-from rtkvm.findings import Report
+from rtkvm.findings import Report, Severity, Status
 from rtkvm.host.checks import CheckSet, shipped_checks
 from rtkvm.host.doctor import evaluate
 from rtkvm.host.observe import observe
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
-from rtkvm.hostfs import HostFS
+from rtkvm.hostfs import HostFS, Unknown
+from rtkvm.net.lldp import Neighbor, cross_check, live_physnets
 from rtkvm.net.model import HostWiring
 from rtkvm.wire.node import DataplaneDoc, DoctorVerdict, HostReport
 from rtkvm.wire.topology import topology_doc
+
+log = logging.getLogger("rtkvm.agent.inventory")
 
 NO_DATAPLANE = "none"
 """The agent runs without a switch: guests with networks are not scheduled here."""
@@ -95,6 +99,22 @@ def registration(
     )
 
 
+def live_wires(
+    fs: HostFS, wiring: HostWiring, neighbors: Callable[[], dict[str, Neighbor] | Unknown]
+) -> list[str]:
+    """The wired physical networks whose uplink has carrier now and whose LLDP neighbour is
+    not another than the wiring expects (a pulled cable or a wrong port is no wire)."""
+    report = cross_check(fs, wiring, (), neighbors())
+    for f in report.findings:
+        if f.status in (Status.FAIL, Status.UNKNOWN) and f.severity is Severity.ERROR:
+            log.warning("wiring: %s", f.message)
+    return live_physnets(report, wiring)
+
+
+def _no_lldp() -> Unknown:
+    return Unknown("lldpctl", "not asked")
+
+
 def collect(
     fs: HostFS,
     plan: PartitionPlan,
@@ -102,14 +122,16 @@ def collect(
     wiring: HostWiring | None = None,
     switch: DataPlane | None = None,
     checks: CheckSet | None = None,
+    neighbors: Callable[[], dict[str, Neighbor] | Unknown] = _no_lldp,
 ) -> HostReport:
-    """Inspect the host, run the doctor against the plan, and build the payload."""
+    """Inspect the host, run the doctor against the plan, check the wires, build the payload.
+
+    A physical network counts as wired when its uplink exists with carrier and LLDP (when
+    ``neighbors`` asks lldpd) does not contradict the wiring."""
     _, facts = observe(fs)
     doctor = evaluate(checks or shipped_checks(), facts, plan, subject=f"host {fs.root}")
     state, described = describe(switch)
-    topology = facts.get("topology")
-    nics = [n.name for n in topology.nics] if isinstance(topology, Topology) else []
-    physnets = wired_physnets(wiring, nics) if wiring is not None else []
+    physnets = live_wires(fs, wiring, neighbors) if wiring is not None else []
     return registration(
         facts, plan, doctor, dataplane=state, physnets=physnets, described=described
     )

@@ -38,6 +38,7 @@ from rtkvm.guest.hypervisor import LibvirtHypervisor
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
+from rtkvm.net.lldp import read_neighbors
 from rtkvm.net.model import load_wiring
 from rtkvm.runtime.facts import runtime_facts
 from rtkvm.wire.agent_client import AgentClient
@@ -154,7 +155,7 @@ def agent(
     )
     node = Agent(
         client,
-        lambda: collect(fs, plan, wiring=host_wiring, switch=switch),
+        lambda: collect(fs, plan, wiring=host_wiring, switch=switch, neighbors=read_neighbors),
         executor,
         ports=switch.ports if switch is not None else set,
         runner=MeasurementRunner(lambda: lifecycle.connect(uri), HostFS("/")),

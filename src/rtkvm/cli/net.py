@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from rtkvm.guest import lifecycle
 from rtkvm.guest.netcmd import check_address
 from rtkvm.guest.netrun import SOCKPERF_PORT, rtt_from_guest, serving
 from rtkvm.hostfs import HostFS, Unknown
-from rtkvm.net.lldp import cross_check, parse_keyvalue
+from rtkvm.net.lldp import cross_check, read_neighbors
 from rtkvm.net.model import (
     HostWiring,
     UnmanagedNetwork,
@@ -165,7 +164,7 @@ def networks_cmd(root: str, networks_file: str, wiring_file: str, lldp: bool, fm
     names = fs.listdir_maybe("/sys/class/net")
     present = [] if isinstance(names, Unknown) else names
     avail = availability(nets, wiring, present)
-    neighbors = _lldp() if lldp else Unknown("lldpctl", "not asked (--no-lldp)")
+    neighbors = read_neighbors() if lldp else Unknown("lldpctl", "not asked (--no-lldp)")
     report = cross_check(fs, wiring, nets, neighbors)
     if fmt == "json":
         click.echo(
@@ -179,18 +178,6 @@ def networks_cmd(root: str, networks_file: str, wiring_file: str, lldp: bool, fm
             click.echo(f"unavailable: {name}: {why}")
         click.echo(report.render_table())
     raise SystemExit(0 if avail.available or not nets else 1)
-
-
-def _lldp() -> Any:
-    try:
-        done = subprocess.run(
-            ["lldpctl", "-f", "keyvalue"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except FileNotFoundError:
-        return Unknown("lldpctl", "lldpd is not installed")
-    if done.returncode != 0:
-        return Unknown("lldpctl", done.stderr.strip() or "lldpd is not running")
-    return parse_keyvalue(done.stdout)
 
 
 @net.command("up")

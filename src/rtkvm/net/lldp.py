@@ -5,12 +5,15 @@ judges each wired uplink: does the interface exist and have carrier, is the
 neighbour the switch the wiring expects, does the neighbour's port carry the
 VLANs of the networks mapped to it. Where nothing can be learned (no lldpd,
 no neighbour on a veth) the finding says unknown, never a plausible default.
-Reading link state goes through HostFS; running lldpctl is the caller's job.
-This module must not change the wiring.
+Reading link state goes through HostFS; :func:`read_neighbors` runs lldpctl
+for the callers that want it (the CLI, the node agent), and
+:func:`live_physnets` says which wires carry traffic by the report. This
+module must not change the wiring.
 """
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -48,6 +51,34 @@ def parse_keyvalue(text: str) -> dict[str, Neighbor]:
             tuple(vlans),
         )
     return result
+
+
+def read_neighbors(timeout: float = 10.0) -> dict[str, Neighbor] | Unknown:
+    """What lldpd knows now (``lldpctl -f keyvalue``); Unknown when it cannot say."""
+    try:
+        done = subprocess.run(
+            ["lldpctl", "-f", "keyvalue"], capture_output=True, text=True, timeout=timeout,
+            check=False,
+        )  # fmt: skip
+    except FileNotFoundError:
+        return Unknown("lldpctl", "lldpd is not installed")
+    except subprocess.TimeoutExpired:
+        return Unknown("lldpctl", f"lldpctl did not answer within {timeout:g} s")
+    if done.returncode != 0:
+        return Unknown("lldpctl", done.stderr.strip() or "lldpd is not running")
+    return parse_keyvalue(done.stdout)
+
+
+def live_physnets(report: Report, wiring: HostWiring) -> list[str]:
+    """The physical networks whose uplink has carrier and whose LLDP neighbour, when one
+    is expected and seen, is the expected one (a :func:`cross_check` report)."""
+    status = {f.id: f.status for f in report.findings}
+    return sorted(
+        up.physnet
+        for up in wiring.uplinks
+        if status.get(f"net.uplink.{up.physnet}.link") is Status.PASS
+        and status.get(f"net.uplink.{up.physnet}.lldp") is not Status.FAIL
+    )
 
 
 def _first(fields: dict[str, list[str]], key: str) -> str | None:

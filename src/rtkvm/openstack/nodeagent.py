@@ -48,6 +48,7 @@ from rtkvm.errors import NotRegisteredError, RtkvmError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
+from rtkvm.net.lldp import read_neighbors
 from rtkvm.net.model import HostWiring
 from rtkvm.openstack.enforce import GuestVerdict, enforce
 from rtkvm.openstack.novaguest import parse_nova_guest
@@ -155,7 +156,7 @@ class OpenStackNodeAgent:
 
     def inspect(self) -> HostReport:
         """What the host is now (the doctor against the plan, the live wires): Nova's host."""
-        report = collect(self.fs, self.plan, wiring=self.wiring)
+        report = collect(self.fs, self.plan, wiring=self.wiring, neighbors=read_neighbors)
         return report.model_copy(update={"engine": OPENSTACK_ENGINE})
 
     def _publish(self, done: Round, report: HostReport) -> None:

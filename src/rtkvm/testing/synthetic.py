@@ -11,7 +11,7 @@ real host:
   cpuN/topology/{core_id,physical_package_id,thread_siblings_list,core_cpus_list}
 - /sys/devices/system/node/{online,possible}, nodeN/{cpulist,meminfo} and
   nodeN/hugepages/hugepages-{2048,1048576}kB/{nr,free}_hugepages
-- /sys/class/net/IFACE/device/numa_node for physical NICs, a bare
+- /sys/class/net/IFACE/device/numa_node and carrier (1) for physical NICs, a bare
   /sys/class/net/IFACE for virtual ones
 
 Two CPU numbering schemes exist in the wild: ``linux`` (Intel and most x86
@@ -173,6 +173,7 @@ class SyntheticHost:
         for name, node in self.nics.items():
             tree.mkdir(f"{net_dir}/{name}/device")
             tree.put(f"{net_dir}/{name}/device/numa_node", str(node))
+            tree.put(f"{net_dir}/{name}/carrier", "1")
         for name in self.virtual_nics:
             tree.mkdir(f"{net_dir}/{name}")
         return Path(root)
