@@ -235,6 +235,11 @@ FOREIGN: tuple[Foreign, ...] = (
         "rtkvm net down (rtkvm host clean runs it per registered switch)",
     ),
     Foreign(
+        "/etc/systemd/system/rtkvm-{switch,agent,api}.service (only on hosts with systemd)",
+        "rtkvm host units --write",
+        "rtkvm host units --remove (a unit file rtkvm did not write is never touched)",
+    ),
+    Foreign(
         "libvirt domains rtkvm defined (named rtkvm-*, or booting rtkvm's image)",
         "rtkvm guest create, rtkvm agent",
         "rtkvm guest delete, rtkvm host clean",
@@ -244,9 +249,9 @@ FOREIGN: tuple[Foreign, ...] = (
 READS: tuple[str, ...] = (
     "/etc/passwd",
     "/etc/group",
-    "/etc/rtkvm/plan.json",
     "/etc/sysconfig/irqbalance",
     "/run/systemd/system",
+    "/etc/rtkvm",
     "/var/run/libvirt",
     "/var/run/virtlogd.pid",
     "/var/run/libvirtd.pid",

@@ -9,6 +9,7 @@ from rtkvm.cli.host_doctor import doctor_cmd
 from rtkvm.cli.host_inspect import capture_cmd, inspect_cmd
 from rtkvm.cli.host_plan import plan
 from rtkvm.cli.host_tune import rollback_cmd, tune, verify
+from rtkvm.cli.host_units import units_cmd
 
 
 @click.group()
@@ -24,3 +25,4 @@ host.add_command(tune)
 host.add_command(verify)
 host.add_command(rollback_cmd)
 host.add_command(clean_cmd)
+host.add_command(units_cmd)
