@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import libvirt
+from prometheus_client.parser import text_string_to_metric_families
 
 from rtkvm.agent.guestcheck import LiveChecker, libvirt_lookup
 from rtkvm.agent.names import domain_name
@@ -166,3 +167,29 @@ def test_an_rt_check_comes_only_with_active(cloud: Cloud) -> None:
     expect(node.post(path, json={"state": "error", "fault": "gone"}), 200)
     shown = expect(alice.get(f"/v1/instances/{vm['id']}"), 200)
     assert (shown["rt_state"], shown["rt_reasons"]) == ("unverified", [])
+
+
+def test_the_agents_counters_reach_the_apis_metrics(
+    cloud: Cloud, make_agent: MakeAgent, libvirt_test: LibvirtHypervisor
+) -> None:
+    agent = make_agent("node1", libvirt_test)
+    agent.register()
+    agent.reconcile()
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud, "rt2", 2)
+    expect(alice.post("/v1/instances", json={"name": "vm", "flavor": "rt2"}), 201)
+    agent.step()  # builds it
+    agent.step()  # its heartbeat carries the count
+    got = cloud.admin.get("/metrics")
+    assert got.status_code == 200, got.text
+    text = got.text
+    samples = {
+        (s.name, s.labels.get("host")): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("rtkvm_agent_creates_total", "node1")] == 1
+    assert samples[("rtkvm_agent_steps_total", "node1")] >= 1
+    assert samples[("rtkvm_agent_create_failures_total", "node1")] == 0
+    assert ("rtkvm_agent_last_step_seconds", "node1") in samples

@@ -48,6 +48,7 @@ from rtkvm.errors import CloudError, NotRegisteredError, RtkvmError
 from rtkvm.wire.guest import AgentInstance, RtCheckDoc, StateReport
 from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
 from rtkvm.wire.node import (
+    AgentStats,
     Heartbeat,
     HostReport,
     UnknownDomain,
@@ -132,6 +133,10 @@ class Agent:
         self._inspected_at = 0.0
         self._checked: dict[str, tuple[float, RtCheckDoc]] = {}
         """Instance id -> when it was last checked, and what was found."""
+        self._started_at = self.clock()
+        self.counts = {k: 0 for k in ("steps", "step_failures", "creates", "create_failures",
+                                      "deletes", "rechecks")}  # fmt: skip
+        self._last_step_seconds = 0.0
         """Carries out measurements; None: this agent takes none."""
         self.unknown: list[UnknownVerdict] = []
         """What the API said of the unknown domains and ports of the last reconciliation."""
@@ -154,6 +159,15 @@ class Agent:
         self._registered, self._inspected_at = report, self.clock()
         log.info("registered host %s (%s)", host.name, host.status)
         return host
+
+    def stats(self) -> AgentStats:
+        degraded = sum(1 for _, found in self._checked.values() if found.state != "verified")
+        return AgentStats(
+            uptime_seconds=max(self.clock() - self._started_at, 0.0),
+            degraded_guests=degraded,
+            last_step_seconds=self._last_step_seconds,
+            **self.counts,
+        )
 
     def reinspect(self) -> bool:
         """Inspect the host again (doctor, wiring, switch) when ``reinspect_s`` passed, and
@@ -179,7 +193,7 @@ class Agent:
     def heartbeat(self) -> HostOut:
         """Alive, with the switch's current state (a switch that went down keeps
         networked guests away from this host)."""
-        beat = Heartbeat(dataplane_state=dataplane_state(self.executor.switch))
+        beat = Heartbeat(dataplane_state=dataplane_state(self.executor.switch), stats=self.stats())
         try:
             with self._api:
                 return self.control.heartbeat(beat)
@@ -246,6 +260,7 @@ class Agent:
             with self._api:
                 self.control.report_state(inst.id, StateReport(state="active", rt=found))
             changed.append(inst.id)
+            self.counts["rechecks"] += 1
         return changed
 
     def measurements(self) -> list[AgentMeasurement]:
@@ -303,6 +318,17 @@ class Agent:
 
     def step(self) -> StepResult:
         """One heartbeat and one pass over this host's work and measurements."""
+        began = time.perf_counter()
+        try:
+            return self._step()
+        except RtkvmError:
+            self.counts["step_failures"] += 1
+            raise
+        finally:
+            self.counts["steps"] += 1
+            self._last_step_seconds = time.perf_counter() - began
+
+    def _step(self) -> StepResult:
         if not self.reinspect():
             self.heartbeat()
         result = StepResult()
@@ -326,9 +352,11 @@ class Agent:
             if inst.state == "building":
                 outcome = self.executor.create(inst)
                 result.created[inst.id] = outcome
+                self.counts["creates" if outcome.state == "active" else "create_failures"] += 1
             elif inst.state == "deleting":
                 outcome = self.executor.delete(inst)
                 result.deleted[inst.id] = outcome
+                self.counts["deletes"] += outcome.state == "deleted"
             else:
                 continue
             self.report(inst, outcome)

@@ -4,7 +4,8 @@ two timings observed as they happen.
 At each scrape :class:`StateCollector` reads the database once per family:
 hosts by status, readiness and engine; each host's RT pCPUs (total, used, and
 guests per pCPU) per NUMA node and its heartbeat age; instances by state and
-RT state; degraded guests of either engine; the worst cyclictest latency last
+RT state; what each host's agent counted (its last heartbeat); degraded guests of
+either engine; the worst cyclictest latency last
 measured per server and per host. :class:`Metrics` also holds the histograms
 the routes observe: the scheduler's decision time and the time from create to
 active. Names, help texts and buckets are data here, in one place. This module
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -33,6 +34,21 @@ SCHEDULE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 ACTIVE_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
 
 
+AGENT_COUNTERS = {
+    "steps": "Polls the host's agent made since it started.",
+    "step_failures": "Polls that failed (the API or libvirt unreachable; retried).",
+    "creates": "Guests the agent built and started.",
+    "create_failures": "Guests the agent could not build (reported as error).",
+    "deletes": "Guests the agent removed.",
+    "rechecks": "RT checks of running guests whose result changed.",
+}
+AGENT_GAUGES = {
+    "uptime_seconds": "Seconds since the host's agent started.",
+    "degraded_guests": "Guests whose last RT check by the agent found them degraded.",
+    "last_step_seconds": "How long the agent's last poll took.",
+}
+
+
 class StateCollector(Collector):
     """The cloud as the database says now, one family per query."""
 
@@ -41,11 +57,12 @@ class StateCollector(Collector):
         self.clock = clock
         self.timeout = agent_timeout_s
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         now = self.clock()
         with self.db.read() as s:
             hosts = list(s.scalars(select(Host).order_by(Host.name)))
             yield from self._hosts(hosts, now)
+            yield from self._agents(hosts)
             yield self._pcpus(s, hosts)
             yield from self._instances(s, hosts)
             yield self._guest_verdicts(s)
@@ -76,6 +93,27 @@ class StateCollector(Collector):
             by_state.add_metric([status, readiness, engine], n)
         yield by_state
         yield age
+
+    def _agents(self, hosts: list[Host]) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        """What each host's agent counted, as its last heartbeat said (AGENT_COUNTERS)."""
+        counters = {
+            key: CounterMetricFamily(f"{PREFIX}_agent_{key}", text, labels=["host"])
+            for key, text in AGENT_COUNTERS.items()
+        }
+        gauges = {
+            key: GaugeMetricFamily(f"{PREFIX}_agent_{key}", text, labels=["host"])
+            for key, text in AGENT_GAUGES.items()
+        }
+        for h in hosts:
+            if not h.agent_stats:
+                continue
+            stats = json.loads(h.agent_stats)
+            for key, family in counters.items():
+                family.add_metric([h.name], float(stats.get(key, 0)))
+            for key, gauge in gauges.items():
+                gauge.add_metric([h.name], float(stats.get(key, 0)))
+        yield from counters.values()
+        yield from gauges.values()
 
     def _pcpus(self, s: Any, hosts: list[Host]) -> GaugeMetricFamily:
         family = GaugeMetricFamily(

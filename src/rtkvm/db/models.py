@@ -131,6 +131,8 @@ class Host(Base):
     """Guests per RT pCPU: 1 (dedicated) except on a waived lab host whose admin
     lets a few guests share each pCPU for functional tests (never for latency)."""
     engine: Mapped[str] = mapped_column(String(16), default="rtkvm", server_default="rtkvm")
+    agent_stats: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """JSON of the agent's last heartbeat counters (wire.node.AgentStats); None: none sent."""
     """Who builds guests here (wire.node.Engine): 'rtkvm' (this API places them) or
     'openstack' (Nova does; the API keeps the host's and its guests' RT state only)."""
 

@@ -67,9 +67,26 @@ class HostReport(_In):
     """Who builds this host's guests; rtkvm's scheduler places nothing on an 'openstack' host."""
 
 
+class AgentStats(_In):
+    """What an agent counted since it started (exported by the API's /metrics)."""
+
+    uptime_seconds: float = Field(ge=0, le=1e10)
+    steps: int = Field(ge=0, le=2**53)
+    step_failures: int = Field(ge=0, le=2**53)
+    creates: int = Field(ge=0, le=2**53)
+    create_failures: int = Field(ge=0, le=2**53)
+    deletes: int = Field(ge=0, le=2**53)
+    rechecks: int = Field(ge=0, le=2**53)
+    """RT checks of running guests whose result changed and was reported."""
+    degraded_guests: int = Field(ge=0, le=100_000)
+    """Guests whose last RT check found them degraded."""
+    last_step_seconds: float = Field(ge=0, le=1e6)
+
+
 class Heartbeat(_In):
     dataplane_state: str | None = Field(default=None, max_length=32)
     doctor: DoctorVerdict | None = None
+    stats: AgentStats | None = None
 
 
 class UnknownDomain(_In):

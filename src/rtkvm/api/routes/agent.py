@@ -192,6 +192,8 @@ def heartbeat(body: Heartbeat, services: ServicesDep, agent: AgentDep) -> schema
         if body.doctor is not None:
             host.doctor_verdict = body.doctor.verdict
             host.doctor_failed = json.dumps(body.doctor.failed)
+        if body.stats is not None:
+            host.agent_stats = body.stats.model_dump_json()
         s.flush()
         return host_out(s, host, now, services.settings.agent_timeout_s)
 

@@ -1,4 +1,5 @@
-"""instances keep what their agent found when it last checked the running guest
+"""instances keep what their agent found when it last checked the running guest; hosts
+keep their agent's counters
 
 rt_state ('verified', 'degraded', 'unverified'), rt_detail (JSON: reasons and the
 host's waived rules) and rt_checked_at. Instances written before this are
@@ -27,9 +28,13 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("rt_detail", sa.Text(), nullable=True))
         batch.add_column(sa.Column("rt_checked_at", sa.Float(), nullable=True))
+    with op.batch_alter_table("hosts") as batch:
+        batch.add_column(sa.Column("agent_stats", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("hosts") as batch:
+        batch.drop_column("agent_stats")
     with op.batch_alter_table("instances") as batch:
         batch.drop_column("rt_checked_at")
         batch.drop_column("rt_detail")
