@@ -55,9 +55,17 @@ class FakeHypervisor:
 class FakeSwitch:
     """Ports by (guest, nic) -> network; ``fail_plug_nic`` makes plugging that NIC fail."""
 
-    def __init__(self, networks: tuple[str, ...] = ("blue",), *, up: bool = True) -> None:
+    def __init__(
+        self,
+        networks: tuple[str, ...] = ("blue",),
+        *,
+        up: bool = True,
+        physnets: tuple[str, ...] = ("blue", "red"),
+    ) -> None:
         self.networks = networks
         self.up = up
+        self.physnets = physnets
+        self.carried: list[str] = []
         self.plugged: dict[tuple[str, int], str] = {}
         self.unplugged: list[tuple[str, int]] = []
         self.fail_plug_nic: int | None = None
@@ -66,8 +74,9 @@ class FakeSwitch:
         if not self.up:
             raise DataplaneError("ovs-vswitchd is not running")
         return Capabilities(
-            "fake", "vhostuser", PurePosixPath(SOCKET_DIR), self.networks, "3", "fifo/95", False
-        )
+            "fake", "vhostuser", PurePosixPath(SOCKET_DIR), self.networks, "3", "fifo/95", False,
+            self.physnets,
+        )  # fmt: skip
 
     def plug(self, nic: GuestNic) -> PluggedNic:
         if nic.network not in self.networks:
@@ -87,3 +96,12 @@ class FakeSwitch:
 
     def network_for(self, name: str, physnet: str, vlan: int | None) -> str:
         return name  # the fake's networks are named as the cloud's
+
+    def carry(self, name: str, physnet: str, vlan: int | None) -> bool:
+        if name in self.networks:
+            return False
+        if physnet not in self.physnets:
+            raise DataplaneError(f"the switch has no bridge for {physnet!r}")
+        self.networks = (*self.networks, name)
+        self.carried.append(name)
+        return True

@@ -107,3 +107,12 @@ def test_a_pulled_cable_or_a_wrong_neighbour_is_no_wire(
 
     (root / "sys/class/net/ens1f0/carrier").write_text("0\n")  # the cable is pulled
     assert collect(fs, plan, wiring=wiring).physnets == []
+
+
+def test_a_wire_the_switch_has_no_bridge_for_is_not_offered(
+    fs: HostFS, plan: PartitionPlan
+) -> None:
+    assert collect(fs, plan, wiring=WIRING, switch=FakeSwitch()).physnets == ["blue"]
+    unswitched = FakeSwitch(physnets=("red",))
+    assert collect(fs, plan, wiring=WIRING, switch=unswitched).physnets == []
+    assert collect(fs, plan, wiring=WIRING).physnets == ["blue"]  # no switch: the wires alone

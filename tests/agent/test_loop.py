@@ -105,6 +105,22 @@ def test_networked_instance_is_plugged_and_unplugged(
     assert hv.defined == {}
 
 
+def test_a_network_created_after_the_switch_started_is_carried_at_plug(
+    cloud: Cloud, make_agent: MakeAgent, switch: FakeSwitch
+) -> None:
+    agent = make_agent("node1", FakeHypervisor(), switch)
+    agent.register()
+    cloud.network("blue100", "blue", vlan=100, shared=True)  # the switch was not told
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud)
+    body = {"name": "vm", "flavor": "rt2", "networks": ["blue100"]}
+    vm = expect(alice.post("/v1/instances", json=body), 201)
+    assert agent.step().created[vm["id"]].state == "active"
+    assert switch.carried == ["blue100"]
+    assert switch.plugged == {(guest_id(vm["id"]), 0): "blue100"}
+
+
 def test_failed_create_is_reported_with_the_reason_and_undone(
     cloud: Cloud, make_agent: MakeAgent, switch: FakeSwitch
 ) -> None:

@@ -13,6 +13,7 @@ from rtkvm.dataplane.backend import OvsDpdkBackend
 from rtkvm.dataplane.layout import compute_layout, resolve_cpus
 from rtkvm.dataplane.ovs import OvsDpdk
 from rtkvm.dataplane.settings import load_settings
+from rtkvm.dataplane.stack import load_layout
 from rtkvm.errors import DataplaneError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS
@@ -117,3 +118,32 @@ def test_network_for_refuses_a_wire_the_switch_does_not_carry(
     assert f"physical network {physnet!r}" in message
     assert "blue (blue)" in message and "red (red VLAN 200)" in message
     assert "`rtkvm net up`" in message
+
+
+class AnsweringVsctl(ScriptedVsctl):
+    """Also accepts ``set Port ...`` (recorded)."""
+
+    def run(
+        self, args: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 30.0
+    ) -> str:
+        if "set" in args and "Port" in args:
+            self.calls.append(list(args))
+            return ""
+        return super().run(args, env=env, timeout=timeout)
+
+
+def test_a_network_created_after_net_up_is_carried_on_its_physnets_bridge(tmp_path: Path) -> None:
+    runner = AnsweringVsctl({})
+    switch = _switch(tmp_path, runner)
+    assert not switch.carry("red-again", "red", 200)  # same wire as red: nothing to do
+    assert switch.carry("red-300", "red", 300)
+    assert runner.calls[-1][-1] == "trunks=200,300"  # the uplink trunks the new VLAN
+    assert switch.network_for("red-300", "red", 300) == "red-300"
+    assert switch.layout.bridge_of_network("red-300").physnet == "red"
+    assert load_layout(tmp_path / "run").vlans["red-300"] == 300  # kept for the next agent
+    assert switch.carry("blue-10", "blue", 10)  # blue's uplink trunks nothing: it carries all
+    assert not any("blue" in " ".join(c) for c in runner.calls if "set" in c)
+    with pytest.raises(DataplaneError, match="no bridge"):
+        switch.carry("green", "green", None)
+    with pytest.raises(DataplaneError, match="another wire"):
+        switch.carry("red-300", "red", 301)

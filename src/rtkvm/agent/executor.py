@@ -18,6 +18,7 @@ pCPUs (the scheduler did) or touch a domain that is not the instance's.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -38,6 +39,8 @@ from rtkvm.guest.run import guest_cmdline
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
 from rtkvm.wire.guest import AgentInstance, ReportedState
+
+log = logging.getLogger("rtkvm.agent.executor")
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,9 @@ class Executor:
         if not nics:
             return nics
         switch = self._switch(inst)
+        for port in inst.networks:  # a network created after `rtkvm net up` is carried now
+            if switch.carry(port.name, port.physnet, port.vlan):
+                log.info("the switch now carries network %s (%s)", port.name, port.physnet)
         return [
             GuestNic(nic.guest, nic.nic, switch.network_for(port.name, port.physnet, port.vlan))
             for nic, port in zip(nics, inst.networks, strict=True)

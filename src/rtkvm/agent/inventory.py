@@ -64,6 +64,7 @@ def describe(switch: DataPlane | None) -> tuple[str, DataplaneDoc | None]:
         pmd_cpus=caps.pmd_cpus,
         pmd_sched=caps.pmd_sched,
         shared_with_rt_vcpus=caps.shared_with_rt_vcpus,
+        physnets=list(caps.physnets),
     )
     return "ready", doc
 
@@ -132,6 +133,15 @@ def collect(
     doctor = evaluate(checks or shipped_checks(), facts, plan, subject=f"host {fs.root}")
     state, described = describe(switch)
     physnets = live_wires(fs, wiring, neighbors) if wiring is not None else []
+    if described is not None:  # a wire the switch has no bridge for carries no guest traffic
+        unswitched = sorted(set(physnets) - set(described.physnets))
+        if unswitched:
+            log.warning(
+                "wired to %s but the switch has no bridge for them: not offered to guests "
+                "(add a network on each to `rtkvm net up --networks`)",
+                ", ".join(unswitched),
+            )
+        physnets = [p for p in physnets if p in described.physnets]
     return registration(
         facts, plan, doctor, dataplane=state, physnets=physnets, described=described
     )

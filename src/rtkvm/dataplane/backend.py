@@ -24,6 +24,7 @@ from rtkvm.dataplane.layout import GuestNic, SwitchLayout, VhostPort, port_for
 from rtkvm.dataplane.names import parse_port_name
 from rtkvm.dataplane.ovs import OvsDpdk
 from rtkvm.dataplane.quirks import rt_throttling
+from rtkvm.dataplane.stack import save_layout
 from rtkvm.dataplane.threads import check_threads
 from rtkvm.errors import DataplaneError
 from rtkvm.findings import Report
@@ -39,6 +40,9 @@ class Capabilities:
     pmd_cpus: str
     pmd_sched: str
     shared_with_rt_vcpus: bool
+    physnets: tuple[str, ...] = ()
+    """Physical networks the switch has a bridge (and an uplink) for: it can carry any
+    network on them."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,12 @@ class DataPlane(Protocol):
         ``name`` if the switch has it under that name, else the one with the same wire."""
         ...
 
+    def carry(self, name: str, physnet: str, vlan: int | None) -> bool:
+        """Make the switch carry the control plane's network (on the bridge of its physical
+        network, the uplink trunking its VLAN); True when that changed the switch.
+        DataplaneError when the switch has no bridge for the physical network."""
+        ...
+
 
 class OvsDpdkBackend:
     """DataPlane on a running rtkvm-owned OVS-DPDK switch."""
@@ -93,6 +103,7 @@ class OvsDpdkBackend:
             pmd_cpus=self.layout.cpus.pmd.format(),
             pmd_sched=f"{s.pmd_policy}/{s.pmd_priority}",
             shared_with_rt_vcpus=self.layout.cpus.shared_with_rt,
+            physnets=tuple(sorted({b.physnet for b in self.layout.bridges})),
         )
 
     def plug(self, nic: GuestNic) -> PluggedNic:
@@ -131,6 +142,44 @@ class OvsDpdkBackend:
             f"(it carries: {laid or 'nothing'}): add it to the networks file given to "
             "`rtkvm net up` and restart the switch"
         )
+
+    def carry(self, name: str, physnet: str, vlan: int | None) -> bool:
+        layout = self.layout
+        if any(
+            tag == vlan and layout.bridge_of_network(net).physnet == physnet
+            for net, tag in layout.vlans.items()
+        ):
+            return False  # a network on the same wire is laid out already
+        bridge = next((b for b in layout.bridges if b.physnet == physnet), None)
+        if bridge is None:
+            have = ", ".join(sorted({b.physnet for b in layout.bridges})) or "none"
+            raise DataplaneError(
+                f"network {name!r} is on physical network {physnet!r}, for which this host's "
+                f"switch has no bridge (it has: {have}): add a network on {physnet} to the "
+                "networks file given to `rtkvm net up` and restart the switch"
+            )
+        if name in layout.vlans:
+            raise DataplaneError(
+                f"the switch already has a network {name!r} on another wire: rename one"
+            )
+        trunks = bridge.uplink.trunks
+        if vlan is not None and trunks and vlan not in trunks:
+            trunks = tuple(sorted((*trunks, vlan)))
+            self.ovs.vsctl(
+                "set", "Port", bridge.uplink.interface, f"trunks={','.join(map(str, trunks))}"
+            )
+        grown = dataclasses.replace(
+            bridge,
+            uplink=dataclasses.replace(bridge.uplink, trunks=trunks),
+            networks=(*bridge.networks, name),
+        )
+        self.layout = dataclasses.replace(
+            layout,
+            bridges=tuple(grown if b is bridge else b for b in layout.bridges),
+            vlans={**layout.vlans, name: vlan},
+        )
+        save_layout(self.ovs.rundir, self.layout)
+        return True
 
     def ports(self) -> set[tuple[str, int]]:
         found: set[tuple[str, int]] = set()

@@ -41,6 +41,8 @@ class DataplaneDoc(BaseModel):
     """Their scheduling, ``fifo/95``."""
     shared_with_rt_vcpus: bool = False
     """The polling CPUs are also RT vCPU CPUs (a small host): latency suffers."""
+    physnets: list[str] = Field(default_factory=list, max_length=256)
+    """Physical networks the switch has a bridge for: it carries any network on them."""
 
 
 Engine = Literal["rtkvm", "openstack"]
