@@ -65,7 +65,7 @@ class FakeSwitch:
         self.networks = networks
         self.up = up
         self.physnets = physnets
-        self.carried: list[str] = []
+        self.carried_list: list[str] = []
         self.plugged: dict[tuple[str, int], str] = {}
         self.unplugged: list[tuple[str, int]] = []
         self.fail_plug_nic: int | None = None
@@ -97,11 +97,21 @@ class FakeSwitch:
     def network_for(self, name: str, physnet: str, vlan: int | None) -> str:
         return name  # the fake's networks are named as the cloud's
 
+    def carried(self) -> tuple[str, ...]:
+        return tuple(self.carried_list)
+
+    def drop(self, name: str) -> bool:
+        if name not in self.carried_list or name in self.plugged.values():
+            return False
+        self.carried_list.remove(name)
+        self.networks = tuple(n for n in self.networks if n != name)
+        return True
+
     def carry(self, name: str, physnet: str, vlan: int | None) -> bool:
         if name in self.networks:
             return False
         if physnet not in self.physnets:
             raise DataplaneError(f"the switch has no bridge for {physnet!r}")
         self.networks = (*self.networks, name)
-        self.carried.append(name)
+        self.carried_list.append(name)
         return True

@@ -117,8 +117,41 @@ def test_a_network_created_after_the_switch_started_is_carried_at_plug(
     body = {"name": "vm", "flavor": "rt2", "networks": ["blue100"]}
     vm = expect(alice.post("/v1/instances", json=body), 201)
     assert agent.step().created[vm["id"]].state == "active"
-    assert switch.carried == ["blue100"]
+    assert switch.carried() == ("blue100",)
     assert switch.plugged == {(guest_id(vm["id"]), 0): "blue100"}
+
+
+def test_the_switch_follows_the_clouds_networks(
+    cloud: Cloud, make_agent: MakeAgent, switch: FakeSwitch
+) -> None:
+    agent = make_agent("node1", FakeHypervisor(), switch)
+    now = [0.0]
+    agent.clock = lambda: now[0]
+    cloud.network("blue7", "blue", vlan=7, shared=True)
+    agent.register()
+    agent.reconcile()  # pushed at start: blue is wired here (red's uplink is absent)
+    assert switch.carried() == ("blue7",)
+    cloud.network("blue8", "blue", vlan=8, shared=True)
+    cloud.network("red9", "red", vlan=9, shared=True)  # not wired here: never pushed
+    now[0] += 31
+    agent.step()
+    assert switch.carried() == ("blue7", "blue8")
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud)
+    vm = expect(alice.post("/v1/instances", json={"name": "vm", "flavor": "rt2",
+                                                  "networks": ["blue8"]}), 201)  # fmt: skip
+    agent.step()
+    expect(cloud.admin.delete("/v1/networks/blue7"), 204)
+    now[0] += 31
+    agent.step()
+    assert switch.carried() == ("blue8",)  # blue7 dropped
+    expect(alice.delete(f"/v1/instances/{vm['id']}"), 204)
+    agent.step()
+    expect(cloud.admin.delete("/v1/networks/blue8"), 204)
+    now[0] += 31
+    agent.step()
+    assert switch.carried() == ()
 
 
 def test_failed_create_is_reported_with_the_reason_and_undone(

@@ -147,3 +147,32 @@ def test_a_network_created_after_net_up_is_carried_on_its_physnets_bridge(tmp_pa
         switch.carry("green", "green", None)
     with pytest.raises(DataplaneError, match="another wire"):
         switch.carry("red-300", "red", 301)
+
+
+class PortsWithTags(AnsweringVsctl):
+    """Also answers ``get Port NAME tag`` from a table."""
+
+    def __init__(self, ports: Mapping[str, list[str]], tags: Mapping[str, str]) -> None:
+        super().__init__(ports)
+        self.tags = tags
+
+    def run(
+        self, args: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 30.0
+    ) -> str:
+        if "get" in args and args[-1] == "tag":
+            self.calls.append(list(args))
+            return self.tags[args[-2]] + "\n"
+        return super().run(args, env=env, timeout=timeout)
+
+
+def test_a_carried_network_is_dropped_only_when_no_guest_uses_it(tmp_path: Path) -> None:
+    runner = PortsWithTags({"rt-red": ["ens1f1", f"vhu-{GID}-0"]}, {f"vhu-{GID}-0": "300"})
+    switch = _switch(tmp_path, runner)
+    assert not switch.drop("red")  # from the networks file: never dropped
+    assert switch.carry("red-300", "red", 300)
+    assert not switch.drop("red-300")  # a guest port is tagged 300
+    runner.tags = {f"vhu-{GID}-0": "[]"}
+    assert switch.drop("red-300")
+    assert runner.calls[-1][-1] == "trunks=200"  # the uplink no longer trunks 300
+    assert "red-300" not in switch.layout.vlans and switch.carried() == ()
+    assert load_layout(tmp_path / "run").carried == ()

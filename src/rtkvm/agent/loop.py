@@ -169,12 +169,39 @@ class Agent:
             **self.counts,
         )
 
+    def sync_networks(self) -> tuple[list[str], list[str]]:
+        """The switch carries the control plane's networks on this host's physical networks
+        and drops the ones it carried that are gone; (carried, dropped) now."""
+        switch = self.executor.switch
+        if switch is None:
+            return [], []
+        with self._api:
+            wanted = self.control.networks()
+        added, dropped = [], []
+        for net in wanted:
+            try:
+                if switch.carry(net.name, net.physnet, net.vlan):
+                    added.append(net.name)
+            except RtkvmError as exc:
+                log.warning("network %s cannot be carried here: %s", net.name, exc)
+        names = {n.name for n in wanted}
+        for name in switch.carried():
+            if name not in names and switch.drop(name):
+                dropped.append(name)
+        if added or dropped:
+            log.info("switch networks: carried %s, dropped %s", added or "none", dropped or "none")
+        return added, dropped
+
     def reinspect(self) -> bool:
         """Inspect the host again (doctor, wiring, switch) when ``reinspect_s`` passed, and
         register again when anything changed: a host that stops being RT-ready takes no new
         RT guests, and its guests show it. True when it registered."""
         if self.clock() - self._inspected_at < self.reinspect_s:
             return False
+        try:
+            self.sync_networks()
+        except RtkvmError as exc:  # the API or the switch: the inspection still runs
+            log.warning("switch networks not synced: %s", exc)
         report = self.inventory()
         self._inspected_at = self.clock()
         if report == self._registered:
@@ -312,6 +339,10 @@ class Agent:
                 v.hint,
             )
         log.info("reconciled: %s", found.summary())
+        try:
+            self.sync_networks()
+        except RtkvmError as exc:
+            log.warning("switch networks not synced: %s", exc)
         return found
 
     # -- the loop ---------------------------------------------------------------------

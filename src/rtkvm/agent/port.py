@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from rtkvm.wire.guest import AgentInstance, StateReport
+from rtkvm.wire.guest import AgentInstance, NetworkPort, StateReport
 from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
 from rtkvm.wire.node import Heartbeat, HostReport, UnknownReport, UnknownVerdict
 from rtkvm.wire.rtguest import (
@@ -43,6 +43,10 @@ class ControlPlane(Protocol):
 
     def instances(self) -> list[AgentInstance]:
         """This host's guests, with the work asked of it (``building``, ``deleting``)."""
+        ...
+
+    def networks(self) -> list[NetworkPort]:
+        """The control plane's networks on the physical networks this host offers."""
         ...
 
     def report_state(self, instance_id: str, report: StateReport) -> AgentInstance:

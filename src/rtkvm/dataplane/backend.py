@@ -74,6 +74,15 @@ class DataPlane(Protocol):
         ``name`` if the switch has it under that name, else the one with the same wire."""
         ...
 
+    def drop(self, name: str) -> bool:
+        """Take away a network ``carry`` laid out (never one of the networks file) when no
+        guest port is on it; True when that changed the switch."""
+        ...
+
+    def carried(self) -> tuple[str, ...]:
+        """The networks ``carry`` laid out."""
+        ...
+
     def carry(self, name: str, physnet: str, vlan: int | None) -> bool:
         """Make the switch carry the control plane's network (on the bridge of its physical
         network, the uplink trunking its VLAN); True when that changed the switch.
@@ -177,6 +186,47 @@ class OvsDpdkBackend:
             layout,
             bridges=tuple(grown if b is bridge else b for b in layout.bridges),
             vlans={**layout.vlans, name: vlan},
+            carried=(*layout.carried, name),
+        )
+        save_layout(self.ovs.rundir, self.layout)
+        return True
+
+    def carried(self) -> tuple[str, ...]:
+        return self.layout.carried
+
+    def drop(self, name: str) -> bool:
+        layout = self.layout
+        if name not in layout.carried:
+            return False
+        bridge = layout.bridge_of_network(name)
+        vlan = layout.vlans[name]
+        wanted = "[]" if vlan is None else str(vlan)  # how ovs-vsctl shows a port's tag
+        for port in self.ovs.vsctl("list-ports", bridge.name, wait=False).split():
+            if parse_port_name(port) is None:
+                continue
+            if self.ovs.vsctl("get", "Port", port, "tag", wait=False).strip() == wanted:
+                return False  # a guest still uses it: dropped later
+        rest = {n: v for n, v in layout.vlans.items() if n != name}
+        trunks = bridge.uplink.trunks
+        if (
+            vlan is not None
+            and vlan in trunks
+            and vlan not in {v for n, v in rest.items() if n in bridge.networks}
+        ):
+            trunks = tuple(t for t in trunks if t != vlan)
+            self.ovs.vsctl(
+                "set", "Port", bridge.uplink.interface, f"trunks={','.join(map(str, trunks))}"
+            )
+        shrunk = dataclasses.replace(
+            bridge,
+            uplink=dataclasses.replace(bridge.uplink, trunks=trunks),
+            networks=tuple(n for n in bridge.networks if n != name),
+        )
+        self.layout = dataclasses.replace(
+            layout,
+            bridges=tuple(shrunk if b is bridge else b for b in layout.bridges),
+            vlans=rest,
+            carried=tuple(n for n in layout.carried if n != name),
         )
         save_layout(self.ovs.rundir, self.layout)
         return True

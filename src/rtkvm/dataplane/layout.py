@@ -140,6 +140,9 @@ class SwitchLayout:
     """Network name -> VLAN id (None: untagged)."""
     socket_dir: PurePosixPath
     ports: tuple[VhostPort, ...] = ()
+    carried: tuple[str, ...] = ()
+    """Networks laid out later because the control plane has them (DataPlane.carry), not
+    from the networks file: the ones DataPlane.drop may take away again."""
 
     def bridge_of_network(self, network: str) -> Bridge:
         for bridge in self.bridges:

@@ -101,6 +101,7 @@ def layout_to_dict(layout: SwitchLayout) -> dict[str, Any]:
             for b in layout.bridges
         ],
         "vlans": dict(layout.vlans),
+        "carried": list(layout.carried),
         "socket_dir": str(layout.socket_dir),
         "ports": [
             {"bridge": p.bridge, "port": p.port, "socket": str(p.socket), "tag": p.tag}
@@ -134,6 +135,7 @@ def layout_from_dict(data: dict[str, Any]) -> SwitchLayout:
         bridges,
         dict(data["vlans"]),
         PurePosixPath(data["socket_dir"]),
+        carried=tuple(data.get("carried", ())),
     )
 
 

@@ -13,7 +13,7 @@ This module must not decide anything the agent decides.
 from __future__ import annotations
 
 from rtkvm.errors import CloudError, NotRegisteredError
-from rtkvm.wire.guest import AgentInstance, StateReport
+from rtkvm.wire.guest import AgentInstance, NetworkPort, StateReport
 from rtkvm.wire.http import Http
 from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
 from rtkvm.wire.node import Heartbeat, HostReport, UnknownReport, UnknownVerdict
@@ -44,6 +44,9 @@ class AgentClient(Http):
             if exc.status == NOT_REGISTERED:
                 raise NotRegisteredError(str(exc), exc.status) from None
             raise
+
+    def networks(self) -> list[NetworkPort]:
+        return [NetworkPort.model_validate(row) for row in self.call("GET", "/agent/networks")]
 
     def instances(self) -> list[AgentInstance]:
         return [AgentInstance.model_validate(row) for row in self.call("GET", "/agent/instances")]

@@ -32,6 +32,7 @@ from rtkvm.db.models import (
     HostDetail,
     HostNode,
     Instance,
+    Network,
     UnknownResource,
 )
 from rtkvm.errors import InputError
@@ -41,7 +42,7 @@ from rtkvm.scheduler.claim import refresh_capacity, release
 from rtkvm.scheduler.hostdata import node_rows, rt_capacity
 from rtkvm.wire import schemas
 from rtkvm.wire.base import DB_INT_MAX
-from rtkvm.wire.guest import AgentInstance, StateReport
+from rtkvm.wire.guest import AgentInstance, NetworkPort, StateReport
 from rtkvm.wire.node import (
     OPENSTACK_ENGINE,
     Heartbeat,
@@ -196,6 +197,23 @@ def heartbeat(body: Heartbeat, services: ServicesDep, agent: AgentDep) -> schema
             host.agent_stats = body.stats.model_dump_json()
         s.flush()
         return host_out(s, host, now, services.settings.agent_timeout_s)
+
+
+@router.get("/networks")
+def networks(services: ServicesDep, agent: AgentDep) -> list[NetworkPort]:
+    """The cloud's networks on the physical networks this host offers: its switch carries
+    them (pushed at each agent inspection) and drops those deleted here."""
+    with services.db.read() as s:
+        host = s.get(Host, agent.host_id)
+        if host is None:
+            raise ApiError(401, "this agent's host was removed: enroll it again")
+        wired = set(json.loads(host.physnets))
+        rows = s.scalars(select(Network).order_by(Network.name))
+        return [
+            NetworkPort(name=n.name, physnet=n.physnet, vlan=n.vlan)
+            for n in rows
+            if n.physnet in wired
+        ]
 
 
 @router.get("/instances")
