@@ -62,6 +62,15 @@ def _world(cloud: Cloud) -> dict[str, Any]:
     return {"vm": vm, "other": other, "m": m, "alice": alice_token}
 
 
+def test_a_host_that_is_not_ready_shows_each_failed_check_with_its_fix(cloud: Cloud) -> None:
+    cloud.host("lab", verdict="not-ready", nodes=1, cores_per_node=4)
+    admin = _login(cloud, ADMIN_TOKEN)
+    text = _text(_doc(admin.get("/ui/hosts/lab")))
+    assert "sched.rt_throttling" in text
+    assert "RT throttling" in text or "rt_runtime" in text  # the check's title
+    assert "sysctl -w kernel.sched_rt_runtime_us=-1" in text  # and its fix, from the data
+
+
 def test_without_a_session_every_page_is_the_login_form(cloud: Cloud) -> None:
     anonymous = cloud.client(None)
     for path in ("/ui", "/ui/hosts", "/ui/servers", "/ui/measurements", "/ui/networks"):

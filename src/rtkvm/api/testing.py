@@ -95,7 +95,7 @@ class Cloud:
             "plan": fake.plan.model_dump(mode="json"),
             "doctor": {
                 "verdict": verdict,
-                "failed": [] if verdict == "ready" else ["rt_throttling"],
+                "failed": [] if verdict == "ready" else ["sched.rt_throttling"],
             },
             "dataplane_state": dataplane,
             "physnets": list(physnets),

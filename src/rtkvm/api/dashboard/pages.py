@@ -41,6 +41,7 @@ from rtkvm.db.models import (
     UnknownResource,
 )
 from rtkvm.errors import RtkvmError
+from rtkvm.host.checks import shipped_checks
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.measure import report as measure_report
 from rtkvm.measure.report import measurement_warnings
@@ -189,6 +190,20 @@ def hosts_page(services: ServicesDep, p: Viewer) -> HTMLResponse:
     return _html("Hosts", body, p, "hosts")
 
 
+def _findings(failed: Sequence[str]) -> str:
+    """The failed checks with their title and fix, from the doctor's own checks (data)."""
+    checks = shipped_checks()
+    rows = []
+    for check_id in failed:
+        try:
+            check = checks.get(check_id)
+        except KeyError:  # a check this version does not ship: the agent's is newer
+            rows.append([esc(check_id), "", "run <code>rtkvm host doctor</code> on the host"])
+            continue
+        rows.append([esc(check_id), esc(check.title), esc(" ".join(check.fix.split()))])
+    return table(["check", "what", "fix"], rows)
+
+
 def _worst_per_host(proofs: Sequence[Proof]) -> dict[str, Proof]:
     out: dict[str, Proof] = {}
     for pr in proofs:
@@ -240,12 +255,8 @@ def host_page(name: str, services: ServicesDep, p: Viewer) -> HTMLResponse:
             "latency guarantee</p>"
         )
     if out.doctor_failed:
-        parts.append("<h2>Doctor findings</h2><ul>")
-        parts += [
-            f"<li>{esc(f)}: run <code>rtkvm host doctor</code> on the host for the fix</li>"
-            for f in out.doctor_failed
-        ]
-        parts.append("</ul>")
+        parts.append("<h2>Doctor findings</h2>")
+        parts.append(_findings(out.doctor_failed))
     parts.append("<h2>CPU partition</h2>")
     if detail is None or host.registered_at is None:
         parts.append("<p><em>not registered by its agent yet</em></p>")
