@@ -78,3 +78,8 @@ def test_metrics_are_for_admins_and_hold_the_clouds_state(cloud: Cloud, clock: F
                                                ("name", "vm1"), ("server", vm["id"])))  # fmt: skip
     assert samples[worst] == 17
     assert samples[("rtkvm_host_worst_latency_us", (("emulated", "0"), ("host", "h1")))] == 17
+    shown = expect(alice.get(f"/v1/instances/{vm['id']}"), 200)  # the server's last proof
+    assert shown["last_proof"]["worst_us"] == 17 and shown["last_proof"]["emulated"] is False
+    assert shown["last_proof"]["measurement"] == m["id"]
+    listed = expect(alice.get("/v1/instances"), 200)
+    assert [i["last_proof"]["worst_us"] for i in listed if i["id"] == vm["id"]] == [17]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import Principal
 from rtkvm.api.errors import not_found
+from rtkvm.api.proofs import Proof, last_cyclictests
 from rtkvm.api.rtstate import HostRt, rt_state
 from rtkvm.db.models import (
     Host,
@@ -33,7 +34,7 @@ from rtkvm.domain.placement import floating_of
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.scheduler.claim import parse_host
 from rtkvm.wire import schemas
-from rtkvm.wire.guest import AgentInstance, InstanceOut, NetworkPort
+from rtkvm.wire.guest import AgentInstance, InstanceOut, LastProof, NetworkPort
 from rtkvm.wire.node import DataplaneDoc
 from rtkvm.wire.placement import PlacementDoc
 from rtkvm.wire.uuids import is_uuid
@@ -204,6 +205,7 @@ class _PageContext:
     projects: dict[int, str]
     hosts: dict[int, str]
     readiness: dict[int, HostRt] = field(default_factory=dict)
+    proofs: dict[str, Proof] = field(default_factory=dict)
 
 
 IN_CHUNK = 500
@@ -238,7 +240,8 @@ def _page_context(session: Session, insts: Sequence[Instance]) -> _PageContext:
         )
     }
     hosts = {hid: rt.name for hid, rt in readiness.items()}
-    return _PageContext(ports, projects, hosts, readiness)
+    proofs = {p.instance_id: p for p in last_cyclictests(session, ids)} if ids else {}
+    return _PageContext(ports, projects, hosts, readiness, proofs)
 
 
 def instance_out(session: Session, inst: Instance) -> InstanceOut:
@@ -324,9 +327,18 @@ def _rt_fields(inst: Instance, page: _PageContext) -> dict[str, object]:
     state, reasons = rt_state(
         inst.rt_state, list(detail.get("reasons", [])), host if placed else None
     )
+    proof = page.proofs.get(inst.id)
     return {
         "rt_state": state,
         "rt_reasons": reasons,
         "rt_waived": detail.get("waived", {}),
         "rt_checked_at": inst.rt_checked_at,
+        "last_proof": None
+        if proof is None
+        else LastProof(
+            measurement=proof.measurement_id,
+            finished_at=proof.finished_at,
+            worst_us=proof.worst_us,
+            emulated=proof.emulated,
+        ),
     }

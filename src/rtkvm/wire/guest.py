@@ -25,6 +25,14 @@ class NetworkPort(BaseModel):
     vlan: int | None
 
 
+class LastProof(BaseModel):
+    measurement: str
+    finished_at: float
+    worst_us: float
+    emulated: bool
+    """Measured without KVM (TCG): the figure says nothing of real-time latency."""
+
+
 class InstanceOut(BaseModel):
     id: str
     name: str
@@ -52,6 +60,8 @@ class InstanceOut(BaseModel):
     """Audit rules that failed because of a known host quirk: rule -> quirk."""
     rt_checked_at: float | None = None
     """When the agent last checked the guest."""
+    last_proof: LastProof | None = None
+    """Its newest finished cyclictest: when, and the worst case; None: never measured."""
 
 
 class AgentInstance(InstanceOut):
