@@ -116,3 +116,14 @@ def test_a_wire_the_switch_has_no_bridge_for_is_not_offered(
     unswitched = FakeSwitch(physnets=("red",))
     assert collect(fs, plan, wiring=WIRING, switch=unswitched).physnets == []
     assert collect(fs, plan, wiring=WIRING).physnets == ["blue"]  # no switch: the wires alone
+
+
+def test_the_tuning_drift_travels_with_the_host(
+    cloud: Cloud, fs: HostFS, plan: PartitionPlan
+) -> None:
+    report = collect(fs, plan, wiring=WIRING)
+    assert report.tuning_drift is None  # the fixture was not tuned by rtkvm
+    token = expect(cloud.admin.post("/v1/hosts", json={"name": "node1"}), 201)["agent_token"]
+    body = report.model_copy(update={"tuning_drift": ["sysctl:kernel.ksm (run): 1, expected 2"]})
+    host = expect(cloud.client(token).put("/v1/agent/host", json=body.model_dump(mode="json")), 200)
+    assert host["tuning_drift"] == ["sysctl:kernel.ksm (run): 1, expected 2"]

@@ -28,6 +28,7 @@ from rtkvm.host.topology import Topology
 from rtkvm.hostfs import HostFS, Unknown
 from rtkvm.net.lldp import Neighbor, cross_check, live_physnets
 from rtkvm.net.model import HostWiring
+from rtkvm.tune.drift import tuning_drift
 from rtkvm.wire.node import DataplaneDoc, DoctorVerdict, HostReport
 from rtkvm.wire.topology import topology_doc
 
@@ -142,6 +143,14 @@ def collect(
                 ", ".join(unswitched),
             )
         physnets = [p for p in physnets if p in described.physnets]
-    return registration(
+    report = registration(
         facts, plan, doctor, dataplane=state, physnets=physnets, described=described
     )
+    try:
+        drift = tuning_drift(fs)
+    except RtkvmError as exc:
+        log.warning("the tuning could not be verified: %s", exc)
+        drift = [f"the last tuning could not be verified: {exc}"]
+    if drift:
+        log.warning("tuning drift: %s", "; ".join(drift))
+    return report.model_copy(update={"tuning_drift": drift})

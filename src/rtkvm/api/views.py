@@ -155,6 +155,7 @@ def _host_out(host: Host, nodes: list[HostNode], now: float, timeout: float) -> 
         rt_waiver=host.rt_waiver,
         pcpu_share=host.pcpu_share,
         engine=host.engine,  # type: ignore[arg-type]
+        tuning_drift=None if host.tuning_drift is None else json.loads(host.tuning_drift),
         nodes=[
             schemas.NodeOut(
                 node=n.node,

@@ -132,6 +132,8 @@ class Host(Base):
     lets a few guests share each pCPU for functional tests (never for latency)."""
     engine: Mapped[str] = mapped_column(String(16), default="rtkvm", server_default="rtkvm")
     agent_stats: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tuning_drift: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """JSON list of the drifted settings the agent last reported; None: never tuned."""
     """JSON of the agent's last heartbeat counters (wire.node.AgentStats); None: none sent."""
     """Who builds guests here (wire.node.Engine): 'rtkvm' (this API places them) or
     'openstack' (Nova does; the API keeps the host's and its guests' RT state only)."""

@@ -67,6 +67,9 @@ class HostReport(_In):
     """Physical network labels wired to this host."""
     engine: Engine = RTKVM_ENGINE
     """Who builds this host's guests; rtkvm's scheduler places nothing on an 'openstack' host."""
+    tuning_drift: list[str] | None = Field(default=None, max_length=64)
+    """Settings of rtkvm's last tuning that no longer hold (``rtkvm host verify``); None:
+    rtkvm never tuned this host."""
 
 
 class AgentStats(_In):

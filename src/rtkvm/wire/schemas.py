@@ -110,6 +110,9 @@ class HostOut(BaseModel):
     pcpu_share: int = 1
     """Guests per RT pCPU: 1 (dedicated), more only on a waived lab host."""
     engine: Engine = RTKVM_ENGINE
+    tuning_drift: list[str] | None = None
+    """Settings of rtkvm's last tuning that no longer hold, as the agent last found them;
+    None: rtkvm never tuned this host."""
     """Who builds guests here: an 'openstack' host is Nova's, never scheduled to by
     rtkvm; its guests' RT verdicts are kept (``rtkvm cloud guest list``)."""
 

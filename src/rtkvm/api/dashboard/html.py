@@ -34,7 +34,7 @@ input[type=password]{width:100%;padding:.4em;margin:.5em 0}
 """
 
 GOOD = {"up", "ready", "verified", "done", "active"}
-BAD = {"down", "degraded", "error", "not-ready"}
+BAD = {"down", "degraded", "error", "not-ready", "drift"}
 WARN = {"not-assured", "waived", "running", "queued", "building", "deleting", "scheduling"}
 
 NAV = (("hosts", "Hosts"), ("servers", "Servers"), ("networks", "Networks"),

@@ -178,7 +178,9 @@ def hosts_page(services: ServicesDep, p: Viewer) -> HTMLResponse:
         rows.append([
             link(f"/ui/hosts/{h.name}", h.name), badge(h.status), esc(h.engine),
             badge(h.doctor_verdict) + ("<br>" + esc(", ".join(h.doctor_failed))
-                                       if h.doctor_failed else ""),
+                                       if h.doctor_failed else "")
+            + (f"<br>{badge('drift')} {len(h.tuning_drift)} setting(s)"
+               if h.tuning_drift else ""),
             badge("waived") + " " + esc(h.rt_waiver) if h.rt_waiver else "",
             esc(h.dataplane_state), esc(", ".join(h.physnets)), f"{used} / {total}",
             _proof_cell(proof),
@@ -257,6 +259,14 @@ def host_page(name: str, services: ServicesDep, p: Viewer) -> HTMLResponse:
     if out.doctor_failed:
         parts.append("<h2>Doctor findings</h2>")
         parts.append(_findings(out.doctor_failed))
+    if out.tuning_drift:
+        parts.append(
+            '<h2>Tuning drift</h2><p class="warn">settings of rtkvm\'s last tuning that no '
+            "longer hold (<code>rtkvm host verify</code>; re-apply with <code>rtkvm host tune "
+            "--apply</code>)</p><ul>"
+            + "".join(f"<li>{esc(d)}</li>" for d in out.tuning_drift)
+            + "</ul>"
+        )
     parts.append("<h2>CPU partition</h2>")
     if detail is None or host.registered_at is None:
         parts.append("<p><em>not registered by its agent yet</em></p>")

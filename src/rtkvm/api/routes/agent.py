@@ -149,6 +149,7 @@ def register(body: HostReport, services: ServicesDep, agent: AgentDep) -> schema
         host.dataplane_state = body.dataplane_state
         host.dataplane = body.dataplane.model_dump_json() if body.dataplane else None
         host.physnets = json.dumps(sorted(set(body.physnets)))
+        host.tuning_drift = None if body.tuning_drift is None else json.dumps(body.tuning_drift)
         host.registered_at = now
         host.heartbeat_at = now
         s.flush()

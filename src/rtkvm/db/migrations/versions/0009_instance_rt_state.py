@@ -1,5 +1,5 @@
 """instances keep what their agent found when it last checked the running guest; hosts
-keep their agent's counters
+keep their agent's counters and the tuning drift it found
 
 rt_state ('verified', 'degraded', 'unverified'), rt_detail (JSON: reasons and the
 host's waived rules) and rt_checked_at. Instances written before this are
@@ -30,10 +30,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("rt_checked_at", sa.Float(), nullable=True))
     with op.batch_alter_table("hosts") as batch:
         batch.add_column(sa.Column("agent_stats", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("tuning_drift", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("hosts") as batch:
+        batch.drop_column("tuning_drift")
         batch.drop_column("agent_stats")
     with op.batch_alter_table("instances") as batch:
         batch.drop_column("rt_checked_at")
