@@ -96,6 +96,8 @@ def test_the_nodes_waiver_shows_on_the_host_and_cannot_be_set_through_the_api(
     assert "rtkvm openstack waiver" in refused["detail"]
     expect(nova.put(VERDICTS, json={"guests": []}), 200)
     assert expect(cloud.admin.get("/v1/hosts/c1"), 200)["rt_waiver"] is None
+    expect(nova.put(VERDICTS, json={"guests": [], "rt_waiver": "   "}), 200)  # blank: none
+    assert expect(cloud.admin.get("/v1/hosts/c1"), 200)["rt_waiver"] is None
 
 
 def test_rtkvm_never_places_a_server_on_novas_host(cloud: Cloud) -> None:

@@ -123,6 +123,7 @@ class Agent:
         self.executor = executor
         self.ports = ports
         self.runner = runner
+        """Carries out measurements; None: this agent takes none."""
         self.checker = checker
         """Checks guests after every create and start and every ``recheck_s``; None: never."""
         self.recheck_s = recheck_s
@@ -137,7 +138,6 @@ class Agent:
         self.counts = {k: 0 for k in ("steps", "step_failures", "creates", "create_failures",
                                       "deletes", "rechecks")}  # fmt: skip
         self._last_step_seconds = 0.0
-        """Carries out measurements; None: this agent takes none."""
         self.unknown: list[UnknownVerdict] = []
         """What the API said of the unknown domains and ports of the last reconciliation."""
         self._api = threading.Lock()  # the worker reports while the loop steps

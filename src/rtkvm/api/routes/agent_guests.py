@@ -76,7 +76,7 @@ def report_verdicts(
         if rows:
             gone = [r.id for r in rows.values()]
             s.execute(delete(GuestVerdict).where(GuestVerdict.id.in_(gone)))
-        host.rt_waiver = body.rt_waiver.strip() if body.rt_waiver else None
+        host.rt_waiver = (body.rt_waiver or "").strip() or None  # blank: no waiver
         s.flush()
         stored = s.scalars(
             select(GuestVerdict).where(GuestVerdict.host_id == host.id).order_by(GuestVerdict.name)
