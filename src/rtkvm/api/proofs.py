@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -32,12 +33,13 @@ class Proof:
     measurement_id: str
 
 
-def worst_of(result: str | None) -> tuple[float | None, bool]:
-    """The worst latency (µs) over a cyclictest result's threads, and whether it is emulated."""
+def worst_of(result: Any) -> tuple[float | None, bool]:
+    """The worst latency (µs) over a cyclictest result's threads (its stored JSON text, or
+    the decoded document), and whether it is emulated; None when it has no such figure."""
     try:
-        doc = json.loads(result or "null")
+        doc = json.loads(result or "null") if isinstance(result, str | None) else result
         worst = max(float(t["max_us"]) for t in doc["latency"]["threads"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None, True
     return worst, doc.get("accel") != "kvm"
 

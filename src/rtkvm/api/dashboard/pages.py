@@ -26,7 +26,7 @@ from rtkvm.api.dashboard.html import badge, esc, link, login_page, page, table
 from rtkvm.api.dashboard.partition import partition_map, render_map
 from rtkvm.api.deps import Principal, ServicesDep, get_caller, principal_of
 from rtkvm.api.errors import ApiError
-from rtkvm.api.proofs import Proof, last_cyclictests
+from rtkvm.api.proofs import Proof, last_cyclictests, worst_of
 from rtkvm.api.views import host_out, hosts_out, instances_out, network_out, visible_networks
 from rtkvm.api.views_guests import verdict_out
 from rtkvm.api.views_measure import measurement_out
@@ -418,8 +418,9 @@ def _measurement_table(ms: Sequence[MeasurementOut]) -> str:
         d = m.model_dump(mode="json")
         result = d.get("result") or {}
         worst = ""
-        if d["kind"] == "cyclictest" and isinstance(result.get("latency"), dict):
-            worst = f"max {max(t['max_us'] for t in result['latency']['threads']):g} µs"
+        cyclictest_worst = worst_of(result)[0] if d["kind"] == "cyclictest" else None
+        if cyclictest_worst is not None:
+            worst = f"max {cyclictest_worst:g} µs"
         elif d["kind"] == "rtt" and isinstance(result.get("max_us"), (int, float)):
             worst = f"max {result['max_us']:g} µs"
         warns = measurement_warnings(d)
