@@ -14,6 +14,8 @@
 #      pCPU sharing) is set first and said loudly: the servers' latency is then not assured;
 #   7. proof: cyclictest in each server and the round trip between them on blue, measured by
 #      the host's agent through the API, in one report (tables and histogram pictures);
+#   8. power: demo-1 rebooted (a new QEMU, its RT settings checked again), demo-2 stopped and
+#      started, then its QEMU killed outside rtkvm, which the API shows as stopped;
 #      then everything is torn down.
 # Output goes to $RTKVM_DEMO_DIR (default: ./demo-output); the last lines say where the report is.
 # RTKVM_DEMO_VCPUS sizes the RT flavor (default 2: vCPU 0 housekeeping, vCPU 1 real-time).
@@ -75,7 +77,7 @@ require_file() {
 }
 
 trap on_exit EXIT
-step "1/7 Host inspection (rtkvm host inspect)" "$out/inspect.txt"
+step "1/8 Host inspection (rtkvm host inspect)" "$out/inspect.txt"
 rtkvm host inspect | tee "$out/inspect.txt"
 rtkvm host inspect -f json > "$out/inspect.json"
 cores=$(json "$out/inspect.json" 'len(d["topology"]["cores"])')
@@ -84,7 +86,7 @@ if (( cores < 2 )); then
   exit 1
 fi
 
-step "2/7 CPU partition plan (rtkvm host plan)" "$out/plan.txt"
+step "2/8 CPU partition plan (rtkvm host plan)" "$out/plan.txt"
 rt_cores=$(( cores > 2 ? cores / 2 : 1 ))
 plan_args=(--rt-cores "$rt_cores")
 (( cores >= 4 )) && plan_args+=(--dataplane-cores 1)
@@ -94,7 +96,7 @@ rt_cpus=$(json "$out/plan.json" 'd["rt_vcpu"]')
 dp_cpus=$(json "$out/plan.json" 'd["dataplane"]')
 rt_count=$(python3 -c 'import sys; from rtkvm.cpuset import CpuSet; print(len(CpuSet.parse(sys.argv[1])))' "$rt_cpus")
 
-step "3/7 RT readiness doctor (rtkvm host doctor --plan)" "$out/doctor.txt"
+step "3/8 RT readiness doctor (rtkvm host doctor --plan)" "$out/doctor.txt"
 set +e
 rtkvm host doctor --plan "$out/plan.json" | tee "$out/doctor.txt"
 status=${PIPESTATUS[0]}
@@ -106,12 +108,12 @@ case $status in
   *) echo "rtkvm host doctor failed with status $status" >&2; exit "$status" ;;
 esac
 
-step "4/7 Tuning the plan implies (rtkvm host tune, a dry run: nothing is changed)" "$out/tune.txt"
+step "4/8 Tuning the plan implies (rtkvm host tune, a dry run: nothing is changed)" "$out/tune.txt"
 rtkvm host tune --plan "$out/plan.json" | tee "$out/tune.txt"
 
 cleanup  # leftovers of an interrupted earlier run
 
-step "5/7 RT data plane: libvirt, guest image, network blue's uplink, OVS-DPDK (rtkvm runtime, image, net)" "$out/net-up.txt"
+step "5/8 RT data plane: libvirt, guest image, network blue's uplink, OVS-DPDK (rtkvm runtime, image, net)" "$out/net-up.txt"
 rtkvm runtime up
 rtkvm image build
 if [[ -n "$own_peer" ]]; then
@@ -127,9 +129,9 @@ if [[ -z "$dp_cpus" ]]; then
 fi
 rtkvm net up --rundir "$switch" "${net_args[@]}" | tee "$out/net-up.txt"
 
-step "6/7 Control plane: rtkvm up, flavor, network blue, two RT servers (rtkvm cloud)" "$out/cloud.txt"
+step "6/8 Control plane: rtkvm up, flavor, network blue, two RT servers (rtkvm cloud)" "$out/cloud.txt"
 up_args=(--state-dir "$state" --plan "$out/plan.json" --wiring "$out/wiring.toml"
-         --switch-rundir "$switch" --accel "${RTKVM_DEMO_ACCEL:-auto}")
+         --switch-rundir "$switch" --accel "${RTKVM_DEMO_ACCEL:-auto}" --stop-timeout 5)
 if [[ $verdict != ready ]]; then
   up_args+=(--rt-waiver "make demo on a host the doctor calls not RT-ready ($out/doctor.txt)")
   (( rt_count < 2 )) && up_args+=(--pcpu-share 2)
@@ -159,7 +161,7 @@ for name in demo-1 demo-2; do
   [[ $state_of == active ]] || { echo "demo: server $name is $state_of, not active" >&2; exit 1; }
 done
 
-step "7/7 Proof: cyclictest in each server, round trip demo-1 -> demo-2 on blue (rtkvm cloud measure)" "$out/report-build.txt"
+step "7/8 Proof: cyclictest in each server, round trip demo-1 -> demo-2 on blue (rtkvm cloud measure)" "$out/report-build.txt"
 for name in demo-1 demo-2; do
   rtkvm cloud measure cyclictest "$name" --loops 3000 --interval 1000 --buckets 2000 \
     --save "$out/measure-cyclictest-$name.json"
@@ -169,6 +171,40 @@ rtkvm cloud measure rtt demo-1 demo-2 --network blue --seconds 10 --mps 1000 \
 rtkvm report build "$out"/measure-*.json -o "$out/report" --doctor "$out/doctor.json" \
   --title "rtkvm demo: two RT servers on blue" | tee "$out/report-build.txt"
 require_file "$out/report/report.txt" "the report was not written"
+
+step "8/8 Power: reboot demo-1, stop and start demo-2, its QEMU killed outside rtkvm (rtkvm cloud server)" "$out/power.txt"
+# The probe image has no ACPI daemon: a stop waits --stop-timeout (5 s here), then powers off.
+qemu_pid() { pgrep -f "guest=rtkvm-$1," | head -n 1 || true; }
+server_json() { rtkvm cloud server show "$1" -f json > "$out/$2"; }
+{
+  id1=$(json "$out/demo-1.json" 'd["id"]')
+  id2=$(json "$out/demo-2.json" 'd["id"]')
+  before=$(qemu_pid "$id1")
+  asked=$(date +%s.%N)
+  rtkvm cloud server reboot demo-1 --wait
+  after=$(qemu_pid "$id1")
+  echo "demo-1 rebooted in $(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$asked") s: QEMU pid ${before:-none} -> ${after:-none}"
+  [[ -n "$before" && -n "$after" && "$before" != "$after" ]] || { echo "demo: demo-1 has no new QEMU after its reboot" >&2; exit 1; }
+  server_json demo-1 power-demo-1.json
+  checked=$(json "$out/power-demo-1.json" 'd["rt_checked_at"] or 0')
+  python3 -c "import sys; sys.exit(float(sys.argv[1]) < float(sys.argv[2]))" "$checked" "$asked" \
+    || { echo "demo: demo-1's RT settings were not checked again after its reboot" >&2; exit 1; }
+  echo "demo-1: $(json "$out/power-demo-1.json" 'd["state"], d["rt_state"]') (checked again after the start)"
+  rtkvm cloud server stop demo-2 --wait
+  server_json demo-2 power-demo-2-stopped.json
+  [[ $(json "$out/power-demo-2-stopped.json" 'd["state"]') == stopped ]] || { echo "demo: demo-2 did not stop" >&2; exit 1; }
+  [[ -z "$(qemu_pid "$id2")" ]] || { echo "demo: demo-2 is stopped but its QEMU runs" >&2; exit 1; }
+  rtkvm cloud server start demo-2 --wait
+  virsh -c qemu:///system destroy "rtkvm-$id2"  # outside rtkvm: as if QEMU had died
+  for _ in $(seq 1 30); do
+    server_json demo-2 power-demo-2-killed.json
+    [[ $(json "$out/power-demo-2-killed.json" 'd["state"]') == stopped ]] && break
+    sleep 1
+  done
+  [[ $(json "$out/power-demo-2-killed.json" 'd["state"]') == stopped ]] || { echo "demo: demo-2's QEMU was killed but the API does not show it stopped" >&2; exit 1; }
+  echo "demo-2 after its QEMU was killed: stopped: $(json "$out/power-demo-2-killed.json" 'd["fault"]')"
+  rtkvm cloud server list
+} 2>&1 | tee "$out/power.txt"
 
 step "Tear-down (rtkvm cloud server delete, rtkvm down, rtkvm net down)"
 rtkvm cloud server delete demo-1 demo-2 --wait

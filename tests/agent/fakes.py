@@ -24,6 +24,9 @@ class FakeHypervisor:
         self.fail_create: str | None = None
         self.fail_start: str | None = None
         self.fail_remove: str | None = None
+        self.obeys_acpi = True
+        self.shutdowns: list[str] = []
+        self.powered_off: list[str] = []
 
     def domains(self) -> list[DomainState]:
         return [DomainState(n, u, r) for n, (u, r, _) in sorted(self.defined.items())]
@@ -45,6 +48,17 @@ class FakeHypervisor:
             raise GuestError(self.fail_start)
         uuid, _, xml = self.defined[name]
         self.defined[name] = (uuid, True, xml)
+
+    def shutdown(self, name: str) -> None:
+        """The ACPI button: the guest powers off only when ``obeys_acpi`` (the probe does not)."""
+        self.shutdowns.append(name)
+        if self.obeys_acpi:
+            self.power_off(name)
+
+    def power_off(self, name: str) -> None:
+        uuid, _, xml = self.defined[name]
+        self.defined[name] = (uuid, False, xml)
+        self.powered_off.append(name)
 
     def remove(self, name: str) -> None:
         if self.fail_remove is not None:

@@ -311,13 +311,18 @@ def test_a_guest_that_stops_or_vanishes_while_the_agent_runs_is_reported(
     hv.defined[domain_name(a["id"])] = (uuid_a, False, xml_a)  # QEMU exited
     del hv.defined[domain_name(b["id"])]  # undefined behind the agent's back
     done = agent.step()
-    assert set(done.lost) == {a["id"], b["id"]}
+    assert {i: o.state for i, o in done.drifted.items()} == {a["id"]: "stopped", b["id"]: "error"}
     shown_a = expect(alice.get(f"/v1/instances/{a['id']}"), 200)
     shown_b = expect(alice.get(f"/v1/instances/{b['id']}"), 200)
-    assert (shown_a["state"], shown_b["state"]) == ("error", "error")
-    assert "stopped" in shown_a["fault"] and "vanished" in shown_b["fault"]
+    assert (shown_a["state"], shown_b["state"]) == ("stopped", "error")
+    assert "without a stop through rtkvm" in shown_a["fault"] and "vanished" in shown_b["fault"]
+    assert shown_a["rt_state"] == "unverified"
     assert hv.defined[domain_name(a["id"])][1] is False  # not restarted behind the user's back
-    assert agent.step().lost == {}  # reported once
+    assert agent.step().drifted == {}  # reported once
+    hv.defined[domain_name(a["id"])] = (uuid_a, True, xml_a)  # `virsh start` outside rtkvm
+    assert {i: o.state for i, o in agent.step().drifted.items()} == {a["id"]: "active"}
+    shown_a = expect(alice.get(f"/v1/instances/{a['id']}"), 200)
+    assert (shown_a["state"], shown_a["fault"]) == ("active", None)
 
 
 class _FlakyHypervisor(FakeHypervisor):

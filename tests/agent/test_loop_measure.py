@@ -119,7 +119,7 @@ def test_busy_instances_are_not_lost_and_a_deletion_waits(
     expect(alice.delete(f"/v1/instances/{b.id}"), 204)
 
     done = agent.step()
-    assert done.lost == {}
+    assert done.drifted == {}
     assert done.waiting == [b.id] and done.deleted == {}
     assert domain_name(b.id) in hv.defined
     assert expect(alice.get(f"/v1/instances/{a.id}"), 200)["state"] == "active"
@@ -130,7 +130,7 @@ def test_busy_instances_are_not_lost_and_a_deletion_waits(
     agent.wait_measurement(5)
     assert client.reports[-1] == (mid, "done", None)
     done = agent.step()
-    assert done.lost == {}
+    assert done.drifted == {}
     assert done.deleted[b.id].state == "deleted"
     assert domain_name(b.id) not in hv.defined
 

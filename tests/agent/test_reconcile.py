@@ -10,7 +10,7 @@ import pytest
 from rtkvm.agent.executor import Executor, Outcome
 from rtkvm.agent.loop import Agent
 from rtkvm.agent.names import domain_name, guest_id
-from rtkvm.agent.reconcile import compare, lost
+from rtkvm.agent.reconcile import compare
 from rtkvm.api.testing import Cloud, expect
 from rtkvm.guest.hypervisor import DomainState, LibvirtHypervisor
 from rtkvm.wire.guest import AgentInstance
@@ -69,17 +69,6 @@ def test_compare_table(
     assert [i.id for i, _ in found.adopt] == ([inst.id] if expect_adopt else [])
     assert [i.id for i in found.vanished] == ([inst.id] if expect_vanished else [])
     assert found.unknown_domains == ()
-
-
-def test_lost_finds_active_instances_whose_domain_stopped_or_vanished() -> None:
-    running, stopped, gone = _inst("active"), _inst("active"), _inst("active")
-    building, failed = _inst("building"), _inst("error")
-    domains = [_dom(running), _dom(stopped, running=False), _dom(failed, running=False)]
-    instances = [running, stopped, gone, building, failed]
-    found = {i.id: fault for i, fault in lost(instances, domains)}
-    assert set(found) == {stopped.id, gone.id}
-    assert "stopped" in found[stopped.id]
-    assert "vanished" in found[gone.id]
 
 
 def test_compare_reports_unknown_domains_and_ports() -> None:

@@ -102,3 +102,55 @@ def test_wait_times_out_saying_where_the_server_is(
     )
     assert code != 0
     assert "still building after 30 s" in err
+
+
+def _agent_does_tasks(
+    monkeypatch: pytest.MonkeyPatch, agent: TestClient, fail: str | None = None
+) -> list[str]:
+    """Each poll's sleep lets the agent finish every power task (or fail it with ``fail``)."""
+    done: list[str] = []
+    results = {"stopping": "stopped", "starting": "active", "rebooting": "active"}
+    results["rebooting-hard"] = "active"
+
+    def step(_: float) -> None:
+        for inst in expect(agent.get("/v1/agent/instances"), 200):
+            if inst["task"]:
+                state = "error" if fail else results[inst["task"]]
+                body = {"state": state, "fault": fail, "done": inst["task"]}
+                expect(agent.post(f"/v1/agent/instances/{inst['id']}/state", json=body), 200)
+                done.append(inst["task"])
+
+    monkeypatch.setattr(cloud_wait, "sleep", step)
+    return done
+
+
+def test_stop_start_reboot_wait_until_the_agent_did_them(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = _setup(cloud)
+    _agent_reports(monkeypatch, agent, "active")
+    assert _run(cloud, "server", "create", "vm", "--flavor", "rt2", "--wait")[0] == 0
+    done = _agent_does_tasks(monkeypatch, agent)
+    code, _, err = _run(cloud, "server", "stop", "vm", "--wait")
+    assert code == 0, err
+    assert "vm" in err and "stopping" in err and "stopped" in err
+    code, _, err = _run(cloud, "server", "stop", "vm")
+    assert code == 0 and "already stopped" in err
+    assert _run(cloud, "server", "start", "vm", "--wait")[0] == 0
+    assert _run(cloud, "server", "reboot", "vm", "--hard", "--wait")[0] == 0
+    assert done == ["stopping", "starting", "rebooting-hard"]
+    code, out, _ = _run(cloud, "server", "list", "-f", "json")
+    assert [(s["state"], s["task"]) for s in json.loads(out)] == [("active", None)]
+
+
+def test_a_power_action_that_fails_exits_1_with_the_fault(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = _setup(cloud)
+    _agent_reports(monkeypatch, agent, "active")
+    assert _run(cloud, "server", "create", "vm", "--flavor", "rt2", "--wait")[0] == 0
+    _agent_does_tasks(monkeypatch, agent, fail="starting failed: no memory")
+    code, _, err = _run(cloud, "server", "reboot", "vm", "--wait")
+    assert code == 1 and "starting failed: no memory" in err
+    code, _, err = _run(cloud, "server", "reboot", "vm")  # in error: only --hard
+    assert code != 0 and "reboot --hard builds it again" in err

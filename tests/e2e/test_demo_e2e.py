@@ -6,7 +6,8 @@ preview; libvirt, the PREEMPT_RT guest image, network blue's uplink (a
 namespace peer) and OVS-DPDK; `rtkvm up` (API on SQLite + this host's agent);
 an RT flavor, network blue and two RT servers placed by the scheduler; the
 agent measures cyclictest in each and the round trip between them on blue;
-`rtkvm report build` makes one report; then everything is torn down. The
+`rtkvm report build` makes one report; demo-1 is rebooted, demo-2 stopped,
+started and its QEMU killed outside rtkvm; then everything is torn down. The
 test checks the report's figures and warnings (this machine is not RT-ready,
 its guests run under TCG: the report must say both) and that nothing is left.
 """
@@ -89,7 +90,7 @@ def test_a_server_that_cannot_be_placed_fails_the_demo_loudly(demo_dir: Path) ->
     done = _run_demo(demo_dir, RTKVM_DEMO_VCPUS="64")
     assert done.returncode != 0, done.stdout[-3000:]
     last = done.stderr.strip().splitlines()[-1]
-    assert 'make demo FAILED in step "6/7 Control plane' in last, done.stderr[-3000:]
+    assert 'make demo FAILED in step "6/8 Control plane' in last, done.stderr[-3000:]
     assert f"its output: {demo_dir}/cloud.txt" in last
     why = done.stderr[done.stderr.index("last lines of") :]
     assert "rtkvm: " in why, done.stderr[-3000:]  # the refusal itself, repeated at the end
@@ -135,6 +136,19 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     if any(row["accel"] == "tcg" for row in servers.values()):
         assert "TCG" in warnings
     assert text.index("WARNING") < text.index("cyclictest in the guests")
+
+    # Power: demo-1 rebooted into a new QEMU and checked again; demo-2 stopped, started,
+    # then its QEMU killed outside rtkvm, which the API shows as stopped.
+    power = (demo_dir / "power.txt").read_text()
+    assert "demo-1 rebooted in" in power and "QEMU pid" in power
+    rebooted = json.loads((demo_dir / "power-demo-1.json").read_text())
+    assert (rebooted["state"], rebooted["task"]) == ("active", None)
+    assert rebooted["rt_state"] != "unverified"
+    stopped = json.loads((demo_dir / "power-demo-2-stopped.json").read_text())
+    assert (stopped["state"], stopped["task"]) == ("stopped", None)
+    killed = json.loads((demo_dir / "power-demo-2-killed.json").read_text())
+    assert killed["state"] == "stopped"
+    assert "without a stop through rtkvm" in killed["fault"]
 
     # Nothing is left: servers' domains, the control plane, the switch, blue's peer.
     ids = [json.loads((demo_dir / f"{n}.json").read_text())["id"] for n in ("demo-1", "demo-2")]

@@ -94,6 +94,41 @@ def test_a_delete_racing_an_active_report_is_never_lost(twins: Twins) -> None:
     assert lost == 0
 
 
+def test_two_power_actions_at_once_record_one_task(twins: Twins) -> None:
+    """A stop and a reboot sent to both processes at once: one wins (202), the other is told
+    to wait (409); a stop twice is one task; a delete under a stop leaves no task behind."""
+    site = setup_site(twins, rt_quota=4)
+    for trial in range(TRIALS):
+        vid = _active(twins, site.member, site.agent)
+        path = f"/v1/instances/{vid}/action"
+        second = {"action": "reboot"} if trial % 2 else {"action": "stop"}
+        with twins.http(twins.a, site.member) as on_a, twins.http(twins.b, site.member) as on_b:
+            answers = at_once(
+                partial(on_a.post, path, json={"action": "stop"}),
+                partial(on_b.post, path, json=second),
+            )
+            codes = sorted(r.status_code for r in answers)
+            task = on_a.get(f"/v1/instances/{vid}").json()["task"]
+            if second["action"] == "stop":
+                assert codes == [200, 202], [r.text for r in answers]
+                assert task == "stopping"
+            else:
+                assert codes == [202, 409], [r.text for r in answers]
+                won = next(r for r in answers if r.status_code == 202).json()["task"]
+                assert task == won
+            gone, again = at_once(
+                partial(on_a.delete, f"/v1/instances/{vid}"),
+                partial(on_b.post, path, json={"action": "reboot", "hard": True}),
+            )
+            assert gone.status_code == 204 and again.status_code in (404, 409), again.text
+            shown = on_a.get(f"/v1/instances/{vid}").json()
+            assert (shown["state"], shown["task"]) == ("deleting", None), shown
+        with twins.http(twins.b, site.agent) as node:
+            node.post(f"/v1/agent/instances/{vid}/state", json={"state": "deleted"})
+        _check(twins)
+    assert twins.admin(twins.a).usage("p1").rt_cores_in_use == 0
+
+
 def test_a_network_deleted_under_a_create_is_never_dropped_from_it(twins: Twins) -> None:
     site = setup_site(twins)
     admin_a = twins.admin(twins.a)

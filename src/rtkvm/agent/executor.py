@@ -9,8 +9,9 @@ instance is plugged into the switch, the domain is designed
 then defined and started, all by the one guest builder
 (:class:`~rtkvm.guest.build.GuestBuilder`). Any failure undoes what was done
 and becomes an ``error`` outcome carrying the message. Delete: stop and undefine, then
-unplug. Adopt (after an agent restart): start the domain if it is stopped and
-re-plug its NICs.
+unplug. Adopt (after an agent restart) and start (a power action): start the
+domain if it is stopped and re-plug its NICs; a start without a domain builds
+it again.
 
 This module must not talk to the API (the loop reports outcomes), choose
 pCPUs (the scheduler did) or touch a domain that is not the instance's.
@@ -156,6 +157,19 @@ class Executor:
         except RtkvmError as exc:
             return Outcome("error", f"adopting domain {dom.name} failed: {exc}")
         return Outcome("active")
+
+    def start(self, inst: AgentInstance) -> Outcome:
+        """Run the instance's guest: start its domain (NICs plugged again), or build it
+        afresh when the domain is missing (a hard reboot of a guest whose create failed or
+        whose domain vanished)."""
+        existing = self._domain(inst.id)
+        if existing is None:
+            return self.create(inst)
+        return self.adopt(inst, existing)
+
+    def domain_of(self, inst: AgentInstance) -> DomainState | None:
+        """The instance's domain on this host (found by UUID), or None."""
+        return self._domain(inst.id)
 
     def delete(self, inst: AgentInstance) -> Outcome:
         """Stop and undefine the domain, unplug the NICs; 'deleted' only when all went."""

@@ -9,9 +9,11 @@ callable) and reconciles libvirt and the switch with the API's view
 domains (it answers and logs; nobody deletes them). Each :meth:`Agent.step` then sends a
 heartbeat (re-registering when the API forgot the registration), fetches
 this host's instances and dispatches them: ``building`` -> create,
-``deleting`` -> delete, an active one whose domain stopped or vanished ->
-error, reporting the outcome (active / error / deleted,
-with the message). Time and sleeping are injected; nothing here reads the
+``deleting`` -> delete, a power task -> :class:`rtkvm.agent.power.PowerTasks`
+(never blocking: a guest asked to shut down is looked at again next step),
+a guest whose power state changed outside rtkvm -> stopped, active or error
+(:func:`rtkvm.agent.power.drift`), reporting the outcome (active / stopped /
+error / deleted, with the message). Time and sleeping are injected; nothing here reads the
 host or libvirt directly (the executor, the inventory and the measurement
 runner do).
 
@@ -43,9 +45,11 @@ from rtkvm.agent.executor import Executor, Outcome
 from rtkvm.agent.inventory import dataplane_state
 from rtkvm.agent.measure import Finished, instances_of
 from rtkvm.agent.port import ControlPlane
-from rtkvm.agent.reconcile import Reconciliation, compare, lost, vanished_fault
+from rtkvm.agent.power import PowerTasks, drift
+from rtkvm.agent.reconcile import Reconciliation, compare, vanished_fault
 from rtkvm.errors import CloudError, NotRegisteredError, RtkvmError
 from rtkvm.wire.guest import AgentInstance, RtCheckDoc, StateReport
+from rtkvm.wire.lifecycle import STOP_TIMEOUT_S, Task
 from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
 from rtkvm.wire.node import (
     AgentStats,
@@ -89,8 +93,13 @@ class StepResult:
 
     created: dict[str, Outcome] = field(default_factory=dict)
     deleted: dict[str, Outcome] = field(default_factory=dict)
-    lost: dict[str, str] = field(default_factory=dict)
-    """Active instances whose domain stopped or vanished, with the fault reported."""
+    drifted: dict[str, Outcome] = field(default_factory=dict)
+    """Instances whose guest changed power state outside rtkvm (shut off, started again,
+    vanished), with what was reported."""
+    powered: dict[str, Outcome] = field(default_factory=dict)
+    """Power tasks finished this step, with their outcome."""
+    powering: list[str] = field(default_factory=list)
+    """Power tasks still under way (a guest asked to shut down)."""
     measuring: str | None = None
     """The measurement this step handed to the worker."""
     waiting: list[str] = field(default_factory=list)
@@ -116,6 +125,7 @@ class Agent:
         checker: GuestChecker | None = None,
         recheck_s: float = 60.0,
         reinspect_s: float = 30.0,
+        stop_timeout_s: float = STOP_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.control = control
@@ -130,13 +140,15 @@ class Agent:
         self.reinspect_s = reinspect_s
         """Seconds between two inspections of the host (doctor, wiring) after start."""
         self.clock = clock
+        self.power = PowerTasks(executor, clock, stop_timeout_s)
+        """Stops, starts and reboots; a stop waits ``stop_timeout_s`` for the guest."""
         self._registered: HostReport | None = None
         self._inspected_at = 0.0
         self._checked: dict[str, tuple[float, RtCheckDoc]] = {}
         """Instance id -> when it was last checked, and what was found."""
         self._started_at = self.clock()
         self.counts = {k: 0 for k in ("steps", "step_failures", "creates", "create_failures",
-                                      "deletes", "rechecks")}  # fmt: skip
+                                      "deletes", "rechecks", "power_tasks")}  # fmt: skip
         self._last_step_seconds = 0.0
         self.unknown: list[UnknownVerdict] = []
         """What the API said of the unknown domains and ports of the last reconciliation."""
@@ -246,12 +258,15 @@ class Agent:
         with self._api:
             return self.control.report_unknown(report)
 
-    def report(self, inst: AgentInstance, outcome: Outcome) -> AgentInstance:
-        """The outcome; a guest that is now active is checked and the check goes with it."""
+    def report(
+        self, inst: AgentInstance, outcome: Outcome, done: Task | None = None
+    ) -> AgentInstance:
+        """The outcome (finishing power task ``done``); a guest that is now active is checked
+        and the check goes with it."""
         rt = self.check(inst) if outcome.state == "active" else None
         if outcome.state != "active":
             self._checked.pop(inst.id, None)
-        report = StateReport(state=outcome.state, fault=_clip(outcome.fault), rt=rt)
+        report = StateReport(state=outcome.state, fault=_clip(outcome.fault), rt=rt, done=done)
         with self._api:
             return self.control.report_state(inst.id, report)
 
@@ -276,7 +291,7 @@ class Agent:
         changed = []
         now = self.clock()
         for inst in work:
-            if inst.state != "active" or inst.id in busy:
+            if inst.state != "active" or inst.task is not None or inst.id in busy:
                 continue
             last = self._checked.get(inst.id)
             if last is not None and now - last[0] < self.recheck_s:
@@ -368,15 +383,15 @@ class Agent:
         busy = self.busy()  # before listing domains: a run ends only after restarting them
         result.refused.update(self._close_orphans(measurements, busy))
         work = self.work()
-        for inst, fault in lost(work, self.executor.hypervisor.domains()):
+        for inst, outcome in drift(work, self.executor.hypervisor.domains()):
             if inst.id in busy:
                 continue  # stopped or redefined for the measurement
-            self.report(inst, Outcome("error", fault))
-            result.lost[inst.id] = fault
-            log.warning("instance %s: %s", inst.id, fault)
+            self.report(inst, outcome)
+            result.drifted[inst.id] = outcome
+            log.warning("instance %s: %s %s", inst.id, outcome.state, outcome.fault or "")
         for inst in work:
             if inst.id in busy:
-                if inst.state in ("building", "deleting"):
+                if inst.state in ("building", "deleting") or inst.task is not None:
                     result.waiting.append(inst.id)
                     log.info("instance %s: %s waits for its measurement", inst.id, inst.state)
                 continue
@@ -388,13 +403,26 @@ class Agent:
                 outcome = self.executor.delete(inst)
                 result.deleted[inst.id] = outcome
                 self.counts["deletes"] += outcome.state == "deleted"
+            elif inst.task is not None and inst.id not in result.drifted:
+                powered = self.power.advance(inst)
+                if powered is None:
+                    result.powering.append(inst.id)
+                    continue
+                result.powered[inst.id] = powered
+                self.counts["power_tasks"] += 1
+                self.report(inst, powered, done=inst.task)
+                fault = powered.fault or ""
+                log.info("instance %s: %s -> %s %s", inst.id, inst.task, powered.state, fault)
+                continue
             else:
                 continue
             self.report(inst, outcome)
             level = logging.INFO if outcome.state != "error" else logging.WARNING
             log.log(level, "instance %s: %s %s", inst.id, outcome.state, outcome.fault or "")
+        self.power.forget(i.id for i in work if i.task is not None)
         self._start_next(measurements, work, result)
-        result.rechecked = self.recheck([i for i in work if i.id not in result.lost], self.busy())
+        settled = [i for i in work if i.id not in result.drifted and i.id not in result.powered]
+        result.rechecked = self.recheck(settled, self.busy())
         return result
 
     # -- measurements -----------------------------------------------------------------
@@ -577,8 +605,12 @@ def _not_ready(
         here = work.get(inst.id)
         if here is None:
             return f"instance {inst.name} ({inst.id}) is not on this host: nothing was measured"
-        if here.state != "active" or inst.id in result.lost:
-            state = "lost its domain" if inst.id in result.lost else f"is {here.state}"
+        drifted = result.drifted.get(inst.id)
+        if here.state != "active" or here.task is not None or drifted is not None:
+            if drifted is not None:
+                state = f"is {drifted.state} now"
+            else:
+                state = f"is {here.task or here.state}"
             return f"instance {inst.name} ({inst.id}) {state}, not active: nothing was measured"
     return None
 

@@ -15,10 +15,9 @@ switch's guest ports, it sorts them into:
   operator says so.
 
 Building instances without a domain and deleting instances are ordinary
-work for the loop. While the agent runs, :func:`lost` finds active instances
-whose domain stopped (QEMU crashed, the guest powered off) or vanished: they
-are reported as error, not restarted behind the user's back. This module must
-not call libvirt, the switch or the API.
+work for the loop; power changes while the agent runs are
+:func:`rtkvm.agent.power.drift`'s. This module must not call libvirt, the
+switch or the API.
 """
 
 from __future__ import annotations
@@ -75,29 +74,7 @@ def compare(
 def vanished_fault(inst: AgentInstance) -> str:
     return (
         f"domain {domain_name(inst.id)} vanished from this host while the instance was "
-        "active; the agent does not re-create it: delete the instance (its pCPUs stay "
-        "claimed until then)"
+        f"{inst.state}; the agent does not re-create it on its own: start it or reboot it "
+        "with --hard to build it again, or delete the instance (its pCPUs stay claimed "
+        "until then)"
     )
-
-
-def lost(
-    instances: Iterable[AgentInstance], domains: Iterable[DomainState]
-) -> list[tuple[AgentInstance, str]]:
-    """Active instances whose domain is gone or no longer runs, with the fault to report."""
-    by_uuid = {dom.uuid: dom for dom in domains}
-    found = []
-    for inst in instances:
-        if inst.state != "active":
-            continue
-        dom = by_uuid.get(inst.id)
-        if dom is None:
-            found.append((inst, vanished_fault(inst)))
-        elif not dom.running:
-            found.append(
-                (
-                    inst,
-                    f"domain {dom.name} stopped (QEMU exited or the guest powered off); "
-                    "restart the agent to start it again, or delete the instance",
-                )
-            )
-    return found

@@ -66,6 +66,8 @@ class AgentOptions:
     probe_cache: Path | None = None
     wiring: Path | None = None
     switch_rundir: Path | None = None
+    stop_timeout: float | None = None
+    """Seconds a stop waits for the guest before powering it off (the agent's default)."""
     engine: Engine = RTKVM_ENGINE
     """Who builds this host's guests: rtkvm (``rtkvm agent``) or Nova (``rtkvm openstack
     agent``: the API keeps the host's and its guests' RT state and places nothing)."""
@@ -108,6 +110,7 @@ class AgentOptions:
             "--guest-dir": self.guest_dir,
             "--probe-cache": self.probe_cache,
             "--switch-rundir": self.switch_rundir,
+            "--stop-timeout": None if self.stop_timeout is None else f"{self.stop_timeout:g}",
         }
         return self._with(args, optional)
 

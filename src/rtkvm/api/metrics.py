@@ -23,11 +23,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from rtkvm.api.proofs import LIVE_STATES, last_cyclictests
+from rtkvm.api.proofs import last_cyclictests
 from rtkvm.api.rtstate import HostRt, rt_state
 from rtkvm.api.views import host_status
 from rtkvm.db.engine import Database
 from rtkvm.db.models import GuestVerdict, Host, HostNode, Instance
+from rtkvm.wire.lifecycle import LIVE_STATES
 
 PREFIX = "rtkvm"
 SCHEDULE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -41,6 +42,7 @@ AGENT_COUNTERS = {
     "create_failures": "Guests the agent could not build (reported as error).",
     "deletes": "Guests the agent removed.",
     "rechecks": "RT checks of running guests whose result changed.",
+    "power_tasks": "Stops, starts and reboots carried out.",
 }
 AGENT_GAUGES = {
     "uptime_seconds": "Seconds since the host's agent started.",

@@ -18,8 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rtkvm.db.models import Host, Instance, Measurement
-
-LIVE_STATES = ("scheduling", "building", "active", "error", "deleting")
+from rtkvm.wire.lifecycle import LIVE_STATES
 
 
 @dataclass(frozen=True)

@@ -309,6 +309,7 @@ def _instance_fields(inst: Instance, page: _PageContext) -> dict[str, object]:
         "state": inst.state,
         "fault": inst.fault,
         "host": page.hosts.get(inst.host_id) if inst.host_id is not None else None,
+        "task": inst.task,
         "rt_cores": inst.rt_cores,
         "vcpu_pins": [list(pin) for pin in doc.vcpu_pins],
         "emulator_cpus": doc.emulator_cpus,

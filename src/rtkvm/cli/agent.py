@@ -43,6 +43,7 @@ from rtkvm.net.model import load_wiring
 from rtkvm.runtime.facts import runtime_facts
 from rtkvm.wire.agent_client import AgentClient
 from rtkvm.wire.http import DEFAULT_URL
+from rtkvm.wire.lifecycle import STOP_TIMEOUT_S
 
 
 def read_token(path: Path) -> str:
@@ -98,6 +99,14 @@ def _switch(rundir: Path | None, root: str) -> DataPlane | None:
     show_default=True,
     help="Seconds between two inspections of the host (doctor, wiring); a change is registered.",
 )
+@click.option(
+    "--stop-timeout",
+    type=click.FloatRange(min=0),
+    default=STOP_TIMEOUT_S,
+    show_default=True,
+    help="Seconds a stop or soft reboot waits for the guest to power off after the ACPI "
+    "power button before powering it off (rtkvm's probe image has no ACPI daemon).",
+)
 @click.option("--root", default="/", show_default=True, help="Host root to inspect.")
 @click.pass_context
 def agent(
@@ -117,6 +126,7 @@ def agent(
     interval: float,
     recheck: float,
     reinspect: float,
+    stop_timeout: float,
     root: str,
 ) -> None:
     """Run this host's node agent: register, heartbeat, create and delete its guests."""
@@ -162,6 +172,7 @@ def agent(
         checker=checker,
         recheck_s=recheck,
         reinspect_s=reinspect,
+        stop_timeout_s=stop_timeout,
     )
     if once:
         node.run(once=True)

@@ -31,7 +31,7 @@ from rtkvm.cli.cloud_measure import measure
 from rtkvm.wire.http import DEFAULT_URL
 from rtkvm.wire.uuids import is_uuid
 
-SERVER_COLUMNS = ("id", "name", "state", "host", "flavor", "networks", "rt_cores", "rt")
+SERVER_COLUMNS = ("id", "name", "state", "task", "host", "flavor", "networks", "rt_cores", "rt")
 HOST_COLUMNS = ("name", "status", "engine", "doctor_verdict", "dataplane_state", "physnets")
 UNKNOWN_COLUMNS = ("kind", "name", "uuid", "running", "verdict", "hint")
 ACTIVE_OR_ERROR = frozenset({"active", "error"})
@@ -158,6 +158,69 @@ def server_delete(
         if left is not None and left.state == "error":
             click.echo(f"rtkvm: server {target} could not be deleted: {left.fault}", err=True)
             raise SystemExit(1)
+
+
+def _power(
+    ctx: click.Context, refs: tuple[str, ...], action: str, hard: bool, wait: bool, timeout: float
+) -> None:
+    """Ask each server's agent for a power action; with ``wait``, until each is done."""
+    api = api_of(ctx)
+    asked = []
+    for ref in refs:
+        target = ref if is_uuid(ref) else api.server(ref).id
+        item = api.server_action(target, action, hard=hard)
+        doing = item.task or f"already {item.state}"
+        click.echo(f"server {item.name} ({item.id}): {doing}", err=True)
+        asked.append(target)
+    failed = []
+    for target in asked if wait else ():
+        done = cloud_wait.wait_task(api, target, timeout=timeout)
+        if done.state == "error":
+            failed.append(f"server {done.name} ({target}): {done.fault}")
+    if failed:
+        click.echo("rtkvm: " + "; ".join(failed), err=True)
+        raise SystemExit(1)
+
+
+_WAIT = click.option("--wait", is_flag=True, help="Wait until each server's agent did it.")
+_TIMEOUT = click.option("--timeout", type=click.FloatRange(min=1), default=300.0,
+                        show_default=True, help="Seconds --wait waits per server.")  # fmt: skip
+
+
+@server.command("stop")
+@click.argument("refs", nargs=-1, required=True)
+@_WAIT
+@_TIMEOUT
+@click.pass_context
+def server_stop(ctx: click.Context, refs: tuple[str, ...], wait: bool, timeout: float) -> None:
+    """Stop servers: the ACPI power button, then power-off after the agent's --stop-timeout.
+    A stopped server keeps its pCPUs (start it again, or delete it to free them)."""
+    _power(ctx, refs, "stop", False, wait, timeout)
+
+
+@server.command("start")
+@click.argument("refs", nargs=-1, required=True)
+@_WAIT
+@_TIMEOUT
+@click.pass_context
+def server_start(ctx: click.Context, refs: tuple[str, ...], wait: bool, timeout: float) -> None:
+    """Start stopped servers; their RT settings are verified again once they run."""
+    _power(ctx, refs, "start", False, wait, timeout)
+
+
+@server.command("reboot")
+@click.argument("refs", nargs=-1, required=True)
+@click.option("--hard", is_flag=True,
+              help="Power off at once instead of asking the guest; also builds a server in "
+              "error (or whose domain vanished) again.")  # fmt: skip
+@_WAIT
+@_TIMEOUT
+@click.pass_context
+def server_reboot(
+    ctx: click.Context, refs: tuple[str, ...], hard: bool, wait: bool, timeout: float
+) -> None:
+    """Reboot servers: a stop, then a start (a new QEMU; RT settings verified again)."""
+    _power(ctx, refs, "reboot", hard, wait, timeout)
 
 
 # -- flavors -----------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Wait for a server to reach a state through the API, saying each change on stderr.
 
-Used by ``rtkvm cloud server create --wait`` (until active or error) and
-``server delete --wait`` (until deleted or gone). Polls ``GET
+Used by ``rtkvm cloud server create --wait`` (until active or error),
+``server delete --wait`` (until deleted or gone) and ``server stop | start |
+reboot --wait`` (until its power task is done). Polls ``GET
 /instances/{id}`` (CloudClient.server); bounded by a timeout. Sleeping is a module attribute so
 tests can replace it. This module must not change anything in the API.
 """
@@ -45,5 +46,27 @@ def wait_server(
             raise WaitTimeoutError(
                 f"server {server_id} is still {state} after {timeout:g} s: see its host's agent "
                 "log, or wait longer with --timeout"
+            )
+        sleep(POLL_SECONDS)
+
+
+def wait_task(api: CloudClient, server_id: str, *, timeout: float) -> InstanceOut:
+    """The server once its power task is done (the agent cleared it)."""
+    deadline = clock() + timeout
+    last: tuple[str, str | None] | None = None
+    while True:
+        item = api.server(server_id)
+        now = (item.state, item.task)
+        if now != last:
+            doing = f" ({item.task})" if item.task else ""
+            click.echo(f"server {item.name} ({server_id}): {item.state}{doing}", err=True)
+            last = now
+        if item.task is None:
+            return item
+        if clock() > deadline:
+            raise WaitTimeoutError(
+                f"server {server_id} is still {item.task} after {timeout:g} s: a stop waits for "
+                "the guest up to the agent's --stop-timeout; see its host's agent log, or wait "
+                "longer with --timeout"
             )
         sleep(POLL_SECONDS)

@@ -66,6 +66,13 @@ DirPath = click.Path(file_okay=False, path_type=Path)
     help="Agent's seconds per poll.",
 )
 @click.option(
+    "--stop-timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Agent: seconds a stop waits for the guest to power off after the ACPI power button "
+    "(default: the agent's).",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=1),
     default=90.0,
@@ -130,6 +137,7 @@ def up(
     wiring: Path | None,
     switch_rundir: Path | None,
     interval: float,
+    stop_timeout: float | None,
     timeout: float,
     rt_waiver: str | None,
     pcpu_share: int | None,
@@ -151,6 +159,7 @@ def up(
         probe_cache=probe_cache,
         wiring=wiring,
         switch_rundir=switch_rundir,
+        stop_timeout=stop_timeout,
         engine=cast(Engine, engine),
         os_cloud=os_cloud,
         os_config_file=os_config_file,

@@ -38,7 +38,6 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-INSTANCE_STATES = ("scheduling", "building", "active", "error", "deleting", "deleted")
 MEASUREMENT_KINDS = ("cyclictest", "rtt")
 MEASUREMENT_STATES = ("queued", "running", "done", "error")
 ROLES = ("admin", "member")
@@ -230,8 +229,11 @@ class Instance(Base):
     spec: Mapped[str] = mapped_column(Text)
     """JSON of the flavor's RtGuestSpec at creation (a later flavor change does not move it)."""
     state: Mapped[str] = mapped_column(String(16), index=True)
+    """One of rtkvm.wire.lifecycle.INSTANCE_STATES."""
     fault: Mapped[str | None] = mapped_column(Text, nullable=True)
     host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), nullable=True, index=True)
+    task: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """The power action its agent has yet to carry out (rtkvm.wire.lifecycle.Task)."""
     rt_cores: Mapped[int] = mapped_column(Integer, default=0)
     """pCPUs claimed (vCPUs + isolated emulator CPU); 0 when not placed."""
     placement: Mapped[str] = mapped_column(Text, default="{}")

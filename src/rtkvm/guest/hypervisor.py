@@ -1,7 +1,8 @@
 """The hypervisor as guest building sees it: a small protocol, and its libvirt implementation.
 
 :class:`Hypervisor` lists rtkvm's domains (with UUID and whether they run),
-defines a domain from XML, starts one, and stops and undefines one.
+defines a domain from XML, starts one, asks one to shut down or powers it
+off, and stops and undefines one.
 :class:`LibvirtHypervisor` implements it with ``rtkvm.guest.lifecycle`` on
 any libvirt URI (``qemu:///system`` on a node, ``test:///default`` in tests).
 This module must not design domains or decide what to run (the guest
@@ -39,6 +40,14 @@ class Hypervisor(Protocol):
 
     def start(self, name: str) -> None: ...
 
+    def shutdown(self, name: str) -> None:
+        """Ask the guest to power off (the ACPI power button); returns at once."""
+        ...
+
+    def power_off(self, name: str) -> None:
+        """Power the domain off at once (QEMU ends); nothing when it does not run."""
+        ...
+
     def remove(self, name: str) -> None:
         """Stop and undefine the domain; nothing when it does not exist."""
         ...
@@ -75,6 +84,14 @@ class LibvirtHypervisor:
     def start(self, name: str) -> None:
         with lifecycle.connect(self.uri) as conn:
             lifecycle.start(conn, name)
+
+    def shutdown(self, name: str) -> None:
+        with lifecycle.connect(self.uri) as conn:
+            lifecycle.shutdown(conn, name)
+
+    def power_off(self, name: str) -> None:
+        with lifecycle.connect(self.uri) as conn:
+            lifecycle.stop(conn, name)
 
     def remove(self, name: str) -> None:
         with lifecycle.connect(self.uri) as conn:

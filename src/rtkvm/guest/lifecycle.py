@@ -128,6 +128,18 @@ def start(conn: Any, name: str) -> None:
         raise GuestError(f"guest {name!r} did not start: {exc}") from None
 
 
+def shutdown(conn: Any, name: str) -> None:
+    """Press the guest's ACPI power button; returns at once (the guest decides)."""
+    dom = _lookup(conn, name)
+    if not dom.isActive():
+        return
+    try:
+        dom.shutdown()
+    except libvirt.libvirtError as exc:
+        if dom.isActive():
+            raise GuestError(f"guest {name!r} refused the shutdown request: {exc}") from None
+
+
 def stop(conn: Any, name: str, *, graceful_timeout: float = 0.0) -> None:
     """Stop a guest: ACPI shutdown for up to ``graceful_timeout`` s, then power off."""
     dom = _lookup(conn, name)

@@ -30,10 +30,10 @@ from sqlalchemy.orm import Session
 from rtkvm.db.models import CpuClaim, Host, HostNode, Instance, Project, UsageRecord
 from rtkvm.errors import InputError
 from rtkvm.scheduler.claim_sql import CAPACITY_SUMMARY as SUMMARY
+from rtkvm.wire.lifecycle import PLACED_STATES
 from rtkvm.wire.placement import PlacementDoc
 from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB
 
-PLACED_STATES = frozenset({"building", "active", "error", "deleting"})
 """States in which an instance may hold resources (``error`` until it is deleted)."""
 
 

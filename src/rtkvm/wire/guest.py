@@ -13,10 +13,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from rtkvm.wire.base import In as _In
+from rtkvm.wire.lifecycle import Task
 from rtkvm.wire.placement import PlacementDoc
 
-ReportedState = Literal["active", "error", "deleted"]
-"""What a node agent reports of a guest it was asked to build or remove."""
+ReportedState = Literal["active", "stopped", "error", "deleted"]
+"""What a node agent reports of a guest it was asked to build, power or remove."""
 
 
 class NetworkPort(BaseModel):
@@ -41,6 +42,9 @@ class InstanceOut(BaseModel):
     state: str
     fault: str | None
     host: str | None
+    task: Task | None = None
+    """A power action under way (rtkvm.wire.lifecycle): 'stopping', 'starting', 'rebooting',
+    'rebooting-hard'; None when there is none."""
     rt_cores: int
     vcpu_pins: list[list[int]]
     emulator_cpus: str
@@ -86,3 +90,5 @@ class StateReport(_In):
     fault: str | None = Field(default=None, max_length=2000)
     rt: RtCheckDoc | None = None
     """With 'active': the guest's RT check, when the agent made one."""
+    done: Task | None = None
+    """The power task this report finishes (the API clears it when it is still the one)."""

@@ -83,6 +83,8 @@ class AgentStats(_In):
     deletes: int = Field(ge=0, le=2**53)
     rechecks: int = Field(ge=0, le=2**53)
     """RT checks of running guests whose result changed and was reported."""
+    power_tasks: int = Field(default=0, ge=0, le=2**53)
+    """Stops, starts and reboots carried out (an older agent sends none)."""
     degraded_guests: int = Field(ge=0, le=100_000)
     """Guests whose last RT check found them degraded."""
     last_step_seconds: float = Field(ge=0, le=1e6)

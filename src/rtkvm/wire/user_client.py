@@ -171,6 +171,14 @@ class CloudClient(Http):
             raise CloudError(f"{len(matches)} servers are named {ref!r} ({ids}): use an id")
         return matches[0]
 
+    def server_action(self, instance_id: str, action: str, *, hard: bool = False) -> InstanceOut:
+        """Stop, start or reboot (rtkvm.wire.lifecycle); the answer carries the task."""
+        body: dict[str, object] = {"action": action}
+        if hard:
+            body["hard"] = True
+        found = self.call("POST", f"/instances/{instance_id}/action", json=body)
+        return InstanceOut.model_validate(found)
+
     def delete_server(self, instance_id: str, *, force: bool = False) -> None:
         """Delete; ``force`` (admins) frees it without its host's agent (host down)."""
         params = {"force": "true"} if force else None

@@ -35,7 +35,8 @@ input[type=password]{width:100%;padding:.4em;margin:.5em 0}
 
 GOOD = {"up", "ready", "verified", "done", "active"}
 BAD = {"down", "degraded", "error", "not-ready", "drift"}
-WARN = {"not-assured", "waived", "running", "queued", "building", "deleting", "scheduling"}
+WARN = {"not-assured", "waived", "running", "queued", "building", "deleting", "scheduling",
+        "stopped", "stopping", "starting", "rebooting", "rebooting-hard"}  # fmt: skip
 
 NAV = (("hosts", "Hosts"), ("servers", "Servers"), ("networks", "Networks"),
        ("measurements", "Measurements"))  # fmt: skip

@@ -45,6 +45,7 @@ from rtkvm.host.checks import shipped_checks
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.measure import report as measure_report
 from rtkvm.measure.report import measurement_warnings
+from rtkvm.wire.guest import InstanceOut
 from rtkvm.wire.measure import MeasurementOut
 from rtkvm.wire.topology import TopologyDoc
 from rtkvm.wire.uuids import is_uuid
@@ -325,7 +326,7 @@ def servers_page(services: ServicesDep, p: Viewer) -> HTMLResponse:
         proofs = {pr.instance_id: pr for pr in last_cyclictests(s, [i.id for i in insts])}
     rows = [
         [
-            link(f"/ui/servers/{o.id}", o.name), esc(o.project), esc(o.flavor), badge(o.state),
+            link(f"/ui/servers/{o.id}", o.name), esc(o.project), esc(o.flavor), _power(o),
             esc(o.host or "-"),
             badge(o.rt_state) + ("<br>" + esc("; ".join(o.rt_reasons)) if o.rt_reasons else ""),
             esc(", ".join(f"{v}→{c}" for v, c in o.vcpu_pins)),
@@ -358,7 +359,7 @@ def server_page(server_id: str, services: ServicesDep, p: Viewer) -> HTMLRespons
             )
         ]  # fmt: skip
     parts = [
-        f"<p>{badge(o.state)} on {esc(o.host or 'no host')} · flavor {esc(o.flavor)} · "
+        f"<p>{_power(o)} on {esc(o.host or 'no host')} · flavor {esc(o.flavor)} · "
         f"project {esc(o.project)} · {o.rt_cores} RT pCPUs</p>",
         f"<h2>RT state: {badge(o.rt_state)}</h2>",
     ]
@@ -527,3 +528,8 @@ def report_download(
         html, media_type="text/html; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="rtkvm-report.html"'},
     )  # fmt: skip
+
+
+def _power(o: InstanceOut) -> str:
+    """The state, with the power task under way (stopping, rebooting...)."""
+    return badge(o.state) + (f" {badge(o.task)}" if o.task else "")

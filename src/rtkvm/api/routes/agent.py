@@ -43,6 +43,7 @@ from rtkvm.scheduler.hostdata import node_rows, rt_capacity
 from rtkvm.wire import schemas
 from rtkvm.wire.base import DB_INT_MAX
 from rtkvm.wire.guest import AgentInstance, NetworkPort, StateReport
+from rtkvm.wire.lifecycle import PLACED_STATES
 from rtkvm.wire.node import (
     OPENSTACK_ENGINE,
     Heartbeat,
@@ -56,11 +57,11 @@ from rtkvm.wire.uuids import is_uuid
 router = APIRouter(prefix="/v1/agent", tags=["agent"])
 log = logging.getLogger("rtkvm.api.agent")
 
-ACTIVE_STATES = ("building", "active", "error", "deleting")
 MOVES = {
     "building": {"active", "error"},
-    "active": {"active", "error"},
-    "error": {"active", "error"},
+    "active": {"active", "stopped", "error"},
+    "stopped": {"active", "stopped", "error"},
+    "error": {"active", "stopped", "error"},
     "deleting": {"deleted", "error"},
 }
 
@@ -165,7 +166,7 @@ def _set_engine(session: Session, host: Host, engine: str) -> None:
     placed = session.scalar(
         select(func.count())
         .select_from(Instance)
-        .where(Instance.host_id == host.id, Instance.state.in_(ACTIVE_STATES))
+        .where(Instance.host_id == host.id, Instance.state.in_(PLACED_STATES))
     )
     if placed:
         raise ApiError(
@@ -223,7 +224,7 @@ def work(services: ServicesDep, agent: AgentDep) -> list[AgentInstance]:
     with services.db.read() as s:
         rows = s.scalars(
             select(Instance)
-            .where(Instance.host_id == agent.host_id, Instance.state.in_(ACTIVE_STATES))
+            .where(Instance.host_id == agent.host_id, Instance.state.in_(PLACED_STATES))
             .order_by(Instance.created_at, Instance.id)
         )
         return agent_instances(s, list(rows))
@@ -233,7 +234,11 @@ def work(services: ServicesDep, agent: AgentDep) -> list[AgentInstance]:
 def report(
     instance_id: str, body: StateReport, services: ServicesDep, agent: AgentDep
 ) -> AgentInstance:
-    """Move an instance of this host; 'deleted' (after 'deleting') frees its resources."""
+    """Move an instance of this host; 'deleted' (after 'deleting') frees its resources.
+
+    A report with ``done`` equal to the instance's power task clears the task. A stopped
+    instance keeps the agent's note of why (the guest powered itself off, say) as its
+    fault."""
     now = services.clock()
     with services.db.write() as s:
         inst = _locked(s, instance_id)  # one state change of an instance at a time
@@ -242,7 +247,13 @@ def report(
         if body.rt is not None and body.state != "active":
             raise ApiError(422, "rt: an RT check is reported with state 'active' only")
         _keep_rt_check(inst, body, now)
+        finished = body.done is not None and body.done == inst.task
+        if finished:  # a task that is no longer the instance's (a stale report) stays
+            inst.task = None
+            inst.updated_at = now
         if inst.state == body.state:
+            if finished and body.state in ("error", "stopped"):
+                inst.fault = body.fault
             return agent_instance(s, inst)
         check_move(f"instance {instance_id}", inst.state, body.state, MOVES)
         if body.state == "deleted":
@@ -254,7 +265,7 @@ def report(
         if inst.state == "building" and body.state == "active":
             services.metrics.create_to_active_seconds.observe(max(now - inst.created_at, 0.0))
         inst.state = body.state
-        inst.fault = body.fault if body.state == "error" else None
+        inst.fault = body.fault if body.state in ("error", "stopped") else None
         inst.updated_at = now
         s.flush()
         return agent_instance(s, inst)

@@ -195,6 +195,7 @@ def delete_instance(
             inst.state = "deleted"
         else:
             inst.state = "deleting"
+        inst.task = None  # a power action under way gives way to the delete
         inst.updated_at = now
     return Response(status_code=204)
 

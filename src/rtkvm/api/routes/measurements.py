@@ -68,7 +68,7 @@ def create_measurement(
             _check_same_host(s, server, peer)
             network_id = _shared_first_network(s, server, peer, body.network, caller).id
         assert server.host_id is not None
-        _check_idle(s, server, peer)
+        check_idle(s, server, peer)
         m = Measurement(
             id=str(uuid.uuid4()),
             project_id=server.project_id,
@@ -215,6 +215,12 @@ def _check_measurable(inst: Instance, role: str) -> None:
             f"{role} instance {inst.name} ({inst.id}) is {inst.state}: only an active instance "
             "placed on a host can be measured; wait until `rtkvm cloud server show` says active",
         )
+    if inst.task is not None:
+        raise ApiError(
+            409,
+            f"{role} instance {inst.name} ({inst.id}) is {inst.task}: measure it when that is "
+            "done (`rtkvm cloud server show` shows no task)",
+        )
 
 
 def _check_same_host(session: Session, client: Instance, peer: Instance) -> None:
@@ -276,7 +282,7 @@ def _shared_first_network(
     return chosen
 
 
-def _check_idle(session: Session, server: Instance, peer: Instance | None) -> None:
+def check_idle(session: Session, server: Instance, peer: Instance | None) -> None:
     """An instance takes part in one queued or running measurement at a time."""
     for inst in (server, peer):
         if inst is None:
