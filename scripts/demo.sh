@@ -14,8 +14,9 @@
 #      pCPU sharing) is set first and said loudly: the servers' latency is then not assured;
 #   7. proof: cyclictest in each server and the round trip between them on blue, measured by
 #      the host's agent through the API, in one report (tables and histogram pictures);
-#   8. power: demo-1 rebooted (a new QEMU, its RT settings checked again), demo-2 stopped and
-#      started, then its QEMU killed outside rtkvm, which the API shows as stopped;
+#   8. an ordinary (non-RT, hw:cpu_policy=shared) server on the same host, on its housekeeping
+#      CPUs only; power: demo-1 rebooted (a new QEMU, its RT settings checked again), demo-2
+#      stopped and started, then its QEMU killed outside rtkvm, which the API shows as stopped;
 #      then everything is torn down.
 # Output goes to $RTKVM_DEMO_DIR (default: ./demo-output); the last lines say where the report is.
 # RTKVM_DEMO_VCPUS sizes the RT flavor (default 2: vCPU 0 housekeeping, vCPU 1 real-time).
@@ -44,7 +45,7 @@ cleanup() (
   # so that its `set +e` cannot switch off the demo's own error checking.
   set +e
   if [[ -f "$state/admin.token" ]] && rtkvm status --state-dir "$state" 2>/dev/null | grep -q "^api: running"; then
-    RTKVM_TOKEN=$(cat "$state/admin.token") rtkvm cloud server delete demo-1 demo-2 --wait --timeout 120 >/dev/null 2>&1
+    RTKVM_TOKEN=$(cat "$state/admin.token") rtkvm cloud server delete demo-1 demo-2 demo-plain --wait --timeout 120 >/dev/null 2>&1
   fi
   rtkvm down --state-dir "$state" --purge >/dev/null 2>&1 || rtkvm down --state-dir "$state" >/dev/null 2>&1
   for id in $(cat "$out/server-ids" 2>/dev/null); do
@@ -172,11 +173,27 @@ rtkvm report build "$out"/measure-*.json -o "$out/report" --doctor "$out/doctor.
   --title "rtkvm demo: two RT servers on blue" | tee "$out/report-build.txt"
 require_file "$out/report/report.txt" "the report was not written"
 
-step "8/8 Power: reboot demo-1, stop and start demo-2, its QEMU killed outside rtkvm (rtkvm cloud server)" "$out/power.txt"
+step "8/8 An ordinary server beside the RT ones; power: reboot, stop, start, a QEMU killed outside rtkvm (rtkvm cloud server)" "$out/power.txt"
 # The probe image has no ACPI daemon: a stop waits --stop-timeout (5 s here), then powers off.
 qemu_pid() { pgrep -f "guest=rtkvm-$1," | head -n 1 || true; }
 server_json() { rtkvm cloud server show "$1" -f json > "$out/$2"; }
 {
+  hk=$(json "$out/plan.json" 'd["housekeeping"]')
+  rtkvm cloud flavor create plain --vcpus 1 --ram 128 --property hw:cpu_policy=shared
+  rtkvm cloud server create demo-plain --flavor plain --wait -f json > "$out/demo-plain.json"
+  json "$out/demo-plain.json" 'd["id"]' >> "$out/server-ids"
+  idp=$(json "$out/demo-plain.json" 'd["id"]')
+  floats=$(json "$out/demo-plain.json" 'd["floating_cpus"]')
+  echo "demo-plain: no RT pCPU ($(json "$out/demo-plain.json" 'd["rt_cores"]')), its vCPU floats on CPUs $floats; housekeeping CPUs: $hk"
+  [[ "$floats" == "$hk" ]] || { echo "demo: demo-plain floats on $floats, not on the housekeeping CPUs $hk" >&2; exit 1; }
+  virsh -c qemu:///system vcpupin "rtkvm-$idp" | tee "$out/demo-plain-vcpupin.txt"
+  virsh -c qemu:///system emulatorpin "rtkvm-$idp" | tee -a "$out/demo-plain-vcpupin.txt"
+  for _ in $(seq 1 20); do  # the agent checks a new guest right after it starts
+    server_json demo-plain power-demo-plain.json
+    [[ $(json "$out/power-demo-plain.json" 'd["rt_state"]') != unverified ]] && break
+    sleep 1
+  done
+  echo "demo-plain's check: $(json "$out/power-demo-plain.json" 'd["rt_state"], d["rt_reasons"]')"
   id1=$(json "$out/demo-1.json" 'd["id"]')
   id2=$(json "$out/demo-2.json" 'd["id"]')
   before=$(qemu_pid "$id1")
@@ -207,7 +224,7 @@ server_json() { rtkvm cloud server show "$1" -f json > "$out/$2"; }
 } 2>&1 | tee "$out/power.txt"
 
 step "Tear-down (rtkvm cloud server delete, rtkvm down, rtkvm net down)"
-rtkvm cloud server delete demo-1 demo-2 --wait
+rtkvm cloud server delete demo-1 demo-2 demo-plain --wait
 rm -f "$out/server-ids"
 rtkvm down --state-dir "$state" --purge
 rtkvm net down --rundir "$switch"

@@ -176,3 +176,33 @@ def test_a_carried_network_is_dropped_only_when_no_guest_uses_it(tmp_path: Path)
     assert runner.calls[-1][-1] == "trunks=200"  # the uplink no longer trunks 300
     assert "red-300" not in switch.layout.vlans and switch.carried() == ()
     assert load_layout(tmp_path / "run").carried == ()
+
+
+class AcceptsAll(ScriptedVsctl):
+    """Answers every command but list-ports with nothing (it succeeded)."""
+
+    def run(
+        self, args: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 30.0
+    ) -> str:
+        if "list-ports" in args:
+            return super().run(args, env=env, timeout=timeout)
+        self.calls.append(list(args))
+        return ""
+
+
+def test_plugging_a_nic_again_is_the_same_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A guest started again (a reboot) plugs its NICs again: the port it has is fine; one
+    on another network is refused."""
+    from rtkvm.dataplane.layout import GuestNic
+
+    runner = AcceptsAll({})
+    switch = _switch(tmp_path, runner)
+    monkeypatch.setattr(switch.ovs, "apply_pmd_sched", lambda: None)  # no vswitchd here
+    first = switch.plug(GuestNic(GID, 0, "blue"))
+    added = len(runner.calls)
+    assert switch.plug(GuestNic(GID, 0, "blue")) == first
+    assert len(runner.calls) == added  # nothing asked of OVS again
+    with pytest.raises(DataplaneError, match="unplug it first"):
+        switch.plug(GuestNic(GID, 0, "red"))

@@ -37,9 +37,11 @@ def test_flavor_errors_speak_nova(cloud: Cloud) -> None:
     r = cloud.admin.post("/v1/flavors", json=bad)
     assert r.status_code == 422
     assert "quota:cpu_shares" in r.json()["detail"]
-    r = cloud.admin.post("/v1/flavors", json={"name": "x", "vcpus": 2, "ram": 512})
-    assert r.status_code == 422
-    assert "dedicated" in r.json()["detail"]
+    plain = expect(cloud.admin.post("/v1/flavors", json={"name": "x", "vcpus": 2, "ram": 512}), 201)
+    assert (plain["spec"]["cpu_policy"], plain["spec"]["realtime"]) == ("shared", False)  # Nova's
+    mixed = {"name": "m", "vcpus": 2, "ram": 512, "extra_specs": {"hw:cpu_policy": "mixed"}}
+    r = cloud.admin.post("/v1/flavors", json=mixed)
+    assert r.status_code == 422 and "without hw:cpu_realtime=yes" in r.json()["detail"]
     r = cloud.admin.post("/v1/flavors", json={"name": "x"})
     assert "vcpus and ram" in r.json()["detail"]
 

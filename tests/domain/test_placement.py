@@ -124,13 +124,16 @@ def test_hugepages_shortfall_is_named() -> None:
     assert place(_spec(page_size="4k"), make_plan("0", "1-7"), host).cell_nodes == (0,)
 
 
+def test_a_shared_guest_floats_on_housekeeping_and_claims_nothing() -> None:
+    spec = _spec(realtime=False, realtime_mask=None, cpu_policy="shared", page_size="4k")
+    taken = CpuSet.parse("1-7")  # every RT pCPU is in use: a shared guest still fits
+    p = place(spec, make_plan("0", "1-7"), ONE_NODE, taken)
+    assert p.vcpu_pins == () and p.claimed == CpuSet()
+    assert p.floating_vcpus == spec.all_vcpus
+    assert p.floating_cpus == CpuSet([0]) == p.emulator_cpus
+
+
 def test_refusals() -> None:
-    with pytest.raises(PlanError, match="pins only dedicated and mixed guests"):
-        place(
-            _spec(realtime=False, realtime_mask=None, cpu_policy="shared"),
-            make_plan("0", "1-7"),
-            ONE_NODE,
-        )
     with pytest.raises(InputError, match="does not have online"):
         place(_spec(), make_plan("0", "1-15"), ONE_NODE)
 

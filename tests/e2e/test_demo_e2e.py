@@ -137,6 +137,16 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert "TCG" in warnings
     assert text.index("WARNING") < text.index("cyclictest in the guests")
 
+    # An ordinary server on the same host: no RT pCPU, on the housekeeping CPUs only, and
+    # the agent's check of its live domain says so.
+    plan = json.loads((demo_dir / "plan.json").read_text())
+    plain = json.loads((demo_dir / "power-demo-plain.json").read_text())
+    assert (plain["state"], plain["rt_cores"], plain["vcpu_pins"]) == ("active", 0, [])
+    assert plain["floating_cpus"] == plan["housekeeping"] == plain["emulator_cpus"]
+    assert plain["rt_state"] == "verified", plain["rt_reasons"]
+    pins = (demo_dir / "demo-plain-vcpupin.txt").read_text()
+    assert pins.count(plan["housekeeping"]) >= 2, pins  # vCPU 0 and the emulator
+
     # Power: demo-1 rebooted into a new QEMU and checked again; demo-2 stopped, started,
     # then its QEMU killed outside rtkvm, which the API shows as stopped.
     power = (demo_dir / "power.txt").read_text()
@@ -151,7 +161,10 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "without a stop through rtkvm" in killed["fault"]
 
     # Nothing is left: servers' domains, the control plane, the switch, blue's peer.
-    ids = [json.loads((demo_dir / f"{n}.json").read_text())["id"] for n in ("demo-1", "demo-2")]
+    ids = [
+        json.loads((demo_dir / f"{n}.json").read_text())["id"]
+        for n in ("demo-1", "demo-2", "demo-plain")
+    ]
     left = _domains()
     assert not [i for i in ids if i in left], left
     _assert_nothing_left(demo_dir, hugepages_before)

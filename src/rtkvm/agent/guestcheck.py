@@ -4,7 +4,9 @@
 instance id), reads its live XML and its QEMU process id (libvirt's pid file,
 through the HostFS), and judges both with :func:`rtkvm.guest.rtcheck.check_live`
 against the host's partition and its quirks (a failure a present quirk
-explains is named as the host's waiver, not counted). The answer is the
+explains is named as the host's waiver, not counted); a shared (non-RT)
+guest with :func:`~rtkvm.guest.rtcheck.check_shared` instead: kept off the
+RT CPUs. The answer is the
 wire's :class:`~rtkvm.wire.guest.RtCheckDoc`. This module reads only: it must
 not change a thread or a domain.
 """
@@ -15,7 +17,7 @@ from collections.abc import Callable
 
 from rtkvm.domain.audit import AuditHost
 from rtkvm.domain.xml import parse_domain
-from rtkvm.guest.rtcheck import check_live
+from rtkvm.guest.rtcheck import check_live, check_shared
 from rtkvm.hostfs import HostFS
 from rtkvm.wire.guest import AgentInstance, RtCheckDoc
 
@@ -64,8 +66,18 @@ class LiveChecker:
                 reasons=[f"domain {name} runs but its QEMU process id cannot be read"],
             )
         subject = f"instance {inst.name} ({inst.id}, domain {name})"
+        domain = parse_domain(xml, source=f"domain {name}")
+        if inst.spec.get("cpu_policy") == "shared":  # an ordinary guest beside RT ones
+            done = check_shared(
+                domain,
+                int(pid_text.strip()),
+                fs=self.fs,
+                housekeeping=self.host.housekeeping,
+                subject=subject,
+            )
+            return RtCheckDoc(state=done.state, reasons=list(done.reasons))
         done = check_live(
-            parse_domain(xml, source=f"domain {name}"),
+            domain,
             int(pid_text.strip()),
             fs=self.fs,
             host=self.host,

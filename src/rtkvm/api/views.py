@@ -110,6 +110,8 @@ def project_out(p: Project) -> schemas.ProjectOut:
         quota_instances=p.quota_instances,
         rt_cores_used=p.rt_cores_used,
         instances_used=p.instances_used,
+        quota_shared_vcpus=p.quota_shared_vcpus,
+        shared_vcpus_used=p.shared_vcpus_used,
     )
 
 
@@ -314,6 +316,9 @@ def _instance_fields(inst: Instance, page: _PageContext) -> dict[str, object]:
         "vcpu_pins": [list(pin) for pin in doc.vcpu_pins],
         "emulator_cpus": doc.emulator_cpus,
         "cell_nodes": doc.cell_nodes,
+        "floating_vcpus": doc.floating_vcpus or "",
+        "floating_cpus": doc.floating_cpus or "",
+        "shared_vcpus": inst.shared_vcpus,
         "networks": page.ports[inst.id],
         "created_at": inst.created_at,
         "updated_at": inst.updated_at,

@@ -342,12 +342,21 @@ def project() -> None:
 @click.argument("name")
 @click.option("--rt-cores", type=int, default=None, help="Quota of dedicated pCPUs.")
 @click.option("--instances", type=int, default=None, help="Quota of instances.")
+@click.option("--shared-vcpus", type=int, default=None,
+              help="Quota of vCPUs on the hosts' shared CPUs (non-RT).")  # fmt: skip
 @format_option
 @click.pass_context
 def project_create(
-    ctx: click.Context, name: str, rt_cores: int | None, instances: int | None, fmt: str
+    ctx: click.Context,
+    name: str,
+    rt_cores: int | None,
+    instances: int | None,
+    shared_vcpus: int | None,
+    fmt: str,
 ) -> None:
-    created = api_of(ctx).create_project(name, quota_rt_cores=rt_cores, quota_instances=instances)
+    created = api_of(ctx).create_project(
+        name, quota_rt_cores=rt_cores, quota_instances=instances, quota_shared_vcpus=shared_vcpus
+    )
     show_one(plain(created), fmt)
 
 
@@ -355,7 +364,8 @@ def project_create(
 @format_option
 @click.pass_context
 def project_list(ctx: click.Context, fmt: str) -> None:
-    columns = ("name", "quota_rt_cores", "rt_cores_used", "quota_instances", "instances_used")
+    columns = ("name", "quota_rt_cores", "rt_cores_used", "quota_shared_vcpus",
+               "shared_vcpus_used", "quota_instances", "instances_used")  # fmt: skip
     show_list(plains(api_of(ctx).projects()), columns, fmt)
 
 
@@ -363,13 +373,21 @@ def project_list(ctx: click.Context, fmt: str) -> None:
 @click.argument("name")
 @click.option("--rt-cores", type=int, default=None)
 @click.option("--instances", type=int, default=None)
+@click.option("--shared-vcpus", type=int, default=None)
 @format_option
 @click.pass_context
 def project_quota(
-    ctx: click.Context, name: str, rt_cores: int | None, instances: int | None, fmt: str
+    ctx: click.Context,
+    name: str,
+    rt_cores: int | None,
+    instances: int | None,
+    shared_vcpus: int | None,
+    fmt: str,
 ) -> None:
     """Set quotas (only the options given change)."""
     quota: dict[str, int | None] = {}
+    if shared_vcpus is not None:
+        quota["shared_vcpus"] = shared_vcpus
     if rt_cores is not None:
         quota["rt_cores"] = rt_cores
     if instances is not None:

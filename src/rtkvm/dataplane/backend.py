@@ -117,9 +117,15 @@ class OvsDpdkBackend:
 
     def plug(self, nic: GuestNic) -> PluggedNic:
         key = (nic.guest, nic.nic)
-        if key in self._plugged:
-            raise DataplaneError(f"guest {nic.guest!r} NIC {nic.nic} is already plugged")
         port = port_for(self.layout, nic)
+        held = self._plugged.get(key)
+        if held is not None:  # plugged by this process (a guest started again): the same port
+            if held != port:
+                raise DataplaneError(
+                    f"guest {nic.guest!r} NIC {nic.nic} is plugged into {held.port}, not "
+                    f"{port.port} of network {nic.network}: unplug it first"
+                )
+            return PluggedNic(held.port, held.socket)
         self.ovs.plug(port)
         self._plugged[key] = port
         # New ports never recreate PMD threads, but a reconfiguration may: re-apply.

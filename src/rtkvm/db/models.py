@@ -55,8 +55,12 @@ class Project(Base):
     quota_rt_cores: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """Dedicated pCPUs the project may hold at once (vCPUs + isolated emulator CPUs)."""
     quota_instances: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    quota_shared_vcpus: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """vCPUs on the hosts' shared CPUs the project may hold at once (shared guests' vCPUs
+    and mixed guests' non-RT vCPUs; Nova's VCPU)."""
     rt_cores_used: Mapped[int] = mapped_column(Integer, default=0)
     instances_used: Mapped[int] = mapped_column(Integer, default=0)
+    shared_vcpus_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[float] = mapped_column(Float)
 
 
@@ -236,6 +240,9 @@ class Instance(Base):
     """The power action its agent has yet to carry out (rtkvm.wire.lifecycle.Task)."""
     rt_cores: Mapped[int] = mapped_column(Integer, default=0)
     """pCPUs claimed (vCPUs + isolated emulator CPU); 0 when not placed."""
+    shared_vcpus: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """vCPUs floating on the host's shared CPUs (counted in the project's quota); 0 when not
+    placed. An instance holds resources while rt_cores or shared_vcpus is above 0."""
     placement: Mapped[str] = mapped_column(Text, default="{}")
     """JSON: vcpu_pins [[vcpu, pcpu]...], emulator_cpus, cell_nodes, hugepages per node."""
     rt_waiver: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -268,6 +275,7 @@ class UsageRecord(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
     rt_cores: Mapped[int] = mapped_column(Integer)
+    shared_vcpus: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     started_at: Mapped[float] = mapped_column(Float)
     ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 

@@ -251,7 +251,7 @@ def _check_boot(boot: GuestBoot) -> None:
 
 def _check_placement(spec: RtGuestSpec, placement: Placement) -> None:
     vcpus = CpuSet(v for v, _ in placement.vcpu_pins)
-    dedicated = spec.rt_vcpus if spec.cpu_policy == "mixed" else spec.all_vcpus
+    dedicated = spec.dedicated_vcpus
     if (
         vcpus != dedicated
         or len(placement.vcpu_pcpus) != len(dedicated)

@@ -16,6 +16,8 @@ emulator and I/O threads:
 dedicated vCPUs): only the RT vCPUs get a pCPU of their own; the guest's
 non-RT vCPUs float over the host's housekeeping CPUs on the guest's node, so a
 guest with one RT vCPU needs one RT pCPU, not two. Nothing floating is claimed.
+``hw:cpu_policy=shared`` (an ordinary, non-RT guest): every vCPU floats so, and
+its emulator with them; it claims no RT pCPU and never runs on one.
 
 When nothing fits, :class:`PlanError` says what is free where. This module
 does no I/O and renders no XML; it keeps no state (the caller tracks
@@ -79,12 +81,7 @@ def place(
     ``allocated``: pCPUs already taken by other guests (their ``claimed``).
     """
     allocated = allocated if allocated is not None else CpuSet()
-    if spec.cpu_policy not in ("dedicated", "mixed"):
-        raise PlanError(
-            f"flavor {spec.name!r} has hw:cpu_policy={spec.cpu_policy}: rtkvm pins only "
-            "dedicated and mixed guests; set hw:cpu_policy=dedicated (or mixed)"
-        )
-    dedicated = spec.rt_vcpus if spec.cpu_policy == "mixed" else spec.all_vcpus
+    dedicated = spec.dedicated_vcpus
     unknown = plan.all_cpus - topology.online
     if unknown:
         raise InputError(
@@ -122,10 +119,11 @@ def floating_of(
 ) -> tuple[CpuSet, CpuSet]:
     """(floating vCPUs, the CPUs they float on) of a guest whose cell 0 is on ``node``.
 
-    A mixed guest's non-RT vCPUs float over the housekeeping CPUs on that node,
-    or over all of them when the node has none; other guests float nothing.
+    A mixed guest's non-RT vCPUs and every vCPU of a shared guest float over the
+    housekeeping CPUs on that node, or over all of them when the node has none; a
+    dedicated guest floats nothing.
     """
-    vcpus = spec.all_vcpus - spec.rt_vcpus if spec.cpu_policy == "mixed" else CpuSet()
+    vcpus = spec.floating_vcpus
     if not vcpus:
         return CpuSet(), CpuSet()
     return vcpus, _local_housekeeping(plan, topology, node)

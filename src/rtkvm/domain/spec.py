@@ -74,6 +74,12 @@ class RtGuestSpec(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> RtGuestSpec:
         _check_sizes(self)
+        if self.cpu_policy == "shared" and self.emulator_threads_policy == "isolate":
+            raise SpecError(
+                f"{_key('emulator_threads_policy', 'hw:emulator_threads_policy')} is 'isolate' "
+                "but the flavor's vCPUs are shared (hw:cpu_policy=shared): its emulator "
+                "threads run with them on the host's shared CPUs; drop the key"
+            )
         if not self.realtime:
             if self.realtime_mask is not None:
                 raise SpecError(
@@ -116,6 +122,19 @@ class RtGuestSpec(BaseModel):
         if not self.realtime:
             return CpuSet()
         return resolve_mask(self.realtime_mask, self.vcpus)
+
+    @property
+    def dedicated_vcpus(self) -> CpuSet:
+        """vCPUs that get a pCPU of their own: all of a dedicated guest, the RT ones of a
+        mixed guest, none of a shared guest."""
+        if self.cpu_policy == "shared":
+            return CpuSet()
+        return self.rt_vcpus if self.cpu_policy == "mixed" else self.all_vcpus
+
+    @property
+    def floating_vcpus(self) -> CpuSet:
+        """vCPUs that float over the host's shared (housekeeping) CPUs: the others."""
+        return self.all_vcpus - self.dedicated_vcpus
 
     @property
     def housekeeping_vcpus(self) -> CpuSet:

@@ -28,7 +28,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -48,7 +48,13 @@ from rtkvm.host.topology import HugepagePool, NumaNode, Topology
 from rtkvm.scheduler import claim_sql, queries
 from rtkvm.scheduler.filters import WEIGHERS, Context, candidates, explain, explain_counts, rank
 from rtkvm.scheduler.loader import load_hosts
-from rtkvm.scheduler.snapshot import READY, HostSnapshot, Request, small_page_mib_per_cell
+from rtkvm.scheduler.snapshot import (
+    READY,
+    HostSnapshot,
+    Request,
+    claimed_pcpus,
+    small_page_mib_per_cell,
+)
 from rtkvm.wire.placement import PlacementDoc
 from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB, TopologyDoc
 
@@ -233,7 +239,8 @@ def _claim_on(
     if row is None:
         raise _LostError()
     verdict, waiver, share, topology_json, plan_json = tuple(row)
-    if verdict != READY and waiver is None:  # its waiver was cleared since the decision
+    needs_rt = claimed_pcpus(spec) > 0  # a shared guest needs no RT-admitted host
+    if needs_rt and verdict != READY and waiver is None:  # its waiver was cleared meanwhile
         raise _LostError()
     share = share if waiver is not None else 1
     nodes: list[tuple[int, int, int, int, int]] = [
@@ -247,21 +254,18 @@ def _claim_on(
     pcpus_per_node = Counter(topology.node_of_cpu(c) for c in placement.claimed)
     pages = _pages_per_node(spec, placement)
     mib = _mib_per_node(spec, placement)
-    claim_sql.run(  # one executemany: a race surfaces here as a UNIQUE violation
-        db,
-        session,
-        "insert_claim",
-        [
-            {
-                "host": host_id,
-                "pcpu": c,
-                "slot": min(set(range(share)) - slots.get(c, set())),
-                "node": topology.node_of_cpu(c),
-                "instance": instance_id,
-            }
-            for c in sorted(placement.claimed)
-        ],
-    )
+    claims = [
+        {
+            "host": host_id,
+            "pcpu": c,
+            "slot": min(set(range(share)) - slots.get(c, set())),
+            "node": topology.node_of_cpu(c),
+            "instance": instance_id,
+        }
+        for c in sorted(placement.claimed)
+    ]
+    if claims:  # one executemany: a race surfaces here as a UNIQUE violation
+        claim_sql.run(db, session, "insert_claim", claims)
     for node in sorted(set(pcpus_per_node) | set(pages) | set(mib)):
         taken = {
             "host": host_id,
@@ -274,10 +278,10 @@ def _claim_on(
         if claim_sql.run(db, session, "take_node", taken).rowcount != 1:
             raise _LostError()
     claim_sql.run(db, session, "capacity_update", host)
-    cores = len(placement.claimed)
-    _take_quota(db, session, project_id, cores)
+    cores, vcpus = len(placement.claimed), len(placement.floating_vcpus)
+    _take_quota(db, session, project_id, cores, vcpus)
     doc = PlacementDoc.of(placement, pages, spec.page_size_kib, mib).model_dump_json()
-    waived = _instance_waiver(waiver, share) if verdict != READY else None
+    waived = _instance_waiver(waiver, share) if needs_rt and verdict != READY else None
     moved = claim_sql.run(
         db,
         session,
@@ -286,6 +290,7 @@ def _claim_on(
             "instance": instance_id,
             "host": host_id,
             "cores": cores,
+            "vcpus": vcpus,
             "placement": doc,
             "waiver": waived,
             "now": now,
@@ -293,7 +298,13 @@ def _claim_on(
     )
     if moved.rowcount != 1:
         raise InstanceGoneError(f"instance {instance_id} was deleted while it was being scheduled")
-    usage = {"project": project_id, "instance": instance_id, "cores": cores, "now": now}
+    usage = {
+        "project": project_id,
+        "instance": instance_id,
+        "cores": cores,
+        "vcpus": vcpus,
+        "now": now,
+    }
     claim_sql.run(db, session, "open_usage", usage)
     return placement, doc, waived
 
@@ -328,8 +339,9 @@ def _instance_waiver(waiver: str | None, share: int) -> str | None:
     return f"{waiver} (pCPUs shared by up to {share} guests)"
 
 
-def _take_quota(db: Database, session: Session, project_id: int, cores: int) -> None:
-    ok = claim_sql.run(db, session, "take_quota", {"project": project_id, "cores": cores})
+def _take_quota(db: Database, session: Session, project_id: int, cores: int, vcpus: int) -> None:
+    values = {"project": project_id, "cores": cores, "vcpus": vcpus}
+    ok = claim_sql.run(db, session, "take_quota", values)
     if ok.rowcount == 1:
         return
     project = session.get(Project, project_id)
@@ -337,9 +349,11 @@ def _take_quota(db: Database, session: Session, project_id: int, cores: int) -> 
         raise QuotaExceededError(f"project {project_id} no longer exists")
     raise QuotaExceededError(
         f"quota of project {project.name!r} exceeded: it holds {project.rt_cores_used} of "
-        f"{_limit(project.quota_rt_cores)} RT cores and {project.instances_used} of "
-        f"{_limit(project.quota_instances)} instances; this guest needs {cores} RT cores. "
-        "Delete an instance or ask an admin to raise the quota (`rtkvm cloud project quota`)"
+        f"{_limit(project.quota_rt_cores)} RT cores, {project.shared_vcpus_used} of "
+        f"{_limit(project.quota_shared_vcpus)} shared vCPUs and {project.instances_used} of "
+        f"{_limit(project.quota_instances)} instances; this guest needs {cores} RT cores and "
+        f"{vcpus} shared vCPUs. Delete an instance or ask an admin to raise the quota "
+        "(`rtkvm cloud project quota`)"
     )
 
 
@@ -364,9 +378,9 @@ def _mib_per_node(spec: RtGuestSpec, placement: Placement) -> dict[int, int]:
 def release(session: Session, instance: Instance, now: float) -> None:
     """Give back the instance's pCPUs, hugepages, RAM and quota; close its usage record.
 
-    Idempotent: an instance that holds nothing (``rt_cores == 0``) is left as is.
+    Idempotent: an instance that holds nothing (:func:`holds`) is left as is.
     """
-    if instance.host_id is None or instance.rt_cores == 0:
+    if instance.host_id is None or not holds(instance):
         return
     lock_host(session, instance.host_id)
     per_node: dict[int, int] = {
@@ -401,6 +415,7 @@ def release(session: Session, instance: Instance, now: float) -> None:
         .values(
             rt_cores_used=Project.rt_cores_used - instance.rt_cores,
             instances_used=Project.instances_used - 1,
+            shared_vcpus_used=Project.shared_vcpus_used - instance.shared_vcpus,
         )
     )
     session.execute(
@@ -409,6 +424,17 @@ def release(session: Session, instance: Instance, now: float) -> None:
         .values(ended_at=now)
     )
     instance.rt_cores = 0
+    instance.shared_vcpus = 0
+
+
+def holds(instance: Instance) -> bool:
+    """Whether the instance holds resources on a host: RT pCPUs, or vCPUs on its shared
+    CPUs (a shared guest claims no pCPU but its memory and quota)."""
+    return instance.host_id is not None and (instance.rt_cores > 0 or instance.shared_vcpus > 0)
+
+
+HOLDING = or_(Instance.rt_cores > 0, Instance.shared_vcpus > 0)
+"""SQL of :func:`holds` (with a host)."""
 
 
 def lock_host(session: Session, host_id: int) -> None:
@@ -451,6 +477,7 @@ def forget_failed_creates(session: Session, now: float, keep_s: float) -> int:
             Instance.state == "error",
             Instance.host_id.is_(None),
             Instance.rt_cores == 0,
+            Instance.shared_vcpus == 0,
             Instance.updated_at < now - keep_s,
         )
         .values(state="deleted", updated_at=now)

@@ -132,8 +132,9 @@ def capacity_update_all() -> Executable:
 
 
 def take_quota() -> Executable:
-    """project, cores: count the guest against its project, only within the quotas."""
+    """project, cores, vcpus: count the guest against its project, only within the quotas."""
     cores: Any = bindparam("cores")
+    vcpus: Any = bindparam("vcpus")
     return (
         update(Project)
         .where(
@@ -142,16 +143,19 @@ def take_quota() -> Executable:
             | (Project.rt_cores_used + cores <= Project.quota_rt_cores),
             (Project.quota_instances.is_(None))
             | (Project.instances_used + 1 <= Project.quota_instances),
+            (Project.quota_shared_vcpus.is_(None))
+            | (Project.shared_vcpus_used + vcpus <= Project.quota_shared_vcpus),
         )
         .values(
             rt_cores_used=Project.rt_cores_used + cores,
             instances_used=Project.instances_used + 1,
+            shared_vcpus_used=Project.shared_vcpus_used + vcpus,
         )
     )
 
 
 def move_to_building() -> Executable:
-    """instance, host, cores, placement, waiver, now: scheduling -> building, placed."""
+    """instance, host, cores, vcpus, placement, waiver, now: scheduling -> building, placed."""
     return (
         update(Instance)
         .where(Instance.id == bindparam("instance"), Instance.state == "scheduling")
@@ -159,6 +163,7 @@ def move_to_building() -> Executable:
             state="building",
             host_id=bindparam("host"),
             rt_cores=bindparam("cores"),
+            shared_vcpus=bindparam("vcpus"),
             placement=bindparam("placement"),
             rt_waiver=bindparam("waiver"),
             updated_at=bindparam("now"),
@@ -167,11 +172,12 @@ def move_to_building() -> Executable:
 
 
 def open_usage() -> Executable:
-    """project, instance, cores, now: the instance's usage record, open from now."""
+    """project, instance, cores, vcpus, now: the instance's usage record, open from now."""
     return insert(UsageRecord).values(
         project_id=bindparam("project"),
         instance_id=bindparam("instance"),
         rt_cores=bindparam("cores"),
+        shared_vcpus=bindparam("vcpus"),
         started_at=bindparam("now"),
     )
 

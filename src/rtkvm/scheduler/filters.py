@@ -2,7 +2,8 @@
 
 Filters run in a fixed order; a host is a candidate when it passes all.
 A host is RT-ready when its doctor says so, or when an admin recorded an RT
-waiver for it (a lab host); the waiver overrides nothing else. For an empty
+waiver for it (a lab host); the waiver overrides nothing else. A guest that
+claims no RT pCPU (``hw:cpu_policy=shared``) needs no RT-ready host. For an empty
 result, :func:`explain` groups the hosts by the first filter they fail and
 says so per class, e.g. "3 hosts wired to blue, none with 4 free RT pCPUs
 on one NUMA node". Weighers rank candidates: ``pack`` fills the busiest
@@ -42,8 +43,9 @@ def agent_alive(host: HostSnapshot, req: Request, ctx: Context) -> bool:
 
 
 def rt_ready(host: HostSnapshot, req: Request, ctx: Context) -> bool:
-    """The doctor's verdict is 'ready', or an admin waived it for this (lab) host."""
-    return host.doctor_verdict == READY or host.rt_waiver is not None
+    """The doctor's verdict is 'ready', or an admin waived it for this (lab) host; a guest
+    that claims no RT pCPU (a shared one) does not ask."""
+    return not req.needs_rt or host.doctor_verdict == READY or host.rt_waiver is not None
 
 
 def dataplane_ready(host: HostSnapshot, req: Request, ctx: Context) -> bool:
@@ -138,7 +140,7 @@ def rank(hosts: Sequence[HostSnapshot], req: Request, weigher: str) -> list[Host
     """Candidates best first: RT-ready hosts before waived ones, then by weight; ties
     broken by name so the order is reproducible."""
     weigh = WEIGHERS[weigher]
-    return sorted(hosts, key=lambda h: (h.waived, -weigh(h, req), h.name))
+    return sorted(hosts, key=lambda h: (req.needs_rt and h.waived, -weigh(h, req), h.name))
 
 
 # -- explanation -------------------------------------------------------------------
@@ -149,6 +151,10 @@ def _plural(n: int) -> str:
 
 
 def describe(req: Request) -> str:
+    if not req.needs_rt:
+        return "no RT pCPU: its vCPUs share the host's housekeeping CPUs" + _memory_phrase(
+            req, "on a node"
+        )
     cells = " + ".join(str(n) for n in req.cell_pcpus)
     where = "one NUMA node" if len(req.cell_pcpus) == 1 else "distinct NUMA nodes"
     text = f"{cells} RT pCPUs on {where}"

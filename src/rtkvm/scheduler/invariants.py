@@ -24,11 +24,12 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from rtkvm.db.models import CpuClaim, Host, HostNode, Instance, Project, UsageRecord
 from rtkvm.errors import InputError
+from rtkvm.scheduler.claim import HOLDING
 from rtkvm.scheduler.claim_sql import CAPACITY_SUMMARY as SUMMARY
 from rtkvm.wire.lifecycle import PLACED_STATES
 from rtkvm.wire.placement import PlacementDoc
@@ -40,7 +41,7 @@ from rtkvm.wire.topology import HP_1G_KIB, HP_2M_KIB
 def violations(session: Session) -> list[str]:
     """Every broken invariant, one line each, naming the rows involved."""
     out: list[str] = []
-    holding = list(session.scalars(select(Instance).where(Instance.rt_cores > 0)))
+    holding = list(session.scalars(select(Instance).where(HOLDING)))
     out += _instances(session, holding)
     out += _claims(session, {i.id: i for i in holding})
     out += _nodes(session, holding)
@@ -70,7 +71,10 @@ def _instances(session: Session, holding: list[Instance]) -> list[str]:
     held = {i.id for i in holding}
     for inst in holding:
         if inst.state not in PLACED_STATES or inst.host_id is None:
-            out.append(f"instance {inst.id} holds {inst.rt_cores} cores while {inst.state}")
+            out.append(
+                f"instance {inst.id} holds {inst.rt_cores} cores and {inst.shared_vcpus} "
+                f"shared vCPUs while {inst.state}"
+            )
         if claims[inst.id] != inst.rt_cores:
             out.append(
                 f"instance {inst.id} holds {inst.rt_cores} cores but {claims[inst.id]} pCPU claims"
@@ -86,8 +90,10 @@ def _instances(session: Session, holding: list[Instance]) -> list[str]:
     for instance_id, count in sorted(claims.items()):
         if instance_id not in held:
             out.append(f"instance {instance_id} holds nothing but {count} pCPU claims")
-    negative = session.scalars(select(Instance.id).where(Instance.rt_cores < 0)).all()
-    out += [f"instance {i} has negative rt_cores" for i in negative]
+    negative = session.scalars(
+        select(Instance.id).where(or_(Instance.rt_cores < 0, Instance.shared_vcpus < 0))
+    ).all()
+    out += [f"instance {i} has negative rt_cores or shared_vcpus" for i in negative]
     return out
 
 
@@ -177,15 +183,25 @@ def _projects(session: Session, holding: list[Instance]) -> list[str]:
     out = []
     cores: Counter[int] = Counter()
     count: Counter[int] = Counter()
+    vcpus: Counter[int] = Counter()
     for inst in holding:
         cores[inst.project_id] += inst.rt_cores
         count[inst.project_id] += 1
+        vcpus[inst.project_id] += inst.shared_vcpus
     for project in session.scalars(select(Project)):
         name, p = f"project {project.name}", project
         if p.rt_cores_used != cores[p.id]:
             out.append(f"{name}: rt_cores_used is {p.rt_cores_used}, instances hold {cores[p.id]}")
         if p.instances_used != count[p.id]:
             out.append(f"{name}: instances_used is {p.instances_used}, {count[p.id]} hold")
+        if p.shared_vcpus_used != vcpus[p.id]:
+            out.append(
+                f"{name}: shared_vcpus_used is {p.shared_vcpus_used}, instances hold {vcpus[p.id]}"
+            )
+        if p.quota_shared_vcpus is not None and p.shared_vcpus_used > p.quota_shared_vcpus:
+            out.append(
+                f"{name}: {p.shared_vcpus_used} shared vCPUs over its quota {p.quota_shared_vcpus}"
+            )
         if p.quota_rt_cores is not None and p.rt_cores_used > p.quota_rt_cores:
             out.append(f"{name}: {p.rt_cores_used} RT cores over its quota of {p.quota_rt_cores}")
         if p.quota_instances is not None and p.instances_used > p.quota_instances:

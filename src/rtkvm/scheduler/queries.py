@@ -33,6 +33,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.sql import Executable
@@ -63,6 +64,8 @@ class Shape:
     small_pages: bool
     spread: bool
     limit: int | None
+    needs_rt: bool = True
+    """False for a guest that claims no RT pCPU: any host's verdict will do."""
 
     @classmethod
     def of(cls, req: Request, *, spread: bool, limit: int | None) -> Shape:
@@ -73,6 +76,7 @@ class Shape:
             small_pages=bool(req.mib_per_cell),
             spread=spread,
             limit=limit,
+            needs_rt=req.needs_rt,
         )
 
 
@@ -116,9 +120,11 @@ def _candidates_statement(shape: Shape) -> Executable:
     subqueries themselves, not joined again), each with its nodes."""
     order = Host.rt_free.desc() if shape.spread else Host.rt_free.asc()
     parts = []
-    for admitted in (Host.doctor_verdict == READY, and_(
-        Host.doctor_verdict != READY, Host.rt_waiver.is_not(None)
-    )):  # fmt: skip
+    admissions: tuple[Any, ...] = (true(),)  # a shared guest: any verdict
+    if shape.needs_rt:
+        waived = and_(Host.doctor_verdict != READY, Host.rt_waiver.is_not(None))
+        admissions = (Host.doctor_verdict == READY, waived)
+    for admitted in admissions:
         part = select(*HOST_COLUMNS).where(admitted, *_coarse(shape)).order_by(order, Host.name)
         if shape.limit is not None:
             part = part.limit(shape.limit)
@@ -199,7 +205,12 @@ def _refusal_statement(shape: Shape, cells: int) -> Executable:
         ("rtkvm_engine", Host.engine == RTKVM_ENGINE),
         ("registered", registered),
         ("agent_alive", alive),
-        ("rt_ready", or_(Host.doctor_verdict == READY, Host.rt_waiver.is_not(None))),
+        (
+            "rt_ready",
+            or_(Host.doctor_verdict == READY, Host.rt_waiver.is_not(None))
+            if shape.needs_rt
+            else None,
+        ),
         ("dataplane_ready", Host.dataplane_state == READY if shape.need_dataplane else None),
         ("networks_wired", and_(*likes) if likes else None),
         ("cpus_fit", coarse_cpus),  # certainly too few free pCPUs: no node counted

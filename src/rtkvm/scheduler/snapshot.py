@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rtkvm.cpuset import CpuSet
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.wire.node import RTKVM_ENGINE
 
@@ -62,16 +61,10 @@ class HostSnapshot:
         return sum(n.rt_total for n in self.nodes)
 
 
-def dedicated_vcpus(spec: RtGuestSpec) -> CpuSet:
-    """vCPUs that get a pCPU of their own: all, or only the RT ones of a mixed guest
-    (as rtkvm.domain.placement pins them; the others float on housekeeping CPUs)."""
-    return spec.rt_vcpus if spec.cpu_policy == "mixed" else spec.all_vcpus
-
-
 def claimed_pcpus(spec: RtGuestSpec) -> int:
     """How many RT pCPUs one guest of this spec claims (what quotas count)."""
     isolate = 1 if spec.emulator_threads_policy == "isolate" else 0
-    return len(dedicated_vcpus(spec)) + isolate
+    return len(spec.dedicated_vcpus) + isolate
 
 
 def small_page_mib_per_cell(spec: RtGuestSpec) -> int:
@@ -102,7 +95,7 @@ class Request:
     def from_spec(cls, spec: RtGuestSpec, networks: tuple[tuple[str, str], ...] = ()) -> Request:
         isolate = 1 if spec.emulator_threads_policy == "isolate" else 0
         cells = spec.cells()
-        own = dedicated_vcpus(spec)
+        own = spec.dedicated_vcpus
         pcpus = tuple(len(c.vcpus & own) + (isolate if c.id == 0 else 0) for c in cells)
         pages = 0 if spec.page_size == "4k" else cells[0].memory_kib // spec.page_size_kib
         return cls(
@@ -112,6 +105,12 @@ class Request:
     @property
     def pcpus(self) -> int:
         return sum(self.cell_pcpus)
+
+    @property
+    def needs_rt(self) -> bool:
+        """It claims RT pCPUs, so only an RT-ready (or waived) host takes it; a shared
+        (non-RT) guest takes any live host's shared CPUs and memory."""
+        return self.pcpus > 0
 
     @property
     def physnets(self) -> frozenset[str]:

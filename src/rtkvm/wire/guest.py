@@ -49,6 +49,13 @@ class InstanceOut(BaseModel):
     vcpu_pins: list[list[int]]
     emulator_cpus: str
     cell_nodes: list[int]
+    floating_vcpus: str = ""
+    """vCPUs on the host's shared (housekeeping) CPUs: a shared guest's, a mixed one's
+    non-RT vCPUs; '' for a dedicated guest."""
+    floating_cpus: str = ""
+    """The housekeeping CPUs they float on."""
+    shared_vcpus: int = 0
+    """How many vCPUs it counts against the project's shared-vCPU quota."""
     networks: list[NetworkPort]
     created_at: float
     updated_at: float

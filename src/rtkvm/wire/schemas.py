@@ -21,6 +21,7 @@ class ProjectCreate(_In):
     name: str = Name
     quota_rt_cores: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
     quota_instances: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
+    quota_shared_vcpus: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
 
 
 class ProjectOut(BaseModel):
@@ -30,6 +31,9 @@ class ProjectOut(BaseModel):
     quota_instances: int | None
     rt_cores_used: int
     instances_used: int
+    quota_shared_vcpus: int | None = None
+    shared_vcpus_used: int = 0
+    """vCPUs on the hosts' shared CPUs (shared guests, mixed guests' non-RT vCPUs)."""
 
 
 class QuotaSet(_In):
@@ -37,6 +41,7 @@ class QuotaSet(_In):
 
     rt_cores: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
     instances: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
+    shared_vcpus: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
 
 
 class UserCreate(_In):
@@ -235,6 +240,8 @@ class UsageOut(BaseModel):
     instance_seconds: float
     rt_cores_in_use: int
     instances_in_use: int
+    shared_vcpu_seconds: float = 0.0
+    shared_vcpus_in_use: int = 0
 
 
 class CheckOut(BaseModel):

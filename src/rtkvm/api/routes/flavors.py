@@ -57,13 +57,13 @@ def create_flavor(
     body: schemas.FlavorCreate, services: ServicesDep, _: AdminDep
 ) -> schemas.FlavorOut:
     spec = _spec_of(body)
-    if spec.cpu_policy == "shared" or (spec.cpu_policy == "mixed" and not spec.realtime):
+    if spec.cpu_policy == "mixed" and not spec.realtime:
         raise ApiError(
             422,
-            f"flavor {body.name!r} has hw:cpu_policy={spec.cpu_policy}"
-            f"{'' if spec.realtime else ' without hw:cpu_realtime=yes'}: this cloud pins "
-            "guests; set hw:cpu_policy=dedicated, or mixed with hw:cpu_realtime=yes and "
-            "hw:cpu_realtime_mask naming the RT vCPUs",
+            f"flavor {body.name!r} has hw:cpu_policy=mixed without hw:cpu_realtime=yes: a "
+            "mixed guest's dedicated vCPUs are its RT vCPUs; add hw:cpu_realtime=yes and "
+            "hw:cpu_realtime_mask naming them, or use hw:cpu_policy=shared (every vCPU on "
+            "the host's shared CPUs) or dedicated",
         )
     with services.db.write() as s:
         if s.scalar(select(Flavor.id).where(Flavor.name == body.name)) is not None:

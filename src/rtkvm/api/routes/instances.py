@@ -38,6 +38,7 @@ from rtkvm.db.models import Flavor, Host, Instance, InstanceNetwork
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.errors import RtkvmError
 from rtkvm.scheduler.claim import (
+    holds,
     release,
     schedule,
 )
@@ -122,6 +123,7 @@ def create_instance(
     # the answer from what the claim wrote, without reading the instance back
     inst.state, inst.host_id, inst.updated_at = "building", claimed.host_id, now
     inst.rt_cores, inst.placement = len(claimed.placement.claimed), claimed.placement_json
+    inst.shared_vcpus = len(claimed.placement.floating_vcpus)
     inst.rt_waiver = claimed.rt_waiver
     project = body.project if body.project is not None else caller.project_name
     ports = [NetworkPort(name=n.name, physnet=n.physnet, vlan=n.vlan) for n in nets]
@@ -191,7 +193,7 @@ def delete_instance(
             return Response(status_code=204)
         if not caller.is_admin and inst.project_id != caller.project_id:
             return Response(status_code=204)  # as if unknown: ids of others do not leak
-        if inst.host_id is None or inst.rt_cores == 0:
+        if not holds(inst):
             inst.state = "deleted"
         else:
             inst.state = "deleting"

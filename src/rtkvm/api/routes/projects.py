@@ -27,6 +27,8 @@ def create_project(
             name=body.name,
             quota_rt_cores=body.quota_rt_cores,
             quota_instances=body.quota_instances,
+            quota_shared_vcpus=body.quota_shared_vcpus,
+            shared_vcpus_used=0,
             rt_cores_used=0,
             instances_used=0,
             created_at=services.clock(),
@@ -71,6 +73,8 @@ def set_quota(
             project.quota_rt_cores = body.rt_cores
         if "instances" in body.model_fields_set:
             project.quota_instances = body.instances
+        if "shared_vcpus" in body.model_fields_set:
+            project.quota_shared_vcpus = body.shared_vcpus
         s.flush()
         return project_out(project)
 

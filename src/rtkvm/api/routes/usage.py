@@ -33,17 +33,24 @@ def project_usage(
         if not caller.is_admin and proj.id != caller.project_id:
             raise not_found("project", project)
         rows = s.execute(
-            select(UsageRecord.rt_cores, UsageRecord.started_at, UsageRecord.ended_at).where(
+            select(
+                UsageRecord.rt_cores,
+                UsageRecord.shared_vcpus,
+                UsageRecord.started_at,
+                UsageRecord.ended_at,
+            ).where(
                 UsageRecord.project_id == proj.id,
                 UsageRecord.started_at < end,
                 (UsageRecord.ended_at.is_(None)) | (UsageRecord.ended_at > since),
             )
         )
         cores = 0.0
+        vcpus = 0.0
         seconds = 0.0
-        for rt_cores, started, ended in rows:
+        for rt_cores, shared, started, ended in rows:
             span = max(0.0, min(end, ended if ended is not None else end) - max(since, started))
             cores += span * rt_cores
+            vcpus += span * shared
             seconds += span
         return schemas.UsageOut(
             project=proj.name,
@@ -53,4 +60,6 @@ def project_usage(
             instance_seconds=seconds,
             rt_cores_in_use=proj.rt_cores_used,
             instances_in_use=proj.instances_used,
+            shared_vcpu_seconds=vcpus,
+            shared_vcpus_in_use=proj.shared_vcpus_used,
         )
