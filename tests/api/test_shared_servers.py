@@ -100,3 +100,21 @@ def test_a_shared_server_too_big_for_any_node_says_so(cloud: Cloud) -> None:
     refused = alice.post("/v1/instances", json={"name": "x", "flavor": "huge"})
     assert refused.status_code == 409
     assert "no RT pCPU" in refused.text and "MiB of RAM free" in refused.text
+
+
+def test_a_host_waiver_does_not_speak_for_a_shared_server(cloud: Cloud) -> None:
+    """On a waived lab host an RT server is not assured; a shared one asks nothing of RT."""
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    agent = cloud.host("lab", nodes=1, cores_per_node=5, verdict="not-ready")
+    expect(cloud.admin.patch("/v1/hosts/lab", json={"rt_waiver": "lab bench"}), 200)
+    cloud.flavor("rt2", 2)
+    expect(cloud.admin.post("/v1/flavors", json=SHARED), 201)
+    rt, plain = _create(alice, "rt", "rt2"), _create(alice, "plain", "plain2")
+    check = {"state": "verified", "reasons": [], "waived": {}}
+    for vm in (rt, plain):
+        body = {"state": "active", "rt": check}
+        expect(agent.post(f"/v1/agent/instances/{vm['id']}/state", json=body), 200)
+    shown = {v["name"]: v for v in expect(alice.get("/v1/instances"), 200)}
+    assert shown["rt"]["rt_state"] == "not-assured"
+    assert shown["plain"]["rt_state"] == "verified"

@@ -330,7 +330,8 @@ def _instance_fields(inst: Instance, page: _PageContext) -> dict[str, object]:
 def _rt_fields(inst: Instance, page: _PageContext) -> dict[str, object]:
     detail = json.loads(inst.rt_detail) if inst.rt_detail else {}
     host = page.readiness.get(inst.host_id) if inst.host_id is not None else None
-    placed = inst.state in ("active", "error") and inst.host_id is not None
+    # a host's readiness speaks for the guests on its RT pCPUs, not for shared ones
+    placed = inst.state in ("active", "error") and inst.host_id is not None and inst.rt_cores > 0
     state, reasons = rt_state(
         inst.rt_state, list(detail.get("reasons", [])), host if placed else None
     )
