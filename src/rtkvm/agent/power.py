@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from rtkvm.agent.executor import Executor, Outcome
 from rtkvm.agent.reconcile import vanished_fault
@@ -38,12 +37,6 @@ STOPPING_TASKS = ("stopping", "rebooting")
 """Tasks that ask the guest to power off first (the ACPI button, then the timeout)."""
 
 
-@dataclass(frozen=True)
-class _Pending:
-    deadline: float
-    pressed_at: float
-
-
 class PowerTasks:
     """The power tasks of one host's instances, advanced by the agent's loop."""
 
@@ -56,8 +49,8 @@ class PowerTasks:
         self.executor = executor
         self.clock = clock
         self.stop_timeout_s = stop_timeout_s
-        self._pending: dict[str, _Pending] = {}
-        """Instance id -> when its ACPI button was pressed, and the power-off deadline."""
+        self._deadline: dict[str, float] = {}
+        """Instance id -> when the guest whose ACPI button was pressed is powered off."""
 
     def advance(self, inst: AgentInstance) -> Outcome | None:
         """One step of ``inst.task``: the outcome when it is done, None while under way."""
@@ -75,34 +68,34 @@ class PowerTasks:
                     self.executor.hypervisor.power_off(dom.name)
                 return self.executor.start(inst)
         except RtkvmError as exc:
-            self._pending.pop(inst.id, None)
+            self._deadline.pop(inst.id, None)
             return Outcome("error", f"{task} failed: {exc}")
         return Outcome("error", f"unknown power task {task!r}: this agent is older than its API")
 
     def forget(self, keep: Iterable[str]) -> None:
         """Drop the deadlines of instances that no longer have a task."""
         wanted = set(keep)
-        for ident in [i for i in self._pending if i not in wanted]:
-            del self._pending[ident]
+        for ident in [i for i in self._deadline if i not in wanted]:
+            del self._deadline[ident]
 
     def _stop_then(self, inst: AgentInstance, *, start: bool) -> Outcome | None:
         dom = self.executor.domain_of(inst)
         note: str | None = None
         if dom is None:
             if start:  # a reboot builds it again
-                self._pending.pop(inst.id, None)
+                self._deadline.pop(inst.id, None)
                 return self.executor.start(inst)
-            self._pending.pop(inst.id, None)
+            self._deadline.pop(inst.id, None)
             return Outcome("error", vanished_fault(inst))
         if dom.running:
             now = self.clock()
-            pending = self._pending.get(inst.id)
-            if pending is None:
+            deadline = self._deadline.get(inst.id)
+            if deadline is None:
                 self.executor.hypervisor.shutdown(dom.name)
-                self._pending[inst.id] = _Pending(now + self.stop_timeout_s, now)
+                self._deadline[inst.id] = now + self.stop_timeout_s
                 log.info("instance %s: ACPI power button pressed (%s)", inst.id, inst.task)
                 return None
-            if now < pending.deadline:
+            if now < deadline:
                 return None
             self.executor.hypervisor.power_off(dom.name)
             note = (
@@ -110,7 +103,7 @@ class PowerTasks:
                 "on the ACPI power button"
             )
             log.warning("instance %s: %s", inst.id, note)
-        self._pending.pop(inst.id, None)
+        self._deadline.pop(inst.id, None)
         if start:
             return self.executor.start(inst)
         return Outcome("stopped", note)
