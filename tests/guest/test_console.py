@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rtkvm.errors import GuestError
-from rtkvm.guest.console import cyclictest_block, log_size, parse_ready, wait_for
+from rtkvm.guest.console import cyclictest_block, has_line, log_size, parse_ready, wait_for
 
 LOG = (
     "SeaBIOS\x1bc\x1b[2JRTKVM-READY kernel=6.1.0-56-rt-amd64 realtime=1 cpus=2\n"
@@ -56,3 +56,29 @@ def test_incomplete_block(text: str, message: str) -> None:
 
 def test_not_realtime_kernel() -> None:
     assert not parse_ready("RTKVM-READY kernel=6.1 realtime=0 cpus=2\n", 1).realtime
+
+
+def test_a_marker_counts_only_once_its_line_is_whole(tmp_path: Path) -> None:
+    """The serial console writes byte by byte: a half-written READY is not ready yet."""
+    log = tmp_path / "s.log"
+    log.write_text("RTKVM-READY kernel=6.1.0-57-rt-amd64 real")
+    assert not has_line(log.read_text(), "RTKVM-READY")
+    with pytest.raises(GuestError, match="within"):
+        wait_for(log, "RTKVM-READY", timeout=0.3, poll=0.05)
+    with log.open("a") as f:
+        f.write("time=1 cpus=2\r\n")
+    text, _ = wait_for(log, "RTKVM-READY", timeout=1, poll=0.05)
+    assert parse_ready(text, 1).realtime
+
+
+def test_a_guest_that_stopped_mid_line_is_taken_with_what_it_wrote(tmp_path: Path) -> None:
+    log = tmp_path / "s.log"
+    log.write_text("RTKVM-CYCLICTEST-END rc=0")
+    text, _ = wait_for(log, "RTKVM-CYCLICTEST-END", timeout=5, alive=lambda: False)
+    assert text.endswith("rc=0")
+
+
+def test_realtime_flag_read_beside_interleaved_kernel_text() -> None:
+    line = "RTKVM-READY kernel=6.1.0-57-rt-amd64 realtime=1[    2.1] random: crng init done\n"
+    assert parse_ready(line, 1).realtime
+    assert not parse_ready("RTKVM-READY kernel=6.1 realtime= cpus=2\n", 1).realtime

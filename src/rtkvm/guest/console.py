@@ -25,6 +25,7 @@ READY = "RTKVM-READY"
 BEGIN = "RTKVM-CYCLICTEST-BEGIN"
 END = "RTKVM-CYCLICTEST-END"
 POWEROFF = "RTKVM-POWEROFF"
+_REALTIME = re.compile(r"\brealtime=(\d)")
 _END_RC = re.compile(r"RTKVM-CYCLICTEST-END rc=(\d+)")
 NET = "RTKVM-NET"
 NET_FAILED = "RTKVM-NET-FAILED"
@@ -61,6 +62,12 @@ def read_from(path: Path, offset: int) -> str:
         return ""
 
 
+def has_line(text: str, marker: str) -> bool:
+    """Whether ``marker`` is in ``text`` with its line ended."""
+    index = text.find(marker)
+    return index >= 0 and "\n" in text[index:]
+
+
 def wait_for(
     path: Path,
     marker: str,
@@ -70,15 +77,19 @@ def wait_for(
     alive: Callable[[], bool] = lambda: True,
     poll: float = 0.2,
 ) -> tuple[str, float]:
-    """(log text after ``offset``, seconds waited) once ``marker`` is in it.
+    """(log text after ``offset``, seconds waited) once ``marker``'s line is whole.
 
-    Raises GuestError with the log's last lines on timeout, or when ``alive``
-    says the guest stopped before printing the marker.
+    A serial console writes a byte at a time, and under TCG a line can stop
+    half-way for a while: the marker counts only once the newline after it is
+    in the log, so a caller never parses ``realtime=`` cut short. A guest that
+    stopped is taken with what it wrote. Raises GuestError with the log's last
+    lines on timeout, or when ``alive`` says the guest stopped before printing
+    the marker.
     """
     started = time.monotonic()
     while True:
         text = read_from(path, offset)
-        if marker in text:
+        if has_line(text, marker):
             return text, time.monotonic() - started
         if not alive():
             text = read_from(path, offset)
@@ -97,7 +108,8 @@ def parse_ready(text: str, seconds: float) -> Ready:
         index = line.find(READY)
         if index >= 0:
             line = line[index:].strip()
-            return Ready(line, "realtime=1" in line.split(), seconds)
+            flag = _REALTIME.search(line)
+            return Ready(line, flag is not None and flag.group(1) == "1", seconds)
     raise GuestError(f"no {READY} line in the console text")
 
 

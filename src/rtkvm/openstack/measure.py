@@ -112,7 +112,7 @@ def wait_for_run(session: CloudSession, server_id: str, timeout: float) -> str:
     while True:
         text = console_text(session, server_id)
         last_boot = text.rfind(console.READY)
-        if last_boot >= 0 and console.END in text[last_boot:]:
+        if last_boot >= 0 and console.has_line(text[last_boot:], console.END):
             return text[last_boot:]
         if time.monotonic() > deadline:
             tail = "\n".join(text.strip().splitlines()[-5:])
