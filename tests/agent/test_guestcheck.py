@@ -1,5 +1,5 @@
 """The agent checks its guests: after every create, then every recheck interval, and the
-host's inspection again every reinspect interval.
+host's inspection again every reinspect interval, and at once after a tuning change.
 
 The domains are real (libvirt's test driver, with the XML rtkvm designed); their QEMU
 threads are a fake /proc written as libvirt would have set them from that XML. A
@@ -25,6 +25,7 @@ from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
 from rtkvm.testing.qemuproc import Thread, stat_line, write_threads
+from rtkvm.tune.journal import Journal
 from rtkvm.wire.node import DoctorVerdict
 
 from .conftest import TEST_URI, MakeAgent, small_flavor
@@ -150,6 +151,40 @@ def test_a_host_that_stops_being_ready_degrades_its_guests_and_takes_no_more(
     agent.step()
     assert cloud.api.host("node1").doctor_verdict == "ready"
     assert expect(alice.get(f"/v1/instances/{vm['id']}"), 200)["rt_state"] == "unverified"
+
+
+def test_a_tuning_change_is_inspected_at_the_next_step_not_the_next_interval(
+    cloud: Cloud, make_agent: MakeAgent, libvirt_test: LibvirtHypervisor, tmp_path: Path
+) -> None:
+    """`rtkvm host tune --apply` or `rollback` restamps the journal: the agent sees it
+    at its next step (2 s under `rtkvm up`), not 30 s later."""
+    journal = Journal(HostFS(tmp_path, writable=True))
+    agent = make_agent("node1", libvirt_test)
+    now = [0.0]
+    agent.clock = lambda: now[0]
+    agent.tuning = journal.fingerprint
+    agent.register()
+    healthy = agent.inventory
+    agent.inventory = lambda: healthy().model_copy(
+        update={"doctor": DoctorVerdict(verdict="not-ready", failed=["rt_throttling"])}
+    )
+    now[0] += 2
+    agent.step()
+    assert cloud.api.host("node1").doctor_verdict == "ready"  # nothing said to look again
+
+    journal.stamp_change("apply", {"profile": "rt-kvm"})  # a tuning finished
+    now[0] += 2
+    agent.step()
+    assert cloud.api.host("node1").doctor_failed == ["rt_throttling"]
+
+    agent.inventory = healthy
+    now[0] += 2
+    agent.step()
+    assert cloud.api.host("node1").doctor_verdict == "not-ready"  # seen, not moved since
+    journal.clear()  # a full rollback removes the header
+    now[0] += 2
+    agent.step()
+    assert cloud.api.host("node1").doctor_verdict == "ready"
 
 
 def test_an_rt_check_comes_only_with_active(cloud: Cloud) -> None:

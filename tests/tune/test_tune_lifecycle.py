@@ -255,6 +255,33 @@ def test_rollback_failure_keeps_the_entry(tmp_path: Path, make_tuning: MakeTunin
     assert (tmp_path / "proc/sys/vm/stat_interval").read_text() == "1\n"
 
 
+def test_the_journal_fingerprint_moves_with_each_apply_and_rollback(
+    tmp_path: Path, make_tuning: MakeTuning
+) -> None:
+    """The node agent inspects its host again at once when this moves."""
+    write_tuning_host(tmp_path)
+    journal = Journal(HostFS(tmp_path))
+    assert journal.fingerprint() == ""
+    make_tuning(tmp_path, only=("sysctl:*",)).apply()
+    applied = journal.fingerprint()
+    assert '"event": "apply"' in applied
+    make_tuning(tmp_path, only=("sysctl:*",)).apply()  # nothing left to do: nothing moved
+    assert journal.fingerprint() == applied
+    (tmp_path / "proc/sys/vm/stat_interval").write_text("1\n")  # set back by hand
+    make_tuning(tmp_path, only=("sysctl:*",)).apply()
+    again = journal.fingerprint()
+    assert again != applied and '"event": "apply"' in again
+
+    path = "/proc/sys/vm/stat_interval"
+    fs = RejectingHostFS(tmp_path, reject={path})
+    result = rollback(fs, Journal(fs), SimulatedProcessControl(fs), RecordingRunner())
+    assert result.failed and all(path in f for f in result.failed)  # both applies' entries
+    partly = journal.fingerprint()
+    assert partly != again and '"event": "rollback"' in partly
+    _rollback(tmp_path)
+    assert journal.fingerprint() == ""
+
+
 def test_write_errors_from_hostfs_name_the_file(tmp_path: Path) -> None:
     fs = HostFS(tmp_path)
     with pytest.raises(HostWriteError, match="read-only"):

@@ -125,6 +125,7 @@ class Agent:
         checker: GuestChecker | None = None,
         recheck_s: float = 60.0,
         reinspect_s: float = 30.0,
+        tuning: Callable[[], str] = str,
         stop_timeout_s: float = STOP_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -139,6 +140,10 @@ class Agent:
         self.recheck_s = recheck_s
         self.reinspect_s = reinspect_s
         """Seconds between two inspections of the host (doctor, wiring) after start."""
+        self.tuning = tuning
+        """The tuning journal's fingerprint: when it moves (``rtkvm host tune --apply`` or
+        ``rollback`` finished), the host is inspected again at the next step."""
+        self._tuning_seen: str | None = None
         self.clock = clock
         self.power = PowerTasks(executor, clock, stop_timeout_s)
         """Stops, starts and reboots; a stop waits ``stop_timeout_s`` for the guest."""
@@ -165,7 +170,9 @@ class Agent:
     # -- the control plane, one call at a time (the worker reports while the loop steps) --
 
     def register(self, report: HostReport | None = None) -> HostOut:
-        report = report if report is not None else self.inventory()
+        if report is None:
+            self._tuning_seen = self.tuning()  # before the inspection it covers
+            report = self.inventory()
         with self._api:
             host = self.control.register(report)
         self._registered, self._inspected_at = report, self.clock()
@@ -205,11 +212,17 @@ class Agent:
         return added, dropped
 
     def reinspect(self) -> bool:
-        """Inspect the host again (doctor, wiring, switch) when ``reinspect_s`` passed, and
-        register again when anything changed: a host that stops being RT-ready takes no new
-        RT guests, and its guests show it. True when it registered."""
-        if self.clock() - self._inspected_at < self.reinspect_s:
+        """Inspect the host again (doctor, wiring, switch) when ``reinspect_s`` passed or
+        the tuning changed, and register again when anything changed: a host that stops
+        being RT-ready takes no new RT guests, and its guests show it. True when it
+        registered."""
+        tuning = self.tuning()
+        retuned = self._tuning_seen is not None and tuning != self._tuning_seen
+        if not retuned and self.clock() - self._inspected_at < self.reinspect_s:
             return False
+        if retuned:
+            log.info("the host's tuning changed (rtkvm host tune): inspecting it now")
+        self._tuning_seen = tuning
         try:
             self.sync_networks()
         except RtkvmError as exc:  # the API or the switch: the inspection still runs

@@ -41,6 +41,7 @@ from rtkvm.hostfs import HostFS
 from rtkvm.net.lldp import read_neighbors
 from rtkvm.net.model import load_wiring
 from rtkvm.runtime.facts import runtime_facts
+from rtkvm.tune.journal import Journal
 from rtkvm.wire.agent_client import AgentClient
 from rtkvm.wire.http import DEFAULT_URL
 from rtkvm.wire.lifecycle import STOP_TIMEOUT_S
@@ -172,6 +173,7 @@ def agent(
         checker=checker,
         recheck_s=recheck,
         reinspect_s=reinspect,
+        tuning=Journal(fs).fingerprint,
         stop_timeout_s=stop_timeout,
     )
     if once:

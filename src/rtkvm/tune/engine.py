@@ -156,8 +156,7 @@ class Tuning:
                 else:
                     result.refused.append(note)
                     header["refused"].append(change.target)
-            if result.refused:
-                self.journal.write_header(header)
+            self.journal.stamp_change("apply", header)
         return result
 
     def header(self, refused: list[str]) -> dict[str, Any]:
@@ -241,6 +240,8 @@ def rollback(
                 result.notes.append(note)
             journal.discard(entry)
             result.restored += 1
+        if result.failed:
+            journal.stamp_change("rollback")
     if not result.failed:
         journal.clear()
     return result

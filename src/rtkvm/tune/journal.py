@@ -9,6 +9,9 @@ persistent files (boot loader, modprobe.d, irqbalance config) go to
 /var/lib. Sequence numbers are global across both, so rollback replays
 everything in exact reverse order. A header (profile, plan, choices) in the
 persistent directory lets ``verify`` and ``rollback`` run without options.
+Every finished apply, and a rollback that left entries, restamps the header
+(``changed``); the node agent compares :meth:`Journal.fingerprint` between
+its steps and inspects its host again at once when it moved.
 
 This module stores and lists entries; it must not change the host state
 they describe (the writer does) nor decide what to journal.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -31,6 +35,8 @@ PERSISTENT_DIR = TUNE_PERSISTENT_DIR.path
 HEADER = "header.json"
 LOCK = "lock"
 FORMAT = 1
+CHANGED = "changed"
+"""The header's stamp of the last finished apply or partial rollback: ``{event, ns}``."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,25 @@ class Journal:
     def write_header(self, data: dict[str, Any]) -> None:
         self._ensure(self.persistent_dir)
         self._write_json(f"{self.persistent_dir}/{HEADER}", {"format": FORMAT, **data})
+
+    def stamp_change(self, event: str, header: dict[str, Any] | None = None) -> None:
+        """Write the header (``header``, or the one on disk) stamped with ``event`` now:
+        an apply finished, or a rollback left entries. Nothing without a header."""
+        data = dict(header) if header is not None else self.read_header()
+        if data is None:
+            return
+        data.pop("format", None)
+        data[CHANGED] = {"event": event, "ns": time.time_ns()}
+        self.write_header(data)
+
+    def fingerprint(self) -> str:
+        """The header's text, "" without one: it moves with every apply and rollback.
+        Read only, and cheap enough for every agent step (one small file)."""
+        path = f"{self.persistent_dir}/{HEADER}"
+        try:
+            return self.fs.read(path) if self.fs.is_file(path) else ""
+        except HostReadError as exc:
+            return f"unreadable: {exc}"
 
     def read_header(self) -> dict[str, Any] | None:
         path = f"{self.persistent_dir}/{HEADER}"
