@@ -17,6 +17,10 @@
 #   8. an ordinary (non-RT, hw:cpu_policy=shared) server on the same host, on its housekeeping
 #      CPUs only; power: demo-1 rebooted (a new QEMU, its RT settings checked again), demo-2
 #      stopped and started, then its QEMU killed outside rtkvm, which the API shows as stopped;
+#   9. the host reboots, played in the order systemd stops and starts rtkvm's units: the agent
+#      stops, the guests go down with the host, the switch stops; the switch comes back with
+#      its networks, the agent registers again and reconciles: the servers that were active
+#      run again (new QEMUs, RT checked again), the stopped one stays stopped;
 #      then everything is torn down.
 # Output goes to $RTKVM_DEMO_DIR (default: ./demo-output); the last lines say where the report is.
 # RTKVM_DEMO_VCPUS sizes the RT flavor (default 2: vCPU 0 housekeeping, vCPU 1 real-time).
@@ -78,7 +82,7 @@ require_file() {
 }
 
 trap on_exit EXIT
-step "1/8 Host inspection (rtkvm host inspect)" "$out/inspect.txt"
+step "1/9 Host inspection (rtkvm host inspect)" "$out/inspect.txt"
 rtkvm host inspect | tee "$out/inspect.txt"
 rtkvm host inspect -f json > "$out/inspect.json"
 cores=$(json "$out/inspect.json" 'len(d["topology"]["cores"])')
@@ -87,7 +91,7 @@ if (( cores < 2 )); then
   exit 1
 fi
 
-step "2/8 CPU partition plan (rtkvm host plan)" "$out/plan.txt"
+step "2/9 CPU partition plan (rtkvm host plan)" "$out/plan.txt"
 rt_cores=$(( cores > 2 ? cores / 2 : 1 ))
 plan_args=(--rt-cores "$rt_cores")
 (( cores >= 4 )) && plan_args+=(--dataplane-cores 1)
@@ -97,7 +101,7 @@ rt_cpus=$(json "$out/plan.json" 'd["rt_vcpu"]')
 dp_cpus=$(json "$out/plan.json" 'd["dataplane"]')
 rt_count=$(python3 -c 'import sys; from rtkvm.cpuset import CpuSet; print(len(CpuSet.parse(sys.argv[1])))' "$rt_cpus")
 
-step "3/8 RT readiness doctor (rtkvm host doctor --plan)" "$out/doctor.txt"
+step "3/9 RT readiness doctor (rtkvm host doctor --plan)" "$out/doctor.txt"
 set +e
 rtkvm host doctor --plan "$out/plan.json" | tee "$out/doctor.txt"
 status=${PIPESTATUS[0]}
@@ -109,12 +113,12 @@ case $status in
   *) echo "rtkvm host doctor failed with status $status" >&2; exit "$status" ;;
 esac
 
-step "4/8 Tuning the plan implies (rtkvm host tune, a dry run: nothing is changed)" "$out/tune.txt"
+step "4/9 Tuning the plan implies (rtkvm host tune, a dry run: nothing is changed)" "$out/tune.txt"
 rtkvm host tune --plan "$out/plan.json" | tee "$out/tune.txt"
 
 cleanup  # leftovers of an interrupted earlier run
 
-step "5/8 RT data plane: libvirt, guest image, network blue's uplink, OVS-DPDK (rtkvm runtime, image, net)" "$out/net-up.txt"
+step "5/9 RT data plane: libvirt, guest image, network blue's uplink, OVS-DPDK (rtkvm runtime, image, net)" "$out/net-up.txt"
 rtkvm runtime up
 rtkvm image build
 if [[ -n "$own_peer" ]]; then
@@ -130,7 +134,7 @@ if [[ -z "$dp_cpus" ]]; then
 fi
 rtkvm net up --rundir "$switch" "${net_args[@]}" | tee "$out/net-up.txt"
 
-step "6/8 Control plane: rtkvm up, flavor, network blue, two RT servers (rtkvm cloud)" "$out/cloud.txt"
+step "6/9 Control plane: rtkvm up, flavor, network blue, two RT servers (rtkvm cloud)" "$out/cloud.txt"
 up_args=(--state-dir "$state" --plan "$out/plan.json" --wiring "$out/wiring.toml"
          --switch-rundir "$switch" --accel "${RTKVM_DEMO_ACCEL:-auto}" --stop-timeout 5)
 if [[ $verdict != ready ]]; then
@@ -162,7 +166,7 @@ for name in demo-1 demo-2; do
   [[ $state_of == active ]] || { echo "demo: server $name is $state_of, not active" >&2; exit 1; }
 done
 
-step "7/8 Proof: cyclictest in each server, round trip demo-1 -> demo-2 on blue (rtkvm cloud measure)" "$out/report-build.txt"
+step "7/9 Proof: cyclictest in each server, round trip demo-1 -> demo-2 on blue (rtkvm cloud measure)" "$out/report-build.txt"
 for name in demo-1 demo-2; do
   rtkvm cloud measure cyclictest "$name" --loops 3000 --interval 1000 --buckets 2000 \
     --save "$out/measure-cyclictest-$name.json"
@@ -173,7 +177,7 @@ rtkvm report build "$out"/measure-*.json -o "$out/report" --doctor "$out/doctor.
   --title "rtkvm demo: two RT servers on blue" | tee "$out/report-build.txt"
 require_file "$out/report/report.txt" "the report was not written"
 
-step "8/8 An ordinary server beside the RT ones; power: reboot, stop, start, a QEMU killed outside rtkvm (rtkvm cloud server)" "$out/power.txt"
+step "8/9 An ordinary server beside the RT ones; power: reboot, stop, start, a QEMU killed outside rtkvm (rtkvm cloud server)" "$out/power.txt"
 # The probe image has no ACPI daemon: a stop waits --stop-timeout (5 s here), then powers off.
 qemu_pid() { pgrep -f "guest=rtkvm-$1," | head -n 1 || true; }
 server_json() { rtkvm cloud server show "$1" -f json > "$out/$2"; }
@@ -222,6 +226,51 @@ server_json() { rtkvm cloud server show "$1" -f json > "$out/$2"; }
   echo "demo-2 after its QEMU was killed: stopped: $(json "$out/power-demo-2-killed.json" 'd["fault"]')"
   rtkvm cloud server list
 } 2>&1 | tee "$out/power.txt"
+
+step "9/9 The host reboots: agent, guests and switch stop as systemd stops them, then the switch and the agent come back and reconcile (rtkvm net up, rtkvm up)" "$out/reboot.txt"
+# Played without systemd, in its order (rtkvm host units): rtkvm-agent.service stops first
+# (SIGTERM), the guests' QEMUs go with the host, rtkvm-switch.service's ExecStop is
+# `rtkvm net down`; at boot its ExecStart is `rtkvm net up` with the same plan, networks and
+# wiring, then the agent starts (here `rtkvm up` starts it again beside the running API).
+id1=$(json "$out/demo-1.json" 'd["id"]')
+id2=$(json "$out/demo-2.json" 'd["id"]')
+idp=$(json "$out/demo-plain.json" 'd["id"]')
+{
+  agent_pid=$(cat "$state/agent.pid")
+  kill -TERM "$agent_pid"
+  for _ in $(seq 1 30); do kill -0 "$agent_pid" 2>/dev/null || break; sleep 1; done
+  ! kill -0 "$agent_pid" 2>/dev/null || { echo "demo: the agent (pid $agent_pid) did not stop on SIGTERM" >&2; exit 1; }
+  echo "the agent (pid $agent_pid) stopped"
+  went_down=$(date +%s.%N)
+  for id in "$id1" "$idp"; do virsh -c qemu:///system destroy "rtkvm-$id"; done
+  rtkvm net down --rundir "$switch"
+  echo "--- the host is down: no agent, no guest QEMU, no switch; it boots again ---"
+  rtkvm net up --rundir "$switch" "${net_args[@]}"
+  rtkvm up "${up_args[@]}"
+  for name in demo-1 demo-plain; do
+    for _ in $(seq 1 60); do
+      server_json "$name" "reboot-$name.json"
+      checked=$(json "$out/reboot-$name.json" 'd["rt_checked_at"] or 0')
+      python3 -c "import sys; sys.exit(float(sys.argv[1]) < float(sys.argv[2]))" "$checked" "$went_down" && break
+      sleep 1
+    done
+    python3 -c "import sys; sys.exit(float(sys.argv[1]) < float(sys.argv[2]))" "$checked" "$went_down" \
+      || { echo "demo: $name was not checked again after the host came back" >&2; exit 1; }
+    id=$(json "$out/$name.json" 'd["id"]')
+    [[ -n "$(qemu_pid "$id")" ]] || { echo "demo: $name is not running after the host came back" >&2; exit 1; }
+    echo "$name after the reboot: $(json "$out/reboot-$name.json" 'd["state"], d["rt_state"]'), QEMU pid $(qemu_pid "$id")"
+  done
+  echo "back $(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$went_down") s after the host went down: switch, agent, guests running and checked"
+  server_json demo-2 reboot-demo-2.json
+  [[ $(json "$out/reboot-demo-2.json" 'd["state"]') == stopped && -z "$(qemu_pid "$id2")" ]] \
+    || { echo "demo: demo-2 was stopped before the reboot and is not stopped after it" >&2; exit 1; }
+  echo "demo-2 after the reboot: stopped, as before it"
+  grep "reconciled:" "$state/agent.log" | tail -n 1
+  rtkvm net status --rundir "$switch"
+  rtkvm cloud host list -f json > "$out/reboot-hosts.json"
+  rtkvm cloud host list
+  rtkvm cloud server list
+} 2>&1 | tee "$out/reboot.txt"
 
 step "Tear-down (rtkvm cloud server delete, rtkvm down, rtkvm net down)"
 rtkvm cloud server delete demo-1 demo-2 demo-plain --wait

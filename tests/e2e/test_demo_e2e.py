@@ -90,7 +90,7 @@ def test_a_server_that_cannot_be_placed_fails_the_demo_loudly(demo_dir: Path) ->
     done = _run_demo(demo_dir, RTKVM_DEMO_VCPUS="64")
     assert done.returncode != 0, done.stdout[-3000:]
     last = done.stderr.strip().splitlines()[-1]
-    assert 'make demo FAILED in step "6/8 Control plane' in last, done.stderr[-3000:]
+    assert 'make demo FAILED in step "6/9 Control plane' in last, done.stderr[-3000:]
     assert f"its output: {demo_dir}/cloud.txt" in last
     why = done.stderr[done.stderr.index("last lines of") :]
     assert "rtkvm: " in why, done.stderr[-3000:]  # the refusal itself, repeated at the end
@@ -159,6 +159,25 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     killed = json.loads((demo_dir / "power-demo-2-killed.json").read_text())
     assert killed["state"] == "stopped"
     assert "without a stop through rtkvm" in killed["fault"]
+
+    # The host rebooted (in systemd's order, without systemd): the switch came back with
+    # blue, the agent reconciled; the servers that were active run again, checked after it;
+    # the stopped one stayed stopped.
+    reboot = (demo_dir / "reboot.txt").read_text()
+    assert "reconciled: 2 adopted, 0 vanished, 0 unknown domains" in reboot, reboot
+    back = next(line for line in reboot.splitlines() if line.startswith("back "))
+    with capsys.disabled():
+        print(f"[demo e2e] reboot: {back}")
+    [host] = json.loads((demo_dir / "reboot-hosts.json").read_text())
+    assert (host["status"], host["dataplane_state"]) == ("up", "ready"), host
+    assert "physblue" in host["physnets"], host
+    for name in ("demo-1", "demo-plain"):
+        back = json.loads((demo_dir / f"reboot-{name}.json").read_text())
+        assert (back["state"], back["task"]) == ("active", None), back
+        assert back["rt_state"] != "unverified", back
+        assert f"{name} after the reboot: " in reboot
+    stayed = json.loads((demo_dir / "reboot-demo-2.json").read_text())
+    assert stayed["state"] == "stopped"
 
     # Nothing is left: servers' domains, the control plane, the switch, blue's peer.
     ids = [

@@ -23,7 +23,8 @@ ALL = (*NODE_UNITS, API_UNIT)
 def test_units_name_this_rtkvm_and_the_agent_follows_libvirt_and_the_switch() -> None:
     agent = render("rtkvm-agent.service", "/opt/rtkvm/bin/rtkvm")
     assert "ExecStart=/opt/rtkvm/bin/rtkvm agent --api ${RTKVM_URL}" in agent
-    assert "After=network-online.target libvirtd.service rtkvm-switch.service" in agent
+    after = "After=network-online.target libvirtd.service libvirt-guests.service rtkvm-switch"
+    assert after in agent  # stopped before the guests are: a reboot is no guest's own stop
     switch = render("rtkvm-switch.service", "/opt/rtkvm/bin/rtkvm")
     assert "ExecStop=/opt/rtkvm/bin/rtkvm net down" in switch and "RemainAfterExit=yes" in switch
     with pytest.raises(InputError, match="absolute path"):
