@@ -153,9 +153,10 @@ export RTKVM_TOKEN="$(cat "$state/admin.token")"
     --property hw:cpu_realtime=yes --property hw:cpu_realtime_mask=^0 \
     --property hw:mem_page_size=4k
   rtkvm cloud network create blue --provider-physical-network physblue --share
+  # Unmanaged networks have no DHCP: each server's address on blue is the user's own.
   for name in demo-1 demo-2; do
-    rtkvm cloud server create "$name" --flavor rt-small --network blue --wait -f json \
-      > "$out/$name.json"
+    rtkvm cloud server create "$name" --flavor rt-small --network "blue,ip=192.0.2.1${name#demo-}/24" \
+      --wait -f json > "$out/$name.json"
     json "$out/$name.json" 'd["id"]' >> "$out/server-ids"
   done
   rtkvm cloud server list
@@ -164,9 +165,17 @@ export RTKVM_TOKEN="$(cat "$state/admin.token")"
 for name in demo-1 demo-2; do
   state_of=$(json "$out/$name.json" 'd["state"]')
   [[ $state_of == active ]] || { echo "demo: server $name is $state_of, not active" >&2; exit 1; }
+  # the guest set the user's address on eth0 at boot: its console says so
+  console=$(virsh -c qemu:///system dumpxml "rtkvm-$(json "$out/$name.json" 'd["id"]')" \
+    | grep -o "path='[^']*serial.log'" | head -n 1 | cut -d"'" -f2)
+  address=$(json "$out/$name.json" 'd["networks"][0]["address"]')
+  for _ in $(seq 1 60); do grep -aq "RTKVM-NET ip=$address" "$console" 2>/dev/null && break; sleep 1; done
+  grep -aq "RTKVM-NET ip=$address" "$console" \
+    || { echo "demo: $name did not set its address $address on eth0 (console: $console)" >&2; exit 1; }
+  echo "$name: eth0 has $address, the address its user gave (console: RTKVM-NET ip=$address)" | tee -a "$out/cloud.txt"
 done
 
-step "7/9 Proof: cyclictest in each server, round trip demo-1 -> demo-2 on blue (rtkvm cloud measure)" "$out/report-build.txt"
+step "7/9 Proof: cyclictest in each server, round trip demo-1 -> demo-2 on blue between their own addresses (rtkvm cloud measure)" "$out/report-build.txt"
 for name in demo-1 demo-2; do
   rtkvm cloud measure cyclictest "$name" --loops 3000 --interval 1000 --buckets 2000 \
     --save "$out/measure-cyclictest-$name.json"

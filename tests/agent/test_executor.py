@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtkvm.agent.executor import HostView, placement_of
+from rtkvm.agent.executor import HostView, boot_words, placement_of
 from rtkvm.agent.names import domain_name, guest_id, nic_mac
 from rtkvm.cpuset import CpuSet
 from rtkvm.dataplane.names import check_guest_id, vhost_port
@@ -63,3 +63,12 @@ def test_names_fit_libvirt_and_the_switch() -> None:
     assert nic_mac(ID, 0) == nic_mac(ID, 0) and nic_mac(ID, 0).startswith("52:54:00:")
     with pytest.raises(InputError, match="not a UUID"):
         domain_name("../etc")
+
+
+def test_the_first_nics_address_is_told_to_the_guest_at_every_boot() -> None:
+    """The probe image's /init sets rtkvm.ip on eth0; a NIC without address gets none."""
+    blue = {"name": "blue", "physnet": "blue", "vlan": None}
+    given = _inst("active", networks=[{**blue, "address": "192.0.2.10/24"}])
+    assert boot_words(given) == "rtkvm.ip=192.0.2.10/24"
+    assert boot_words(_inst("active", networks=[blue])) == ""
+    assert boot_words(_inst("active")) == ""

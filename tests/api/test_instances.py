@@ -33,7 +33,7 @@ def test_create_pins_like_the_pure_placement(cloud: Cloud) -> None:
     )
     assert vm["state"] == "building"
     assert vm["host"] == "h1"
-    assert vm["networks"] == [{"name": "blue", "physnet": "blue", "vlan": None}]
+    assert vm["networks"] == [{"name": "blue", "physnet": "blue", "vlan": None, "address": None}]
     fake = fake_host(smt=True)
     expected = place(
         RtGuestSpec.model_validate(flavor["spec"]), fake.plan, fake.topology.to_topology()

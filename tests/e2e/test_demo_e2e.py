@@ -121,6 +121,12 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert row["verify"] == "in effect", row["verify"]  # vCPU threads as designed
         assert (demo_dir / "report" / row["picture"]).stat().st_size > 0
     [rtt] = report["rtt"]
+    cloud = (demo_dir / "cloud.txt").read_text()
+    for name, address in (("demo-1", "192.0.2.11/24"), ("demo-2", "192.0.2.12/24")):
+        assert f"{name}: eth0 has {address}, the address its user gave" in cloud, cloud[-2000:]
+    asked = json.loads((demo_dir / "measure-rtt-blue.json").read_text())["params"]
+    # between the addresses the user gave the servers on blue (no DHCP, none invented)
+    assert (asked["client_address"], asked["server_address"]) == ("192.0.2.11/24", "192.0.2.12/24")
     assert (rtt["path"], rtt["network"], rtt["state"]) == ("demo-1 -> demo-2", "blue", "done")
     figures = rtt["figures"]
     assert figures["samples"] > 100

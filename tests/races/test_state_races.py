@@ -155,6 +155,30 @@ def test_a_network_deleted_under_a_create_is_never_dropped_from_it(twins: Twins)
         _check(twins)
 
 
+def test_two_creates_asking_for_one_address_get_it_once(twins: Twins) -> None:
+    """Two users' creates for the same IP on blue, at once on both processes: one gets it,
+    the other is told who holds it (409); the winner's delete frees it for the next trial."""
+    site = setup_site(twins, rt_quota=8)
+    twins.admin(twins.a).create_network({"name": "blue", "physnet": "blue", "shared": True})
+    for trial in range(TRIALS):
+        nic = {"network": "blue", "address": f"192.0.2.{10 + trial % 2}/24"}
+        with twins.http(twins.a, site.member) as on_a, twins.http(twins.b, site.member) as on_b:
+            answers = at_once(
+                partial(on_a.post, "/v1/instances", json={"name": "x", "flavor": "rt2",
+                                                          "networks": [nic]}),
+                partial(on_b.post, "/v1/instances", json={"name": "y", "flavor": "rt2",
+                                                          "networks": [nic]}),
+            )  # fmt: skip
+            assert sorted(r.status_code for r in answers) == [201, 409], [r.text for r in answers]
+            won = next(r for r in answers if r.status_code == 201).json()
+            lost = next(r for r in answers if r.status_code == 409).json()["detail"]
+            assert f"held by instance {won['name']} ({won['id']}" in lost
+            on_a.delete(f"/v1/instances/{won['id']}")
+        with twins.http(twins.b, site.agent) as node:
+            node.post(f"/v1/agent/instances/{won['id']}/state", json={"state": "deleted"})
+        _check(twins)
+
+
 @pytest.mark.parametrize("attempt", range(3))
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 def test_two_api_processes_start_together_on_a_new_database(

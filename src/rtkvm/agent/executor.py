@@ -36,6 +36,7 @@ from rtkvm.errors import InputError, RtkvmError
 from rtkvm.guest.build import GuestBuilder
 from rtkvm.guest.create import Image
 from rtkvm.guest.hypervisor import DomainState, Hypervisor
+from rtkvm.guest.netcmd import GuestNetRun
 from rtkvm.guest.run import guest_cmdline
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
@@ -90,6 +91,14 @@ def guest_nics(inst: AgentInstance) -> list[GuestNic]:
     return [GuestNic(gid, index, port.name) for index, port in enumerate(inst.networks)]
 
 
+def boot_words(inst: AgentInstance) -> str:
+    """What the guest image's /init is told at every boot: the address its user gave the
+    first NIC (eth0), if any; the API refuses one on another NIC."""
+    first = inst.networks[0] if inst.networks else None
+    address = first.address if first is not None else None
+    return GuestNetRun(address=address).words() if address is not None else ""
+
+
 class Executor:
     """Creates, adopts and deletes the guests of instances on this host."""
 
@@ -115,7 +124,7 @@ class Executor:
             name=name,
             kernel=str(self.boot.image.kernel),
             initrd=str(self.boot.image.initramfs),
-            cmdline=guest_cmdline(spec.rt_vcpus, accel=self.boot.accel),
+            cmdline=guest_cmdline(spec.rt_vcpus, boot_words(inst), accel=self.boot.accel),
             serial_log=str(self.boot.guest_dir / f"{name}.serial.log"),
             nics=tuple(nics),
             accel=self.boot.accel,

@@ -69,17 +69,44 @@ def visible_networks(caller: Principal) -> ColumnElement[bool]:
 
 
 def network_named(
-    session: Session, name: str, caller: Principal, *, for_use: bool = False
+    session: Session,
+    name: str,
+    caller: Principal,
+    *,
+    for_use: bool = False,
+    exclusive: bool = False,
 ) -> Network:
     """The network if the caller may see it. ``for_use``: locked against deletion
-    (FOR SHARE) until the transaction ends, for a create that attaches it."""
+    (FOR SHARE) until the transaction ends, for a create that attaches it;
+    ``exclusive``: FOR UPDATE, for a create that takes an address on it."""
     query = select(Network).where(Network.name == name, visible_networks(caller))
-    net = session.scalar(query.with_for_update(read=True) if for_use else query)
+    if for_use or exclusive:
+        query = query.with_for_update(read=not exclusive)
+    net = session.scalar(query)
     if net is None:
         raise not_found(
             "network", name, " (list the ones you may use with `rtkvm cloud network list`)"
         )
     return net
+
+
+def address_holder(session: Session, network_id: int, address: str) -> Instance | None:
+    """The live instance whose NIC on the network has ``address``'s IP, or None.
+
+    Deleted instances hold nothing, nor do creates refused before placement (an
+    error without a host): a user retries with the same address at once."""
+    ip = address.split("/", 1)[0]
+    return session.scalar(
+        select(Instance)
+        .join(InstanceNetwork, InstanceNetwork.instance_id == Instance.id)
+        .where(
+            InstanceNetwork.network_id == network_id,
+            InstanceNetwork.address.startswith(f"{ip}/", autoescape=True),
+            Instance.state != "deleted",
+            ~((Instance.state == "error") & Instance.host_id.is_(None)),
+        )
+        .limit(1)
+    )
 
 
 def locked_instance(session: Session, instance_id: str) -> Instance | None:
@@ -222,13 +249,21 @@ def _page_context(session: Session, insts: Sequence[Instance]) -> _PageContext:
     ports: dict[str, list[NetworkPort]] = {i: [] for i in ids}
     for start in range(0, len(ids), IN_CHUNK):
         rows = session.execute(
-            select(InstanceNetwork.instance_id, Network.name, Network.physnet, Network.vlan)
+            select(
+                InstanceNetwork.instance_id,
+                Network.name,
+                Network.physnet,
+                Network.vlan,
+                InstanceNetwork.address,
+            )
             .join(Network, InstanceNetwork.network_id == Network.id)
             .where(InstanceNetwork.instance_id.in_(ids[start : start + IN_CHUNK]))
             .order_by(InstanceNetwork.instance_id, InstanceNetwork.position)
         )
-        for inst_id, name, physnet, vlan in rows:
-            ports[inst_id].append(NetworkPort(name=name, physnet=physnet, vlan=vlan))
+        for inst_id, name, physnet, vlan, address in rows:
+            ports[inst_id].append(
+                NetworkPort(name=name, physnet=physnet, vlan=vlan, address=address)
+            )
     project_ids = sorted({i.project_id for i in insts})
     host_ids = sorted({i.host_id for i in insts if i.host_id is not None})
     projects = dict(

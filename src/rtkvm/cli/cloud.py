@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from rtkvm.cli import cloud_wait
 from rtkvm.cli.cloud_conn import api_of, remember
@@ -29,6 +30,7 @@ from rtkvm.cli.cloud_format import (
 from rtkvm.cli.cloud_guests import guest
 from rtkvm.cli.cloud_measure import measure
 from rtkvm.wire.http import DEFAULT_URL
+from rtkvm.wire.schemas import NicRequest
 from rtkvm.wire.uuids import is_uuid
 
 SERVER_COLUMNS = ("id", "name", "state", "task", "host", "flavor", "networks", "rt_cores", "rt")
@@ -65,7 +67,14 @@ def server() -> None:
 @server.command("create")
 @click.argument("name")
 @click.option("--flavor", required=True)
-@click.option("--network", "networks", multiple=True, help="Repeat for more NICs, in order.")
+@click.option(
+    "--network",
+    "networks",
+    multiple=True,
+    metavar="NAME[,ip=ADDR/PREFIX]",
+    help="Repeat for more NICs, in order; ip= sets the first NIC's address in the guest "
+    "(unmanaged networks have no DHCP and rtkvm invents none).",
+)
 @click.option("--project", default=None, help="Admins: create in this project.")
 @click.option("--wait", is_flag=True, help="Wait until its host's agent made it active.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
@@ -87,7 +96,7 @@ def server_create(
     With --wait, exits 1 with the fault when the agent could not build it.
     """
     api = api_of(ctx)
-    created = api.create_server(name, flavor, list(networks), project)
+    created = api.create_server(name, flavor, [nic_option(n) for n in networks], project)
     if wait:
         created = (
             cloud_wait.wait_server(api, created.id, ACTIVE_OR_ERROR, timeout=timeout) or created
@@ -97,6 +106,29 @@ def server_create(
     if item["state"] == "error":
         click.echo(f"rtkvm: server {name} failed: {item['fault']}", err=True)
         raise SystemExit(1)
+
+
+def nic_option(text: str) -> NicRequest:
+    """``NAME`` or ``NAME,ip=ADDR/PREFIX`` (the API checks the address)."""
+    name, *opts = [part.strip() for part in text.split(",")]
+    address = None
+    for opt in opts:
+        key, _, value = opt.partition("=")
+        if key != "ip" or not value or address is not None:
+            raise click.BadParameter(
+                f"{text!r}: give NAME or NAME,ip=ADDR/PREFIX (e.g. blue,ip=192.0.2.10/24)",
+                param_hint="--network",
+            )
+        address = value
+    if not name:
+        raise click.BadParameter(
+            f"{text!r}: the network's name comes first", param_hint="--network"
+        )
+    try:
+        return NicRequest(network=name, address=address)
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"]
+        raise click.BadParameter(f"{text!r}: {problem}", param_hint="--network") from None
 
 
 @server.command("list")

@@ -40,7 +40,10 @@ def _cell(value: Any) -> str:
         return "True" if value else "False"
     if isinstance(value, list):
         if value and all(isinstance(v, dict) and "name" in v for v in value):
-            return ", ".join(str(v["name"]) for v in value)
+            return ", ".join(
+                f"{v['name']} ({v['address']})" if v.get("address") else str(v["name"])
+                for v in value
+            )
         if value and all(isinstance(v, list) for v in value):
             return ", ".join(":".join(str(x) for x in v) for v in value)
         return ", ".join(str(v) for v in value)

@@ -264,6 +264,8 @@ class InstanceNetwork(Base):
     instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id"), index=True)
+    address: Mapped[str | None] = mapped_column(String(43), nullable=True, default=None)
+    """ADDR/PREFIX its user gave the NIC (normalised); None: no address."""
 
 
 class UsageRecord(Base):

@@ -24,6 +24,8 @@ class NetworkPort(BaseModel):
     name: str
     physnet: str
     vlan: int | None
+    address: str | None = None
+    """The NIC's ADDR/PREFIX as its user gave it; None: no address."""
 
 
 class LastProof(BaseModel):

@@ -8,7 +8,7 @@ id. This module must not touch the database.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -217,12 +217,28 @@ class NetworkOut(BaseModel):
     project: str | None
 
 
+NetworkName = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class NicRequest(_In):
+    """One NIC of a new instance: its network and, if the user gives one, its address."""
+
+    network: NetworkName
+    address: str | None = Field(default=None, max_length=43)
+    """ADDR/PREFIX set on the NIC in the guest; none: the NIC has no address (rtkvm never
+    invents one on an unmanaged network)."""
+
+
 class InstanceCreate(_In):
     name: str = Name
     flavor: str
-    networks: list[str] = Field(default=[], max_length=16)
+    networks: list[NetworkName | NicRequest] = Field(default=[], max_length=16)
+    """Network names, or ``{network, address}`` for a NIC with the user's address."""
     project: str | None = None
     """Admins only: create in another project."""
+
+    def nics(self) -> list[NicRequest]:
+        return [n if isinstance(n, NicRequest) else NicRequest(network=n) for n in self.networks]
 
 
 class UnknownResourceOut(UnknownVerdict):

@@ -8,7 +8,7 @@ or decide anything: the CLI and the all-in-one stack do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -26,6 +26,7 @@ from rtkvm.wire.schemas import (
     HostOut,
     HostPlanOut,
     NetworkOut,
+    NicRequest,
     ProjectOut,
     TokenCreated,
     TokenOut,
@@ -152,9 +153,15 @@ class CloudClient(Http):
         return self._every(InstanceOut, "/instances", all_projects)
 
     def create_server(
-        self, name: str, flavor: str, networks: list[str], project: str | None = None
+        self,
+        name: str,
+        flavor: str,
+        networks: Sequence[str | NicRequest],
+        project: str | None = None,
     ) -> InstanceOut:
-        body: dict[str, object] = {"name": name, "flavor": flavor, "networks": networks}
+        """``networks``: names, or NicRequest for a NIC with the user's address."""
+        nics = [n if isinstance(n, str) else n.model_dump(exclude_none=True) for n in networks]
+        body: dict[str, object] = {"name": name, "flavor": flavor, "networks": nics}
         if project is not None:
             body["project"] = project
         return InstanceOut.model_validate(self.call("POST", "/instances", json=body))

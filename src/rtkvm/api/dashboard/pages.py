@@ -45,7 +45,7 @@ from rtkvm.host.checks import shipped_checks
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.measure import report as measure_report
 from rtkvm.measure.report import measurement_warnings
-from rtkvm.wire.guest import InstanceOut
+from rtkvm.wire.guest import InstanceOut, NetworkPort
 from rtkvm.wire.measure import MeasurementOut
 from rtkvm.wire.topology import TopologyDoc
 from rtkvm.wire.uuids import is_uuid
@@ -318,6 +318,10 @@ def _more(shown: int, total: int, what: str) -> str:
     return f'<p class="warn">showing the first {shown} of {total} {what}</p>'
 
 
+def _nic(port: NetworkPort) -> str:
+    return f"{port.name} {port.address}" if port.address else port.name
+
+
 @router.get("/servers", response_class=HTMLResponse)
 def servers_page(services: ServicesDep, p: Viewer) -> HTMLResponse:
     with services.db.read() as s:
@@ -330,7 +334,7 @@ def servers_page(services: ServicesDep, p: Viewer) -> HTMLResponse:
             esc(o.host or "-"),
             badge(o.rt_state) + ("<br>" + esc("; ".join(o.rt_reasons)) if o.rt_reasons else ""),
             esc(", ".join(f"{v}→{c}" for v, c in o.vcpu_pins)),
-            esc(", ".join(n.name for n in o.networks)), _proof_cell(proofs.get(o.id)),
+            esc(", ".join(_nic(n) for n in o.networks)), _proof_cell(proofs.get(o.id)),
         ]
         for o in outs
     ]  # fmt: skip

@@ -3,7 +3,9 @@
 Create stores the instance in ``scheduling``, then asks the scheduler to
 claim a host in one transaction; when nothing fits or the quota is used up,
 the instance goes to ``error`` with the reason as its fault and the
-response is 409 or 403 with the same reason. Delete is idempotent: an
+response is 409 or 403 with the same reason. A NIC may carry the address its
+user gave (rtkvm.net.address; the first NIC only), one live instance per IP
+and network. Delete is idempotent: an
 instance that holds nothing is deleted at once; a placed one goes to
 ``deleting`` and its host's agent reports ``deleted``, which frees it.
 An admin may force the delete (``?force=true``) when that agent will never
@@ -21,10 +23,12 @@ import uuid
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select, tuple_, update
+from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import Principal, ServicesDep, UserDep
 from rtkvm.api.errors import ApiError, not_found
 from rtkvm.api.views import (
+    address_holder,
     host_status,
     instance_for,
     instance_out,
@@ -34,9 +38,10 @@ from rtkvm.api.views import (
     network_named,
     project_named,
 )
-from rtkvm.db.models import Flavor, Host, Instance, InstanceNetwork
+from rtkvm.db.models import Flavor, Host, Instance, InstanceNetwork, Network
 from rtkvm.domain.spec import RtGuestSpec
-from rtkvm.errors import RtkvmError
+from rtkvm.errors import InputError, RtkvmError
+from rtkvm.net.address import host_interface
 from rtkvm.scheduler.claim import (
     holds,
     release,
@@ -70,13 +75,27 @@ def create_instance(
         flavor = s.scalar(select(Flavor).where(Flavor.name == body.flavor))
         if flavor is None:
             raise not_found("flavor", body.flavor, " (list them with `rtkvm cloud flavor list`)")
-        if len(set(body.networks)) != len(body.networks):
+        nics = body.nics()
+        if len({n.network for n in nics}) != len(nics):
             raise ApiError(422, "a network is listed twice: give each network once")
-        nets = [network_named(s, n, caller, for_use=True) for n in body.networks]
+        addresses = [_address(n) for n in nics]
+        if any(a is not None for a in addresses[1:]):
+            raise ApiError(
+                422,
+                "an address is set on the server's first NIC only (the guest image configures "
+                "eth0): give it on the first network, or none on the others",
+            )
+        nets = [
+            network_named(s, n.network, caller, for_use=True, exclusive=a is not None)
+            for n, a in zip(nics, addresses, strict=True)
+        ]
         if not caller.is_admin or body.project is not None:
             for net in nets:
                 if not net.shared and net.project_id != project_id:
                     raise not_found("network", net.name)
+        for net, address in zip(nets, addresses, strict=True):
+            if address is not None:
+                _check_free(s, net, address)
         spec = RtGuestSpec.model_validate_json(flavor.spec)
         inst = Instance(
             id=instance_id,
@@ -93,8 +112,12 @@ def create_instance(
         )
         s.add(inst)
         s.flush()
-        for position, net in enumerate(nets):
-            s.add(InstanceNetwork(instance_id=instance_id, position=position, network_id=net.id))
+        for position, (net, address) in enumerate(zip(nets, addresses, strict=True)):
+            s.add(
+                InstanceNetwork(
+                    instance_id=instance_id, position=position, network_id=net.id, address=address
+                )
+            )
         request = Request.from_spec(spec, tuple((n.name, n.physnet) for n in nets))
     settings = services.settings
     began = time.perf_counter()
@@ -126,8 +149,34 @@ def create_instance(
     inst.shared_vcpus = len(claimed.placement.floating_vcpus)
     inst.rt_waiver = claimed.rt_waiver
     project = body.project if body.project is not None else caller.project_name
-    ports = [NetworkPort(name=n.name, physnet=n.physnet, vlan=n.vlan) for n in nets]
+    ports = [
+        NetworkPort(name=n.name, physnet=n.physnet, vlan=n.vlan, address=a)
+        for n, a in zip(nets, addresses, strict=True)
+    ]
     return instance_out_known(inst, project, claimed.host_name, ports)
+
+
+def _address(nic: schemas.NicRequest) -> str | None:
+    """The NIC's address, normalised; 422 saying what to give for a bad one."""
+    if nic.address is None:
+        return None
+    try:
+        return str(host_interface(nic.address))
+    except InputError as exc:
+        raise ApiError(422, f"network {nic.network}: address {exc}") from None
+
+
+def _check_free(session: Session, net: Network, address: str) -> None:
+    """409 when a live instance holds the address's IP on ``net`` (whose row the caller
+    locked FOR UPDATE: two creates asking for one IP are checked one after the other)."""
+    holder = address_holder(session, net.id, address)
+    if holder is not None:
+        raise ApiError(
+            409,
+            f"address {address.split('/')[0]} on network {net.name} is held by instance "
+            f"{holder.name} ({holder.id}, {holder.state}): give another address, or delete "
+            "that instance first",
+        )
 
 
 @router.get("")

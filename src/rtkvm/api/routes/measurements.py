@@ -2,7 +2,8 @@
 
 ``cyclictest`` measures inside one instance; ``rtt`` measures the round trip
 from one instance (the client, ``server`` in the body) to another (``peer``)
-over the first network of both (the guest image configures only eth0). Both
+over the first network of both (the guest image configures only eth0), on
+the addresses their users gave that NIC unless the request names others. Both
 must be active and, for now, on one host: that host's agent runs the
 measurement. An instance takes part in one queued or running measurement at
 a time. A measurement of an instance on a waived host is allowed and says so
@@ -31,6 +32,8 @@ from rtkvm.api.views_measure import (
     measurement_out,
 )
 from rtkvm.db.models import Host, Instance, InstanceNetwork, Measurement, Network
+from rtkvm.errors import InputError
+from rtkvm.net.address import host_interface
 from rtkvm.wire.base import PAGE_MAX
 from rtkvm.wire.measure import (
     CyclictestParamsIn,
@@ -67,6 +70,7 @@ def create_measurement(
             _check_measurable(peer, "peer")
             _check_same_host(s, server, peer)
             network_id = _shared_first_network(s, server, peer, body.network, caller).id
+            params = _own_addresses(s, body, params, server, peer)
         assert server.host_id is not None
         check_idle(s, server, peer)
         m = Measurement(
@@ -157,40 +161,55 @@ def _params(body: MeasurementCreate) -> dict[str, object]:
         raise ApiError(
             422, "peer: rtt needs the instance that answers (peer) besides the client (server)"
         )
-    rtt = body.rtt or RttParamsIn()
-    _check_addresses(rtt)
+    return (body.rtt or RttParamsIn()).model_dump()  # addresses: checked by _own_addresses
+
+
+def _own_addresses(
+    session: Session,
+    body: MeasurementCreate,
+    params: dict[str, object],
+    client: Instance,
+    peer: Instance,
+) -> dict[str, object]:
+    """An rtt runs on the addresses the instances' users gave their first NIC, unless the
+    request names others; the defaults only stand in for a NIC without one."""
+    given = body.rtt.model_fields_set if body.rtt is not None else set()
+    chosen = dict(params)
+    for field, inst in (("client_address", client), ("server_address", peer)):
+        own = session.scalar(
+            select(InstanceNetwork.address).where(
+                InstanceNetwork.instance_id == inst.id, InstanceNetwork.position == 0
+            )
+        )
+        if own is not None and field not in given:
+            chosen[field] = own
+    rtt = RttParamsIn.model_validate(chosen)
+    own = " (an instance's own address counts when none is given)" if chosen != params else ""
+    _check_addresses(rtt, hint=own)
     return rtt.model_dump()
 
 
 def _interface(field: str, text: str) -> ipaddress.IPv4Interface:
-    if "/" not in text:
-        raise ApiError(422, f"rtt.{field} {text!r}: give ADDR/PREFIX, e.g. 169.254.77.1/24")
     try:
-        iface = ipaddress.IPv4Interface(text)
-    except ValueError:
-        raise ApiError(
-            422, f"rtt.{field} {text!r}: not an IPv4 ADDR/PREFIX; give e.g. 169.254.77.1/24"
-        ) from None
-    net = iface.network
-    if net.prefixlen < 31 and iface.ip in (net.network_address, net.broadcast_address):
-        raise ApiError(
-            422, f"rtt.{field} {text!r} is the subnet's network or broadcast address: pick a host"
-        )
-    return iface
+        return host_interface(text)
+    except InputError as exc:
+        raise ApiError(422, f"rtt.{field}: {exc}") from None
 
 
-def _check_addresses(rtt: RttParamsIn) -> None:
+def _check_addresses(rtt: RttParamsIn, hint: str = "") -> None:
     client = _interface("client_address", rtt.client_address)
     server = _interface("server_address", rtt.server_address)
     if client.network != server.network:
         raise ApiError(
             422,
             f"rtt addresses {rtt.client_address} and {rtt.server_address} are in different "
-            "subnets: give both the same subnet (same prefix) so the guests reach each other",
+            "subnets: give both the same subnet (same prefix) so the guests reach each "
+            f"other{hint}",
         )
     if client.ip == server.ip:
         raise ApiError(
-            422, f"rtt client_address and server_address are both {client.ip}: give two addresses"
+            422,
+            f"rtt client_address and server_address are both {client.ip}: give two addresses{hint}",
         )
 
 
