@@ -165,14 +165,18 @@ export RTKVM_TOKEN="$(cat "$state/admin.token")"
 for name in demo-1 demo-2; do
   state_of=$(json "$out/$name.json" 'd["state"]')
   [[ $state_of == active ]] || { echo "demo: server $name is $state_of, not active" >&2; exit 1; }
-  # the guest set the user's address on eth0 at boot: its console says so
-  console=$(virsh -c qemu:///system dumpxml "rtkvm-$(json "$out/$name.json" 'd["id"]')" \
-    | grep -o "path='[^']*serial.log'" | head -n 1 | cut -d"'" -f2)
+  # the guest set the user's address on eth0 at boot: its console, read through the API
+  # as a tenant would (rtkvm cloud server console-log), says so
+  console="$out/console-$name.txt"
   address=$(json "$out/$name.json" 'd["networks"][0]["address"]')
-  for _ in $(seq 1 60); do grep -aq "RTKVM-NET ip=$address" "$console" 2>/dev/null && break; sleep 1; done
+  for _ in $(seq 1 30); do
+    rtkvm cloud server console-log "$name" > "$console"
+    grep -aq "RTKVM-NET ip=$address" "$console" && break
+    sleep 1
+  done
   grep -aq "RTKVM-NET ip=$address" "$console" \
-    || { echo "demo: $name did not set its address $address on eth0 (console: $console)" >&2; exit 1; }
-  echo "$name: eth0 has $address, the address its user gave (console: RTKVM-NET ip=$address)" | tee -a "$out/cloud.txt"
+    || { echo "demo: $name did not set its address $address on eth0 (its console log: $console)" >&2; exit 1; }
+  echo "$name: eth0 has $address, the address its user gave (console-log: $(grep -a "RTKVM-NET" "$console" | tail -n 1))" | tee -a "$out/cloud.txt"
 done
 
 step "7/9 Proof: cyclictest in each server, round trip demo-1 -> demo-2 on blue between their own addresses (rtkvm cloud measure)" "$out/report-build.txt"

@@ -139,6 +139,13 @@ def test_no_hostile_value_gets_a_5xx_or_breaks_a_listing(cloud: Cloud, db_url: s
             "/v1/measurements",
             {"kind": "rtt", "server": vm["id"], "peer": vm["id"], "rtt": {"seconds": 2}},
         ),
+        (
+            agent,
+            "PUT",
+            f"/v1/agent/instances/{vm['id']}/console",
+            {"text": "ok", "truncated": False},
+        ),
+        (alice, "POST", f"/v1/instances/{vm['id']}/console-log", {"x": 1}),
         (agent, "PUT", "/v1/agent/host", report),
         (agent, "POST", "/v1/agent/heartbeat", {"dataplane_state": "ready"}),
         (

@@ -124,6 +124,8 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cloud = (demo_dir / "cloud.txt").read_text()
     for name, address in (("demo-1", "192.0.2.11/24"), ("demo-2", "192.0.2.12/24")):
         assert f"{name}: eth0 has {address}, the address its user gave" in cloud, cloud[-2000:]
+        console = (demo_dir / f"console-{name}.txt").read_text()  # through the API
+        assert "RTKVM-READY" in console and "\x1b" not in console
     asked = json.loads((demo_dir / "measure-rtt-blue.json").read_text())["params"]
     # between the addresses the user gave the servers on blue (no DHCP, none invented)
     assert (asked["client_address"], asked["server_address"]) == ("192.0.2.11/24", "192.0.2.12/24")

@@ -34,13 +34,14 @@ from rtkvm.domain.placement import Placement
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.errors import InputError, RtkvmError
 from rtkvm.guest.build import GuestBuilder
+from rtkvm.guest.console import printable_tail
 from rtkvm.guest.create import Image
 from rtkvm.guest.hypervisor import DomainState, Hypervisor
 from rtkvm.guest.netcmd import GuestNetRun
 from rtkvm.guest.run import guest_cmdline
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
-from rtkvm.wire.guest import AgentInstance, ReportedState
+from rtkvm.wire.guest import CONSOLE_MAX, AgentInstance, ConsoleUpload, ReportedState
 
 log = logging.getLogger("rtkvm.agent.executor")
 
@@ -175,6 +176,13 @@ class Executor:
         if existing is None:
             return self.create(inst)
         return self.adopt(inst, existing)
+
+    def console(self, inst: AgentInstance) -> ConsoleUpload:
+        """The end of the guest's serial console log as printable text (empty before its
+        first boot)."""
+        log = self.boot.guest_dir / f"{domain_name(inst.id)}.serial.log"
+        text, cut = printable_tail(log, CONSOLE_MAX)
+        return ConsoleUpload(text=text, truncated=cut)
 
     def domain_of(self, inst: AgentInstance) -> DomainState | None:
         """The instance's domain on this host (found by UUID), or None."""

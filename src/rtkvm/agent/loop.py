@@ -104,6 +104,8 @@ class StepResult:
     """The measurement this step handed to the worker."""
     waiting: list[str] = field(default_factory=list)
     """Instances whose work (a deletion) waits for the running measurement."""
+    consoles: list[str] = field(default_factory=list)
+    """Instances whose console log this step sent (a user asked)."""
     rechecked: list[str] = field(default_factory=list)
     """Active instances whose RT check changed this step (reported)."""
     refused: dict[str, str] = field(default_factory=dict)
@@ -318,6 +320,18 @@ class Agent:
             self.counts["rechecks"] += 1
         return changed
 
+    def send_consoles(self, work: Sequence[AgentInstance]) -> list[str]:
+        """Send the console logs users asked for; the ids sent."""
+        sent = []
+        for inst in work:
+            if not inst.console_wanted:
+                continue
+            upload = self.executor.console(inst)
+            with self._api:
+                self.control.report_console(inst.id, upload)
+            sent.append(inst.id)
+        return sent
+
     def measurements(self) -> list[AgentMeasurement]:
         """This host's queued and running measurements ([] without a runner or support)."""
         if self.runner is None:
@@ -433,6 +447,7 @@ class Agent:
             level = logging.INFO if outcome.state != "error" else logging.WARNING
             log.log(level, "instance %s: %s %s", inst.id, outcome.state, outcome.fault or "")
         self.power.forget(i.id for i in work if i.task is not None)
+        result.consoles = self.send_consoles(work)
         self._start_next(measurements, work, result)
         settled = [i for i in work if i.id not in result.drifted and i.id not in result.powered]
         result.rechecked = self.recheck(settled, self.busy())

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from rtkvm.wire.guest import AgentInstance, NetworkPort, StateReport
+from rtkvm.wire.guest import AgentInstance, ConsoleUpload, NetworkPort, StateReport
 from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
 from rtkvm.wire.node import Heartbeat, HostReport, UnknownReport, UnknownVerdict
 from rtkvm.wire.rtguest import (
@@ -51,6 +51,10 @@ class ControlPlane(Protocol):
 
     def report_state(self, instance_id: str, report: StateReport) -> AgentInstance:
         """What became of a guest: active, error (with the fault) or deleted."""
+        ...
+
+    def report_console(self, instance_id: str, upload: ConsoleUpload) -> None:
+        """The end of a guest's serial console, which a user asked for (``console_wanted``)."""
         ...
 
     def report_unknown(self, report: UnknownReport) -> list[UnknownVerdict]:

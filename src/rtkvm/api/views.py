@@ -24,6 +24,7 @@ from rtkvm.db.models import (
     HostDetail,
     HostNode,
     Instance,
+    InstanceConsole,
     InstanceNetwork,
     Network,
     Project,
@@ -310,13 +311,36 @@ def agent_instance(session: Session, inst: Instance) -> AgentInstance:
 
 def agent_instances(session: Session, insts: Sequence[Instance]) -> list[AgentInstance]:
     page = _page_context(session, insts)
-    return [_agent_instance(session, i, page) for i in insts]
+    wanted = _consoles_wanted(session, [i.id for i in insts])
+    return [_agent_instance(session, i, page, i.id in wanted) for i in insts]
 
 
-def _agent_instance(session: Session, inst: Instance, page: _PageContext) -> AgentInstance:
+def _consoles_wanted(session: Session, ids: list[str]) -> set[str]:
+    """Instances whose console log a user asked for since their agent last sent it."""
+    found: set[str] = set()
+    for start in range(0, len(ids), IN_CHUNK):
+        found.update(
+            session.scalars(
+                select(InstanceConsole.instance_id).where(
+                    InstanceConsole.instance_id.in_(ids[start : start + IN_CHUNK]),
+                    InstanceConsole.requested_at.is_not(None),
+                    or_(
+                        InstanceConsole.taken_at.is_(None),
+                        InstanceConsole.taken_at < InstanceConsole.requested_at,
+                    ),
+                )
+            )
+        )
+    return found
+
+
+def _agent_instance(
+    session: Session, inst: Instance, page: _PageContext, console_wanted: bool
+) -> AgentInstance:
     fields = _instance_fields(inst, page)
     spec = json.loads(inst.spec)
     fields["spec"] = spec
+    fields["console_wanted"] = console_wanted
     fields["placement"] = _complete(session, inst, PlacementDoc.parse(inst.placement), spec)
     return AgentInstance.model_validate(fields)
 

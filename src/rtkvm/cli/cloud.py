@@ -255,6 +255,25 @@ def server_reboot(
     _power(ctx, refs, "reboot", hard, wait, timeout)
 
 
+@server.command("console-log")
+@click.argument("ref")
+@click.option("--lines", type=click.IntRange(min=1), default=None, help="Only the last N lines.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=30.0, show_default=True,
+              help="Seconds to wait for the host's agent.")  # fmt: skip
+@click.pass_context
+def server_console_log(ctx: click.Context, ref: str, lines: int | None, timeout: float) -> None:
+    """The end of a server's serial console (64 KiB at most), fetched by its host's agent
+    through the API: no host access needed."""
+    api = api_of(ctx)
+    found = cloud_wait.wait_console(api, api.server(ref).id, timeout=timeout)
+    text = found.text
+    if lines is not None:
+        text = "\n".join(text.splitlines()[-lines:]) + ("\n" if text else "")
+    if found.truncated and lines is None:
+        click.echo("(the console log's end; earlier output is cut)", err=True)
+    click.echo(text, nl=not text.endswith("\n"))
+
+
 # -- flavors -----------------------------------------------------------------------
 
 

@@ -2,7 +2,8 @@
 
 Used by ``rtkvm cloud server create --wait`` (until active or error),
 ``server delete --wait`` (until deleted or gone) and ``server stop | start |
-reboot --wait`` (until its power task is done). Polls ``GET
+reboot --wait`` (until its power task is done), and ``server console-log``
+(until the host's agent sent the log it was asked for). Polls ``GET
 /instances/{id}`` (CloudClient.server); bounded by a timeout. Sleeping is a module attribute so
 tests can replace it. This module must not change anything in the API.
 """
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import click
 
 from rtkvm.errors import CloudError, WaitTimeoutError
-from rtkvm.wire.guest import InstanceOut
+from rtkvm.wire.guest import ConsoleLogOut, InstanceOut
 from rtkvm.wire.user_client import CloudClient
 
 POLL_SECONDS = 1.0
@@ -70,3 +71,23 @@ def wait_task(api: CloudClient, server_id: str, *, timeout: float) -> InstanceOu
                 "longer with --timeout"
             )
         sleep(POLL_SECONDS)
+
+
+def wait_console(api: CloudClient, server_id: str, *, timeout: float) -> ConsoleLogOut:
+    """Ask the server's host agent for its console log and wait until it sent it."""
+    asked = api.ask_console(server_id)
+    deadline = clock() + timeout
+    while True:
+        found = api.console_log(server_id)
+        if (
+            found.taken_at is not None
+            and asked.requested_at is not None
+            and found.taken_at >= asked.requested_at
+        ):
+            return found
+        if clock() > deadline:
+            raise WaitTimeoutError(
+                f"server {server_id}'s host agent did not send its console log within "
+                f"{timeout:.0f} s: is its host up (`rtkvm cloud host list`)?"
+            )
+        sleep(min(POLL_SECONDS, 0.5))

@@ -268,6 +268,18 @@ class InstanceNetwork(Base):
     """ADDR/PREFIX its user gave the NIC (normalised); None: no address."""
 
 
+class InstanceConsole(Base):
+    """The end of an instance's serial console log, as its agent last sent it."""
+
+    __tablename__ = "instance_consoles"
+
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), primary_key=True)
+    requested_at: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    taken_at: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    text: Mapped[str] = mapped_column(Text, default="")
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class UsageRecord(Base):
     """One placed instance's life, for accounting: from claim to release."""
 

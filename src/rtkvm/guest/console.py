@@ -6,7 +6,9 @@ The guest's /init (image.toml) prints ``RTKVM-READY ...``, then
 off; on networked boots also ``RTKVM-NET ip=...``, ``RTKVM-SOCKPERF-SERVER
 rc=N``, ``RTKVM-WAIT ok|timeout`` and BEGIN/END blocks for ping, sockperf and
 sockperf's full log. This module waits (bounded) for a marker in the part of
-the log written after a given offset, and cuts out marked blocks. It must not
+the log written after a given offset, cuts out marked blocks, and reads a
+log's end as printable text for a user (:func:`printable_tail`: the guest is
+the tenant's, its escape sequences must not reach anyone's terminal). It must not
 parse cyclictest's or sockperf's output (measure.cyclictest, net.rtt do) nor
 talk to libvirt.
 """
@@ -43,6 +45,36 @@ class Ready:
     line: str
     realtime: bool
     seconds: float
+
+
+_ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[0-~])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` without terminal escape sequences and control characters (newlines and
+    tabs stay; a CR before a newline goes)."""
+    return _CONTROL.sub("", _ESCAPES.sub("", text.replace("\r\n", "\n")))
+
+
+def printable_tail(path: Path, limit: int) -> tuple[str, bool]:
+    """(the log's end as printable text, at most ``limit`` characters; whether it was cut).
+    A log that does not exist yet is empty."""
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            start = max(size - 4 * limit, 0)  # room for what the cleaning drops
+            handle.seek(start)
+            raw = handle.read()
+    except FileNotFoundError:
+        return "", False
+    text = printable(raw.decode("utf-8", "replace"))
+    cut = start > 0 or len(text) > limit
+    if len(text) > limit:
+        text = text[-limit:]
+    if cut and "\n" in text:
+        text = text[text.index("\n") + 1 :]  # from a whole line
+    return text, cut
 
 
 def log_size(path: Path) -> int:

@@ -13,7 +13,7 @@ This module must not decide anything the agent decides.
 from __future__ import annotations
 
 from rtkvm.errors import CloudError, NotRegisteredError
-from rtkvm.wire.guest import AgentInstance, NetworkPort, StateReport
+from rtkvm.wire.guest import AgentInstance, ConsoleUpload, NetworkPort, StateReport
 from rtkvm.wire.http import Http
 from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
 from rtkvm.wire.node import Heartbeat, HostReport, UnknownReport, UnknownVerdict
@@ -54,6 +54,9 @@ class AgentClient(Http):
     def report_state(self, instance_id: str, report: StateReport) -> AgentInstance:
         path = f"/agent/instances/{instance_id}/state"
         return AgentInstance.model_validate(self.call("POST", path, json=report.model_dump()))
+
+    def report_console(self, instance_id: str, upload: ConsoleUpload) -> None:
+        self.call("PUT", f"/agent/instances/{instance_id}/console", json=upload.model_dump())
 
     def report_unknown(self, report: UnknownReport) -> list[UnknownVerdict]:
         rows = self.call("POST", "/agent/unknown", json=report.model_dump())

@@ -84,6 +84,31 @@ class AgentInstance(InstanceOut):
     """The RT guest spec (:class:`rtkvm.domain.spec.RtGuestSpec`) of its flavor."""
     placement: PlacementDoc
     """Where it runs on the agent's host, floating CPUs and hugepages included."""
+    console_wanted: bool = False
+    """A user asked for its console log since the agent last sent it."""
+
+
+CONSOLE_MAX = 65_536
+"""The most characters of a guest's console log the agent sends (its end) and the API keeps."""
+
+
+class ConsoleUpload(_In):
+    """The end of a guest's serial console, as its agent read it: printable text only."""
+
+    text: str = Field(max_length=CONSOLE_MAX)
+    truncated: bool = False
+    """The log was longer: this is its end."""
+
+
+class ConsoleLogOut(BaseModel):
+    """A server's console log as the API holds it: asked at ``requested_at``, sent by its
+    host's agent at ``taken_at`` (the log is current once taken_at >= requested_at)."""
+
+    instance: str
+    requested_at: float | None
+    taken_at: float | None
+    text: str
+    truncated: bool
 
 
 class RtCheckDoc(_In):

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from rtkvm.errors import CloudError
 from rtkvm.wire.base import PAGE_MAX
-from rtkvm.wire.guest import InstanceOut
+from rtkvm.wire.guest import ConsoleLogOut, InstanceOut
 from rtkvm.wire.http import Http
 from rtkvm.wire.measure import MeasurementOut
 from rtkvm.wire.rtguest import GuestDetailOut, GuestMeasurementOut, GuestVerdictOut
@@ -185,6 +185,17 @@ class CloudClient(Http):
             body["hard"] = True
         found = self.call("POST", f"/instances/{instance_id}/action", json=body)
         return InstanceOut.model_validate(found)
+
+    def ask_console(self, instance_id: str) -> ConsoleLogOut:
+        """Ask the server's host agent for its console log; the answer says when."""
+        found = self.call("POST", f"/instances/{instance_id}/console-log")
+        return ConsoleLogOut.model_validate(found)
+
+    def console_log(self, instance_id: str) -> ConsoleLogOut:
+        """The server's console log as the API holds it."""
+        return ConsoleLogOut.model_validate(
+            self.call("GET", f"/instances/{instance_id}/console-log")
+        )
 
     def delete_server(self, instance_id: str, *, force: bool = False) -> None:
         """Delete; ``force`` (admins) frees it without its host's agent (host down)."""
