@@ -62,6 +62,22 @@ IMAGE_DIR = HostPath(
     "rtkvm image build",
     "the built guest image (kernel, initramfs): QEMU reads them",
 )
+IMAGE_STORE_DIR = HostPath(
+    "/var/lib/rtkvm/images",
+    "dir",
+    0o700,
+    "rtkvm cloud serve (the first image upload)",
+    "the control plane's image store: one file per uploaded disk image, named by its id; "
+    "tenants' data, so root only (agents fetch images through the API)",
+)
+BASE_IMAGE_DIR = HostPath(
+    "/var/lib/rtkvm/guests/base",
+    "dir",
+    0o755,
+    "rtkvm agent (a server with an image)",
+    "images fetched from the API and checked by sha256, named by it: the read-only bases of "
+    "the servers' copy-on-write disks (the overlays are beside the serial logs)",
+)
 ALLINONE_DIR = HostPath(
     "/var/lib/rtkvm/allinone",
     "dir",
@@ -181,6 +197,8 @@ PATHS: tuple[HostPath, ...] = (
     STATE_DIR,
     GUEST_DIR,
     IMAGE_DIR,
+    IMAGE_STORE_DIR,
+    BASE_IMAGE_DIR,
     ALLINONE_DIR,
     OPENSTACK_AIO_DIR,
     OPENSTACK_NODE_DIR,

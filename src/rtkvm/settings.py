@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rtkvm.errors import InputError
-from rtkvm.footprint import DATABASE_FILE
+from rtkvm.footprint import DATABASE_FILE, IMAGE_STORE_DIR
 
 DEFAULT_DB = f"sqlite:///{DATABASE_FILE.path}"
 
@@ -69,12 +69,20 @@ class Settings(BaseModel):
     connections_per_source: int = Field(default=256, ge=1, le=100_000)
     """Connections one client address may hold open at once; more are closed on arrival."""
     migrate_on_start: bool = True
+    image_store_dir: str = IMAGE_STORE_DIR.path
+    """Where uploaded images are kept (one file per image). Every API process of a cloud
+    must see the same directory: one host, or a shared filesystem."""
+    image_max_bytes: int = Field(default=64 * 2**30, ge=1)
+    """The largest upload accepted (bytes on the wire; 64 GiB)."""
+    image_max_virtual_bytes: int = Field(default=2 * 2**40, ge=1)
+    """The largest virtual disk an image may describe (2 TiB): a qcow2 of a few KiB can
+    claim exabytes."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Read RTKVM_DATABASE_URL, RTKVM_AGENT_TIMEOUT, RTKVM_TOKEN_LIFETIME,
         RTKVM_REQUEST_TIMEOUT, RTKVM_FAILED_CREATE_RETENTION, RTKVM_CONNECTIONS_PER_SOURCE,
-        RTKVM_WEIGHER, RTKVM_ADMIN_TOKEN."""
+        RTKVM_WEIGHER, RTKVM_ADMIN_TOKEN, RTKVM_IMAGE_STORE."""
         src = dict(os.environ if env is None else env)
         fields: dict[str, object] = {}
         if "RTKVM_DATABASE_URL" in src:
@@ -98,6 +106,8 @@ class Settings(BaseModel):
             fields["weigher"] = src["RTKVM_WEIGHER"]
         if "RTKVM_ADMIN_TOKEN" in src:
             fields["bootstrap_admin_token"] = src["RTKVM_ADMIN_TOKEN"]
+        if "RTKVM_IMAGE_STORE" in src:
+            fields["image_store_dir"] = src["RTKVM_IMAGE_STORE"]
         try:
             return cls.model_validate(fields)
         except Exception as exc:

@@ -9,6 +9,7 @@ a fake switch.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from rtkvm.agent.executor import BootConfig, Executor, HostView
+from rtkvm.agent.images import BaseImages
 from rtkvm.agent.inventory import collect
 from rtkvm.agent.loop import Agent
 from rtkvm.api.app import create_app
@@ -48,7 +50,9 @@ def clock() -> FakeClock:
 @pytest.fixture
 def app(tmp_path: Path, clock: FakeClock) -> Iterator[FastAPI]:
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/rtkvm.db", bootstrap_admin_token=ADMIN_TOKEN
+        database_url=f"sqlite:///{tmp_path}/rtkvm.db",
+        bootstrap_admin_token=ADMIN_TOKEN,
+        image_store_dir=str(tmp_path / "image-store"),
     )
     application = create_app(settings, clock=clock)
     yield application
@@ -120,9 +124,10 @@ def make_agent(cloud: Cloud, fs: HostFS, plan: PartitionPlan, tmp_path: Path) ->
     def make(name: str, hypervisor: Hypervisor, switch: DataPlane | None = None) -> Agent:
         token = expect(cloud.admin.post("/v1/hosts", json={"name": name}), 201)["agent_token"]
         client = AgentClient(http=cloud.client(token))
-        executor = Executor(
-            hypervisor, switch, HostView(plan, read_topology(fs)), boot_config(tmp_path)
+        boot = replace(
+            boot_config(tmp_path), images=BaseImages(tmp_path / "base", client.fetch_image)
         )
+        executor = Executor(hypervisor, switch, HostView(plan, read_topology(fs)), boot)
         return Agent(
             client,
             lambda: collect(fs, plan, wiring=WIRING, switch=switch),

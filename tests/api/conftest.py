@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -18,10 +19,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def app(db_url: str, clock: FakeClock) -> Iterator[FastAPI]:
-    application = create_app(
-        Settings(database_url=db_url, bootstrap_admin_token=ADMIN_TOKEN), clock=clock
+def app(db_url: str, clock: FakeClock, tmp_path: Path) -> Iterator[FastAPI]:
+    settings = Settings(
+        database_url=db_url,
+        bootstrap_admin_token=ADMIN_TOKEN,
+        image_store_dir=str(tmp_path / "image-store"),
     )
+    application = create_app(settings, clock=clock)
     yield application
     application.state.services.db.dispose()
 

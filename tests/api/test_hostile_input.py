@@ -32,6 +32,7 @@ LISTINGS = [
     "/v1/users",
     "/v1/measurements?all_projects=true",
     "/v1/hosts/h1/unknown",
+    "/v1/images",
 ]
 
 
@@ -133,6 +134,13 @@ def test_no_hostile_value_gets_a_5xx_or_breaks_a_listing(cloud: Cloud, db_url: s
         ),
         (admin, "POST", "/v1/networks", {"name": "nx", "physnet": "red", "vlan": 7}),
         (alice, "POST", "/v1/instances", {"name": "vx", "flavor": "rt2", "networks": ["blue"]}),
+        (
+            alice,
+            "POST",
+            "/v1/instances",
+            {"name": "vi", "flavor": "rt2", "image": "img", "disk_gb": 2},
+        ),
+        (alice, "POST", "/v1/images", {"name": "img", "shared": False, "project": "p1"}),
         (
             alice,
             "POST",

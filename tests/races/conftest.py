@@ -23,8 +23,9 @@ from rtkvm.wire.user_client import CloudClient
 ADMIN = "rtk_race-admin-token-0123456789abcdefghijklmnopqrs"
 
 
-def start_api(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    return apiproc.start_api(url, port, log, admin_token=ADMIN)
+def start_api(url: str, port: int, log: Path, store: Path | None = None) -> subprocess.Popen[bytes]:
+    env = {"RTKVM_IMAGE_STORE": str(store)} if store is not None else None
+    return apiproc.start_api(url, port, log, admin_token=ADMIN, env=env)
 
 
 @dataclass
@@ -57,7 +58,7 @@ def twins(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Twins]:
         for name in ("a", "b"):
             port = free_port()
             log = tmp_path / f"api-{name}.log"
-            proc = start_api(url, port, log)
+            proc = start_api(url, port, log, tmp_path / "image-store")  # one store, shared
             procs.append(proc)
             wait_up(port, proc, log)
             bases.append(f"http://127.0.0.1:{port}")

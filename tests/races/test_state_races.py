@@ -8,6 +8,7 @@ each change, these failed 3 to 17 times in 20.
 
 from __future__ import annotations
 
+import subprocess
 from functools import partial
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from rtkvm.db.engine import Database
 from rtkvm.db.pgtest import PostgresServer
 from rtkvm.scheduler.invariants import violations
+from rtkvm.wire.user_client import CloudClient
 
 from .conftest import ADMIN, Twins, at_once, free_port, setup_site, start_api, wait_up
 
@@ -177,6 +179,39 @@ def test_two_creates_asking_for_one_address_get_it_once(twins: Twins) -> None:
         with twins.http(twins.b, site.agent) as node:
             node.post(f"/v1/agent/instances/{won['id']}/state", json={"state": "deleted"})
         _check(twins)
+
+
+def test_an_image_deleted_while_a_server_is_created_on_it_is_one_or_the_other(
+    twins: Twins, tmp_path: Path
+) -> None:
+    """A delete of an image on one process and a create of a server on it on the other:
+    either the server got the image (201, and the delete is refused 409) or the image is
+    gone (204, and the create is refused), never a server whose image was deleted."""
+    site = setup_site(twins, rt_quota=8)
+    disk = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
+    member = CloudClient(twins.a, site.member, timeout=30)
+    outcomes: set[tuple[int, int]] = set()
+    for trial in range(TRIALS):
+        image = member.upload_image(member.create_image(f"img{trial}").id, disk)
+        body = {"name": f"vm{trial}", "flavor": "rt2", "image": image.id}
+        with twins.http(twins.a, site.member) as on_a, twins.http(twins.b, site.member) as on_b:
+            deleted, created = at_once(
+                partial(on_a.delete, f"/v1/images/{image.id}"),
+                partial(on_b.post, "/v1/instances", json=body),
+            )
+            pair = (deleted.status_code, created.status_code)
+            assert pair in {(409, 201), (204, 404), (204, 409)}, (deleted.text, created.text)
+            outcomes.add(pair)
+            if created.status_code == 201:
+                vm = created.json()
+                on_a.delete(f"/v1/instances/{vm['id']}")
+                with twins.http(twins.b, site.agent) as node:
+                    node.post(f"/v1/agent/instances/{vm['id']}/state", json={"state": "deleted"})
+                assert on_b.delete(f"/v1/images/{image.id}").status_code == 204
+    assert not list((tmp_path / "image-store").glob("*-*"))  # every image's file is gone
+    print(f"\nimage delete vs server create, {TRIALS} trials: outcomes {sorted(outcomes)}")
+    _check(twins)
 
 
 @pytest.mark.parametrize("attempt", range(3))

@@ -7,11 +7,14 @@ typed (:class:`~rtkvm.wire.placement.PlacementDoc`) and becomes a
 instance is plugged into the switch, the domain is designed
 (:func:`~rtkvm.domain.design.design_domain`) with the instance id as UUID,
 then defined and started, all by the one guest builder
-(:class:`~rtkvm.guest.build.GuestBuilder`). Any failure undoes what was done
-and becomes an ``error`` outcome carrying the message. Delete: stop and undefine, then
-unplug. Adopt (after an agent restart) and start (a power action): start the
-domain if it is stopped and re-plug its NICs; a start without a domain builds
-it again.
+(:class:`~rtkvm.guest.build.GuestBuilder`). Any failure undoes what the
+builder did and becomes an ``error`` outcome carrying the message. A server
+with an image boots its own copy-on-write disk, made before the build over
+the image's base (fetched once per host, checked by sha256) and kept until
+the server is deleted; a probe server boots rtkvm's kernel. Delete: stop and
+undefine, unplug, then delete the disk. Adopt (after an agent restart) and
+start (a power action): start the domain if it is stopped and re-plug its
+NICs; a start without a domain builds it again over the same disk.
 
 This module must not talk to the API (the loop reports outcomes), choose
 pCPUs (the scheduler did) or touch a domain that is not the instance's.
@@ -26,6 +29,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from rtkvm.agent.images import BaseImages, disk_path
 from rtkvm.agent.names import domain_name, guest_id, nic_mac
 from rtkvm.dataplane.backend import DataPlane
 from rtkvm.dataplane.layout import GuestNic
@@ -36,6 +40,7 @@ from rtkvm.errors import InputError, RtkvmError
 from rtkvm.guest.build import GuestBuilder
 from rtkvm.guest.console import printable_tail
 from rtkvm.guest.create import Image
+from rtkvm.guest.disk import make_overlay, remove_overlay
 from rtkvm.guest.hypervisor import DomainState, Hypervisor
 from rtkvm.guest.netcmd import GuestNetRun
 from rtkvm.guest.run import guest_cmdline
@@ -72,6 +77,11 @@ class BootConfig:
     quirks: HostQuirks = field(default_factory=HostQuirks)
     allow_unlocked_memory: bool = False
     """Drop <locked/> with a warning on a host that cannot lock guest memory."""
+    images: BaseImages | None = None
+    """Where the bases of servers' disks are kept; None: this agent boots only the probe."""
+
+
+GIB = 1 << 30
 
 
 def placement_of(inst: AgentInstance, host: HostView) -> Placement:
@@ -121,16 +131,28 @@ class Executor:
         spec = RtGuestSpec.model_validate(inst.spec)
         placement = placement_of(inst, self.host)
         name = domain_name(inst.id)
-        boot = GuestBoot(
-            name=name,
-            kernel=str(self.boot.image.kernel),
-            initrd=str(self.boot.image.initramfs),
-            cmdline=guest_cmdline(spec.rt_vcpus, boot_words(inst), accel=self.boot.accel),
-            serial_log=str(self.boot.guest_dir / f"{name}.serial.log"),
-            nics=tuple(nics),
-            accel=self.boot.accel,
-            uuid=inst.id,
-        )
+        serial_log = str(self.boot.guest_dir / f"{name}.serial.log")
+        if inst.image_ref is not None:  # the tenant's image, from its own disk
+            boot = GuestBoot(
+                name=name,
+                disk=str(disk_path(self.boot.guest_dir, name)),
+                disk_format="qcow2",
+                serial_log=serial_log,
+                nics=tuple(nics),
+                accel=self.boot.accel,
+                uuid=inst.id,
+            )
+        else:  # rtkvm's probe: direct kernel boot, told what to do on its command line
+            boot = GuestBoot(
+                name=name,
+                kernel=str(self.boot.image.kernel),
+                initrd=str(self.boot.image.initramfs),
+                cmdline=guest_cmdline(spec.rt_vcpus, boot_words(inst), accel=self.boot.accel),
+                serial_log=serial_log,
+                nics=tuple(nics),
+                accel=self.boot.accel,
+                uuid=inst.id,
+            )
         design = design_domain(
             spec,
             placement,
@@ -146,6 +168,7 @@ class Executor:
         if existing is not None:
             return self.adopt(inst, existing)
         try:
+            self._disk(inst)
             nics = self._nics(inst)
             self.builder.build(
                 nics,
@@ -202,9 +225,33 @@ class Executor:
                 problems += self.builder.unplug(self._nics(inst))
             except RtkvmError as exc:
                 problems.append(f"unplugging the NICs failed: {exc}")
+        if not problems:  # the disk goes only with its domain
+            try:
+                remove_overlay(disk_path(self.boot.guest_dir, domain_name(inst.id)))
+            except RtkvmError as exc:
+                problems.append(str(exc))
         if problems:
             return Outcome("error", "; ".join(problems))
         return Outcome("deleted")
+
+    def _disk(self, inst: AgentInstance) -> None:
+        """Make the server's copy-on-write disk over its image's base, unless it has one
+        (a rebuilt domain keeps what its guest wrote)."""
+        ref = inst.image_ref
+        if ref is None:
+            return
+        disk = disk_path(self.boot.guest_dir, domain_name(inst.id))
+        if disk.exists():
+            return
+        if self.boot.images is None:
+            raise InputError(
+                f"server {inst.name} boots image {ref.name} but this agent was started "
+                "without a directory for image bases: run `rtkvm agent` (it keeps them under "
+                "its guest directory)"
+            )
+        base = self.boot.images.ensure(ref)
+        size = (inst.disk_gb or -(-ref.virtual_size_bytes // GIB)) * GIB
+        make_overlay(base, ref.disk_format, disk, size)
 
     def _domain(self, instance_id: str) -> DomainState | None:
         for dom in self.hypervisor.domains():

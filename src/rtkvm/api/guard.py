@@ -12,6 +12,10 @@ An ASGI middleware in front of every route. For a request that carries a body
   allows ``"\\ud800"``; PostgreSQL and every JSON encoder downstream refuse
   it, so one such report broke listings for everyone).
 
+Routes that take a stream (:data:`STREAMED`: an image's data) get the token
+check only: their route counts the body against its own limit as it writes
+it to disk, so gigabytes are never held here.
+
 Limits are data (:data:`DEFAULT_LIMIT`, :data:`ROUTE_LIMITS`). This module
 must not know tokens or models.
 """
@@ -38,6 +42,8 @@ ROUTE_LIMITS: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"^/v1/agent/unknown$"), 2 * MIB),
 )
 """Routes whose bodies are legitimately larger than the default."""
+STREAMED: tuple[re.Pattern[str], ...] = (re.compile(r"^/v1/images/[^/]+/file$"),)
+"""Routes whose body is data, not JSON: passed through as it arrives."""
 MAX_DEPTH = 32
 """Nesting of JSON objects and arrays: rtkvm's deepest body (a measurement result) uses 6."""
 WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
@@ -96,7 +102,11 @@ class BodyGuard:
         if not auth.lower().startswith("bearer ") or not auth[7:].strip():
             await _refuse(send, 401, "no API token: send Authorization: Bearer TOKEN")
             return
-        limit = limit_for(str(scope.get("path", "")))
+        path = str(scope.get("path", ""))
+        if any(p.match(path) for p in STREAMED):
+            await self.app(scope, receive, send)
+            return
+        limit = limit_for(path)
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _refuse(send, 413, _too_large(limit))

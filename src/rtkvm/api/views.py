@@ -19,10 +19,12 @@ from rtkvm.api.deps import Principal
 from rtkvm.api.errors import not_found
 from rtkvm.api.proofs import Proof, last_cyclictests
 from rtkvm.api.rtstate import HostRt, rt_state
+from rtkvm.api.views_images import image_ref
 from rtkvm.db.models import (
     Host,
     HostDetail,
     HostNode,
+    Image,
     Instance,
     InstanceConsole,
     InstanceNetwork,
@@ -237,6 +239,7 @@ class _PageContext:
     hosts: dict[int, str]
     readiness: dict[int, HostRt] = field(default_factory=dict)
     proofs: dict[str, Proof] = field(default_factory=dict)
+    images: dict[str, Image] = field(default_factory=dict)
 
 
 IN_CHUNK = 500
@@ -280,7 +283,9 @@ def _page_context(session: Session, insts: Sequence[Instance]) -> _PageContext:
     }
     hosts = {hid: rt.name for hid, rt in readiness.items()}
     proofs = {p.instance_id: p for p in last_cyclictests(session, ids)} if ids else {}
-    return _PageContext(ports, projects, hosts, readiness, proofs)
+    image_ids = sorted({i.image_id for i in insts if i.image_id is not None})
+    images = {img.id: img for img in session.scalars(select(Image).where(Image.id.in_(image_ids)))}
+    return _PageContext(ports, projects, hosts, readiness, proofs, images)
 
 
 def instance_out(session: Session, inst: Instance) -> InstanceOut:
@@ -288,7 +293,11 @@ def instance_out(session: Session, inst: Instance) -> InstanceOut:
 
 
 def instance_out_known(
-    inst: Instance, project: str, host: str | None, ports: list[NetworkPort]
+    inst: Instance,
+    project: str,
+    host: str | None,
+    ports: list[NetworkPort],
+    image: Image | None = None,
 ) -> InstanceOut:
     """An instance's answer from what the caller already holds (a create that just placed
     it), without reading it back."""
@@ -296,6 +305,7 @@ def instance_out_known(
         {inst.id: ports},
         {inst.project_id: project},
         {inst.host_id: host} if inst.host_id is not None and host is not None else {},
+        images={image.id: image} if image is not None else {},
     )
     return InstanceOut.model_validate(_instance_fields(inst, page))
 
@@ -341,6 +351,8 @@ def _agent_instance(
     spec = json.loads(inst.spec)
     fields["spec"] = spec
     fields["console_wanted"] = console_wanted
+    image = page.images.get(inst.image_id) if inst.image_id is not None else None
+    fields["image_ref"] = image_ref(image) if image is not None else None
     fields["placement"] = _complete(session, inst, PlacementDoc.parse(inst.placement), spec)
     return AgentInstance.model_validate(fields)
 
@@ -382,6 +394,8 @@ def _instance_fields(inst: Instance, page: _PageContext) -> dict[str, object]:
         "created_at": inst.created_at,
         "updated_at": inst.updated_at,
         "rt_waiver": inst.rt_waiver,
+        "image": page.images[inst.image_id].name if inst.image_id in page.images else None,
+        "disk_gb": inst.disk_gb,
         **_rt_fields(inst, page),
     }
 

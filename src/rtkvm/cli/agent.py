@@ -22,6 +22,7 @@ import click
 
 from rtkvm.agent.executor import BootConfig, Executor, HostView
 from rtkvm.agent.guestcheck import LiveChecker, libvirt_lookup
+from rtkvm.agent.images import BaseImages
 from rtkvm.agent.inventory import collect
 from rtkvm.agent.loop import Agent
 from rtkvm.agent.measure import MeasurementRunner
@@ -157,6 +158,7 @@ def agent(
         guest_dir=guest_dir,
         quirks=HostQuirks(locked_memory=not no_lock),
         allow_unlocked_memory=no_lock,
+        images=BaseImages(guest_dir / "base", client.fetch_image),
     )
     topology = read_topology(fs)
     executor = Executor(LibvirtHypervisor(uri), switch, HostView(plan, topology), boot)

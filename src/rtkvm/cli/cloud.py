@@ -28,12 +28,24 @@ from rtkvm.cli.cloud_format import (
     waiver_cell,
 )
 from rtkvm.cli.cloud_guests import guest
+from rtkvm.cli.cloud_images import image
 from rtkvm.cli.cloud_measure import measure
 from rtkvm.wire.http import DEFAULT_URL
 from rtkvm.wire.schemas import NicRequest
 from rtkvm.wire.uuids import is_uuid
 
-SERVER_COLUMNS = ("id", "name", "state", "task", "host", "flavor", "networks", "rt_cores", "rt")
+SERVER_COLUMNS = (
+    "id",
+    "name",
+    "state",
+    "task",
+    "host",
+    "flavor",
+    "image",
+    "networks",
+    "rt_cores",
+    "rt",
+)
 HOST_COLUMNS = ("name", "status", "engine", "doctor_verdict", "dataplane_state", "physnets")
 UNKNOWN_COLUMNS = ("kind", "name", "uuid", "running", "verdict", "hint")
 ACTIVE_OR_ERROR = frozenset({"active", "error"})
@@ -76,6 +88,18 @@ def server() -> None:
     "(unmanaged networks have no DHCP and rtkvm invents none).",
 )
 @click.option("--project", default=None, help="Admins: create in this project.")
+@click.option(
+    "--image",
+    default=None,
+    help="Boot a copy-on-write disk of this image (name or id); default rtkvm's probe kernel.",
+)
+@click.option(
+    "--disk",
+    "disk_gb",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The disk's size in GiB (default the image's virtual size).",
+)
 @click.option("--wait", is_flag=True, help="Wait until its host's agent made it active.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds --wait waits.")  # fmt: skip
@@ -87,6 +111,8 @@ def server_create(
     flavor: str,
     networks: tuple[str, ...],
     project: str | None,
+    image: str | None,
+    disk_gb: int | None,
     wait: bool,
     timeout: float,
     fmt: str,
@@ -96,7 +122,8 @@ def server_create(
     With --wait, exits 1 with the fault when the agent could not build it.
     """
     api = api_of(ctx)
-    created = api.create_server(name, flavor, [nic_option(n) for n in networks], project)
+    nics = [nic_option(n) for n in networks]
+    created = api.create_server(name, flavor, nics, project, image=image, disk_gb=disk_gb)
     if wait:
         created = (
             cloud_wait.wait_server(api, created.id, ACTIVE_OR_ERROR, timeout=timeout) or created
@@ -678,12 +705,20 @@ def _raise_open_files(want: int) -> None:
     default=None,
     help="The certificate's private key (PEM).",
 )
+@click.option(
+    "--image-store",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory of uploaded images (default RTKVM_IMAGE_STORE or /var/lib/rtkvm/images); "
+    "every API process of one cloud must see the same one.",
+)
 def serve(
     database: str | None,
     listen: str,
     access_log: bool,
     tls_cert: str | None,
     tls_key: str | None,
+    image_store: str | None,
 ) -> None:
     """Run the API server (migrates the database first); HTTPS with --tls-cert/--tls-key."""
     if (tls_cert is None) != (tls_key is None):
@@ -697,6 +732,8 @@ def serve(
     settings = Settings.from_env()
     if database is not None:
         settings = settings.model_copy(update={"database_url": database})
+    if image_store is not None:
+        settings = settings.model_copy(update={"image_store_dir": image_store})
     hostname, _, port = listen.rpartition(":")
     _raise_open_files(CONNECTION_BUDGET + 256)
     # rtkvm's own lines (refused tokens, closed connections, repairs) beside uvicorn's
@@ -719,3 +756,4 @@ def serve(
 
 cloud.add_command(measure)
 cloud.add_command(guest)
+cloud.add_command(image)

@@ -4,10 +4,11 @@ Tables: projects (with quotas and usage counters), users, API tokens (only
 a SHA-256 of the secret is stored), hosts and their NUMA nodes (RT pCPUs,
 hugepages, counters of what is claimed), host CPU claims (one row per
 (host, pCPU), UNIQUE: the atomic claim), flavors (the RT guest spec),
-unmanaged networks, instances with their networks, and usage records for
-accounting, measurements (in-guest cyclictest or round trip between two
-instances, carried out by the host's agent) and what agents found on their
-hosts but the cloud does not know (unknown domains and switch ports).
+unmanaged networks, disk images (the store's index), instances with their
+networks, and usage records for accounting, measurements (in-guest
+cyclictest or round trip between two instances, carried out by the host's
+agent) and what agents found on their hosts but the cloud does not know
+(unknown domains and switch ports).
 Times are UNIX seconds (float) so SQLite and PostgreSQL agree.
 
 This module only declares tables: no queries, no policy. Schema changes go
@@ -17,6 +18,7 @@ through an Alembic migration under ``rtkvm/db/migrations/versions``.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -222,6 +224,44 @@ class Network(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+IMAGE_STATES = ("queued", "saving", "active", "deleted")
+"""queued: made, no data yet (or the last upload was refused: see fault); saving: an upload
+is arriving; active: inspected and stored, servers may boot it; deleted: its file is gone."""
+
+
+class Image(Base):
+    """A disk image in the API's store: servers boot copy-on-write overlays of it."""
+
+    __tablename__ = "images"
+    __table_args__ = (
+        Index(
+            "uq_images_live_name",
+            "project_id",
+            "name",
+            unique=True,
+            sqlite_where=text("status != 'deleted'"),
+            postgresql_where=text("status != 'deleted'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Every project may boot it (only an admin may share an image)."""
+    status: Mapped[str] = mapped_column(String(16))
+    """One of IMAGE_STATES."""
+    disk_format: Mapped[str | None] = mapped_column(String(8), nullable=True, default=None)
+    """raw or qcow2, as qemu-img found it (rtkvm.image.inspect)."""
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True, default=None)
+    virtual_size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True, default=None)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    fault: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    """Why the last upload was refused."""
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
 class Instance(Base):
     __tablename__ = "instances"
 
@@ -254,6 +294,12 @@ class Instance(Base):
     rt_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     """JSON: the reasons and the host's waived rules of that check."""
     rt_checked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    image_id: Mapped[str | None] = mapped_column(
+        ForeignKey("images.id"), nullable=True, index=True, default=None
+    )
+    """The image its disk is an overlay of; None: it boots rtkvm's probe kernel."""
+    disk_gb: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
+    """Its disk's size in GiB (at least the image's virtual size)."""
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 

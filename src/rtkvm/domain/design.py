@@ -9,7 +9,8 @@ deviation from the flavor returned as a warning, never silently.
 
 What an RT guest gets here: one pCPU per vCPU; the RT vCPUs at SCHED_FIFO/RR
 with the flavor's priority; emulator and I/O threads on the placement's
-emulator CPUs; hugepages, locked, unshared and preallocated memory
+emulator CPUs (a guest with a disk gets at least one I/O thread, which serves
+it: :data:`DISK_DRIVER`); hugepages, locked, unshared and preallocated memory
 (``<allocation mode='immediate'/>``: no page faults later); memory shared (memfd,
 ``memAccess='shared'``) when it has vhost-user NICs; NUMA cells bound strictly
 to the chosen host nodes; host-passthrough with tsc-deadline required under
@@ -68,6 +69,17 @@ _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}\Z")
 
 DEFAULT_EMULATOR = "/usr/bin/qemu-system-x86_64"
+
+DISK_DRIVER: tuple[tuple[str, str], ...] = (
+    ("cache", "none"),
+    ("io", "native"),
+    ("discard", "unmap"),
+    ("iothread", "1"),
+)
+"""The disk's ``<driver>``: O_DIRECT (no host page cache whose writeback and reclaim stall
+at random times), Linux native AIO (needs cache=none), TRIM kept thin, and its requests
+served by I/O thread 1, pinned to the housekeeping CPUs with the emulator: block I/O never
+runs in a vCPU thread or on an RT pCPU."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +180,7 @@ def design_domain(
             "accel=tcg: QEMU emulates the CPU; the guest is functionally real-time-configured "
             "but its latencies mean nothing"
         )
+    iothreads = max(spec.iothreads, 1) if boot.disk is not None else spec.iothreads
     msix_broken = host.vhost_user_msix_broken
     if msix_broken is None:
         msix_broken = not kvm
@@ -177,8 +190,8 @@ def design_domain(
         type="kvm" if kvm else "qemu",
         memory_kib=spec.memory_kib,
         vcpus=spec.vcpus,
-        iothreads=spec.iothreads,
-        cputune=_cputune(spec, placement),
+        iothreads=iothreads,
+        cputune=_cputune(spec, placement, iothreads),
         memory_backing=_memory_backing(spec, locked, shared),
         numatune=_numatune(spec, placement),
         os=Os(
@@ -271,7 +284,7 @@ def _check_placement(spec: RtGuestSpec, placement: Placement) -> None:
         )
 
 
-def _cputune(spec: RtGuestSpec, placement: Placement) -> CpuTune:
+def _cputune(spec: RtGuestSpec, placement: Placement, iothreads: int) -> CpuTune:
     return CpuTune(
         vcpupins=tuple(
             sorted(
@@ -282,7 +295,7 @@ def _cputune(spec: RtGuestSpec, placement: Placement) -> CpuTune:
         ),
         emulatorpin=placement.emulator_cpus,
         iothreadpins=tuple(
-            IOThreadPin(i, placement.emulator_cpus) for i in range(1, spec.iothreads + 1)
+            IOThreadPin(i, placement.emulator_cpus) for i in range(1, iothreads + 1)
         ),
         vcpuscheds=tuple(
             VcpuSched(CpuSet([v]), spec.sched_policy, spec.priority) for v in spec.rt_vcpus
@@ -339,7 +352,11 @@ def _cpu(spec: RtGuestSpec, kvm: bool, shared: bool, tcg_model: str) -> Cpu:
 
 def _devices(boot: GuestBoot) -> Devices:
     console_type = "file" if boot.serial_log is not None else "pty"
-    disks = (Disk(boot.disk, driver_type=boot.disk_format),) if boot.disk is not None else ()
+    disks = (
+        (Disk(boot.disk, driver_type=boot.disk_format, driver_options=DISK_DRIVER),)
+        if boot.disk is not None
+        else ()
+    )
     return Devices(
         emulator=boot.emulator,
         disks=disks,

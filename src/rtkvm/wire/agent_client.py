@@ -12,6 +12,8 @@ This module must not decide anything the agent decides.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rtkvm.errors import CloudError, NotRegisteredError
 from rtkvm.wire.guest import AgentInstance, ConsoleUpload, NetworkPort, StateReport
 from rtkvm.wire.http import Http
@@ -57,6 +59,10 @@ class AgentClient(Http):
 
     def report_console(self, instance_id: str, upload: ConsoleUpload) -> None:
         self.call("PUT", f"/agent/instances/{instance_id}/console", json=upload.model_dump())
+
+    def fetch_image(self, image_id: str, dest: Path) -> None:
+        """The data of an image a server on this host boots, into ``dest``."""
+        self.receive_file(f"/agent/images/{image_id}/file", dest)
 
     def report_unknown(self, report: UnknownReport) -> list[UnknownVerdict]:
         rows = self.call("POST", "/agent/unknown", json=report.model_dump())

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from rtkvm.wire.base import In as _In
+from rtkvm.wire.images import ImageRef
 from rtkvm.wire.lifecycle import Task
 from rtkvm.wire.placement import PlacementDoc
 
@@ -75,6 +76,9 @@ class InstanceOut(BaseModel):
     """When the agent last checked the guest."""
     last_proof: LastProof | None = None
     """Its newest finished cyclictest: when, and the worst case; None: never measured."""
+    image: str | None = None
+    """The name of the image its disk is an overlay of; None: it boots rtkvm's probe."""
+    disk_gb: int | None = None
 
 
 class AgentInstance(InstanceOut):
@@ -86,6 +90,8 @@ class AgentInstance(InstanceOut):
     """Where it runs on the agent's host, floating CPUs and hugepages included."""
     console_wanted: bool = False
     """A user asked for its console log since the agent last sent it."""
+    image_ref: ImageRef | None = None
+    """The image to fetch and make its disk over; None: it boots rtkvm's probe kernel."""
 
 
 CONSOLE_MAX = 65_536

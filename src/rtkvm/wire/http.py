@@ -11,6 +11,7 @@ must not name one, print or exit.
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -51,20 +52,68 @@ class Http:
         try:
             response = self.http.request(method, f"{API_ROOT}{path}", json=json, params=params)
         except httpx.HTTPError as exc:
-            raise CloudError(
-                f"cannot reach the rtkvm API at {self.http.base_url}: {exc}; "
-                "check --url / RTKVM_URL and that `rtkvm cloud serve` runs"
-            ) from None
-        if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except (ValueError, AttributeError):
-                detail = response.text
-            raise CloudError(f"{detail} (HTTP {response.status_code})", response.status_code)
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+            raise self._unreachable(exc) from None
+        return _answer(response)
+
+    def send_file(self, method: str, path: str, source: Path) -> Any:
+        """The file as the request body (streamed, application/octet-stream); the decoded
+        JSON answer."""
+        try:
+            with source.open("rb") as data:
+                response = self.http.request(
+                    method,
+                    f"{API_ROOT}{path}",
+                    content=_chunks(data),
+                    headers={"Content-Type": "application/octet-stream"},
+                )
+        except OSError as exc:
+            raise CloudError(f"cannot read {source}: {exc.strerror or exc}") from None
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        return _answer(response)
+
+    def receive_file(self, path: str, dest: Path) -> dict[str, str]:
+        """Stream the answer's body into ``dest``; returns the answer's headers."""
+        try:
+            with self.http.stream("GET", f"{API_ROOT}{path}") as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _answer(response)
+                with dest.open("wb") as out:
+                    for chunk in response.iter_bytes(CHUNK):
+                        out.write(chunk)
+                return dict(response.headers)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: Exception) -> CloudError:
+        return CloudError(
+            f"cannot reach the rtkvm API at {self.http.base_url}: {exc}; "
+            "check --url / RTKVM_URL and that `rtkvm cloud serve` runs"
+        )
 
     def version(self) -> dict[str, Any]:
         """The API's version document (also: is it up)."""
         return dict(self.call("GET", ""))
+
+
+CHUNK = 1 << 20
+"""Bytes per piece of a streamed file."""
+
+
+def _chunks(data: Any) -> Any:
+    while piece := data.read(CHUNK):
+        yield piece
+
+
+def _answer(response: httpx.Response) -> Any:
+    """The decoded JSON body of a 2xx answer; CloudError with the server's reason else."""
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail", response.text)
+        except (ValueError, AttributeError):
+            detail = response.text
+        raise CloudError(f"{detail} (HTTP {response.status_code})", response.status_code)
+    if response.status_code == 204 or not response.content:
+        return None
+    return response.json()

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from rtkvm.wire.base import DB_INT_MAX, Name
 from rtkvm.wire.base import In as _In
+from rtkvm.wire.images import DISK_GB_MAX
 from rtkvm.wire.node import RTKVM_ENGINE, DataplaneDoc, Engine, UnknownVerdict
 
 
@@ -236,6 +237,11 @@ class InstanceCreate(_In):
     """Network names, or ``{network, address}`` for a NIC with the user's address."""
     project: str | None = None
     """Admins only: create in another project."""
+    image: str | None = Field(default=None, min_length=1, max_length=64)
+    """An image's name or id: the server boots a copy-on-write disk of it. None: rtkvm's
+    probe kernel (the RT proof guest)."""
+    disk_gb: int | None = Field(default=None, ge=1, le=DISK_GB_MAX)
+    """The disk's size in GiB; default the image's virtual size, rounded up."""
 
     def nics(self) -> list[NicRequest]:
         return [n if isinstance(n, NicRequest) else NicRequest(network=n) for n in self.networks]

@@ -9,6 +9,7 @@ or decide anything: the CLI and the all-in-one stack do.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -17,6 +18,7 @@ from rtkvm.errors import CloudError
 from rtkvm.wire.base import PAGE_MAX
 from rtkvm.wire.guest import ConsoleLogOut, InstanceOut
 from rtkvm.wire.http import Http
+from rtkvm.wire.images import ImageOut
 from rtkvm.wire.measure import MeasurementOut
 from rtkvm.wire.rtguest import GuestDetailOut, GuestMeasurementOut, GuestVerdictOut
 from rtkvm.wire.schemas import (
@@ -36,7 +38,16 @@ from rtkvm.wire.schemas import (
 )
 from rtkvm.wire.uuids import is_uuid
 
-DELETABLE = ("flavors", "networks", "projects", "users", "tokens", "hosts", "measurements")
+DELETABLE = (
+    "flavors",
+    "networks",
+    "projects",
+    "users",
+    "tokens",
+    "hosts",
+    "measurements",
+    "images",
+)
 """Resources :meth:`CloudClient.delete` removes by name (or id)."""
 
 
@@ -158,13 +169,39 @@ class CloudClient(Http):
         flavor: str,
         networks: Sequence[str | NicRequest],
         project: str | None = None,
+        *,
+        image: str | None = None,
+        disk_gb: int | None = None,
     ) -> InstanceOut:
-        """``networks``: names, or NicRequest for a NIC with the user's address."""
+        """``networks``: names, or NicRequest for a NIC with the user's address;
+        ``image``: boot a copy-on-write disk of this image (``disk_gb`` big)."""
         nics = [n if isinstance(n, str) else n.model_dump(exclude_none=True) for n in networks]
         body: dict[str, object] = {"name": name, "flavor": flavor, "networks": nics}
+        for key, value in (("project", project), ("image", image), ("disk_gb", disk_gb)):
+            if value is not None:
+                body[key] = value
+        return InstanceOut.model_validate(self.call("POST", "/instances", json=body))
+
+    # -- images ------------------------------------------------------------------------
+
+    def images(self) -> list[ImageOut]:
+        return _list(ImageOut, self.call("GET", "/images"))
+
+    def image(self, ref: str) -> ImageOut:
+        return ImageOut.model_validate(self.call("GET", f"/images/{ref}"))
+
+    def create_image(
+        self, name: str, *, shared: bool = False, project: str | None = None
+    ) -> ImageOut:
+        """A queued image record; its data follows with :meth:`upload_image`."""
+        body: dict[str, object] = {"name": name, "shared": shared}
         if project is not None:
             body["project"] = project
-        return InstanceOut.model_validate(self.call("POST", "/instances", json=body))
+        return ImageOut.model_validate(self.call("POST", "/images", json=body))
+
+    def upload_image(self, image_id: str, source: Path) -> ImageOut:
+        """Stream the file as the image's data; the answer says what qemu-img found."""
+        return ImageOut.model_validate(self.send_file("PUT", f"/images/{image_id}/file", source))
 
     def server(self, ref: str) -> InstanceOut:
         """By id, or by name within what the caller sees (refused when ambiguous)."""

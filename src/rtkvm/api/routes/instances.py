@@ -38,7 +38,8 @@ from rtkvm.api.views import (
     network_named,
     project_named,
 )
-from rtkvm.db.models import Flavor, Host, Instance, InstanceNetwork, Network
+from rtkvm.api.views_images import image_for
+from rtkvm.db.models import Flavor, Host, Image, Instance, InstanceNetwork, Network
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.errors import InputError, RtkvmError
 from rtkvm.net.address import host_interface
@@ -54,6 +55,7 @@ from rtkvm.wire.guest import InstanceOut, NetworkPort
 from rtkvm.wire.uuids import is_uuid
 
 router = APIRouter(prefix="/v1/instances", tags=["instances"])
+GIB = 1 << 30
 log = logging.getLogger("rtkvm.api.instances")
 
 
@@ -96,6 +98,7 @@ def create_instance(
         for net, address in zip(nets, addresses, strict=True):
             if address is not None:
                 _check_free(s, net, address)
+        image, disk_gb = _disk(s, body, caller, project_id)
         spec = RtGuestSpec.model_validate_json(flavor.spec)
         inst = Instance(
             id=instance_id,
@@ -107,6 +110,8 @@ def create_instance(
             state="scheduling",
             rt_cores=0,
             placement="{}",
+            image_id=image.id if image is not None else None,
+            disk_gb=disk_gb,
             created_at=now,
             updated_at=now,
         )
@@ -153,7 +158,38 @@ def create_instance(
         NetworkPort(name=n.name, physnet=n.physnet, vlan=n.vlan, address=a)
         for n, a in zip(nets, addresses, strict=True)
     ]
-    return instance_out_known(inst, project, claimed.host_name, ports)
+    return instance_out_known(inst, project, claimed.host_name, ports, image)
+
+
+def _disk(
+    session: Session, body: schemas.InstanceCreate, caller: Principal, project_id: int
+) -> tuple[Image | None, int | None]:
+    """The image the server's disk is made over (locked against deletion until the create
+    commits) and the disk's size in GiB; (None, None) for a probe server."""
+    if body.image is None:
+        if body.disk_gb is not None:
+            raise ApiError(422, "disk_gb sizes a server's image disk: give an image too")
+        return None, None
+    image = image_for(session, body.image, caller, project_id=project_id, for_use=True)
+    if image.project_id != project_id and not image.shared:
+        raise not_found("image", body.image, " in the server's project")
+    if image.status != "active" or image.virtual_size_bytes is None:
+        raise ApiError(
+            409,
+            f"image {image.name} is {image.status}"
+            + (f" ({image.fault})" if image.fault else "")
+            + ": upload its data first (`rtkvm cloud image create NAME --file F`)",
+        )
+    least = -(-image.virtual_size_bytes // GIB)
+    if body.disk_gb is None:
+        return image, least
+    if body.disk_gb < least:
+        raise ApiError(
+            422,
+            f"disk_gb {body.disk_gb} is smaller than image {image.name}'s virtual size "
+            f"({image.virtual_size_bytes} bytes): give at least {least}",
+        )
+    return image, body.disk_gb
 
 
 def _address(nic: schemas.NicRequest) -> str | None:

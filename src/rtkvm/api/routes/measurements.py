@@ -6,9 +6,11 @@ over the first network of both (the guest image configures only eth0), on
 the addresses their users gave that NIC unless the request names others. Both
 must be active and, for now, on one host: that host's agent runs the
 measurement. An instance takes part in one queued or running measurement at
-a time. A measurement of an instance on a waived host is allowed and says so
-(``rt_waiver``). Create, list, show, delete (idempotent; a running one stays
-until its agent reports). Must not run anything itself: agents do, through
+a time. A server that boots its tenant's image is never measured this way
+(the agent would reboot it into rtkvm's probe kernel). A measurement of an
+instance on a waived host is allowed and says so (``rt_waiver``). Create,
+list, show, delete (idempotent; a running one stays until its agent
+reports). Must not run anything itself: agents do, through
 rtkvm.api.routes.agent_measurements.
 """
 
@@ -239,6 +241,13 @@ def _check_measurable(inst: Instance, role: str) -> None:
             409,
             f"{role} instance {inst.name} ({inst.id}) is {inst.task}: measure it when that is "
             "done (`rtkvm cloud server show` shows no task)",
+        )
+    if inst.image_id is not None:
+        raise ApiError(
+            409,
+            f"{role} instance {inst.name} ({inst.id}) runs its tenant's own image: a "
+            "measurement boots rtkvm's probe kernel in the guest, which would stop the "
+            "tenant's system; measure a probe server (created without --image) on that host",
         )
 
 

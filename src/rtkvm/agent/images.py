@@ -1,0 +1,76 @@
+"""This host's copies of the images its servers' disks are made over, fetched once.
+
+:class:`BaseImages` keeps each image as ``SHA256.FORMAT`` under the base
+directory: fetched through the control plane's port (:data:`ImageFetch`)
+into a partial file, checked against the size and sha256 the API recorded
+(a mismatch is an error, and nothing is kept), then made read-only and put
+in place. A base already there is used as it is: its name is its content.
+:func:`disk_path` names a server's overlay. This module must not make
+overlays (rtkvm.guest.disk does) or decide which server gets which image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+from rtkvm.errors import GuestError, HostWriteError
+from rtkvm.wire.images import ImageRef
+
+ImageFetch = Callable[[str, Path], None]
+"""Fetch image ID's data into a file (the agent's client asks the API for it)."""
+
+
+def disk_path(guest_dir: Path, domain: str) -> Path:
+    """A server's own copy-on-write disk, beside its serial log."""
+    return guest_dir / f"{domain}.disk.qcow2"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as data:
+        while piece := data.read(1 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+class BaseImages:
+    """Read-only bases under ``root``, named by their sha256."""
+
+    def __init__(self, root: Path, fetch: ImageFetch) -> None:
+        self.root = root
+        self.fetch = fetch
+
+    def path(self, ref: ImageRef) -> Path:
+        return self.root / f"{ref.sha256}.{ref.disk_format}"
+
+    def ensure(self, ref: ImageRef) -> Path:
+        """The base of ``ref`` on this host, fetched and checked when missing."""
+        final = self.path(ref)
+        if final.is_file() and final.stat().st_size == ref.size_bytes:
+            return final
+        try:
+            self.root.mkdir(mode=0o755, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HostWriteError(str(self.root), exc.strerror or str(exc)) from None
+        partial = final.with_name(final.name + ".part")
+        try:
+            self.fetch(ref.id, partial)
+            size = partial.stat().st_size
+            if size != ref.size_bytes:
+                raise GuestError(
+                    f"image {ref.name} ({ref.id}) arrived with {size} bytes, the API recorded "
+                    f"{ref.size_bytes}: not used (a hard reboot of the server fetches it again)"
+                )
+            found = _sha256(partial)
+            if found != ref.sha256:
+                raise GuestError(
+                    f"image {ref.name} ({ref.id}) arrived with sha256 {found}, the API recorded "
+                    f"{ref.sha256}: not used (a hard reboot of the server fetches it again)"
+                )
+            partial.chmod(0o444)
+            partial.replace(final)
+        finally:
+            partial.unlink(missing_ok=True)
+        return final

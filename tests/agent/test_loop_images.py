@@ -1,0 +1,115 @@
+"""A server booting the tenant's image, end to end through the agent: the base fetched
+once and checked, a copy-on-write disk per server, the domain's disk served by an I/O
+thread on housekeeping CPUs, and the disk gone with the server (the base stays).
+
+The agent is rtkvm's own, stepping against the real API with libvirt's test driver;
+disks are made by the real qemu-img.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import libvirt
+import pytest
+
+from rtkvm.agent.images import BaseImages, disk_path
+from rtkvm.agent.names import domain_name
+from rtkvm.api.testing import Cloud, expect
+from rtkvm.errors import GuestError
+from rtkvm.guest.hypervisor import LibvirtHypervisor
+from rtkvm.wire.images import ImageRef
+
+from .conftest import TEST_URI, MakeAgent, small_flavor
+
+OCTETS = {"Content-Type": "application/octet-stream"}
+
+
+def _image(cloud: Cloud, tmp_path: Path, name: str = "deb") -> dict[str, object]:
+    path = tmp_path / f"{name}.upload"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "64M"], check=True)
+    made = expect(cloud.admin.post("/v1/images", json={"name": name, "shared": True}), 201)
+    put = cloud.admin.put(
+        f"/v1/images/{made['id']}/file", content=path.read_bytes(), headers=OCTETS
+    )
+    return dict(expect(put, 200))
+
+
+def _info(path: Path) -> dict[str, object]:
+    done = subprocess.run(
+        ["qemu-img", "info", "--output=json", "--force-share", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return dict(json.loads(done.stdout))
+
+
+def test_a_server_boots_its_own_disk_over_a_base_fetched_once(
+    cloud: Cloud, make_agent: MakeAgent, libvirt_test: LibvirtHypervisor, tmp_path: Path
+) -> None:
+    agent = make_agent("node1", libvirt_test)
+    agent.register()
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud, "rt2", 2)
+    image = _image(cloud, tmp_path)
+    body = {"flavor": "rt2", "image": "deb", "disk_gb": 2}
+    one = expect(alice.post("/v1/instances", json={"name": "one", **body}), 201)
+    two = expect(alice.post("/v1/instances", json={"name": "two", **body}), 201)
+    agent.step()
+    for vm in (one, two):
+        assert expect(alice.get(f"/v1/instances/{vm['id']}"), 200)["state"] == "active"
+
+    [base] = (tmp_path / "base").iterdir()  # one base for both servers
+    assert base.name == f"{image['sha256']}.qcow2" and (base.stat().st_mode & 0o777) == 0o444
+    disk = disk_path(tmp_path, domain_name(one["id"]))
+    info = _info(disk)
+    assert info["format"] == "qcow2" and info["virtual-size"] == 2 * 2**30
+    assert info["backing-filename"] == str(base) and info["backing-filename-format"] == "qcow2"
+
+    conn = libvirt.open(TEST_URI)
+    try:
+        xml = conn.lookupByUUIDString(one["id"]).XMLDesc(0)
+    finally:
+        conn.close()
+    assert f"<source file='{disk}'/>" in xml
+    assert "cache='none' io='native' discard='unmap' iothread='1'" in xml
+    assert "<iothreads>1</iothreads>" in xml
+    emulator = one["emulator_cpus"]
+    assert f"<iothreadpin iothread='1' cpuset='{emulator}'/>" in xml
+    assert "<kernel>" not in xml and "<boot dev='hd'/>" in xml
+
+    expect(alice.delete(f"/v1/instances/{one['id']}"), 204)
+    assert agent.step().deleted[one["id"]].state == "deleted"
+    assert not disk.exists()
+    assert disk_path(tmp_path, domain_name(two["id"])).exists() and base.exists()
+
+
+def test_a_base_that_arrives_wrong_is_not_used(tmp_path: Path) -> None:
+    good = b"qcow2 bytes" * 100
+    ref = ImageRef(
+        id="9de1a7a4-125a-4ce6-9c8f-58e3e79f7d39",
+        name="deb",
+        disk_format="qcow2",
+        size_bytes=len(good),
+        virtual_size_bytes=2**20,
+        sha256=hashlib.sha256(good).hexdigest(),
+    )
+    arrivals = [good[:-1] + b"X", good[:-5], good]
+
+    def fetch(_: str, dest: Path) -> None:
+        dest.write_bytes(arrivals.pop(0))
+
+    images = BaseImages(tmp_path / "base", fetch)
+    with pytest.raises(GuestError, match="arrived with sha256"):
+        images.ensure(ref)
+    with pytest.raises(GuestError, match="arrived with 1095 bytes"):
+        images.ensure(ref)
+    assert list((tmp_path / "base").iterdir()) == []  # nothing half-checked is kept
+    path = images.ensure(ref)
+    assert path.read_bytes() == good
+    assert images.ensure(ref) == path  # there: not fetched again (arrivals is empty)
