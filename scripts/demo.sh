@@ -17,7 +17,11 @@
 #   8. an ordinary (non-RT, hw:cpu_policy=shared) server on the same host, on its housekeeping
 #      CPUs only; power: demo-1 rebooted (a new QEMU, its RT settings checked again), demo-2
 #      stopped and started, then its QEMU killed outside rtkvm, which the API shows as stopped;
-#   9. the host reboots, played in the order systemd stops and starts rtkvm's units: the agent
+#   9. the tenant's own system: the Debian RT image (rtkvm image build --kind debian-rt)
+#      uploaded to the image store, a server booted from its own copy-on-write disk to a
+#      login prompt on a PREEMPT_RT kernel (read through the console log), its disk served by
+#      an I/O thread on housekeeping CPUs; a measurement that would reboot it is refused;
+#  10. the host reboots, played in the order systemd stops and starts rtkvm's units: the agent
 #      stops, the guests go down with the host, the switch stops; the switch comes back with
 #      its networks, the agent registers again and reconciles: the servers that were active
 #      run again (new QEMUs, RT checked again), the stopped one stays stopped;
@@ -82,7 +86,7 @@ require_file() {
 }
 
 trap on_exit EXIT
-step "1/9 Host inspection (rtkvm host inspect)" "$out/inspect.txt"
+step "1/10 Host inspection (rtkvm host inspect)" "$out/inspect.txt"
 rtkvm host inspect | tee "$out/inspect.txt"
 rtkvm host inspect -f json > "$out/inspect.json"
 cores=$(json "$out/inspect.json" 'len(d["topology"]["cores"])')
@@ -91,7 +95,7 @@ if (( cores < 2 )); then
   exit 1
 fi
 
-step "2/9 CPU partition plan (rtkvm host plan)" "$out/plan.txt"
+step "2/10 CPU partition plan (rtkvm host plan)" "$out/plan.txt"
 rt_cores=$(( cores > 2 ? cores / 2 : 1 ))
 plan_args=(--rt-cores "$rt_cores")
 (( cores >= 4 )) && plan_args+=(--dataplane-cores 1)
@@ -101,7 +105,7 @@ rt_cpus=$(json "$out/plan.json" 'd["rt_vcpu"]')
 dp_cpus=$(json "$out/plan.json" 'd["dataplane"]')
 rt_count=$(python3 -c 'import sys; from rtkvm.cpuset import CpuSet; print(len(CpuSet.parse(sys.argv[1])))' "$rt_cpus")
 
-step "3/9 RT readiness doctor (rtkvm host doctor --plan)" "$out/doctor.txt"
+step "3/10 RT readiness doctor (rtkvm host doctor --plan)" "$out/doctor.txt"
 set +e
 rtkvm host doctor --plan "$out/plan.json" | tee "$out/doctor.txt"
 status=${PIPESTATUS[0]}
@@ -113,14 +117,15 @@ case $status in
   *) echo "rtkvm host doctor failed with status $status" >&2; exit "$status" ;;
 esac
 
-step "4/9 Tuning the plan implies (rtkvm host tune, a dry run: nothing is changed)" "$out/tune.txt"
+step "4/10 Tuning the plan implies (rtkvm host tune, a dry run: nothing is changed)" "$out/tune.txt"
 rtkvm host tune --plan "$out/plan.json" | tee "$out/tune.txt"
 
 cleanup  # leftovers of an interrupted earlier run
 
-step "5/9 RT data plane: libvirt, guest image, network blue's uplink, OVS-DPDK (rtkvm runtime, image, net)" "$out/net-up.txt"
+step "5/10 RT data plane: libvirt, guest image, network blue's uplink, OVS-DPDK (rtkvm runtime, image, net)" "$out/net-up.txt"
 rtkvm runtime up
 rtkvm image build
+rtkvm image build --kind debian-rt | tee "$out/image-debian-rt.txt"
 if [[ -n "$own_peer" ]]; then
   rtkvm net peer add "$peer_ns" --uplink "$peer_if" --address 169.254.77.254/24
   uplink=$peer_if
@@ -134,7 +139,7 @@ if [[ -z "$dp_cpus" ]]; then
 fi
 rtkvm net up --rundir "$switch" "${net_args[@]}" | tee "$out/net-up.txt"
 
-step "6/9 Control plane: rtkvm up, flavor, network blue, two RT servers (rtkvm cloud)" "$out/cloud.txt"
+step "6/10 Control plane: rtkvm up, flavor, network blue, two RT servers (rtkvm cloud)" "$out/cloud.txt"
 up_args=(--state-dir "$state" --plan "$out/plan.json" --wiring "$out/wiring.toml"
          --switch-rundir "$switch" --accel "${RTKVM_DEMO_ACCEL:-auto}" --stop-timeout 5)
 if [[ $verdict != ready ]]; then
@@ -179,7 +184,7 @@ for name in demo-1 demo-2; do
   echo "$name: eth0 has $address, the address its user gave (console-log: $(grep -a "RTKVM-NET" "$console" | tail -n 1))" | tee -a "$out/cloud.txt"
 done
 
-step "7/9 Proof: cyclictest in each server, round trip demo-1 -> demo-2 on blue between their own addresses (rtkvm cloud measure)" "$out/report-build.txt"
+step "7/10 Proof: cyclictest in each server, round trip demo-1 -> demo-2 on blue between their own addresses (rtkvm cloud measure)" "$out/report-build.txt"
 for name in demo-1 demo-2; do
   rtkvm cloud measure cyclictest "$name" --loops 3000 --interval 1000 --buckets 2000 \
     --save "$out/measure-cyclictest-$name.json"
@@ -190,7 +195,7 @@ rtkvm report build "$out"/measure-*.json -o "$out/report" --doctor "$out/doctor.
   --title "rtkvm demo: two RT servers on blue" | tee "$out/report-build.txt"
 require_file "$out/report/report.txt" "the report was not written"
 
-step "8/9 An ordinary server beside the RT ones; power: reboot, stop, start, a QEMU killed outside rtkvm (rtkvm cloud server)" "$out/power.txt"
+step "8/10 An ordinary server beside the RT ones; power: reboot, stop, start, a QEMU killed outside rtkvm (rtkvm cloud server)" "$out/power.txt"
 # The probe image has no ACPI daemon: a stop waits --stop-timeout (5 s here), then powers off.
 qemu_pid() { pgrep -f "guest=rtkvm-$1," | head -n 1 || true; }
 server_json() { rtkvm cloud server show "$1" -f json > "$out/$2"; }
@@ -240,7 +245,45 @@ server_json() { rtkvm cloud server show "$1" -f json > "$out/$2"; }
   rtkvm cloud server list
 } 2>&1 | tee "$out/power.txt"
 
-step "9/9 The host reboots: agent, guests and switch stop as systemd stops them, then the switch and the agent come back and reconcile (rtkvm net up, rtkvm up)" "$out/reboot.txt"
+step "9/10 The tenant's own system: the Debian RT image uploaded, a server booted from its own copy-on-write disk (rtkvm cloud image, server create --image)" "$out/tenant.txt"
+{
+  rtkvm cloud flavor create tenant --vcpus 1 --ram 512 --property hw:cpu_policy=shared
+  uploaded=$(date +%s.%N)
+  rtkvm cloud image create debian-rt --file /var/lib/rtkvm/image/debian-rt/debian-rt.qcow2 -f json > "$out/image.json"
+  echo "image debian-rt: $(json "$out/image.json" 'd["status"], d["disk_format"], d["size_bytes"], d["sha256"][:16]') uploaded and checked in $(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$uploaded") s"
+  asked=$(date +%s.%N)
+  rtkvm cloud server create demo-debian --flavor tenant --image debian-rt --disk 3 --wait -f json > "$out/demo-debian.json"
+  json "$out/demo-debian.json" 'd["id"]' >> "$out/server-ids"
+  idd=$(json "$out/demo-debian.json" 'd["id"]')
+  echo "demo-debian: active $(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$asked") s after create (base fetched by the agent and checked, disk made)"
+  console="$out/console-demo-debian.txt"
+  for _ in $(seq 1 60); do  # boot to a login prompt under TCG: a minute or so
+    rtkvm cloud server console-log demo-debian > "$console"
+    grep -aq "login:" "$console" && break
+    sleep 4
+  done
+  grep -aq "login:" "$console" || { echo "demo: demo-debian showed no login prompt (its console log: $console)" >&2; exit 1; }
+  echo "demo-debian: login prompt $(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$asked") s after create"
+  grep -a "Linux version" "$console" | head -n 1
+  grep -a "Linux version" "$console" | grep -q PREEMPT_RT || { echo "demo: demo-debian's kernel is not PREEMPT_RT (its console log: $console)" >&2; exit 1; }
+  virsh -c qemu:///system dumpxml "rtkvm-$idd" > "$out/demo-debian.xml"
+  disk=$(python3 -c "import sys,xml.etree.ElementTree as E; d=E.parse(sys.argv[1]).getroot().find('devices/disk'); print(d.find('source').get('file'), d.find('driver').attrib)" "$out/demo-debian.xml")
+  pin=$(python3 -c "import sys,xml.etree.ElementTree as E; p=E.parse(sys.argv[1]).getroot().find('cputune/iothreadpin'); print(p.get('cpuset'))" "$out/demo-debian.xml")
+  echo "demo-debian's disk: $disk; its I/O thread on CPUs $pin (housekeeping: $(json "$out/plan.json" 'd["housekeeping"]'))"
+  [[ "$pin" == "$(json "$out/plan.json" 'd["housekeeping"]')" ]] || { echo "demo: demo-debian's I/O thread is not on the housekeeping CPUs" >&2; exit 1; }
+  qemu-img info --force-share "/var/lib/rtkvm/guests/rtkvm-$idd.disk.qcow2" | grep -E "virtual size|backing file:"
+  if rtkvm cloud measure cyclictest demo-debian --loops 100 > "$out/measure-refused.txt" 2>&1; then
+    echo "demo: a measurement of demo-debian was accepted: it would have rebooted the tenant's system" >&2; exit 1
+  fi
+  echo "measuring demo-debian is refused: $(tail -n 1 "$out/measure-refused.txt")"
+  rtkvm cloud server delete demo-debian --wait
+  sed -i "/^$idd\$/d" "$out/server-ids"
+  [[ ! -e "/var/lib/rtkvm/guests/rtkvm-$idd.disk.qcow2" ]] || { echo "demo: demo-debian's disk outlived it" >&2; exit 1; }
+  rtkvm cloud image delete debian-rt
+  echo "demo-debian and its disk are gone; image debian-rt deleted"
+} 2>&1 | tee "$out/tenant.txt"
+
+step "10/10 The host reboots: agent, guests and switch stop as systemd stops them, then the switch and the agent come back and reconcile (rtkvm net up, rtkvm up)" "$out/reboot.txt"
 # Played without systemd, in its order (rtkvm host units): rtkvm-agent.service stops first
 # (SIGTERM), the guests' QEMUs go with the host, rtkvm-switch.service's ExecStop is
 # `rtkvm net down`; at boot its ExecStart is `rtkvm net up` with the same plan, networks and

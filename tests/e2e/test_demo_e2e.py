@@ -90,7 +90,7 @@ def test_a_server_that_cannot_be_placed_fails_the_demo_loudly(demo_dir: Path) ->
     done = _run_demo(demo_dir, RTKVM_DEMO_VCPUS="64")
     assert done.returncode != 0, done.stdout[-3000:]
     last = done.stderr.strip().splitlines()[-1]
-    assert 'make demo FAILED in step "6/9 Control plane' in last, done.stderr[-3000:]
+    assert 'make demo FAILED in step "6/10 Control plane' in last, done.stderr[-3000:]
     assert f"its output: {demo_dir}/cloud.txt" in last
     why = done.stderr[done.stderr.index("last lines of") :]
     assert "rtkvm: " in why, done.stderr[-3000:]  # the refusal itself, repeated at the end
@@ -167,6 +167,28 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     killed = json.loads((demo_dir / "power-demo-2-killed.json").read_text())
     assert killed["state"] == "stopped"
     assert "without a stop through rtkvm" in killed["fault"]
+
+    # The tenant's own system: the Debian RT image uploaded, a server booted from its own
+    # copy-on-write disk to a login prompt on a PREEMPT_RT kernel, its disk on an I/O thread
+    # on the housekeeping CPUs; not rebooted into the probe to be measured; all gone after.
+    image = json.loads((demo_dir / "image.json").read_text())
+    assert (image["status"], image["disk_format"]) == ("active", "qcow2"), image
+    debian = json.loads((demo_dir / "demo-debian.json").read_text())
+    assert (debian["state"], debian["image"], debian["disk_gb"]) == ("active", "debian-rt", 3)
+    console = (demo_dir / "console-demo-debian.txt").read_text()
+    version = next(line for line in console.splitlines() if "Linux version" in line)
+    assert "PREEMPT_RT" in version and "-rt-amd64" in version, version
+    assert "login:" in console and "\x1b" not in console
+    tenant = (demo_dir / "tenant.txt").read_text()
+    assert "cache': 'none'" in tenant and "'iothread': '1'" in tenant, tenant
+    assert f"its I/O thread on CPUs {plan['housekeeping']} " in tenant, tenant
+    assert "runs its tenant's own image" in tenant, tenant
+    assert "demo-debian and its disk are gone; image debian-rt deleted" in tenant
+    with capsys.disabled():
+        for line in tenant.splitlines():
+            if "login prompt" in line or "uploaded and checked" in line:
+                print(f"[demo e2e] {line}")
+    assert not list(Path("/var/lib/rtkvm/guests").glob("*.disk.qcow2"))
 
     # The host rebooted (in systemd's order, without systemd): the switch came back with
     # blue, the agent reconciled; the servers that were active run again, checked after it;
