@@ -19,8 +19,10 @@
 #      stopped and started, then its QEMU killed outside rtkvm, which the API shows as stopped;
 #   9. the tenant's own system: the Debian RT image (rtkvm image build --kind debian-rt)
 #      uploaded to the image store, a server booted from its own copy-on-write disk to a
-#      login prompt on a PREEMPT_RT kernel (read through the console log), its disk served by
-#      an I/O thread on housekeeping CPUs; a measurement that would reboot it is refused;
+#      login prompt on a PREEMPT_RT kernel (read through the console log); cloud-init, from
+#      the server's NoCloud seed, installs the tenant's key, sets its address on blue and
+#      runs its user-data, which writes a file and says so; its disk is served by an I/O
+#      thread on housekeeping CPUs; a measurement that would reboot it is refused;
 #  10. the host reboots, played in the order systemd stops and starts rtkvm's units: the agent
 #      stops, the guests go down with the host, the switch stops; the switch comes back with
 #      its networks, the agent registers again and reconciles: the servers that were active
@@ -245,25 +247,50 @@ server_json() { rtkvm cloud server show "$1" -f json > "$out/$2"; }
   rtkvm cloud server list
 } 2>&1 | tee "$out/power.txt"
 
-step "9/10 The tenant's own system: the Debian RT image uploaded, a server booted from its own copy-on-write disk (rtkvm cloud image, server create --image)" "$out/tenant.txt"
+step "9/10 The tenant's own system: the Debian RT image uploaded, a server booted from its own copy-on-write disk with its user's key, user-data and address on blue (rtkvm cloud image, keypair, server create --image)" "$out/tenant.txt"
 {
   rtkvm cloud flavor create tenant --vcpus 1 --ram 512 --property hw:cpu_policy=shared
   uploaded=$(date +%s.%N)
   rtkvm cloud image create debian-rt --file /var/lib/rtkvm/image/debian-rt/debian-rt.qcow2 -f json > "$out/image.json"
   echo "image debian-rt: $(json "$out/image.json" 'd["status"], d["disk_format"], d["size_bytes"], d["sha256"][:16]') uploaded and checked in $(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$uploaded") s"
+  rm -f "$out/tenant-key" "$out/tenant-key.pub"
+  ssh-keygen -q -t ed25519 -N "" -C "tenant@demo" -f "$out/tenant-key"
+  rtkvm cloud keypair create demo-key --public-key "$out/tenant-key.pub" -f json > "$out/keypair.json"
+  # the tenant's user-data: a file written, then what the guest says of itself on its console
+  cat > "$out/user-data.sh" <<'USERDATA'
+#!/bin/sh
+echo "written by user-data" > /var/tmp/rtkvm-user-data
+key=$(ssh-keygen -lf /home/debian/.ssh/authorized_keys | awk '{print $2}')
+eth0=$(ip -4 -o addr show dev eth0 | awk '{print $4}')
+echo "RTKVM-USERDATA file=$(tr ' ' _ < /var/tmp/rtkvm-user-data) host=$(hostname) key=$key eth0=$eth0 kernel=$(uname -v | tr ' ' _)" > /dev/console
+USERDATA
   asked=$(date +%s.%N)
-  rtkvm cloud server create demo-debian --flavor tenant --image debian-rt --disk 3 --wait -f json > "$out/demo-debian.json"
+  rtkvm cloud server create demo-debian --flavor tenant --image debian-rt --disk 3 \
+    --network "blue,ip=192.0.2.13/24" --key-name demo-key --user-data "$out/user-data.sh" \
+    --wait -f json > "$out/demo-debian.json"
   json "$out/demo-debian.json" 'd["id"]' >> "$out/server-ids"
   idd=$(json "$out/demo-debian.json" 'd["id"]')
   echo "demo-debian: active $(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$asked") s after create (base fetched by the agent and checked, disk made)"
   console="$out/console-demo-debian.txt"
-  for _ in $(seq 1 60); do  # boot to a login prompt under TCG: a minute or so
+  for _ in $(seq 1 75); do  # boot to a login prompt under TCG: a minute or so
     rtkvm cloud server console-log demo-debian > "$console"
     grep -aq "login:" "$console" && break
     sleep 4
   done
   grep -aq "login:" "$console" || { echo "demo: demo-debian showed no login prompt (its console log: $console)" >&2; exit 1; }
   echo "demo-debian: login prompt $(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$asked") s after create"
+  for _ in $(seq 1 45); do  # cloud-init runs the user-data last
+    grep -aq "RTKVM-USERDATA" "$console" && break
+    sleep 4
+    rtkvm cloud server console-log demo-debian > "$console"
+  done
+  said=$(grep -a "RTKVM-USERDATA" "$console" | tail -n 1)
+  [[ -n "$said" ]] || { echo "demo: demo-debian's user-data did not run (its console log: $console)" >&2; exit 1; }
+  echo "demo-debian: user-data ran $(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$asked") s after create: $said"
+  fingerprint=$(json "$out/keypair.json" 'd["fingerprint"]')
+  for want in "file=written_by_user-data" "host=demo-debian" "key=$fingerprint" "eth0=192.0.2.13/24" "PREEMPT_RT"; do
+    [[ "$said" == *"$want"* ]] || { echo "demo: demo-debian's user-data line lacks $want: $said" >&2; exit 1; }
+  done
   grep -a "Linux version" "$console" | head -n 1
   grep -a "Linux version" "$console" | grep -q PREEMPT_RT || { echo "demo: demo-debian's kernel is not PREEMPT_RT (its console log: $console)" >&2; exit 1; }
   virsh -c qemu:///system dumpxml "rtkvm-$idd" > "$out/demo-debian.xml"
@@ -279,8 +306,10 @@ step "9/10 The tenant's own system: the Debian RT image uploaded, a server boote
   rtkvm cloud server delete demo-debian --wait
   sed -i "/^$idd\$/d" "$out/server-ids"
   [[ ! -e "/var/lib/rtkvm/guests/rtkvm-$idd.disk.qcow2" ]] || { echo "demo: demo-debian's disk outlived it" >&2; exit 1; }
+  [[ ! -e "/var/lib/rtkvm/guests/rtkvm-$idd.seed.img" ]] || { echo "demo: demo-debian's seed outlived it" >&2; exit 1; }
   rtkvm cloud image delete debian-rt
-  echo "demo-debian and its disk are gone; image debian-rt deleted"
+  rtkvm cloud keypair delete demo-key
+  echo "demo-debian, its disk and its seed are gone; image debian-rt and keypair demo-key deleted"
 } 2>&1 | tee "$out/tenant.txt"
 
 step "10/10 The host reboots: agent, guests and switch stop as systemd stops them, then the switch and the agent come back and reconcile (rtkvm net up, rtkvm up)" "$out/reboot.txt"

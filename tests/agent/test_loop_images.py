@@ -8,6 +8,7 @@ disks are made by the real qemu-img.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import subprocess
@@ -16,14 +17,16 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from rtkvm.agent.images import BaseImages, disk_path
-from rtkvm.agent.names import domain_name
+from rtkvm.agent.images import BaseImages, disk_path, seed_path
+from rtkvm.agent.names import domain_name, nic_mac
 from rtkvm.api.testing import Cloud, expect
 from rtkvm.errors import GuestError
 from rtkvm.guest.hypervisor import LibvirtHypervisor
+from rtkvm.testing.keys import ED25519
 from rtkvm.wire.images import ImageRef
 
 from .conftest import TEST_URI, MakeAgent, small_flavor
+from .fakes import FakeHypervisor, FakeSwitch
 
 OCTETS = {"Content-Type": "application/octet-stream"}
 
@@ -113,3 +116,52 @@ def test_a_base_that_arrives_wrong_is_not_used(tmp_path: Path) -> None:
     path = images.ensure(ref)
     assert path.read_bytes() == good
     assert images.ensure(ref) == path  # there: not fetched again (arrivals is empty)
+
+
+def test_a_new_image_server_gets_a_seed_with_its_key_user_data_and_every_nics_address(
+    cloud: Cloud, make_agent: MakeAgent, switch: FakeSwitch, tmp_path: Path
+) -> None:
+    hv = FakeHypervisor()
+    agent = make_agent("node1", hv, switch)
+    agent.register()
+    cloud.network("blue", "blue", shared=True)
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    small_flavor(cloud, "rt2", 2)
+    _image(cloud, tmp_path)
+    expect(alice.post("/v1/keypairs", json={"name": "laptop", "public_key": ED25519}), 201)
+    script = b"#cloud-config\nruncmd:\n  - [touch, /var/tmp/hello]\n"
+    body = {
+        "name": "vm",
+        "flavor": "rt2",
+        "image": "deb",
+        "key_name": "laptop",
+        "user_data": base64.b64encode(script).decode(),
+        "networks": [{"network": "blue", "address": "192.0.2.10/24"}],
+    }
+    vm = expect(alice.post("/v1/instances", json=body), 201)
+    assert agent.step().created[vm["id"]].state == "active"
+    name = domain_name(vm["id"])
+    seed = seed_path(tmp_path, name)
+    assert (seed.stat().st_mode & 0o777) == 0o600  # user-data may hold secrets
+
+    def read(file: str) -> str:
+        done = subprocess.run(["mtype", "-i", str(seed), f"::{file}"], capture_output=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.decode()
+
+    label = subprocess.run(["mlabel", "-s", "-i", str(seed), "::"], capture_output=True, text=True)
+    assert "CIDATA" in label.stdout
+    assert json.loads(read("meta-data"))["public-keys"] == [ED25519]
+    assert json.loads(read("meta-data"))["instance-id"] == vm["id"]
+    assert read("user-data").encode() == script
+    eth0 = json.loads(read("network-config"))["ethernets"]["eth0"]
+    assert eth0["match"]["macaddress"] == nic_mac(vm["id"], 0)
+    assert eth0["addresses"] == ["192.0.2.10/24"]
+    _, _, xml = hv.defined[name]
+    assert f"<source file='{seed}'/>" in xml or f'<source file="{seed}"/>' in xml
+    assert ("<readonly/>" in xml and "dev='vdb'" in xml) or 'dev="vdb"' in xml
+
+    expect(alice.delete(f"/v1/instances/{vm['id']}"), 204)
+    assert agent.step().deleted[vm["id"]].state == "deleted"
+    assert not seed.exists() and not disk_path(tmp_path, name).exists()

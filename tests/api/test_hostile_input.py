@@ -20,6 +20,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from rtkvm.api.testing import Cloud, expect
+from rtkvm.testing.keys import ED25519
 
 STRINGS = ["\ud800", "abc\n", "a\x00b", "rtkvm-$(curl x|sh)", "x" * 10_000, "", "9" * 5000]
 NUMBERS = [2**70, -(2**70), 10**100, 1e308, -1]
@@ -33,6 +34,7 @@ LISTINGS = [
     "/v1/measurements?all_projects=true",
     "/v1/hosts/h1/unknown",
     "/v1/images",
+    "/v1/keypairs",
 ]
 
 
@@ -141,6 +143,13 @@ def test_no_hostile_value_gets_a_5xx_or_breaks_a_listing(cloud: Cloud, db_url: s
             {"name": "vi", "flavor": "rt2", "image": "img", "disk_gb": 2},
         ),
         (alice, "POST", "/v1/images", {"name": "img", "shared": False, "project": "p1"}),
+        (alice, "POST", "/v1/keypairs", {"name": "k", "public_key": ED25519}),
+        (
+            alice,
+            "POST",
+            "/v1/instances",
+            {"name": "vk", "flavor": "rt2", "image": "img", "key_name": "k", "user_data": "eA=="},
+        ),
         (
             alice,
             "POST",

@@ -183,10 +183,15 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "cache': 'none'" in tenant and "'iothread': '1'" in tenant, tenant
     assert f"its I/O thread on CPUs {plan['housekeeping']} " in tenant, tenant
     assert "runs its tenant's own image" in tenant, tenant
-    assert "demo-debian and its disk are gone; image debian-rt deleted" in tenant
+    said = next(line for line in tenant.splitlines() if "RTKVM-USERDATA" in line)
+    fingerprint = json.loads((demo_dir / "keypair.json").read_text())["fingerprint"]
+    for want in ("file=written_by_user-data", "host=demo-debian", f"key={fingerprint}",
+                 "eth0=192.0.2.13/24", "PREEMPT_RT"):  # fmt: skip
+        assert want in said, said
+    assert "demo-debian, its disk and its seed are gone" in tenant
     with capsys.disabled():
         for line in tenant.splitlines():
-            if "login prompt" in line or "uploaded and checked" in line:
+            if "login prompt" in line or "uploaded and checked" in line or "ran " in line:
                 print(f"[demo e2e] {line}")
     assert not list(Path("/var/lib/rtkvm/guests").glob("*.disk.qcow2"))
 

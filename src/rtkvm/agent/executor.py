@@ -10,8 +10,9 @@ then defined and started, all by the one guest builder
 (:class:`~rtkvm.guest.build.GuestBuilder`). Any failure undoes what the
 builder did and becomes an ``error`` outcome carrying the message. A server
 with an image boots its own copy-on-write disk, made before the build over
-the image's base (fetched once per host, checked by sha256) and kept until
-the server is deleted; a probe server boots rtkvm's kernel. Delete: stop and
+the image's base (fetched once per host, checked by sha256), with a NoCloud
+seed disk for cloud-init made at its first build, both kept until the
+server is deleted; a probe server boots rtkvm's kernel. Delete: stop and
 undefine, unplug, then delete the disk. Adopt (after an agent restart) and
 start (a power action): start the domain if it is stopped and re-plug its
 NICs; a start without a domain builds it again over the same disk.
@@ -22,6 +23,7 @@ pCPUs (the scheduler did) or touch a domain that is not the instance's.
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from rtkvm.agent.images import BaseImages, disk_path
+from rtkvm.agent.images import BaseImages, disk_path, seed_path
 from rtkvm.agent.names import domain_name, guest_id, nic_mac
 from rtkvm.dataplane.backend import DataPlane
 from rtkvm.dataplane.layout import GuestNic
@@ -44,9 +46,12 @@ from rtkvm.guest.disk import make_overlay, remove_overlay
 from rtkvm.guest.hypervisor import DomainState, Hypervisor
 from rtkvm.guest.netcmd import GuestNetRun
 from rtkvm.guest.run import guest_cmdline
+from rtkvm.guest.seed import make_seed
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import Topology
+from rtkvm.seed.nocloud import SeedNic, meta_data, network_config, user_data
 from rtkvm.wire.guest import CONSOLE_MAX, AgentInstance, ConsoleUpload, ReportedState
+from rtkvm.wire.keypairs import SeedDoc
 
 log = logging.getLogger("rtkvm.agent.executor")
 
@@ -102,6 +107,20 @@ def guest_nics(inst: AgentInstance) -> list[GuestNic]:
     return [GuestNic(gid, index, port.name) for index, port in enumerate(inst.networks)]
 
 
+def seed_files(inst: AgentInstance, doc: SeedDoc) -> dict[str, bytes]:
+    """The NoCloud seed of a new image server: its identity and its user's key and
+    user-data, and every NIC by its MAC with the address its user gave, or none."""
+    nics = [
+        SeedNic(nic_mac(inst.id, index), port.address) for index, port in enumerate(inst.networks)
+    ]
+    given = base64.b64decode(doc.user_data) if doc.user_data is not None else None
+    return {
+        "meta-data": meta_data(inst.id, doc.hostname, doc.public_keys).encode(),
+        "user-data": user_data(given),
+        "network-config": network_config(nics).encode(),
+    }
+
+
 def boot_words(inst: AgentInstance) -> str:
     """What the guest image's /init is told at every boot: the address its user gave the
     first NIC (eth0), if any; the API refuses one on another NIC."""
@@ -133,10 +152,12 @@ class Executor:
         name = domain_name(inst.id)
         serial_log = str(self.boot.guest_dir / f"{name}.serial.log")
         if inst.image_ref is not None:  # the tenant's image, from its own disk
+            seed = seed_path(self.boot.guest_dir, name)
             boot = GuestBoot(
                 name=name,
                 disk=str(disk_path(self.boot.guest_dir, name)),
                 disk_format="qcow2",
+                seed=str(seed) if seed.exists() else None,
                 serial_log=serial_log,
                 nics=tuple(nics),
                 accel=self.boot.accel,
@@ -225,9 +246,11 @@ class Executor:
                 problems += self.builder.unplug(self._nics(inst))
             except RtkvmError as exc:
                 problems.append(f"unplugging the NICs failed: {exc}")
-        if not problems:  # the disk goes only with its domain
+        if not problems:  # the disk and seed go only with their domain
+            name = domain_name(inst.id)
             try:
-                remove_overlay(disk_path(self.boot.guest_dir, domain_name(inst.id)))
+                remove_overlay(disk_path(self.boot.guest_dir, name))
+                remove_overlay(seed_path(self.boot.guest_dir, name))
             except RtkvmError as exc:
                 problems.append(str(exc))
         if problems:
@@ -235,12 +258,15 @@ class Executor:
         return Outcome("deleted")
 
     def _disk(self, inst: AgentInstance) -> None:
-        """Make the server's copy-on-write disk over its image's base, unless it has one
-        (a rebuilt domain keeps what its guest wrote)."""
+        """Make the server's seed (at its first build) and its copy-on-write disk over its
+        image's base, unless it has them (a rebuilt domain keeps what its guest wrote)."""
         ref = inst.image_ref
         if ref is None:
             return
         disk = disk_path(self.boot.guest_dir, domain_name(inst.id))
+        seed = seed_path(self.boot.guest_dir, domain_name(inst.id))
+        if inst.seed is not None and not seed.exists():
+            make_seed(seed, seed_files(inst, inst.seed))
         if disk.exists():
             return
         if self.boot.images is None:

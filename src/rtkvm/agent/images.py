@@ -5,7 +5,7 @@ directory: fetched through the control plane's port (:data:`ImageFetch`)
 into a partial file, checked against the size and sha256 the API recorded
 (a mismatch is an error, and nothing is kept), then made read-only and put
 in place. A base already there is used as it is: its name is its content.
-:func:`disk_path` names a server's overlay. This module must not make
+:func:`disk_path` and :func:`seed_path` name a server's overlay and seed. This module must not make
 overlays (rtkvm.guest.disk does) or decide which server gets which image.
 """
 
@@ -25,6 +25,11 @@ ImageFetch = Callable[[str, Path], None]
 def disk_path(guest_dir: Path, domain: str) -> Path:
     """A server's own copy-on-write disk, beside its serial log."""
     return guest_dir / f"{domain}.disk.qcow2"
+
+
+def seed_path(guest_dir: Path, domain: str) -> Path:
+    """A server's NoCloud seed (a small FAT disk), beside its disk."""
+    return guest_dir / f"{domain}.seed.img"
 
 
 def _sha256(path: Path) -> str:

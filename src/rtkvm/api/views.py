@@ -36,8 +36,10 @@ from rtkvm.db.models import (
 from rtkvm.domain.placement import floating_of
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.scheduler.claim import parse_host
+from rtkvm.seed.nocloud import hostname_of
 from rtkvm.wire import schemas
 from rtkvm.wire.guest import AgentInstance, InstanceOut, LastProof, NetworkPort
+from rtkvm.wire.keypairs import SeedDoc
 from rtkvm.wire.node import DataplaneDoc
 from rtkvm.wire.placement import PlacementDoc
 from rtkvm.wire.uuids import is_uuid
@@ -353,6 +355,12 @@ def _agent_instance(
     fields["console_wanted"] = console_wanted
     image = page.images.get(inst.image_id) if inst.image_id is not None else None
     fields["image_ref"] = image_ref(image) if image is not None else None
+    if image is not None and inst.state == "building":
+        fields["seed"] = SeedDoc(
+            hostname=hostname_of(inst.name),
+            public_keys=[inst.public_key] if inst.public_key else [],
+            user_data=inst.user_data,
+        )
     fields["placement"] = _complete(session, inst, PlacementDoc.parse(inst.placement), spec)
     return AgentInstance.model_validate(fields)
 
@@ -396,6 +404,7 @@ def _instance_fields(inst: Instance, page: _PageContext) -> dict[str, object]:
         "rt_waiver": inst.rt_waiver,
         "image": page.images[inst.image_id].name if inst.image_id in page.images else None,
         "disk_gb": inst.disk_gb,
+        "key_name": inst.key_name,
         **_rt_fields(inst, page),
     }
 

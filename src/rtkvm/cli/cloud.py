@@ -11,6 +11,7 @@ logic the API does not also enforce.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import click
@@ -28,7 +29,7 @@ from rtkvm.cli.cloud_format import (
     waiver_cell,
 )
 from rtkvm.cli.cloud_guests import guest
-from rtkvm.cli.cloud_images import image
+from rtkvm.cli.cloud_images import image, keypair
 from rtkvm.cli.cloud_measure import measure
 from rtkvm.wire.http import DEFAULT_URL
 from rtkvm.wire.schemas import NicRequest
@@ -84,8 +85,9 @@ def server() -> None:
     "networks",
     multiple=True,
     metavar="NAME[,ip=ADDR/PREFIX]",
-    help="Repeat for more NICs, in order; ip= sets the first NIC's address in the guest "
-    "(unmanaged networks have no DHCP and rtkvm invents none).",
+    help="Repeat for more NICs, in order; ip= sets the NIC's address in the guest "
+    "(unmanaged networks have no DHCP and rtkvm invents none): any NIC of a server with "
+    "an image (cloud-init), the first NIC of a probe server.",
 )
 @click.option("--project", default=None, help="Admins: create in this project.")
 @click.option(
@@ -100,6 +102,13 @@ def server() -> None:
     default=None,
     help="The disk's size in GiB (default the image's virtual size).",
 )
+@click.option("--key-name", default=None, help="One of your keypairs (an image's cloud-init).")
+@click.option(
+    "--user-data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="cloud-init user-data for an image server (at most 64 KiB).",
+)
 @click.option("--wait", is_flag=True, help="Wait until its host's agent made it active.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds --wait waits.")  # fmt: skip
@@ -113,6 +122,8 @@ def server_create(
     project: str | None,
     image: str | None,
     disk_gb: int | None,
+    key_name: str | None,
+    user_data: Path | None,
     wait: bool,
     timeout: float,
     fmt: str,
@@ -123,7 +134,16 @@ def server_create(
     """
     api = api_of(ctx)
     nics = [nic_option(n) for n in networks]
-    created = api.create_server(name, flavor, nics, project, image=image, disk_gb=disk_gb)
+    created = api.create_server(
+        name,
+        flavor,
+        nics,
+        project,
+        image=image,
+        disk_gb=disk_gb,
+        key_name=key_name,
+        user_data=user_data.read_bytes() if user_data is not None else None,
+    )
     if wait:
         created = (
             cloud_wait.wait_server(api, created.id, ACTIVE_OR_ERROR, timeout=timeout) or created
@@ -757,3 +777,4 @@ def serve(
 cloud.add_command(measure)
 cloud.add_command(guest)
 cloud.add_command(image)
+cloud.add_command(keypair)

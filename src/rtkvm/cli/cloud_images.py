@@ -1,9 +1,11 @@
-"""``rtkvm cloud image create | list | show | delete``: the cloud's disk images.
+"""``rtkvm cloud image ...`` and ``keypair ...``: disk images, and the SSH keys of servers.
 
 ``create NAME --file F`` makes the image and uploads the file in one step;
 the API finds the format with qemu-img (raw or qcow2, never from the file's
 name) and refuses backing files, external data files and oversized disks
-with the reason. Thin: no decision here.
+with the reason. ``keypair create NAME --public-key FILE`` imports a key of
+the user's (a server created with ``--key-name`` gets it on its seed).
+Thin: no decision here.
 """
 
 from __future__ import annotations
@@ -86,3 +88,48 @@ def image_delete(ctx: click.Context, refs: tuple[str, ...]) -> None:
     """Delete images no server uses (the API refuses one in use, saying by how many)."""
     for ref in refs:
         api_of(ctx).delete("images", ref)
+
+
+@click.group("keypair")
+def keypair() -> None:
+    """Your SSH public keys, by name (servers with an image get one on their seed)."""
+
+
+@keypair.command("create")
+@click.argument("name")
+@click.option(
+    "--public-key",
+    "source",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An OpenSSH public key file, e.g. ~/.ssh/id_ed25519.pub (never the private key).",
+)
+@format_option
+@click.pass_context
+def keypair_create(ctx: click.Context, name: str, source: Path, fmt: str) -> None:
+    text = source.read_text("utf-8", errors="replace")
+    show_one(plain(api_of(ctx).create_keypair(name, text)), fmt)
+
+
+@keypair.command("list")
+@format_option
+@click.pass_context
+def keypair_list(ctx: click.Context, fmt: str) -> None:
+    show_list(plains(api_of(ctx).keypairs()), ("name", "type", "fingerprint"), fmt)
+
+
+@keypair.command("show")
+@click.argument("name")
+@format_option
+@click.pass_context
+def keypair_show(ctx: click.Context, name: str, fmt: str) -> None:
+    show_one(plain(api_of(ctx).keypair(name)), fmt)
+
+
+@keypair.command("delete")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def keypair_delete(ctx: click.Context, names: tuple[str, ...]) -> None:
+    """Delete keypairs (servers made with one keep their copy of the key)."""
+    for name in names:
+        api_of(ctx).delete("keypairs", name)

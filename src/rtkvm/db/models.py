@@ -224,6 +224,21 @@ class Network(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+class Keypair(Base):
+    """A user's SSH public key, by name; a server created with it gets a copy."""
+
+    __tablename__ = "keypairs"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(Text)
+    """One normalised OpenSSH line (rtkvm.seed.keys)."""
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
 IMAGE_STATES = ("queued", "saving", "active", "deleted")
 """queued: made, no data yet (or the last upload was refused: see fault); saving: an upload
 is arriving; active: inspected and stored, servers may boot it; deleted: its file is gone."""
@@ -300,6 +315,11 @@ class Instance(Base):
     """The image its disk is an overlay of; None: it boots rtkvm's probe kernel."""
     disk_gb: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
     """Its disk's size in GiB (at least the image's virtual size)."""
+    key_name: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    public_key: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    """The keypair's key when the server was created (a later change does not move it)."""
+    user_data: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    """Its user's cloud-init user-data, base64 (as in Nova); only servers with an image."""
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 

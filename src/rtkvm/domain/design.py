@@ -102,6 +102,8 @@ class GuestBoot:
     cmdline: str | None = None
     disk: str | None = None
     disk_format: Literal["raw", "qcow2"] = "raw"
+    seed: str | None = None
+    """A read-only raw disk after the boot disk (vdb): the server's cloud-init seed."""
     serial_log: str | None = None
     """Serial console to this file; None gives a pty."""
     nics: tuple[VhostUserNic, ...] = ()
@@ -251,6 +253,8 @@ def _check_boot(boot: GuestBoot) -> None:
         raise InputError(
             f"guest {boot.name!r}: give either a kernel (direct kernel boot) or a disk image"
         )
+    if boot.seed is not None and boot.disk is None:
+        raise InputError(f"guest {boot.name!r}: a seed disk goes with a boot disk")
     if boot.kernel is None and (boot.initrd is not None or boot.cmdline is not None):
         raise InputError(f"guest {boot.name!r}: an initrd or cmdline needs a kernel")
     for i, nic in enumerate(boot.nics):
@@ -352,11 +356,12 @@ def _cpu(spec: RtGuestSpec, kvm: bool, shared: bool, tcg_model: str) -> Cpu:
 
 def _devices(boot: GuestBoot) -> Devices:
     console_type = "file" if boot.serial_log is not None else "pty"
-    disks = (
-        (Disk(boot.disk, driver_type=boot.disk_format, driver_options=DISK_DRIVER),)
-        if boot.disk is not None
-        else ()
-    )
+    disks: tuple[Disk, ...] = ()
+    if boot.disk is not None:
+        disks = (Disk(boot.disk, driver_type=boot.disk_format, driver_options=DISK_DRIVER),)
+    if boot.seed is not None:
+        seed_driver = tuple(o for o in DISK_DRIVER if o[0] != "discard")
+        disks += (Disk(boot.seed, "vdb", readonly=True, driver_options=seed_driver),)
     return Devices(
         emulator=boot.emulator,
         disks=disks,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from rtkvm.wire.base import In as _In
 from rtkvm.wire.images import ImageRef
+from rtkvm.wire.keypairs import SeedDoc
 from rtkvm.wire.lifecycle import Task
 from rtkvm.wire.placement import PlacementDoc
 
@@ -79,6 +80,7 @@ class InstanceOut(BaseModel):
     image: str | None = None
     """The name of the image its disk is an overlay of; None: it boots rtkvm's probe."""
     disk_gb: int | None = None
+    key_name: str | None = None
 
 
 class AgentInstance(InstanceOut):
@@ -92,6 +94,9 @@ class AgentInstance(InstanceOut):
     """A user asked for its console log since the agent last sent it."""
     image_ref: ImageRef | None = None
     """The image to fetch and make its disk over; None: it boots rtkvm's probe kernel."""
+    seed: SeedDoc | None = None
+    """What its NoCloud seed says (hostname, keys, user-data): an image server while it is
+    being built; None otherwise (the seed is made once, at its first build)."""
 
 
 CONSOLE_MAX = 65_536

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from rtkvm.wire.base import DB_INT_MAX, Name
 from rtkvm.wire.base import In as _In
 from rtkvm.wire.images import DISK_GB_MAX
+from rtkvm.wire.keypairs import USER_DATA_B64_MAX
 from rtkvm.wire.node import RTKVM_ENGINE, DataplaneDoc, Engine, UnknownVerdict
 
 
@@ -242,6 +243,10 @@ class InstanceCreate(_In):
     probe kernel (the RT proof guest)."""
     disk_gb: int | None = Field(default=None, ge=1, le=DISK_GB_MAX)
     """The disk's size in GiB; default the image's virtual size, rounded up."""
+    key_name: str | None = Field(default=None, min_length=1, max_length=64)
+    """One of the caller's keypairs: its key is authorised for login (an image server)."""
+    user_data: str | None = Field(default=None, min_length=1, max_length=USER_DATA_B64_MAX)
+    """cloud-init user-data, base64 (at most 65,535 bytes decoded; an image server)."""
 
     def nics(self) -> list[NicRequest]:
         return [n if isinstance(n, NicRequest) else NicRequest(network=n) for n in self.networks]

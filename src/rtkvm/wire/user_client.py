@@ -8,6 +8,7 @@ or decide anything: the CLI and the all-in-one stack do.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from rtkvm.wire.base import PAGE_MAX
 from rtkvm.wire.guest import ConsoleLogOut, InstanceOut
 from rtkvm.wire.http import Http
 from rtkvm.wire.images import ImageOut
+from rtkvm.wire.keypairs import KeypairOut
 from rtkvm.wire.measure import MeasurementOut
 from rtkvm.wire.rtguest import GuestDetailOut, GuestMeasurementOut, GuestVerdictOut
 from rtkvm.wire.schemas import (
@@ -47,6 +49,7 @@ DELETABLE = (
     "hosts",
     "measurements",
     "images",
+    "keypairs",
 )
 """Resources :meth:`CloudClient.delete` removes by name (or id)."""
 
@@ -172,15 +175,37 @@ class CloudClient(Http):
         *,
         image: str | None = None,
         disk_gb: int | None = None,
+        key_name: str | None = None,
+        user_data: bytes | None = None,
     ) -> InstanceOut:
         """``networks``: names, or NicRequest for a NIC with the user's address;
-        ``image``: boot a copy-on-write disk of this image (``disk_gb`` big)."""
+        ``image``: boot a copy-on-write disk of this image (``disk_gb`` big), with the
+        keypair ``key_name`` and ``user_data`` on its cloud-init seed."""
         nics = [n if isinstance(n, str) else n.model_dump(exclude_none=True) for n in networks]
         body: dict[str, object] = {"name": name, "flavor": flavor, "networks": nics}
-        for key, value in (("project", project), ("image", image), ("disk_gb", disk_gb)):
+        encoded = base64.b64encode(user_data).decode() if user_data is not None else None
+        for key, value in (
+            ("project", project),
+            ("image", image),
+            ("disk_gb", disk_gb),
+            ("key_name", key_name),
+            ("user_data", encoded),
+        ):
             if value is not None:
                 body[key] = value
         return InstanceOut.model_validate(self.call("POST", "/instances", json=body))
+
+    # -- keypairs ----------------------------------------------------------------------
+
+    def keypairs(self) -> list[KeypairOut]:
+        return _list(KeypairOut, self.call("GET", "/keypairs"))
+
+    def keypair(self, name: str) -> KeypairOut:
+        return KeypairOut.model_validate(self.call("GET", f"/keypairs/{name}"))
+
+    def create_keypair(self, name: str, public_key: str) -> KeypairOut:
+        body = {"name": name, "public_key": public_key}
+        return KeypairOut.model_validate(self.call("POST", "/keypairs", json=body))
 
     # -- images ------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ calls rtkvm.domain.placement).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import time
 import uuid
@@ -39,7 +41,7 @@ from rtkvm.api.views import (
     project_named,
 )
 from rtkvm.api.views_images import image_for
-from rtkvm.db.models import Flavor, Host, Image, Instance, InstanceNetwork, Network
+from rtkvm.db.models import Flavor, Host, Image, Instance, InstanceNetwork, Keypair, Network
 from rtkvm.domain.spec import RtGuestSpec
 from rtkvm.errors import InputError, RtkvmError
 from rtkvm.net.address import host_interface
@@ -49,6 +51,7 @@ from rtkvm.scheduler.claim import (
     schedule,
 )
 from rtkvm.scheduler.snapshot import Request
+from rtkvm.seed.nocloud import USER_DATA_MAX
 from rtkvm.wire import schemas
 from rtkvm.wire.base import PAGE_MAX
 from rtkvm.wire.guest import InstanceOut, NetworkPort
@@ -81,11 +84,12 @@ def create_instance(
         if len({n.network for n in nics}) != len(nics):
             raise ApiError(422, "a network is listed twice: give each network once")
         addresses = [_address(n) for n in nics]
-        if any(a is not None for a in addresses[1:]):
+        if body.image is None and any(a is not None for a in addresses[1:]):
             raise ApiError(
                 422,
-                "an address is set on the server's first NIC only (the guest image configures "
-                "eth0): give it on the first network, or none on the others",
+                "rtkvm's probe image sets an address on its first NIC only (eth0): give it on "
+                "the first network, or boot an image (--image), whose cloud-init seed sets "
+                "every NIC's address",
             )
         nets = [
             network_named(s, n.network, caller, for_use=True, exclusive=a is not None)
@@ -99,6 +103,7 @@ def create_instance(
             if address is not None:
                 _check_free(s, net, address)
         image, disk_gb = _disk(s, body, caller, project_id)
+        public_key, user_data = _first_boot(s, body, caller)
         spec = RtGuestSpec.model_validate_json(flavor.spec)
         inst = Instance(
             id=instance_id,
@@ -112,6 +117,9 @@ def create_instance(
             placement="{}",
             image_id=image.id if image is not None else None,
             disk_gb=disk_gb,
+            key_name=body.key_name,
+            public_key=public_key,
+            user_data=user_data,
             created_at=now,
             updated_at=now,
         )
@@ -190,6 +198,38 @@ def _disk(
             f"({image.virtual_size_bytes} bytes): give at least {least}",
         )
     return image, body.disk_gb
+
+
+def _first_boot(
+    session: Session, body: schemas.InstanceCreate, caller: Principal
+) -> tuple[str | None, str | None]:
+    """The keypair's key and the user-data (base64, checked) for the server's seed."""
+    if body.image is None and (body.key_name is not None or body.user_data is not None):
+        raise ApiError(
+            422,
+            "a key and user-data reach a server through cloud-init in its image; rtkvm's "
+            "probe kernel has none: give an image (--image) or drop them",
+        )
+    public_key = None
+    if body.key_name is not None:
+        row = session.scalar(
+            select(Keypair).where(Keypair.user_id == caller.user_id, Keypair.name == body.key_name)
+        )
+        if row is None:
+            raise not_found("keypair", body.key_name, " (import one: `rtkvm cloud keypair create`)")
+        public_key = row.public_key
+    if body.user_data is not None:
+        try:
+            raw = base64.b64decode(body.user_data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(
+                422, "user_data must be base64 (the CLI encodes --user-data FILE)"
+            ) from None
+        if len(raw) > USER_DATA_MAX:
+            raise ApiError(
+                422, f"user_data is {len(raw)} bytes, over {USER_DATA_MAX}: send less (gzip it)"
+            )
+    return public_key, body.user_data
 
 
 def _address(nic: schemas.NicRequest) -> str | None:
