@@ -299,10 +299,20 @@ USERDATA
   echo "demo-debian's disk: $disk; its I/O thread on CPUs $pin (housekeeping: $(json "$out/plan.json" 'd["housekeeping"]'))"
   [[ "$pin" == "$(json "$out/plan.json" 'd["housekeeping"]')" ]] || { echo "demo: demo-debian's I/O thread is not on the housekeeping CPUs" >&2; exit 1; }
   qemu-img info --force-share "/var/lib/rtkvm/guests/rtkvm-$idd.disk.qcow2" | grep -E "virtual size|backing file:"
-  if rtkvm cloud measure cyclictest demo-debian --loops 100 > "$out/measure-refused.txt" 2>&1; then
-    echo "demo: a measurement of demo-debian was accepted: it would have rebooted the tenant's system" >&2; exit 1
+  # measured running, through its guest agent: the same QEMU before and after, uptime goes on
+  qemu_before=$(qemu_pid "$idd")
+  rtkvm cloud measure cyclictest demo-debian --loops 2000 --interval 1000 --buckets 2000 \
+    --save "$out/measure-guest-agent-demo-debian.json"
+  qemu_after=$(qemu_pid "$idd")
+  uptime=$(json "$out/measure-guest-agent-demo-debian.json" 'd["result"]["guest_uptime_s"]')
+  echo "demo-debian measured through its guest agent: QEMU pid $qemu_before -> $qemu_after, guest uptime $uptime s, method $(json "$out/measure-guest-agent-demo-debian.json" 'd["result"]["method"]')"
+  [[ -n "$qemu_before" && "$qemu_before" == "$qemu_after" ]] || { echo "demo: demo-debian's QEMU changed while it was measured" >&2; exit 1; }
+  python3 -c "import sys,json; u=json.loads(sys.argv[1]); sys.exit(not u[1] > u[0] > 30)" "$uptime" \
+    || { echo "demo: demo-debian's uptime did not go on through its measurement: $uptime" >&2; exit 1; }
+  if rtkvm cloud measure rtt demo-debian demo-1 --network blue --seconds 2 > "$out/measure-refused.txt" 2>&1; then
+    echo "demo: a round trip with demo-debian was accepted: it would have rebooted the tenant's system" >&2; exit 1
   fi
-  echo "measuring demo-debian is refused: $(tail -n 1 "$out/measure-refused.txt")"
+  echo "a round trip with demo-debian is refused: $(tail -n 1 "$out/measure-refused.txt")"
   rtkvm cloud server delete demo-debian --wait
   sed -i "/^$idd\$/d" "$out/server-ids"
   [[ ! -e "/var/lib/rtkvm/guests/rtkvm-$idd.disk.qcow2" ]] || { echo "demo: demo-debian's disk outlived it" >&2; exit 1; }

@@ -210,7 +210,7 @@ def test_the_typed_client_uploads_a_file(cloud: Cloud, qcow2: Path) -> None:
     assert [i.name for i in api.images()] == ["deb"]
 
 
-def test_a_server_on_its_tenants_image_is_not_rebooted_into_the_probe_to_be_measured(
+def test_a_server_on_its_tenants_image_is_not_rebooted_into_the_probe_for_a_round_trip(
     cloud: Cloud, qcow2: Path
 ) -> None:
     cloud.project("p1")
@@ -221,10 +221,16 @@ def test_a_server_on_its_tenants_image_is_not_rebooted_into_the_probe_to_be_meas
     vm = expect(
         alice.post("/v1/instances", json={"name": "vm", "flavor": "rt2", "image": "deb"}), 201
     )
-    expect(agent.post(f"/v1/agent/instances/{vm['id']}/state", json={"state": "active"}), 200)
-    refused = alice.post("/v1/measurements", json={"kind": "cyclictest", "server": vm["id"]})
+    peer = expect(alice.post("/v1/instances", json={"name": "peer", "flavor": "rt2"}), 201)
+    for inst in (vm, peer):
+        path = f"/v1/agent/instances/{inst['id']}/state"
+        expect(agent.post(path, json={"state": "active"}), 200)
+    body = {"kind": "rtt", "server": vm["id"], "peer": peer["id"], "rtt": {"seconds": 2}}
+    refused = alice.post("/v1/measurements", json=body)
     assert refused.status_code == 409
     assert "runs its tenant's own image" in refused.json()["detail"]
+    # cyclictest is not refused: it runs through the guest agent, without a reboot
+    expect(alice.post("/v1/measurements", json={"kind": "cyclictest", "server": vm["id"]}), 201)
 
 
 def test_the_cli_uploads_boots_and_deletes_and_a_refused_upload_frees_its_name(

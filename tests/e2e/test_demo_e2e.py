@@ -182,7 +182,15 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tenant = (demo_dir / "tenant.txt").read_text()
     assert "cache': 'none'" in tenant and "'iothread': '1'" in tenant, tenant
     assert f"its I/O thread on CPUs {plan['housekeeping']} " in tenant, tenant
-    assert "runs its tenant's own image" in tenant, tenant
+    assert "runs its tenant's own image" in tenant, tenant  # a round trip would reboot it
+    agent_run = json.loads((demo_dir / "measure-guest-agent-demo-debian.json").read_text())
+    assert agent_run["state"] == "done", agent_run
+    result = agent_run["result"]
+    assert result["method"] == "guest-agent" and result["boot_seconds"] is None
+    before, after = result["guest_uptime_s"]
+    assert after > before > 30  # the same system, up since its boot: not rebooted
+    assert result["latency"]["threads"][0]["max_us"] > 0
+    assert result["guest_realtime"] is True
     said = next(line for line in tenant.splitlines() if "RTKVM-USERDATA" in line)
     fingerprint = json.loads((demo_dir / "keypair.json").read_text())["fingerprint"]
     for want in ("file=written_by_user-data", "host=demo-debian", f"key={fingerprint}",
@@ -191,7 +199,7 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "demo-debian, its disk and its seed are gone" in tenant
     with capsys.disabled():
         for line in tenant.splitlines():
-            if "login prompt" in line or "uploaded and checked" in line or "ran " in line:
+            if any(w in line for w in ("login prompt", "uploaded and", "ran ", "guest agent")):
                 print(f"[demo e2e] {line}")
     assert not list(Path("/var/lib/rtkvm/guests").glob("*.disk.qcow2"))
 

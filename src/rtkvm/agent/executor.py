@@ -158,6 +158,7 @@ class Executor:
                 disk=str(disk_path(self.boot.guest_dir, name)),
                 disk_format="qcow2",
                 seed=str(seed) if seed.exists() else None,
+                guest_agent=True,
                 serial_log=serial_log,
                 nics=tuple(nics),
                 accel=self.boot.accel,

@@ -13,6 +13,8 @@ or ``rtkvm net rtt -f json`` (with the run's own warnings: emulation,
 histogram overflow, threads not as designed; not the host's RT waiver, which
 the API attaches to every measurement), or ``error`` with the fault. :meth:`recover`
 brings back domains a measurement left behind when the agent stopped mid-run.
+A server on its tenant's image is never stopped: its cyclictest runs through
+its guest agent while it keeps running (:mod:`rtkvm.guest.agentrun`).
 
 The libvirt connection comes from an injected factory (one per run, opened
 in the calling thread) and /proc from an injected HostFS. This module must
@@ -35,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 from rtkvm.agent.names import domain_name
 from rtkvm.errors import InputError, RtkvmError
 from rtkvm.guest import lifecycle
+from rtkvm.guest.agentrun import measure_running
 from rtkvm.guest.netcmd import check_address
 from rtkvm.guest.netrun import rtt_from_guest
 from rtkvm.guest.run import CyclictestParams, Measurement, measure_guest
@@ -51,6 +54,7 @@ _P = TypeVar("_P", bound=BaseModel)
 Connect = Callable[[], AbstractContextManager[Any]]
 """Opens a libvirt connection (closed on exit): ``lambda: lifecycle.connect(uri)``."""
 MeasureGuest = Callable[..., Measurement]
+MeasureRunning = Callable[..., dict[str, Any]]
 RttFromGuest = Callable[..., RttReport]
 
 DEFAULT_TIMEOUT = 300.0
@@ -88,15 +92,20 @@ class MeasurementRunner:
         timeout: float = DEFAULT_TIMEOUT,
         measure: MeasureGuest = measure_guest,
         rtt: RttFromGuest = rtt_from_guest,
+        measure_running: MeasureRunning = measure_running,
     ) -> None:
         self.connect = connect
         self.fs = fs
         self.timeout = timeout
         self.measure = measure
         self.rtt = rtt
+        self.measure_running = measure_running
 
     def run(self, m: AgentMeasurement) -> Finished:
-        """Stop the instances' domains, measure, start them again; never raises."""
+        """Stop the instances' domains, measure, start them again; never raises. A server
+        on its tenant's image is measured running, through its guest agent."""
+        if any(i.image_ref is not None for i in instances_of(m)):
+            return self._in_running_guest(m)
         instances = instances_of(m)
         names = [domain_name(i.id) for i in instances]
         try:
@@ -141,6 +150,32 @@ class MeasurementRunner:
                     faults.append(f"domain {name}: {exc}")
             faults += self._start(conn, names)
         return faults
+
+    def _in_running_guest(self, m: AgentMeasurement) -> Finished:
+        """cyclictest through the guest agent: the tenant's system keeps running."""
+        if m.kind != "cyclictest":
+            return Finished(
+                "error",
+                fault=f"{m.kind} with a server on its tenant's image is not supported: only "
+                "cyclictest runs in a tenant's guest (through its guest agent)",
+            )
+        name = domain_name(m.server.id)
+        try:
+            c = _params(CyclictestParamsIn, m)
+            params = CyclictestParams(c.loops, c.interval_us, c.buckets, c.priority)
+            with self.connect() as conn:
+                result = self.measure_running(conn, self.fs, name, params, timeout=self.timeout)
+        except RtkvmError as exc:
+            return Finished("error", fault=f"cyclictest in {m.server.name} failed: {exc}")
+        except Exception as exc:  # a worker thread must report, not die
+            log.exception("measurement %s failed unexpectedly", m.id)
+            return Finished("error", fault=f"cyclictest in {m.server.name} failed: {exc!r}")
+        warnings = list(result.pop("notes", []))
+        if result["accel"] == "tcg":
+            warnings.append(TCG_WARNING)
+        if result["latency"].get("overflowed"):
+            warnings.append("samples overflowed the histogram: no percentiles; raise buckets")
+        return Finished("done", result | {"warnings": warnings})
 
     # -- steps --------------------------------------------------------------------------
 

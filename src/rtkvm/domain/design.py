@@ -70,6 +70,12 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}\Z")
 
 DEFAULT_EMULATOR = "/usr/bin/qemu-system-x86_64"
 
+GUEST_AGENT_CHANNEL = (
+    "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>"
+)
+"""The virtio-serial port qemu-guest-agent listens on (libvirt picks the host socket): how a
+tenant's running guest is measured without a reboot (rtkvm.guest.qga)."""
+
 DISK_DRIVER: tuple[tuple[str, str], ...] = (
     ("cache", "none"),
     ("io", "native"),
@@ -104,6 +110,8 @@ class GuestBoot:
     disk_format: Literal["raw", "qcow2"] = "raw"
     seed: str | None = None
     """A read-only raw disk after the boot disk (vdb): the server's cloud-init seed."""
+    guest_agent: bool = False
+    """Give the guest qemu-guest-agent's channel."""
     serial_log: str | None = None
     """Serial console to this file; None gives a pty."""
     nics: tuple[VhostUserNic, ...] = ()
@@ -375,6 +383,7 @@ def _devices(boot: GuestBoot) -> Devices:
         serials=(CharDevice("serial", console_type, boot.serial_log, None, 0),),
         consoles=(CharDevice("console", console_type, boot.serial_log, "serial", 0),),
         memballoon="none",
+        other=(GUEST_AGENT_CHANNEL,) if boot.guest_agent else (),
     )
 
 

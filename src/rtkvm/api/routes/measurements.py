@@ -6,8 +6,9 @@ over the first network of both (the guest image configures only eth0), on
 the addresses their users gave that NIC unless the request names others. Both
 must be active and, for now, on one host: that host's agent runs the
 measurement. An instance takes part in one queued or running measurement at
-a time. A server that boots its tenant's image is never measured this way
-(the agent would reboot it into rtkvm's probe kernel). A measurement of an
+a time. A server that boots its tenant's image is never rebooted into
+rtkvm's probe: its cyclictest runs through its guest agent, and a round trip
+with it is refused. A measurement of an
 instance on a waived host is allowed and says so (``rt_waiver``). Create,
 list, show, delete (idempotent; a running one stays until its agent
 reports). Must not run anything itself: agents do, through
@@ -66,10 +67,10 @@ def create_measurement(
             )
         _lock(s, server, peer)
         role = "client" if peer is not None else "measured instance"
-        _check_measurable(server, role)
+        _check_measurable(server, role, body.kind)
         network_id: int | None = None
         if peer is not None:
-            _check_measurable(peer, "peer")
+            _check_measurable(peer, "peer", body.kind)
             _check_same_host(s, server, peer)
             network_id = _shared_first_network(s, server, peer, body.network, caller).id
             params = _own_addresses(s, body, params, server, peer)
@@ -229,7 +230,7 @@ def _lock(session: Session, server: Instance, peer: Instance | None) -> None:
     )
 
 
-def _check_measurable(inst: Instance, role: str) -> None:
+def _check_measurable(inst: Instance, role: str, kind: str) -> None:
     if inst.state != "active" or inst.host_id is None:
         raise ApiError(
             409,
@@ -242,12 +243,13 @@ def _check_measurable(inst: Instance, role: str) -> None:
             f"{role} instance {inst.name} ({inst.id}) is {inst.task}: measure it when that is "
             "done (`rtkvm cloud server show` shows no task)",
         )
-    if inst.image_id is not None:
+    if inst.image_id is not None and kind != "cyclictest":
         raise ApiError(
             409,
-            f"{role} instance {inst.name} ({inst.id}) runs its tenant's own image: a "
-            "measurement boots rtkvm's probe kernel in the guest, which would stop the "
-            "tenant's system; measure a probe server (created without --image) on that host",
+            f"{role} instance {inst.name} ({inst.id}) runs its tenant's own image: a round "
+            "trip boots rtkvm's probe kernel with sockperf in the guests, which would stop the "
+            "tenant's system; measure it between probe servers (created without --image) on "
+            "that host. cyclictest runs in a tenant's guest through its guest agent",
         )
 
 
