@@ -11,13 +11,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import libvirt
 import pytest
 
-from rtkvm.agent.images import BaseImages, disk_path, seed_path
+from rtkvm.agent.images import BaseImages, backing_file, disk_path, seed_path
 from rtkvm.agent.names import domain_name, nic_mac
 from rtkvm.api.testing import Cloud, expect
 from rtkvm.errors import GuestError
@@ -165,3 +167,23 @@ def test_a_new_image_server_gets_a_seed_with_its_key_user_data_and_every_nics_ad
     expect(alice.delete(f"/v1/instances/{vm['id']}"), 204)
     assert agent.step().deleted[vm["id"]].state == "deleted"
     assert not seed.exists() and not disk_path(tmp_path, name).exists()
+
+
+def test_a_base_no_disk_uses_is_deleted_a_day_after_its_last_use(tmp_path: Path) -> None:
+    base_dir = tmp_path / "base"
+    base_dir.mkdir()
+    used, unused, fresh = (base_dir / f"{c * 64}.qcow2" for c in "abc")
+    for base in (used, unused, fresh):
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "1M"], check=True)
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(used),
+         str(tmp_path / "rtkvm-x.disk.qcow2")],
+        check=True,
+    )  # fmt: skip
+    day_ago = time.time() - 86401
+    for base in (used, unused):
+        os.utime(base, (day_ago, day_ago))
+    assert backing_file(tmp_path / "rtkvm-x.disk.qcow2") == str(used)
+    images = BaseImages(base_dir, lambda _id, _dest: None)
+    assert images.prune(tmp_path) == [unused]
+    assert used.exists() and fresh.exists() and not unused.exists()

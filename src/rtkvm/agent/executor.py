@@ -254,9 +254,18 @@ class Executor:
                 remove_overlay(seed_path(self.boot.guest_dir, name))
             except RtkvmError as exc:
                 problems.append(str(exc))
+            self.prune_bases()
         if problems:
             return Outcome("error", "; ".join(problems))
         return Outcome("deleted")
+
+    def prune_bases(self) -> None:
+        """Delete image bases no disk uses and nobody used for a day (never fatal)."""
+        if self.boot.images is not None:
+            try:
+                self.boot.images.prune(self.boot.guest_dir)
+            except OSError as exc:
+                log.warning("pruning image bases failed: %s", exc)
 
     def _disk(self, inst: AgentInstance) -> None:
         """Make the server's seed (at its first build) and its copy-on-write disk over its

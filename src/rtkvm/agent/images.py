@@ -12,11 +12,22 @@ overlays (rtkvm.guest.disk does) or decide which server gets which image.
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import struct
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from rtkvm.errors import GuestError, HostWriteError
 from rtkvm.wire.images import ImageRef
+
+log = logging.getLogger("rtkvm.agent.images")
+
+KEEP_UNUSED_S = 86400.0
+"""How long a base no disk uses is kept for the next server of that image (Nova's
+remove_unused_original_minimum_age_seconds is the same day)."""
+QCOW2_MAGIC = b"QFI\xfb"
 
 ImageFetch = Callable[[str, Path], None]
 """Fetch image ID's data into a file (the agent's client asks the API for it)."""
@@ -54,6 +65,7 @@ class BaseImages:
         """The base of ``ref`` on this host, fetched and checked when missing."""
         final = self.path(ref)
         if final.is_file() and final.stat().st_size == ref.size_bytes:
+            os.utime(final)  # used now: kept KEEP_UNUSED_S from here
             return final
         try:
             self.root.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -79,3 +91,37 @@ class BaseImages:
         finally:
             partial.unlink(missing_ok=True)
         return final
+
+    def prune(self, guest_dir: Path, *, keep_s: float = KEEP_UNUSED_S) -> list[Path]:
+        """Delete the bases no disk in ``guest_dir`` is made over and none used for
+        ``keep_s`` seconds; returns what was deleted."""
+        if not self.root.is_dir():
+            return []
+        used = {backing_file(disk) for disk in guest_dir.glob("*.disk.qcow2")}
+        gone: list[Path] = []
+        now = time.time()
+        for base in self.root.iterdir():
+            if base.name.endswith(".part") or str(base) in used:
+                continue
+            if now - base.stat().st_mtime < keep_s:
+                continue
+            base.unlink(missing_ok=True)
+            log.info("deleted the image base %s: no disk uses it", base.name)
+            gone.append(base)
+        return gone
+
+
+def backing_file(overlay: Path) -> str | None:
+    """The backing file a qcow2 names in its header (read without qemu-img), or None."""
+    try:
+        with overlay.open("rb") as data:
+            header = data.read(20)
+            if len(header) < 20 or header[:4] != QCOW2_MAGIC:
+                return None
+            offset, size = struct.unpack(">QI", header[8:20])
+            if not offset or not 0 < size <= 1023:
+                return None
+            data.seek(offset)
+            return data.read(size).decode("utf-8", "replace")
+    except OSError:
+        return None

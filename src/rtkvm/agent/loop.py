@@ -370,6 +370,7 @@ class Agent:
         for inst in found.vanished:
             self.report(inst, Outcome("error", vanished_fault(inst)))
             log.warning("instance %s: its domain vanished; reported as error", inst.id)
+        self.executor.prune_bases()
         self.unknown = self.explain(found)
         for v in self.unknown:
             log.warning(

@@ -35,6 +35,7 @@ from rtkvm.domain.audit import AuditHost
 from rtkvm.domain.design import HostQuirks
 from rtkvm.guest import lifecycle
 from rtkvm.guest.create import Image
+from rtkvm.guest.events import LifecycleWatch
 from rtkvm.guest.hypervisor import LibvirtHypervisor
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import read_topology
@@ -182,6 +183,25 @@ def agent(
         node.run(once=True)
         return
     stopping = threading.Event()  # SIGTERM/SIGINT end the loop between two steps
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    node.run(interval=interval, stop=stopping.is_set, sleep=stopping.wait)
+    woken = threading.Event()  # a domain changed state, or the agent must stop: step now
+
+    def halt(*_: object) -> None:
+        stopping.set()
+        woken.set()
+
+    def nap(seconds: float) -> None:
+        woken.wait(seconds)
+        woken.clear()
+
+    def on_event(domain: str, event: str) -> None:
+        logging.getLogger("rtkvm.agent").info("libvirt: %s %s", domain, event)
+        woken.set()
+
+    signal.signal(signal.SIGTERM, halt)
+    signal.signal(signal.SIGINT, halt)
+    watch = LifecycleWatch(uri, on_event)
+    watch.start()  # a guest that powers itself off shows at once, not at the next poll
+    try:
+        node.run(interval=interval, stop=stopping.is_set, sleep=nap)
+    finally:
+        watch.stop()

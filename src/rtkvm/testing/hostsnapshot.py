@@ -66,10 +66,14 @@ CONFIG_GLOBS = (
     "/etc/modprobe.d/*",
     "/etc/kernel/cmdline",
 )
-KERNEL_REBOUND = "kworker/"
-"""Workqueue workers and rescuers: the kernel sets their CPUs from the workqueue cpumask
-when they next run, so after a restored mask a rescuer may show the old CPUs for a while.
-Their policy is still compared; their CPUs are the kernel's business."""
+KERNEL_REBOUND = ("kworker/", "irq/")
+"""Threads whose CPUs the kernel sets, not rtkvm. Workqueue workers and rescuers take the
+workqueue cpumask when they next run, so after a restored mask a rescuer may show the old
+CPUs for a while. An IRQ thread takes its IRQ's affinity (the requested or the effective
+mask, by kernel version and interrupt controller) when that affinity is written: after a
+rollback it may show the mask where it showed one CPU before, though the IRQ's
+smp_affinity (a knob, compared exactly) is restored. Their policy is still compared; their
+CPUs are the kernel's business."""
 TASK_FILES = frozenset({"cgroup.procs", "tasks", "cgroup.threads"})
 VOLATILE_CGROUP_FILES = ("cpuacct.usage*", "*.pressure", "memory.*max_usage_in_bytes", "*.failcnt")
 """Writable cgroup files that are counters (written to reset or to add a trigger)."""
