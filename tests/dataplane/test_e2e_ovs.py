@@ -124,8 +124,14 @@ def test_ovs_dpdk_blue_red(peers: dict[str, NetnsPeer]) -> None:
             assert str(p.socket.parent) == str(base / "vhost") and p.mode == "server", guest
         blue_ports = ovs.vsctl("list-ports", "rt-physblue").split()
         red_ports = ovs.vsctl("list-ports", "rt-physred").split()
-        assert sorted(blue_ports) == sorted([peers["blue"].host_if, "vhu-g1-0", "vhu-g2-0"])
-        assert sorted(red_ports) == [peers["red"].host_if, "vhu-g3-0"]
+        # each uplink is a DPDK port (af_packet on the veth's host end) that a PMD polls
+        assert sorted(blue_ports) == ["up-physblue", "vhu-g1-0", "vhu-g2-0"]
+        assert sorted(red_ports) == ["up-physred", "vhu-g3-0"]
+        assert ovs.vsctl("get", "Interface", "up-physblue", "type").strip() == "dpdk"
+        devargs = ovs.vsctl("get", "Interface", "up-physblue", "options:dpdk-devargs")
+        assert f"iface={peers['blue'].host_if}" in devargs
+        rxq = ovs.appctl("ovs-vswitchd", "dpif-netdev/pmd-rxq-show")
+        assert "port: up-physblue" in rxq and "port: up-physred" in rxq, rxq
         kind = ovs.vsctl("get", "Interface", "vhu-g1-0", "type").strip()
         assert kind == "dpdkvhostuserclient"
         # No mempool failure: the ring mempool driver is present (dataplane.toml).
@@ -148,7 +154,8 @@ def test_ovs_dpdk_blue_red(peers: dict[str, NetnsPeer]) -> None:
             f"{pmds[0].policy}/{pmds[0].rt_priority}; {len(threads) - 1} others on CPU 0"
         )
 
-        # Traffic through the switch: a second blue peer on a test-only system port.
+        # Traffic through the switch and the polled uplink: a second blue peer on a
+        # test-only system port reaches the blue peer behind the af_packet uplink.
         ovs.vsctl("add-port", "rt-physblue", peers["blue2"].host_if)
         blue2, blue, red = peers["blue2"], peers["blue"], peers["red"]
         _wait_ping(blue2, blue.ip)
@@ -173,7 +180,7 @@ def test_ovs_dpdk_blue_red(peers: dict[str, NetnsPeer]) -> None:
         red2, red3 = peers["red2"], peers["red3"]
         for peer in (red2, red3):
             ovs.vsctl("add-port", "rt-physred", peer.host_if, f"tag={RED_VLAN}")
-        assert ovs.vsctl("get", "Port", red.host_if, "trunks").strip() == f"[{RED_VLAN}]"
+        assert ovs.vsctl("get", "Port", "up-physred", "trunks").strip() == f"[{RED_VLAN}]"
         _wait_ping(red2, red3.ip)
 
         # Isolation (all peers share one IP subnet): red cannot reach blue nor blue red, and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import PurePosixPath
 
 import pytest
@@ -10,6 +11,7 @@ from rtkvm.cpuset import CpuSet
 from rtkvm.dataplane.layout import (
     DataplaneCpus,
     GuestNic,
+    UplinkPort,
     bridge_args,
     compute_layout,
     other_config_args,
@@ -130,12 +132,17 @@ def test_bridges_ports_and_vlans() -> None:
     assert ports["vhu-g3-1"].bridge == "rt-phys2" and ports["vhu-g3-1"].tag is None
     assert ports["vhu-g3-1"].socket == PurePosixPath("/run/rtkvm/vhost/g3.1.sock")
 
+    # the uplink is a DPDK port a PMD polls: af_packet on the kernel interface
     assert bridge_args(by_name["rt-phys1"]) == [
         "--may-exist", "add-br", "rt-phys1", "--", "set", "Bridge", "rt-phys1",
         "datapath_type=netdev", "fail_mode=standalone",
-        "--", "--may-exist", "add-port", "rt-phys1", "ens1f0",
-        "--", "set", "Port", "ens1f0", "vlan_mode=trunk", "trunks=100,200",
+        "--", "--may-exist", "add-port", "rt-phys1", "up-phys1",
+        "--", "set", "Interface", "up-phys1", "type=dpdk",
+        "options:dpdk-devargs=\"net_af_packet_phys1,iface=ens1f0\"",
+        "--", "set", "Port", "up-phys1", "vlan_mode=trunk", "trunks=100,200",
     ]  # fmt: skip
+    old = dataclasses.replace(by_name["rt-phys2"], uplink=UplinkPort("ens2f0"))
+    assert bridge_args(old)[-4:] == ["--may-exist", "add-port", "rt-phys2", "ens2f0"]
     assert port_args(ports["vhu-g1-0"]) == [
         "--may-exist", "add-port", "rt-phys1", "vhu-g1-0",
         "--", "set", "Interface", "vhu-g1-0", "type=dpdkvhostuserclient",

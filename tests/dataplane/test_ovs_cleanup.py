@@ -39,7 +39,8 @@ def test_failed_start_restores_hugepages(tmp_path: Path) -> None:
     root = tmp_path / "root"
     for path in vars(SETTINGS.binaries).values():
         write_host_file(root, path, "")
-    write_host_file(root, f"{SETTINGS.drivers_dir}/librte_mempool_ring.so.23", "")
+    for driver in SETTINGS.required_drivers:
+        write_host_file(root, f"{SETTINGS.drivers_dir}/{driver.file}", "")
     write_host_file(root, "/proc/sys/kernel/sched_rt_runtime_us", "950000\n")
     write_host_file(root, "/proc/sys/kernel/sched_rt_period_us", "1000000\n")
     write_host_file(root, "/proc/self/cgroup", "1:cpu:/\n")

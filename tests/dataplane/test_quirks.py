@@ -17,7 +17,8 @@ SETTINGS = load_settings()
 def _host(root: Path, *, runtime: str = "950000", budget: str = "950000") -> HostFS:
     for path in vars(SETTINGS.binaries).values():
         write_host_file(root, path, "")
-    write_host_file(root, f"{SETTINGS.drivers_dir}/librte_mempool_ring.so.23", "")
+    for driver in SETTINGS.required_drivers:
+        write_host_file(root, f"{SETTINGS.drivers_dir}/{driver.file}", "")
     write_host_file(root, "/proc/sys/kernel/sched_rt_runtime_us", runtime + "\n")
     write_host_file(root, "/proc/sys/kernel/sched_rt_period_us", "1000000\n")
     write_host_file(root, "/proc/self/cgroup", "4:memory:/x\n1:cpu,cpuacct:/rtkvm\n0::/\n")

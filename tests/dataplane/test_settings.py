@@ -15,7 +15,14 @@ def test_shipped_settings() -> None:
     keys = {e.key for e in s.other_config}
     assert {"dpdk-init", "pmd-cpu-mask", "dpdk-lcore-mask", "dpdk-socket-mem"} <= keys
     assert all(e.why.strip() for e in s.other_config)
-    assert [d.package for d in s.required_drivers] == ["librte-mempool-ring23"]
+    assert [d.package for d in s.required_drivers] == [
+        "librte-mempool-ring23",
+        "librte-net-af-packet23",
+    ]
+    assert (s.uplink_port, s.uplink_devargs.split(",")[0]) == (
+        "up-{physnet}",
+        "net_af_packet_{physnet}",
+    )
 
 
 def _shipped_with(old: str, new: str) -> str:

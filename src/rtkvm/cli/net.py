@@ -139,8 +139,13 @@ def plan_cmd(root: str, fmt: str, **kw: Any) -> None:
     click.echo(f"hugepages per NUMA node: {lay.hugepages}")
     for b in lay.bridges:
         trunk = f" trunks={','.join(map(str, b.uplink.trunks))}" if b.uplink.trunks else ""
+        polled = (
+            f"polled: port {b.uplink.port_name}, DPDK af_packet on {b.uplink.interface}"
+            if b.uplink.devargs
+            else f"kernel port {b.uplink.interface}, not polled"
+        )
         click.echo(
-            f"bridge {b.name} (netdev): uplink {b.uplink.interface}{trunk}; "
+            f"bridge {b.name} (netdev): uplink {b.uplink.interface} ({polled}){trunk}; "
             f"networks {', '.join(b.networks)}"
         )
     for name, why in result.availability.unavailable.items():
@@ -196,10 +201,12 @@ def up_cmd(rundir: Path, **kw: Any) -> None:
         f"OVS-DPDK up in {info.seconds:.2f} s (IOVA {info.iova_mode}); bridges: "
         + ", ".join(b.name for b in result.layout.bridges)
     )
-    click.echo(
-        "PMD threads appear with the first vhost-user port: `rtkvm net plug` sets "
-        "and `rtkvm net status` verifies their priority"
-    )
+    polled = [b.uplink.port_name for b in result.layout.bridges if b.uplink.devargs]
+    if polled:
+        click.echo(
+            f"uplinks polled by the PMD threads (DPDK af_packet): {', '.join(polled)}; "
+            "`rtkvm net status` verifies their CPUs and priority"
+        )
 
 
 @net.command("plug")

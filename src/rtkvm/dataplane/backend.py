@@ -24,6 +24,7 @@ from rtkvm.dataplane.layout import GuestNic, SwitchLayout, VhostPort, port_for
 from rtkvm.dataplane.names import parse_port_name
 from rtkvm.dataplane.ovs import OvsDpdk
 from rtkvm.dataplane.quirks import rt_throttling
+from rtkvm.dataplane.rxq import check_uplinks
 from rtkvm.dataplane.stack import save_layout
 from rtkvm.dataplane.threads import check_threads
 from rtkvm.errors import DataplaneError
@@ -181,7 +182,7 @@ class OvsDpdkBackend:
         if vlan is not None and trunks and vlan not in trunks:
             trunks = tuple(sorted((*trunks, vlan)))
             self.ovs.vsctl(
-                "set", "Port", bridge.uplink.interface, f"trunks={','.join(map(str, trunks))}"
+                "set", "Port", bridge.uplink.port_name, f"trunks={','.join(map(str, trunks))}"
             )
         grown = dataclasses.replace(
             bridge,
@@ -221,7 +222,7 @@ class OvsDpdkBackend:
         ):
             trunks = tuple(t for t in trunks if t != vlan)
             self.ovs.vsctl(
-                "set", "Port", bridge.uplink.interface, f"trunks={','.join(map(str, trunks))}"
+                "set", "Port", bridge.uplink.port_name, f"trunks={','.join(map(str, trunks))}"
             )
         shrunk = dataclasses.replace(
             bridge,
@@ -261,7 +262,8 @@ class OvsDpdkBackend:
         return removed
 
     def verify(self) -> Report:
-        """PMD threads on the dataplane CPUs with the chosen priority, the rest on housekeeping.
+        """PMD threads on the dataplane CPUs with the chosen priority, the rest on housekeeping;
+        each bridge's uplink polled by one of those PMDs.
 
         With a real-time PMD policy, RT throttling is checked too: it is what keeps a
         FIFO poll loop from starving its CPU's normal tasks completely.
@@ -274,7 +276,8 @@ class OvsDpdkBackend:
             policy=s.pmd_policy,
             priority=s.pmd_priority,
         )
-        if s.pmd_policy == "other":
-            return report
-        extra = (rt_throttling(self.ovs.fs),)
+        rxq = self.ovs.appctl("ovs-vswitchd", "dpif-netdev/pmd-rxq-show")
+        extra = tuple(check_uplinks(rxq, self.layout.bridges, self.layout.cpus.pmd))
+        if s.pmd_policy != "other":
+            extra += (rt_throttling(self.ovs.fs),)
         return dataclasses.replace(report, findings=report.findings + extra)

@@ -94,6 +94,28 @@ class UplinkPort:
     interface: str
     trunks: tuple[int, ...] = ()
     """VLANs carried (vlan_mode=trunk); empty for the one untagged network of the label."""
+    port: str = ""
+    """The OVS port (type=dpdk) that a PMD polls; '' in a layout saved before uplinks were
+    polled: the kernel interface itself is then the port."""
+    devargs: str = ""
+    """dpdk-devargs: DPDK's af_packet driver on the kernel interface."""
+
+    @property
+    def port_name(self) -> str:
+        return self.port or self.interface
+
+
+def uplink_port(
+    settings: DataplaneSettings, physnet: str, interface: str, trunks: tuple[int, ...]
+) -> UplinkPort:
+    """The polled uplink of a physical network (port and devargs from the data)."""
+    values = {"physnet": physnet, "interface": interface}
+    return UplinkPort(
+        interface,
+        trunks,
+        settings.uplink_port.format(**values),
+        settings.uplink_devargs.format(**values),
+    )
 
 
 @dataclass(frozen=True)
@@ -188,7 +210,7 @@ def compute_layout(
             Bridge(
                 bridge_name(physnet),
                 physnet,
-                UplinkPort(uplink.interface, trunks),
+                uplink_port(settings, physnet, uplink.interface, trunks),
                 tuple(n.name for n in on_label),
             )
         )
@@ -229,13 +251,18 @@ def other_config_args(other_config: Mapping[str, str]) -> list[str]:
 
 
 def bridge_args(bridge: Bridge) -> list[str]:
-    """Create the netdev bridge and attach its uplink (a system interface)."""
+    """Create the netdev bridge and attach its uplink: a DPDK port a PMD polls (af_packet
+    on the kernel interface), or the kernel interface itself in an old saved layout."""
+    up = bridge.uplink
     args = ["--may-exist", "add-br", bridge.name, "--", "set", "Bridge", bridge.name]
     args += ["datapath_type=netdev", "fail_mode=standalone"]
-    args += ["--", "--may-exist", "add-port", bridge.name, bridge.uplink.interface]
-    if bridge.uplink.trunks:
-        trunks = ",".join(str(v) for v in bridge.uplink.trunks)
-        args += ["--", "set", "Port", bridge.uplink.interface, "vlan_mode=trunk"]
+    args += ["--", "--may-exist", "add-port", bridge.name, up.port_name]
+    if up.devargs:
+        args += ["--", "set", "Interface", up.port_name, "type=dpdk"]
+        args += [f"options:dpdk-devargs={_quote(up.devargs)}"]
+    if up.trunks:
+        trunks = ",".join(str(v) for v in up.trunks)
+        args += ["--", "set", "Port", up.port_name, "vlan_mode=trunk"]
         args += [f"trunks={trunks}"]
     return args
 

@@ -172,6 +172,8 @@ class OvsDpdk:
         problems = diagnose_log(log)
         if problems:
             raise DataplaneError("OVS-DPDK started but is not usable: " + "; ".join(problems))
+        if any(b.uplink.devargs for b in layout.bridges):
+            self.apply_pmd_sched()  # the polled uplinks made the PMD threads: RT from now
         return StartInfo(round(seconds, 3), iova_mode(log), layout.cpus.warnings)
 
     def _start_vswitchd(

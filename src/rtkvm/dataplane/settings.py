@@ -1,8 +1,9 @@
 """Load the data plane's knowledge (src/rtkvm/data/dataplane.toml) into frozen values.
 
 This module only parses and validates the TOML: which binaries, which DPDK
-drivers must be present, hugepage sizes, the PMD scheduling choice and the
-OVS other_config entries with their reasons. It must not compute masks, read
+drivers must be present, hugepage sizes, the PMD scheduling choice, the
+polled uplink's port and devargs, and the OVS other_config entries with
+their reasons. It must not compute masks, read
 the host or start anything.
 """
 
@@ -55,6 +56,11 @@ class DataplaneSettings:
     pmd_priority: int
     pmd_why: str
     other_config: tuple[OtherConfig, ...]
+    uplink_port: str = "up-{physnet}"
+    """The uplink's OVS port name; {physnet}."""
+    uplink_devargs: str = "net_af_packet_{physnet},iface={interface}"
+    """dpdk-devargs of the uplink port; {physnet}, {interface}."""
+    uplink_why: str = ""
 
     @property
     def hugepages_per_node(self) -> int:
@@ -111,4 +117,7 @@ def _build(data: dict[str, Any]) -> DataplaneSettings:
         pmd_priority=priority,
         pmd_why=str(pmd["why"]),
         other_config=tuple(entries),
+        uplink_port=str(data["uplink"]["port"]),
+        uplink_devargs=str(data["uplink"]["devargs"]),
+        uplink_why=str(data["uplink"]["why"]),
     )

@@ -96,6 +96,8 @@ def layout_to_dict(layout: SwitchLayout) -> dict[str, Any]:
                 "physnet": b.physnet,
                 "uplink": b.uplink.interface,
                 "trunks": list(b.uplink.trunks),
+                "uplink_port": b.uplink.port,
+                "uplink_devargs": b.uplink.devargs,
                 "networks": list(b.networks),
             }
             for b in layout.bridges
@@ -123,7 +125,12 @@ def layout_from_dict(data: dict[str, Any]) -> SwitchLayout:
         Bridge(
             b["name"],
             b["physnet"],
-            UplinkPort(b["uplink"], tuple(b["trunks"])),
+            UplinkPort(
+                b["uplink"],
+                tuple(b["trunks"]),
+                b.get("uplink_port", ""),
+                b.get("uplink_devargs", ""),
+            ),
             tuple(b["networks"]),
         )
         for b in data["bridges"]

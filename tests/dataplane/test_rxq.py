@@ -1,0 +1,47 @@
+"""Which PMD polls the uplinks: pmd-rxq-show as OVS 3.1 prints it, judged per bridge."""
+
+from __future__ import annotations
+
+from rtkvm.cpuset import CpuSet
+from rtkvm.dataplane.layout import Bridge, UplinkPort
+from rtkvm.dataplane.rxq import check_uplinks, parse_rxq
+from rtkvm.findings import Status
+
+RXQ = """Displaying last 60 seconds pmd usage %
+pmd thread numa_id 0 core_id 1:
+  isolated : false
+  port: up-physblue       queue-id:  0 (enabled)   pmd usage:  0 %
+  port: vhu-abc-0         queue-id:  0 (enabled)   pmd usage: NOT AVAIL
+  overhead: NOT AVAIL
+pmd thread numa_id 1 core_id 9:
+  isolated : false
+  port: up-physred        queue-id:  0 (enabled)   pmd usage:  0 %
+"""
+
+
+def _bridge(physnet: str, port: str = "", devargs: str = "x") -> Bridge:
+    uplink = UplinkPort(f"eth-{physnet}", (), port or f"up-{physnet}", devargs)
+    return Bridge(f"rt-{physnet}", physnet, uplink, ("n",))
+
+
+def test_ports_are_found_on_their_pmds() -> None:
+    assert parse_rxq(RXQ) == {"up-physblue": {1}, "vhu-abc-0": {1}, "up-physred": {9}}
+
+
+def test_an_uplink_is_polled_only_by_a_pmd_on_the_data_plane_cpus() -> None:
+    found = {
+        f.id: f
+        for f in check_uplinks(
+            RXQ,
+            [_bridge("physblue"), _bridge("physred"), _bridge("physgreen"),
+             _bridge("physold", port="", devargs="")],
+            CpuSet([1]),
+        )
+    }  # fmt: skip
+    assert found["dataplane.uplink.physblue"].status == Status.PASS
+    assert "polled by the PMD on CPU 1" in found["dataplane.uplink.physblue"].message
+    assert found["dataplane.uplink.physred"].status == Status.FAIL  # core 9 is not ours
+    assert found["dataplane.uplink.physgreen"].status == Status.FAIL  # no PMD at all
+    assert "no PMD" in found["dataplane.uplink.physgreen"].message
+    old = found["dataplane.uplink.physold"]
+    assert old.status == Status.FAIL and "kernel port" in old.message
