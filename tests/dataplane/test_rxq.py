@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from rtkvm.cpuset import CpuSet
+from rtkvm.dataplane.backend import uplink_kind
 from rtkvm.dataplane.layout import Bridge, UplinkPort
 from rtkvm.dataplane.rxq import check_uplinks, parse_rxq
 from rtkvm.findings import Status
+from rtkvm.wire.node import DataplaneDoc
 
 RXQ = """Displaying last 60 seconds pmd usage %
 pmd thread numa_id 0 core_id 1:
@@ -45,3 +47,11 @@ def test_an_uplink_is_polled_only_by_a_pmd_on_the_data_plane_cpus() -> None:
     assert "no PMD" in found["dataplane.uplink.physgreen"].message
     old = found["dataplane.uplink.physold"]
     assert old.status == Status.FAIL and "kernel port" in old.message
+
+
+def test_the_host_says_what_each_uplink_is() -> None:
+    polled = UplinkPort("ens1f0", (), "up-phys1", "net_af_packet_phys1,iface=ens1f0")
+    assert uplink_kind(polled) == "polled: DPDK af_packet on ens1f0 (port up-phys1)"
+    assert uplink_kind(UplinkPort("ens1f0")).startswith("kernel port ens1f0: not polled")
+    doc = DataplaneDoc(backend="ovs-dpdk", vif_type="vhostuser", uplinks={"phys1": "x" * 256})
+    assert doc.uplinks == {"phys1": "x" * 256}

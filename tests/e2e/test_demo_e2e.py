@@ -214,6 +214,8 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     [host] = json.loads((demo_dir / "reboot-hosts.json").read_text())
     assert (host["status"], host["dataplane_state"]) == ("up", "ready"), host
     assert "physblue" in host["physnets"], host
+    # blue's uplink is polled by a PMD (DPDK af_packet on the veth to the peer)
+    assert host["dataplane"]["uplinks"]["physblue"].startswith("polled: DPDK af_packet"), host
     for name in ("demo-1", "demo-plain"):
         back = json.loads((demo_dir / f"reboot-{name}.json").read_text())
         assert (back["state"], back["task"]) == ("active", None), back

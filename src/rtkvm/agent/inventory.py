@@ -66,6 +66,7 @@ def describe(switch: DataPlane | None) -> tuple[str, DataplaneDoc | None]:
         pmd_sched=caps.pmd_sched,
         shared_with_rt_vcpus=caps.shared_with_rt_vcpus,
         physnets=list(caps.physnets),
+        uplinks=dict(caps.uplinks),
     )
     return "ready", doc
 

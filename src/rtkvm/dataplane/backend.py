@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Protocol
 
-from rtkvm.dataplane.layout import GuestNic, SwitchLayout, VhostPort, port_for
+from rtkvm.dataplane.layout import (
+    Bridge,
+    GuestNic,
+    SwitchLayout,
+    UplinkPort,
+    VhostPort,
+    port_for,
+)
 from rtkvm.dataplane.names import parse_port_name
 from rtkvm.dataplane.ovs import OvsDpdk
 from rtkvm.dataplane.quirks import rt_throttling
@@ -44,6 +51,19 @@ class Capabilities:
     physnets: tuple[str, ...] = ()
     """Physical networks the switch has a bridge (and an uplink) for: it can carry any
     network on them."""
+    uplinks: tuple[tuple[str, str], ...] = ()
+    """(physnet, what its uplink is): polled by a PMD, or a kernel port (not polled)."""
+
+
+def uplink_kind(up: UplinkPort) -> str:
+    """What an uplink is, for the host's description and the doctor's readers."""
+    if up.devargs:
+        return f"polled: DPDK af_packet on {up.interface} (port {up.port_name})"
+    return f"kernel port {up.interface}: not polled (ovs-vswitchd's main thread)"
+
+
+def _physnet(bridge: Bridge) -> str:
+    return bridge.physnet
 
 
 @dataclass(frozen=True)
@@ -114,6 +134,10 @@ class OvsDpdkBackend:
             pmd_sched=f"{s.pmd_policy}/{s.pmd_priority}",
             shared_with_rt_vcpus=self.layout.cpus.shared_with_rt,
             physnets=tuple(sorted({b.physnet for b in self.layout.bridges})),
+            uplinks=tuple(
+                (b.physnet, uplink_kind(b.uplink))
+                for b in sorted(self.layout.bridges, key=_physnet)
+            ),
         )
 
     def plug(self, nic: GuestNic) -> PluggedNic:

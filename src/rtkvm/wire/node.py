@@ -10,7 +10,7 @@ touch the database or the host.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +43,11 @@ class DataplaneDoc(BaseModel):
     """The polling CPUs are also RT vCPU CPUs (a small host): latency suffers."""
     physnets: list[str] = Field(default_factory=list, max_length=256)
     """Physical networks the switch has a bridge for: it carries any network on them."""
+    uplinks: dict[str, Annotated[str, Field(max_length=256)]] = Field(
+        default_factory=dict, max_length=256
+    )
+    """Physical network -> what its uplink is: ``polled: DPDK af_packet on IFACE`` (a PMD
+    polls it) or ``kernel port IFACE: not polled``."""
 
 
 Engine = Literal["rtkvm", "openstack"]
