@@ -187,3 +187,19 @@ def test_a_base_no_disk_uses_is_deleted_a_day_after_its_last_use(tmp_path: Path)
     images = BaseImages(base_dir, lambda _id, _dest: None)
     assert images.prune(tmp_path) == [unused]
     assert used.exists() and fresh.exists() and not unused.exists()
+
+
+def test_a_base_that_would_fill_the_disk_is_not_fetched(tmp_path: Path) -> None:
+    fetched: list[str] = []
+    huge = ImageRef(
+        id="9de1a7a4-125a-4ce6-9c8f-58e3e79f7d39",
+        name="huge",
+        disk_format="qcow2",
+        size_bytes=1 << 60,
+        virtual_size_bytes=1 << 60,
+        sha256="0" * 64,
+    )
+    images = BaseImages(tmp_path / "base", lambda image_id, _dest: fetched.append(image_id))
+    with pytest.raises(GuestError, match="free space on this host"):
+        images.ensure(huge)
+    assert fetched == []

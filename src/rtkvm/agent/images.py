@@ -2,11 +2,13 @@
 
 :class:`BaseImages` keeps each image as ``SHA256.FORMAT`` under the base
 directory: fetched through the control plane's port (:data:`ImageFetch`)
-into a partial file, checked against the size and sha256 the API recorded
-(a mismatch is an error, and nothing is kept), then made read-only and put
-in place. A base already there is used as it is: its name is its content.
-:func:`disk_path` and :func:`seed_path` name a server's overlay and seed. This module must not make
-overlays (rtkvm.guest.disk does) or decide which server gets which image.
+into a partial file (refused when the file system would keep less than
+:data:`RESERVE_BYTES` free), checked against the size and sha256 the API
+recorded (a mismatch is an error, and nothing is kept), then made read-only
+and put in place. A base already there is used as it is: its name is its
+content. :func:`disk_path` and :func:`seed_path` name a server's overlay and
+seed. This module must not make overlays (rtkvm.guest.disk does) or decide
+which server gets which image.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import struct
 import time
 from collections.abc import Callable
@@ -24,6 +27,9 @@ from rtkvm.wire.images import ImageRef
 
 log = logging.getLogger("rtkvm.agent.images")
 
+RESERVE_BYTES = 1 << 30
+"""Space left free on the guest directory's file system after a base is fetched: the
+servers' copy-on-write disks grow into it."""
 KEEP_UNUSED_S = 86400.0
 """How long a base no disk uses is kept for the next server of that image (Nova's
 remove_unused_original_minimum_age_seconds is the same day)."""
@@ -72,6 +78,13 @@ class BaseImages:
         except OSError as exc:
             raise HostWriteError(str(self.root), exc.strerror or str(exc)) from None
         partial = final.with_name(final.name + ".part")
+        free = shutil.disk_usage(self.root).free
+        if free < ref.size_bytes + RESERVE_BYTES:
+            raise GuestError(
+                f"image {ref.name} needs {ref.size_bytes} bytes in {self.root} and "
+                f"{RESERVE_BYTES} to spare for disks, but its file system has {free} free: "
+                "free space on this host (deleted servers' bases go a day after their last use)"
+            )
         try:
             self.fetch(ref.id, partial)
             size = partial.stat().st_size
