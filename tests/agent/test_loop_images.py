@@ -65,7 +65,11 @@ def test_a_server_boots_its_own_disk_over_a_base_fetched_once(
     body = {"flavor": "rt2", "image": "deb", "disk_gb": 2}
     one = expect(alice.post("/v1/instances", json={"name": "one", **body}), 201)
     two = expect(alice.post("/v1/instances", json={"name": "two", **body}), 201)
-    agent.step()
+    first = agent.step()  # the base is fetched in the background: the loop goes on
+    assert sorted(first.waiting) == sorted([one["id"], two["id"]]) and not first.created
+    assert agent.executor.boot.images is not None
+    agent.executor.boot.images.wait(30)
+    assert sorted(agent.step().created) == sorted([one["id"], two["id"]])
     for vm in (one, two):
         assert expect(alice.get(f"/v1/instances/{vm['id']}"), 200)["state"] == "active"
 
@@ -142,6 +146,9 @@ def test_a_new_image_server_gets_a_seed_with_its_key_user_data_and_every_nics_ad
         "networks": [{"network": "blue", "address": "192.0.2.10/24"}],
     }
     vm = expect(alice.post("/v1/instances", json=body), 201)
+    assert agent.step().waiting == [vm["id"]]
+    assert agent.executor.boot.images is not None
+    agent.executor.boot.images.wait(30)
     assert agent.step().created[vm["id"]].state == "active"
     name = domain_name(vm["id"])
     seed = seed_path(tmp_path, name)

@@ -184,13 +184,16 @@ class Executor:
         )
         return design.xml
 
-    def create(self, inst: AgentInstance) -> Outcome:
-        """Plug, design, define and start (the guest builder); on failure say why."""
+    def create(self, inst: AgentInstance, *, wait: bool = False) -> Outcome | None:
+        """Plug, design, define and start (the guest builder); on failure say why. None:
+        not yet, its image's base is still being fetched in the background (``wait``:
+        fetch it now instead)."""
         existing = self._domain(inst.id)
         if existing is not None:
             return self.adopt(inst, existing)
         try:
-            self._disk(inst)
+            if not self._disk(inst, wait=wait):
+                return None
             nics = self._nics(inst)
             self.builder.build(
                 nics,
@@ -219,7 +222,9 @@ class Executor:
         whose domain vanished)."""
         existing = self._domain(inst.id)
         if existing is None:
-            return self.create(inst)
+            built = self.create(inst, wait=True)
+            assert built is not None  # wait=True fetched the base or raised
+            return built
         return self.adopt(inst, existing)
 
     def console(self, inst: AgentInstance) -> ConsoleUpload:
@@ -267,27 +272,31 @@ class Executor:
             except OSError as exc:
                 log.warning("pruning image bases failed: %s", exc)
 
-    def _disk(self, inst: AgentInstance) -> None:
+    def _disk(self, inst: AgentInstance, *, wait: bool) -> bool:
         """Make the server's seed (at its first build) and its copy-on-write disk over its
-        image's base, unless it has them (a rebuilt domain keeps what its guest wrote)."""
+        image's base, unless it has them (a rebuilt domain keeps what its guest wrote);
+        False while the base is still being fetched."""
         ref = inst.image_ref
         if ref is None:
-            return
+            return True
         disk = disk_path(self.boot.guest_dir, domain_name(inst.id))
         seed = seed_path(self.boot.guest_dir, domain_name(inst.id))
-        if inst.seed is not None and not seed.exists():
-            make_seed(seed, seed_files(inst, inst.seed))
         if disk.exists():
-            return
+            return True
         if self.boot.images is None:
             raise InputError(
                 f"server {inst.name} boots image {ref.name} but this agent was started "
                 "without a directory for image bases: run `rtkvm agent` (it keeps them under "
                 "its guest directory)"
             )
-        base = self.boot.images.ensure(ref)
+        base = self.boot.images.ensure(ref) if wait else self.boot.images.prepare(ref)
+        if base is None:
+            return False
+        if inst.seed is not None and not seed.exists():
+            make_seed(seed, seed_files(inst, inst.seed))
         size = (inst.disk_gb or -(-ref.virtual_size_bytes // GIB)) * GIB
         make_overlay(base, ref.disk_format, disk, size)
+        return True
 
     def _domain(self, instance_id: str) -> DomainState | None:
         for dom in self.hypervisor.domains():

@@ -5,10 +5,12 @@ directory: fetched through the control plane's port (:data:`ImageFetch`)
 into a partial file (refused when the file system would keep less than
 :data:`RESERVE_BYTES` free), checked against the size and sha256 the API
 recorded (a mismatch is an error, and nothing is kept), then made read-only
-and put in place. A base already there is used as it is: its name is its
-content. :func:`disk_path` and :func:`seed_path` name a server's overlay and
-seed. This module must not make overlays (rtkvm.guest.disk does) or decide
-which server gets which image.
+and put in place. :meth:`BaseImages.prepare` does this in a background
+thread, so a large image never holds up the agent's loop (its heartbeats).
+A base already there is used as it is: its name is its content.
+:func:`disk_path` and :func:`seed_path` name a server's overlay and seed.
+This module must not make overlays (rtkvm.guest.disk does) or decide which
+server gets which image.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import logging
 import os
 import shutil
 import struct
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rtkvm.errors import GuestError, HostWriteError
+from rtkvm.errors import GuestError, HostWriteError, RtkvmError
 from rtkvm.wire.images import ImageRef
 
 log = logging.getLogger("rtkvm.agent.images")
@@ -63,6 +66,51 @@ class BaseImages:
     def __init__(self, root: Path, fetch: ImageFetch) -> None:
         self.root = root
         self.fetch = fetch
+        self._lock = threading.Lock()
+        self._fetching: dict[str, threading.Thread] = {}
+        self._failed: dict[str, str] = {}
+
+    def prepare(self, ref: ImageRef) -> Path | None:
+        """The base of ``ref`` if it is here; else None, while a background thread fetches
+        and checks it (the agent's loop goes on: heartbeats, other guests). A fetch that
+        failed raises its GuestError once; the next call tries again."""
+        final = self.path(ref)
+        if final.is_file() and final.stat().st_size == ref.size_bytes:
+            os.utime(final)
+            return final
+        with self._lock:
+            failed = self._failed.pop(ref.sha256, None)
+            if failed is not None:
+                raise GuestError(failed)
+            running = self._fetching.get(ref.sha256)
+            if running is not None and running.is_alive():
+                return None
+            worker = threading.Thread(
+                target=self._fetch_quietly,
+                args=(ref,),
+                name=f"fetch-{ref.sha256[:12]}",
+                daemon=True,
+            )
+            self._fetching[ref.sha256] = worker
+            worker.start()
+        log.info(
+            "fetching image %s (%s, %d bytes) in the background", ref.name, ref.id, ref.size_bytes
+        )
+        return None
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Let the background fetches end (tests, shutdown)."""
+        with self._lock:
+            workers = list(self._fetching.values())
+        for worker in workers:
+            worker.join(timeout)
+
+    def _fetch_quietly(self, ref: ImageRef) -> None:
+        try:
+            self.ensure(ref)
+        except (RtkvmError, OSError) as exc:
+            with self._lock:
+                self._failed[ref.sha256] = f"fetching image {ref.name} failed: {exc}"
 
     def path(self, ref: ImageRef) -> Path:
         return self.root / f"{ref.sha256}.{ref.disk_format}"

@@ -424,7 +424,11 @@ class Agent:
                     log.info("instance %s: %s waits for its measurement", inst.id, inst.state)
                 continue
             if inst.state == "building":
-                outcome = self.executor.create(inst)
+                built = self.executor.create(inst)
+                if built is None:  # its image is still being fetched
+                    result.waiting.append(inst.id)
+                    continue
+                outcome = built
                 result.created[inst.id] = outcome
                 self.counts["creates" if outcome.state == "active" else "create_failures"] += 1
             elif inst.state == "deleting":
