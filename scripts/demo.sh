@@ -55,9 +55,18 @@ cleanup() (
   # so that its `set +e` cannot switch off the demo's own error checking.
   set +e
   if [[ -f "$state/admin.token" ]] && rtkvm status --state-dir "$state" 2>/dev/null | grep -q "^api: running"; then
-    RTKVM_TOKEN=$(cat "$state/admin.token") rtkvm cloud server delete demo-1 demo-2 demo-plain --wait --timeout 120 >/dev/null 2>&1
+    export RTKVM_TOKEN=$(cat "$state/admin.token")
+    export RTKVM_URL="http://127.0.0.1:$(json "$state/allinone.json" 'd["port"]')"
+    # every server the API has, whatever its name or state (a refused create is one too)
+    ids=$(rtkvm cloud server list --all-projects -f json 2>/dev/null \
+          | python3 -c "import json,sys; print(' '.join(s['id'] for s in json.load(sys.stdin)))")
+    [[ -n "$ids" ]] && rtkvm cloud server delete $ids --wait --timeout 120 >/dev/null 2>&1
   fi
-  rtkvm down --state-dir "$state" --purge >/dev/null 2>&1 || rtkvm down --state-dir "$state" >/dev/null 2>&1
+  if ! rtkvm down --state-dir "$state" --purge >/dev/null 2>"$out/down.err"; then
+    echo "demo clean-up: rtkvm down --purge failed: $(cat "$out/down.err")" >&2
+    rtkvm down --state-dir "$state" >/dev/null 2>&1
+  fi
+  rm -f "$out/down.err"
   for id in $(cat "$out/server-ids" 2>/dev/null); do
     rtkvm guest delete --force "rtkvm-$id" >/dev/null 2>&1
   done
