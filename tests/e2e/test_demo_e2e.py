@@ -69,9 +69,10 @@ def _run_demo(demo_dir: Path, **extra_env: str) -> subprocess.CompletedProcess[s
     )
 
 
-def _assert_nothing_left(demo_dir: Path, hugepages_before: str) -> None:
+def _assert_nothing_left(demo_dir: Path, hugepages_before: str, stderr: str = "") -> None:
     """The control plane, the switch, blue's peer: gone, and forgotten by the registry."""
-    assert not (demo_dir / "allinone").exists()
+    left = sorted(p.name for p in (demo_dir / "allinone").glob("*"))
+    assert not (demo_dir / "allinone").exists(), (left, stderr[-3000:])
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
     assert "rtkvm-demo-blue" not in netns.stdout
     procs = subprocess.run(["pgrep", "-af", str(demo_dir)], capture_output=True, text=True)
@@ -96,7 +97,8 @@ def test_a_server_that_cannot_be_placed_fails_the_demo_loudly(demo_dir: Path) ->
     assert "rtkvm: " in why, done.stderr[-3000:]  # the refusal itself, repeated at the end
     assert "every step succeeded" not in done.stdout
     assert "report:" not in done.stdout
-    _assert_nothing_left(demo_dir, hugepages_before)
+    assert "demo clean-up:" not in done.stderr, done.stderr[-3000:]
+    _assert_nothing_left(demo_dir, hugepages_before, done.stderr)
 
 
 def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtkvm.errors import InputError
+from rtkvm.errors import AllInOneError, InputError
 from rtkvm.footprint import ALLINONE_DIR
 from rtkvm.wire.secrets import new_secret
 
@@ -163,6 +164,20 @@ class StateDir:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(self.config_file)
 
-    def purge(self) -> None:
-        """Remove the whole directory (database, tokens, logs)."""
-        shutil.rmtree(self.root)
+    def purge(self, *, tries: int = 10, pause_s: float = 0.3) -> None:
+        """Remove the whole directory (database, tokens, logs). A process that just
+        stopped may still be closing a file in it (SQLite's -wal and -shm files): a
+        removal that raced one is tried again before it fails, saying what was left."""
+        for attempt in range(tries):
+            try:
+                shutil.rmtree(self.root)
+                return
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                if attempt == tries - 1:
+                    left = sorted(p.name for p in self.root.glob("*")) if self.root.exists() else []
+                    raise AllInOneError(
+                        f"cannot remove the state directory {self.root}: {exc}; left: {left}"
+                    ) from None
+                time.sleep(pause_s)
