@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import Principal
-from rtkvm.api.errors import not_found
+from rtkvm.api.errors import ApiError, not_found
 from rtkvm.api.proofs import Proof, last_cyclictests
 from rtkvm.api.rtstate import HostRt, rt_state
 from rtkvm.api.views_images import image_ref
@@ -50,6 +50,16 @@ def project_named(session: Session, name: str) -> Project:
     if project is None:
         raise not_found("project", name, " (list them with `rtkvm cloud project list`)")
     return project
+
+
+def owner_project_id(session: Session, named: str | None, caller: Principal, what: str) -> int:
+    """The project a new ``what`` goes into: the caller's, or (admins only) the one named."""
+    if named is None:
+        assert caller.project_id is not None
+        return caller.project_id
+    if not caller.is_admin and named != caller.project_name:
+        raise ApiError(403, f"only an admin may create {what} in another project")
+    return project_named(session, named).id
 
 
 def user_named(session: Session, name: str) -> User:

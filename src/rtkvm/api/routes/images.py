@@ -27,7 +27,7 @@ from starlette.requests import ClientDisconnect
 from rtkvm.api.deps import AgentDep, Principal, Services, ServicesDep, UserDep
 from rtkvm.api.errors import ApiError, not_found
 from rtkvm.api.image_store import ImageStore, TooLargeError
-from rtkvm.api.views import project_named
+from rtkvm.api.views import owner_project_id
 from rtkvm.api.views_images import image_for, images_out, in_use, visible_images
 from rtkvm.db.models import Image, Instance
 from rtkvm.errors import InputError
@@ -48,12 +48,7 @@ def create_image(body: ImageCreate, services: ServicesDep, caller: UserDep) -> I
         raise ApiError(403, "only an admin may share an image with every project: drop shared")
     now = services.clock()
     with services.db.write() as s:
-        project_id = caller.project_id
-        if body.project is not None:
-            if not caller.is_admin and body.project != caller.project_name:
-                raise ApiError(403, "only an admin may create images in another project")
-            project_id = project_named(s, body.project).id
-        assert project_id is not None
+        project_id = owner_project_id(s, body.project, caller, "images")
         row = Image(
             id=str(uuid.uuid4()),
             name=body.name,

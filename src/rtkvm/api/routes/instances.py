@@ -38,6 +38,7 @@ from rtkvm.api.views import (
     instances_out,
     locked_instance,
     network_named,
+    owner_project_id,
     project_named,
 )
 from rtkvm.api.views_images import image_for
@@ -71,12 +72,7 @@ def create_instance(
     with services.db.write() as s:
         if services.sweeps.due():  # a crashed peer's stuck creates; long-refused ones
             services.sweeps.run(s, now)
-        project_id = caller.project_id
-        if body.project is not None:
-            if not caller.is_admin and body.project != caller.project_name:
-                raise ApiError(403, "only an admin may create instances in another project")
-            project_id = project_named(s, body.project).id
-        assert project_id is not None
+        project_id = owner_project_id(s, body.project, caller, "instances")
         flavor = s.scalar(select(Flavor).where(Flavor.name == body.flavor))
         if flavor is None:
             raise not_found("flavor", body.flavor, " (list them with `rtkvm cloud flavor list`)")
