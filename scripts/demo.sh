@@ -21,8 +21,10 @@
 #      uploaded to the image store, a server booted from its own copy-on-write disk to a
 #      login prompt on a PREEMPT_RT kernel (read through the console log); cloud-init, from
 #      the server's NoCloud seed, installs the tenant's key, sets its address on blue and
-#      runs its user-data, which writes a file and says so; its disk is served by an I/O
-#      thread on housekeeping CPUs; a measurement that would reboot it is refused;
+#      runs its user-data, which writes a file and says so; the tenant logs in as root on
+#      its serial console through the API (rtkvm cloud server console, a websocket) and runs
+#      uname -v; its disk is served by an I/O thread on housekeeping CPUs; it is measured
+#      through its guest agent; a measurement that would reboot it is refused;
 #  10. the host reboots, played in the order systemd stops and starts rtkvm's units: the agent
 #      stops, the guests go down with the host, the switch stops; the switch comes back with
 #      its networks, the agent registers again and reconciles: the servers that were active
@@ -256,7 +258,7 @@ server_json() { rtkvm cloud server show "$1" -f json > "$out/$2"; }
   rtkvm cloud server list
 } 2>&1 | tee "$out/power.txt"
 
-step "9/10 The tenant's own system: the Debian RT image uploaded, a server booted from its own copy-on-write disk with its user's key, user-data and address on blue (rtkvm cloud image, keypair, server create --image)" "$out/tenant.txt"
+step "9/10 The tenant's own system: the Debian RT image uploaded, a server booted from its own copy-on-write disk with its user's key, user-data and address on blue, logged into on its console (rtkvm cloud image, keypair, server create --image, server console)" "$out/tenant.txt"
 {
   rtkvm cloud flavor create tenant --vcpus 1 --ram 512 --property hw:cpu_policy=shared
   uploaded=$(date +%s.%N)
@@ -265,9 +267,11 @@ step "9/10 The tenant's own system: the Debian RT image uploaded, a server boote
   rm -f "$out/tenant-key" "$out/tenant-key.pub"
   ssh-keygen -q -t ed25519 -N "" -C "tenant@demo" -f "$out/tenant-key"
   rtkvm cloud keypair create demo-key --public-key "$out/tenant-key.pub" -f json > "$out/keypair.json"
-  # the tenant's user-data: a file written, then what the guest says of itself on its console
-  cat > "$out/user-data.sh" <<'USERDATA'
-#!/bin/sh
+  # the tenant's user-data: a root password for the serial console (made here, used once by
+  # the demo), a file written, then what the guest says of itself on its console
+  password=$(python3 -c "import secrets; print(secrets.token_hex(12))")
+  printf '#!/bin/sh\necho "root:%s" | chpasswd\n' "$password" > "$out/user-data.sh"
+  cat >> "$out/user-data.sh" <<'USERDATA'
 echo "written by user-data" > /var/tmp/rtkvm-user-data
 key=$(ssh-keygen -lf /home/debian/.ssh/authorized_keys | awk '{print $2}')
 eth0=$(ip -4 -o addr show dev eth0 | awk '{print $4}')
@@ -301,6 +305,18 @@ USERDATA
     [[ "$said" == *"$want"* ]] || { echo "demo: demo-debian's user-data line lacks $want: $said" >&2; exit 1; }
   done
   grep -a "Linux version" "$console" | head -n 1
+  # the tenant logs in on the serial console through the API (a websocket, with its token)
+  session="$out/console-session-demo-debian.txt"
+  opened=$(date +%s.%N)
+  rtkvm cloud server console demo-debian --timeout 90 \
+    --chat '' '\r' --chat 'login: ' 'root\r' --chat 'Password: ' "$password\\r" \
+    --chat '# ' 'uname -v; cat /var/tmp/rtkvm-user-data; echo RTKVM-CONSOLE-$((40+2))\r' \
+    --chat 'RTKVM-CONSOLE-42' 'exit\r' > "$session" \
+    || { echo "demo: logging in on demo-debian's console failed (the session so far: $session)" >&2; exit 1; }
+  echo "demo-debian: logged in as root on its serial console through the API in $(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$opened") s (rtkvm cloud server console): uname -v and the user-data's file:"
+  grep -a -E "PREEMPT_RT|written by user-data" "$session" | tr -d '\r'
+  grep -aq "PREEMPT_RT" "$session" || { echo "demo: uname -v on demo-debian's console does not say PREEMPT_RT (the session: $session)" >&2; exit 1; }
+  grep -aq "^written by user-data" "$session" || { echo "demo: the user-data's file is not on demo-debian (the session: $session)" >&2; exit 1; }
   grep -a "Linux version" "$console" | grep -q PREEMPT_RT || { echo "demo: demo-debian's kernel is not PREEMPT_RT (its console log: $console)" >&2; exit 1; }
   virsh -c qemu:///system dumpxml "rtkvm-$idd" > "$out/demo-debian.xml"
   disk=$(python3 -c "import sys,xml.etree.ElementTree as E; d=E.parse(sys.argv[1]).getroot().find('devices/disk'); print(d.find('source').get('file'), d.find('driver').attrib)" "$out/demo-debian.xml")

@@ -111,3 +111,42 @@ def test_a_designed_guest_runs_as_designed(conn: Any, tmp_path: Path) -> None:
         assert others and all(t[3] == CpuSet([cpus[0]]) for t in others), others
     finally:
         dom.destroy()
+
+
+def test_a_guests_serial_line_is_a_socket_qemu_serves_and_still_logged(
+    conn: Any, tmp_path: Path
+) -> None:
+    """What the agent's console relay connects to (``rtkvm.agent.console``)."""
+    import socket
+
+    from rtkvm.guest.lifecycle import serial_log
+
+    topology = read_topology(HostFS("/"))
+    cpus = list(topology.online)
+    plan = make_plan(str(cpus[0]), str(cpus[-1]))
+    spec = RtGuestSpec(vcpus=1, memory_mib=128, emulator_threads_policy="share", page_size="4k")
+    disk = tmp_path / "empty.raw"
+    disk.write_bytes(b"\0" * (1 << 20))
+    sock, log = tmp_path / "console.sock", tmp_path / "serial.log"
+    boot = GuestBoot(
+        name=f"{TAG}-console",
+        disk=str(disk),
+        serial_log=str(log),
+        console_socket=str(sock),
+        accel="tcg",
+    )
+    design = design_guest(
+        spec, plan, topology, boot, host=HostQuirks(locked_memory=False), allow_unlocked_memory=True
+    )
+    dom = conn.createXML(design.xml, 0)
+    try:
+        live = dom.XMLDesc(0)
+        assert serial_log(live) == str(log)
+        [serial] = parse_domain(live).devices.serials
+        assert (serial.type, serial.mode, serial.path) == ("unix", "bind", str(sock))
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.connect(str(sock))  # QEMU listens: the relay's side of the line
+            client.sendall(b"\r")
+        assert log.exists()  # virtlogd keeps writing the serial log beside it
+    finally:
+        dom.destroy()

@@ -196,7 +196,10 @@ def test_kubevirt_memory_in_bytes_and_unmodelled_devices_kept(samples: Path) -> 
     assert domain.memory_kib == 2 << 20
     assert domain.devices.interfaces == ()  # a tap interface is not vhost-user
     assert domain.devices.tag_count("interface") == 1
-    assert domain.devices.serials == ()  # a unix socket serial is kept verbatim
+    [serial] = domain.devices.serials  # a unix socket QEMU serves, with its log
+    assert (serial.type, serial.mode, serial.log_append) == ("unix", "bind", True)
+    assert serial.log_file == "/var/run/kubevirt-private/7f3e2d1c/virt-serial0-log"
+    assert parse_domain(domain.to_xml()).devices.serials == (serial,)
     assert domain.devices.consoles[0].type == "pty"
     assert domain.features is not None and domain.features.pmu is False
 

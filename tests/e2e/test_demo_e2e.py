@@ -199,9 +199,15 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
                  "eth0=192.0.2.13/24", "PREEMPT_RT"):  # fmt: skip
         assert want in said, said
     assert "demo-debian, its disk and its seed are gone" in tenant
+    # logged in as root on its serial line through the API's websocket (the agent's relay)
+    session = (demo_dir / "console-session-demo-debian.txt").read_text(errors="replace")
+    uname = session[session.index("uname -v") :]
+    assert "PREEMPT_RT" in uname and "\nwritten by user-data" in uname.replace("\r", ""), session
+    assert "RTKVM-CONSOLE-42" in session, session  # the shell ran what was typed
     with capsys.disabled():
         for line in tenant.splitlines():
-            if any(w in line for w in ("login prompt", "uploaded and", "ran ", "guest agent")):
+            words = ("login prompt", "uploaded and", "ran ", "guest agent", "logged in as root")
+            if any(w in line for w in words):
                 print(f"[demo e2e] {line}")
     assert not list(Path("/var/lib/rtkvm/guests").glob("*.disk.qcow2"))
 

@@ -32,7 +32,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from rtkvm.agent.images import BaseImages, disk_path, seed_path
-from rtkvm.agent.names import domain_name, guest_id, nic_mac
+from rtkvm.agent.names import console_socket, domain_name, guest_id, nic_mac
 from rtkvm.dataplane.backend import DataPlane
 from rtkvm.dataplane.layout import GuestNic
 from rtkvm.domain.design import GuestBoot, HostQuirks, VhostUserNic, design_domain
@@ -151,6 +151,8 @@ class Executor:
         placement = placement_of(inst, self.host)
         name = domain_name(inst.id)
         serial_log = str(self.boot.guest_dir / f"{name}.serial.log")
+        socket = console_socket(self.boot.guest_dir, inst.id)
+        console = str(socket) if socket is not None else None
         if inst.image_ref is not None:  # the tenant's image, from its own disk
             seed = seed_path(self.boot.guest_dir, name)
             boot = GuestBoot(
@@ -160,6 +162,7 @@ class Executor:
                 seed=str(seed) if seed.exists() else None,
                 guest_agent=True,
                 serial_log=serial_log,
+                console_socket=console,
                 nics=tuple(nics),
                 accel=self.boot.accel,
                 uuid=inst.id,
@@ -171,6 +174,7 @@ class Executor:
                 initrd=str(self.boot.image.initramfs),
                 cmdline=guest_cmdline(spec.rt_vcpus, boot_words(inst), accel=self.boot.accel),
                 serial_log=serial_log,
+                console_socket=console,
                 nics=tuple(nics),
                 accel=self.boot.accel,
                 uuid=inst.id,
@@ -259,6 +263,9 @@ class Executor:
                 remove_overlay(seed_path(self.boot.guest_dir, name))
             except RtkvmError as exc:
                 problems.append(str(exc))
+            socket = console_socket(self.boot.guest_dir, inst.id)
+            if socket is not None:  # QEMU leaves its listening socket behind
+                socket.unlink(missing_ok=True)
             self.prune_bases()
         if problems:
             return Outcome("error", "; ".join(problems))

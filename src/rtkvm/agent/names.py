@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from pathlib import Path
 
 from rtkvm.errors import InputError
 
@@ -38,3 +39,14 @@ def nic_mac(instance_id: str, nic: int) -> str:
     """A stable locally administered MAC (QEMU's 52:54:00 prefix) per instance NIC."""
     digest = hashlib.sha256(f"{_canonical(instance_id)}/{nic}".encode()).digest()
     return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
+
+
+SOCKET_PATH_MAX = 107
+"""The longest unix socket path the kernel takes (``sun_path`` is 108 bytes with its NUL)."""
+
+
+def console_socket(guest_dir: Path, instance_id: str) -> Path | None:
+    """The unix socket QEMU serves the instance's serial console on, beside its serial log;
+    None when that path would be too long for a unix socket (a deep test directory)."""
+    path = guest_dir / f"{domain_name(instance_id)}.console.sock"
+    return path if len(str(path).encode()) <= SOCKET_PATH_MAX else None

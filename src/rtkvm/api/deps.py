@@ -72,7 +72,13 @@ def get_caller(
     services: ServicesDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    source = request.client.host if request.client else "unknown"
+    return authenticate(services, request.client.host if request.client else "unknown", creds)
+
+
+def authenticate(
+    services: Services, source: str, creds: HTTPAuthorizationCredentials | None
+) -> Principal:
+    """Who sent these credentials from ``source``; failures are counted per source (429)."""
     wait = services.throttle.retry_after(source)
     if wait is not None:
         raise ApiError(429, f"too many failed authentications from {source}: retry in {wait:.0f} s")

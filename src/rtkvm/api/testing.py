@@ -85,6 +85,7 @@ class Cloud:
         verdict: str = "ready",
         dataplane: str = "ready",
         engine: str = "rtkvm",
+        console_address: str | None = None,
         **shape: Any,
     ) -> TestClient:
         """Enroll and register a simulated host; returns its agent's client."""
@@ -100,6 +101,7 @@ class Cloud:
             "dataplane_state": dataplane,
             "physnets": list(physnets),
             "engine": engine,
+            "console_address": console_address,
         }
         AgentClient(http=agent).register(HostReport.model_validate(report))
         return agent

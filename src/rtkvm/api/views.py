@@ -200,6 +200,7 @@ def _host_out(host: Host, nodes: list[HostNode], now: float, timeout: float) -> 
         pcpu_share=host.pcpu_share,
         engine=host.engine,  # type: ignore[arg-type]
         tuning_drift=None if host.tuning_drift is None else json.loads(host.tuning_drift),
+        console=host.console_address is not None,
         nodes=[
             schemas.NodeOut(
                 node=n.node,

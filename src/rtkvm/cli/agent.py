@@ -20,12 +20,14 @@ from typing import Literal, cast
 
 import click
 
+from rtkvm.agent.console import ConsoleRelay
 from rtkvm.agent.executor import BootConfig, Executor, HostView
 from rtkvm.agent.guestcheck import LiveChecker, libvirt_lookup
 from rtkvm.agent.images import BaseImages
 from rtkvm.agent.inventory import collect
 from rtkvm.agent.loop import Agent
 from rtkvm.agent.measure import MeasurementRunner
+from rtkvm.agent.names import console_socket
 from rtkvm.cli.common import guest_boot_options, node_plan_option, read_secret_file, wiring_option
 from rtkvm.dataplane.backend import DataPlane, OvsDpdkBackend
 from rtkvm.dataplane.ovs import OvsDpdk
@@ -47,6 +49,7 @@ from rtkvm.tune.journal import Journal
 from rtkvm.wire.agent_client import AgentClient
 from rtkvm.wire.http import DEFAULT_URL
 from rtkvm.wire.lifecycle import STOP_TIMEOUT_S
+from rtkvm.wire.node import HostReport
 
 
 def read_token(path: Path) -> str:
@@ -110,6 +113,19 @@ def _switch(rundir: Path | None, root: str) -> DataPlane | None:
     help="Seconds a stop or soft reboot waits for the guest to power off after the ACPI "
     "power button before powering it off (rtkvm's probe image has no ACPI daemon).",
 )
+@click.option(
+    "--console-listen",
+    default="127.0.0.1:0",
+    show_default=True,
+    help="HOST:PORT where the console relay listens for the API (port 0: any free one). "
+    "Give an address the API's hosts reach when they are other machines.",
+)
+@click.option(
+    "--console-advertise",
+    default=None,
+    help="Host name or address the API connects to (default: the listening address).",
+)
+@click.option("--no-console", is_flag=True, help="Relay no interactive console.")
 @click.option("--root", default="/", show_default=True, help="Host root to inspect.")
 @click.pass_context
 def agent(
@@ -130,6 +146,9 @@ def agent(
     recheck: float,
     reinspect: float,
     stop_timeout: float,
+    console_listen: str,
+    console_advertise: str | None,
+    no_console: bool,
     root: str,
 ) -> None:
     """Run this host's node agent: register, heartbeat, create and delete its guests."""
@@ -167,9 +186,32 @@ def agent(
     checker = LiveChecker(
         libvirt_lookup(uri), HostFS("/"), AuditHost.from_plan(plan, topology), quirks
     )
+    relay = None
+    if not no_console and not once:
+        relay_client = (  # the relay redeems on its own threads: its own connection
+            given
+            if isinstance(given, AgentClient)
+            else AgentClient(url, read_token(token_file), ca_file=ca_file)
+        )
+        try:
+            relay = ConsoleRelay(
+                console_listen,
+                relay_client.redeem_console,
+                lambda instance_id: console_socket(guest_dir, instance_id),
+                advertise=console_advertise,
+            )
+            relay.start()
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+    console_address = relay.address if relay is not None else None
+
+    def inventory() -> HostReport:
+        report = collect(fs, plan, wiring=host_wiring, switch=switch, neighbors=read_neighbors)
+        return report.model_copy(update={"console_address": console_address})
+
     node = Agent(
         client,
-        lambda: collect(fs, plan, wiring=host_wiring, switch=switch, neighbors=read_neighbors),
+        inventory,
         executor,
         ports=switch.ports if switch is not None else set,
         runner=MeasurementRunner(lambda: lifecycle.connect(uri), HostFS("/")),
@@ -205,3 +247,5 @@ def agent(
         node.run(interval=interval, stop=stopping.is_set, sleep=nap)
     finally:
         watch.stop()
+        if relay is not None:
+            relay.stop()

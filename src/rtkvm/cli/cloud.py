@@ -11,6 +11,7 @@ logic the API does not also enforce.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -300,6 +301,51 @@ def server_reboot(
 ) -> None:
     """Reboot servers: a stop, then a start (a new QEMU; RT settings verified again)."""
     _power(ctx, refs, "reboot", hard, wait, timeout)
+
+
+@server.command("console")
+@click.argument("ref")
+@click.option(
+    "--chat",
+    "steps",
+    type=(str, str),
+    multiple=True,
+    metavar="EXPECT SEND",
+    help="Script the session: wait for EXPECT (a regular expression; '' waits for "
+    "nothing), then send SEND (\\r \\n \\t understood); repeat in order.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Seconds each --chat EXPECT may take.",
+)
+@click.option(
+    "--linger",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="With piped input: seconds of quiet output after it ends before leaving.",
+)
+@click.pass_context
+def server_console(
+    ctx: click.Context, ref: str, steps: tuple[tuple[str, str], ...], timeout: float, linger: float
+) -> None:
+    """A server's interactive serial console through the API (a websocket, with your token):
+    no host access needed. Ctrl-] leaves. One session per server at a time."""
+    from rtkvm.cli import cloud_console
+
+    api = api_of(ctx)
+    found = api.server(ref)
+    with api.open_console(found.id) as session:
+        if steps:
+            cloud_console.chat(session, steps, timeout)
+            click.echo("", err=True)
+        elif sys.stdin.isatty():
+            cloud_console.interactive(session, found.name)
+        else:
+            cloud_console.piped(session, linger)
 
 
 @server.command("console-log")

@@ -138,6 +138,8 @@ class Host(Base):
     engine: Mapped[str] = mapped_column(String(16), default="rtkvm", server_default="rtkvm")
     agent_stats: Mapped[str | None] = mapped_column(Text, nullable=True)
     tuning_drift: Mapped[str | None] = mapped_column(Text, nullable=True)
+    console_address: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    """HOST:PORT of the agent's console relay, as it last registered; None: it has none."""
     """JSON list of the drifted settings the agent last reported; None: never tuned."""
     """JSON of the agent's last heartbeat counters (wire.node.AgentStats); None: none sent."""
     """Who builds guests here (wire.node.Engine): 'rtkvm' (this API places them) or
@@ -344,6 +346,21 @@ class InstanceConsole(Base):
     taken_at: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
     text: Mapped[str] = mapped_column(Text, default="")
     truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ConsoleTicket(Base):
+    """A one-use pass to one server's interactive console (``rtkvm.wire.console``)."""
+
+    __tablename__ = "console_tickets"
+
+    secret_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id"), index=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
+    user_id: Mapped[int] = mapped_column(Integer)
+    """Who opened the console, for the record (a user may be deleted later)."""
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    redeemed_at: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
 
 
 class UsageRecord(Base):

@@ -114,6 +114,9 @@ class GuestBoot:
     """Give the guest qemu-guest-agent's channel."""
     serial_log: str | None = None
     """Serial console to this file; None gives a pty."""
+    console_socket: str | None = None
+    """A unix socket QEMU listens on for the serial console (the agent's relay connects to
+    it), its output still written to ``serial_log``; None: the serial goes to the file only."""
     nics: tuple[VhostUserNic, ...] = ()
     accel: Literal["kvm", "tcg"] = "kvm"
     uuid: str | None = None
@@ -362,8 +365,16 @@ def _cpu(spec: RtGuestSpec, kvm: bool, shared: bool, tcg_model: str) -> Cpu:
     )
 
 
-def _devices(boot: GuestBoot) -> Devices:
+def _serial(boot: GuestBoot, kind: str, target_type: str | None) -> CharDevice:
+    if boot.console_socket is not None:
+        return CharDevice(
+            kind, "unix", boot.console_socket, target_type, 0, mode="bind", log_file=boot.serial_log
+        )
     console_type = "file" if boot.serial_log is not None else "pty"
+    return CharDevice(kind, console_type, boot.serial_log, target_type, 0)
+
+
+def _devices(boot: GuestBoot) -> Devices:
     disks: tuple[Disk, ...] = ()
     if boot.disk is not None:
         disks = (Disk(boot.disk, driver_type=boot.disk_format, driver_options=DISK_DRIVER),)
@@ -380,8 +391,8 @@ def _devices(boot: GuestBoot) -> Devices:
             )
             for n in boot.nics
         ),
-        serials=(CharDevice("serial", console_type, boot.serial_log, None, 0),),
-        consoles=(CharDevice("console", console_type, boot.serial_log, "serial", 0),),
+        serials=(_serial(boot, "serial", None),),
+        consoles=(_serial(boot, "console", "serial"),),
         memballoon="none",
         other=(GUEST_AGENT_CHANNEL,) if boot.guest_agent else (),
     )

@@ -257,20 +257,27 @@ class VhostUserInterface:
 
 @dataclass(frozen=True)
 class CharDevice:
-    """``<serial>`` or ``<console>`` of type file or pty."""
+    """``<serial>`` or ``<console>`` of type file, pty or unix (a socket QEMU listens on,
+    ``mode='bind'``, with its output also logged to ``log_file``)."""
 
     kind: str = "serial"
     type: str = "pty"
     path: str | None = None
     target_type: str | None = None
     target_port: int | None = 0
+    mode: str | None = None
+    """``bind`` for a unix socket QEMU serves; None for a file or pty."""
+    log_file: str | None = None
+    log_append: bool = False
     other: tuple[str, ...] = ()
-    """Unmodelled children (log, ...), kept verbatim."""
+    """Unmodelled children, kept verbatim."""
 
     def to_element(self) -> Element:
         elem = etree.Element(self.kind, type=self.type)
         if self.path is not None:
-            sub(elem, "source", {"path": self.path})
+            sub(elem, "source", {"mode": self.mode, "path": self.path})
+        if self.log_file is not None:
+            sub(elem, "log", {"file": self.log_file, "append": "on" if self.log_append else "off"})
         sub(elem, "target", {"type": self.target_type, "port": self.target_port})
         for text in self.other:
             append_raw(elem, text)
@@ -278,14 +285,17 @@ class CharDevice:
 
     @classmethod
     def from_element(cls, elem: Element) -> CharDevice:
-        source, target = elem.find("source"), elem.find("target")
+        source, target, log = elem.find("source"), elem.find("target"), elem.find("log")
         return cls(
             kind=str(elem.tag),
             type=elem.get("type", "pty"),
             path=source.get("path") if source is not None else None,
             target_type=target.get("type") if target is not None else None,
             target_port=attr_int(target, "port") if target is not None else None,
-            other=others(elem, {"source", "target", "address", "alias"}),
+            mode=source.get("mode") if source is not None else None,
+            log_file=log.get("file") if log is not None else None,
+            log_append=log is not None and log.get("append") == "on",
+            other=others(elem, {"source", "target", "address", "alias", "log"}),
         )
 
 
@@ -368,7 +378,7 @@ class Devices:
                 found["disk"].append(Disk.from_element(child))
             elif tag == "interface" and kind == "vhostuser":
                 found["interface"].append(VhostUserInterface.from_element(child))
-            elif tag in ("serial", "console") and kind in ("file", "pty"):
+            elif tag in ("serial", "console") and kind in ("file", "pty", "unix"):
                 found[str(tag)].append(CharDevice.from_element(child))
             elif tag == "controller" and len(child) == 0:
                 found["controller"].append(Controller.from_element(child))

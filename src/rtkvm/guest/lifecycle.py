@@ -197,10 +197,14 @@ def prepare_files(xml: str) -> None:
 
 
 def serial_log(xml: str) -> str | None:
-    """The file the first serial port writes to, or None (pty)."""
+    """The file the first serial port writes to (its file, or the log of its socket), or
+    None (a pty)."""
     root = etree.fromstring(xml.encode())
     source = root.find("./devices/serial[@type='file']/source")
-    return source.get("path") if source is not None else None
+    if source is not None:
+        return source.get("path")
+    log = root.find("./devices/serial[@type='unix']/log")
+    return log.get("file") if log is not None else None
 
 
 def info(dom: Any) -> GuestInfo:

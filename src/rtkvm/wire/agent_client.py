@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rtkvm.errors import CloudError, NotRegisteredError
+from rtkvm.wire.console import ConsoleTicketIn, ConsoleTicketOut
 from rtkvm.wire.guest import AgentInstance, ConsoleUpload, NetworkPort, StateReport
 from rtkvm.wire.http import Http
 from rtkvm.wire.measure import AgentMeasurement, MeasurementReport
@@ -59,6 +60,13 @@ class AgentClient(Http):
 
     def report_console(self, instance_id: str, upload: ConsoleUpload) -> None:
         self.call("PUT", f"/agent/instances/{instance_id}/console", json=upload.model_dump())
+
+    def redeem_console(self, ticket: str) -> ConsoleTicketOut:
+        """The server a console ticket opens (once; refused when used, expired or not ours)."""
+        body = ConsoleTicketIn(ticket=ticket).model_dump()
+        return ConsoleTicketOut.model_validate(
+            self.call("POST", "/agent/console-tickets/redeem", json=body)
+        )
 
     def fetch_image(self, image_id: str, dest: Path) -> None:
         """The data of an image a server on this host boots, into ``dest``."""

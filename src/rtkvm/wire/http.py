@@ -46,6 +46,14 @@ class Http:
             http = httpx.Client(base_url=url, timeout=timeout, verify=verify)
         http.headers.update(headers)
         self.http = http
+        self.token = token
+        self.ca_file = ca_file
+
+    def websocket_url(self, path: str) -> str:
+        """The ``ws://`` (``wss://``) URL of ``API_ROOT + path`` on this endpoint."""
+        base = str(self.http.base_url).rstrip("/")
+        scheme, _, rest = base.partition("://")
+        return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{API_ROOT}{path}"
 
     def call(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
         """One request to ``API_ROOT + path``; returns the decoded JSON body (None for 204)."""

@@ -75,6 +75,9 @@ class HostReport(_In):
     tuning_drift: list[str] | None = Field(default=None, max_length=64)
     """Settings of rtkvm's last tuning that no longer hold (``rtkvm host verify``); None:
     rtkvm never tuned this host."""
+    console_address: str | None = Field(default=None, max_length=300)
+    """HOST:PORT where the agent's console relay listens for the API (``rtkvm.wire.console``);
+    None: the agent relays no console (an older agent, or an OpenStack node)."""
 
 
 class AgentStats(_In):

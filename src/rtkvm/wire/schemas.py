@@ -120,6 +120,8 @@ class HostOut(BaseModel):
     tuning_drift: list[str] | None = None
     """Settings of rtkvm's last tuning that no longer hold, as the agent last found them;
     None: rtkvm never tuned this host."""
+    console: bool = False
+    """The agent relays its servers' interactive consoles (it registered a relay address)."""
     """Who builds guests here: an 'openstack' host is Nova's, never scheduled to by
     rtkvm; its guests' RT verdicts are kept (``rtkvm cloud guest list``)."""
 

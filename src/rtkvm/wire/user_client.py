@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from rtkvm.errors import CloudError
 from rtkvm.wire.base import PAGE_MAX
+from rtkvm.wire.console_client import ConsoleSession
 from rtkvm.wire.guest import ConsoleLogOut, InstanceOut
 from rtkvm.wire.http import Http
 from rtkvm.wire.images import ImageOut
@@ -252,6 +253,14 @@ class CloudClient(Http):
         """Ask the server's host agent for its console log; the answer says when."""
         found = self.call("POST", f"/instances/{instance_id}/console-log")
         return ConsoleLogOut.model_validate(found)
+
+    def open_console(self, instance_id: str) -> ConsoleSession:
+        """The server's interactive serial console (close it when done)."""
+        return ConsoleSession(
+            self.websocket_url(f"/instances/{instance_id}/console"),
+            self.token,
+            ca_file=self.ca_file,
+        )
 
     def console_log(self, instance_id: str) -> ConsoleLogOut:
         """The server's console log as the API holds it."""

@@ -42,6 +42,7 @@ from rtkvm.scheduler.claim import refresh_capacity, release
 from rtkvm.scheduler.hostdata import node_rows, rt_capacity
 from rtkvm.wire import schemas
 from rtkvm.wire.base import DB_INT_MAX
+from rtkvm.wire.console import split_address
 from rtkvm.wire.guest import AgentInstance, NetworkPort, StateReport
 from rtkvm.wire.lifecycle import PLACED_STATES
 from rtkvm.wire.node import (
@@ -92,6 +93,11 @@ def register(body: HostReport, services: ServicesDep, agent: AgentDep) -> schema
         _check_fits(row.node, "RAM (MiB) for 4k pages", row.mem_mib)
     for label in body.physnets:
         check_label("physical network", label)
+    if body.console_address is not None:
+        try:
+            split_address(body.console_address)
+        except ValueError as exc:
+            raise ApiError(422, f"console_address: {exc}") from None
     now = services.clock()
     with services.db.write() as s:
         host = s.get(Host, agent.host_id, with_for_update=True)
@@ -151,6 +157,7 @@ def register(body: HostReport, services: ServicesDep, agent: AgentDep) -> schema
         host.dataplane = body.dataplane.model_dump_json() if body.dataplane else None
         host.physnets = json.dumps(sorted(set(body.physnets)))
         host.tuning_drift = None if body.tuning_drift is None else json.dumps(body.tuning_drift)
+        host.console_address = body.console_address
         host.registered_at = now
         host.heartbeat_at = now
         s.flush()

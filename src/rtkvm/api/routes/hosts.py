@@ -21,6 +21,7 @@ from rtkvm.api.security import add_token
 from rtkvm.api.views import host_named, host_out, hosts_out, unknown_out
 from rtkvm.cpuset import CpuSet
 from rtkvm.db.models import (
+    ConsoleTicket,
     CpuClaim,
     GuestMeasurement,
     GuestVerdict,
@@ -237,6 +238,7 @@ def remove_host(name: str, services: ServicesDep, _: AdminDep) -> Response:
         s.execute(delete(GuestVerdict).where(GuestVerdict.host_id == host.id))
         s.execute(delete(GuestMeasurement).where(GuestMeasurement.host_id == host.id))
         s.execute(delete(Token).where(Token.host_id == host.id))
+        s.execute(delete(ConsoleTicket).where(ConsoleTicket.host_id == host.id))
         s.execute(update(Instance).where(Instance.host_id == host.id).values(host_id=None))
         s.delete(host)
     return Response(status_code=204)
