@@ -35,6 +35,7 @@ bench: setup
 	$(PY) benchmarks/host_layer.py
 	$(PY) benchmarks/scheduler.py --postgresql --placement
 	$(PY) benchmarks/api_throughput.py
+	$(PY) benchmarks/console.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info src/*.egg-info
