@@ -56,13 +56,19 @@ cleanup() (
   # the control plane, the switch, blue's peer. Runs on success and on failure. A subshell,
   # so that its `set +e` cannot switch off the demo's own error checking.
   set +e
-  if [[ -f "$state/admin.token" ]] && rtkvm status --state-dir "$state" 2>/dev/null | grep -q "^api: running"; then
+  # the status is read whole before it is searched: `rtkvm status | grep -q` under pipefail
+  # fails when grep leaves early and rtkvm gets SIGPIPE, and the servers stayed behind
+  shown=$(rtkvm status --state-dir "$state" 2>/dev/null)
+  if [[ -f "$state/admin.token" ]] && grep -q "^api: running" <<<"$shown"; then
     export RTKVM_TOKEN=$(cat "$state/admin.token")
     export RTKVM_URL="http://127.0.0.1:$(json "$state/allinone.json" 'd["port"]')"
     # every server the API has, whatever its name or state (a refused create is one too)
     ids=$(rtkvm cloud server list --all-projects -f json 2>/dev/null \
           | python3 -c "import json,sys; print(' '.join(s['id'] for s in json.load(sys.stdin)))")
-    [[ -n "$ids" ]] && rtkvm cloud server delete $ids --wait --timeout 120 >/dev/null 2>&1
+    if [[ -n "$ids" ]] && ! rtkvm cloud server delete $ids --wait --timeout 120 >/dev/null 2>"$out/delete.err"; then
+      echo "demo clean-up: deleting the servers failed: $(cat "$out/delete.err")" >&2
+    fi
+    rm -f "$out/delete.err"
   fi
   if ! rtkvm down --state-dir "$state" --purge >/dev/null 2>"$out/down.err"; then
     echo "demo clean-up: rtkvm down --purge failed: $(cat "$out/down.err")" >&2
