@@ -157,11 +157,14 @@ def agent(
         logging.getLogger(chatty).setLevel(logging.WARNING)
     obj = ctx.find_root().obj
     given = obj.get("client") if isinstance(obj, dict) else None
-    client = (
-        given
-        if isinstance(given, AgentClient)
-        else AgentClient(url, read_token(token_file), ca_file=ca_file)
-    )
+
+    def connect() -> AgentClient:
+        """The API client: the one a test gave, else a new connection with the token."""
+        if isinstance(given, AgentClient):
+            return given
+        return AgentClient(url, read_token(token_file), ca_file=ca_file)
+
+    client = connect()
     fs = HostFS(root)
     plan = PartitionPlan.load(plan_file)
     host_wiring = load_wiring(wiring.read_text("utf-8"), source=str(wiring)) if wiring else None
@@ -188,11 +191,7 @@ def agent(
     )
     relay = None
     if not no_console and not once:
-        relay_client = (  # the relay redeems on its own threads: its own connection
-            given
-            if isinstance(given, AgentClient)
-            else AgentClient(url, read_token(token_file), ca_file=ca_file)
-        )
+        relay_client = connect()  # the relay redeems on its own threads: its own connection
         try:
             relay = ConsoleRelay(
                 console_listen,
