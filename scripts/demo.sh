@@ -9,7 +9,10 @@
 #   5. the RT data plane: the guest image, network blue's uplink (a namespace peer behind a
 #      veth, or the NIC in RTKVM_DEMO_BLUE_UPLINK) and OVS-DPDK started by rtkvm;
 #   6. the control plane (rtkvm up: API + this host's agent, SQLite), an RT flavor, network
-#      blue, and two RT servers on it: the scheduler picks the host and the pCPUs. On a host
+#      blue; the cloud requires qualified hosts for RT servers, so an RT server is refused
+#      until the admin qualifies the host (rtkvm cloud host qualify: probe servers on its free
+#      RT pCPUs and on blue, measured, the API's verdict recorded as the host's proof); then
+#      two RT servers on blue: the scheduler picks the host and the pCPUs. On a host
 #      the doctor calls not ready, the admin's RT waiver (and, with fewer than two RT pCPUs,
 #      pCPU sharing) is set first and said loudly: the servers' latency is then not assured;
 #   7. proof: cyclictest in each server and the round trip between them on blue, measured by
@@ -158,7 +161,9 @@ if [[ -z "$dp_cpus" ]]; then
 fi
 rtkvm net up --rundir "$switch" "${net_args[@]}" | tee "$out/net-up.txt"
 
-step "6/10 Control plane: rtkvm up, flavor, network blue, two RT servers (rtkvm cloud)" "$out/cloud.txt"
+step "6/10 Control plane: rtkvm up, flavor, network blue, the host qualified, two RT servers (rtkvm cloud)" "$out/cloud.txt"
+# RT servers only on hosts qualified in the last day, for the plan and wiring they have now
+export RTKVM_REQUIRE_QUALIFIED_WITHIN=86400
 up_args=(--state-dir "$state" --plan "$out/plan.json" --wiring "$out/wiring.toml"
          --switch-rundir "$switch" --accel "${RTKVM_DEMO_ACCEL:-auto}" --stop-timeout 5)
 if [[ $verdict != ready ]]; then
@@ -177,6 +182,19 @@ export RTKVM_TOKEN="$(cat "$state/admin.token")"
     --property hw:cpu_realtime=yes --property hw:cpu_realtime_mask=^0 \
     --property hw:mem_page_size=4k
   rtkvm cloud network create blue --provider-physical-network physblue --share
+  rtkvm cloud host list -f json > "$out/hosts.json"
+  host_name=$(json "$out/hosts.json" 'd[0]["name"]')
+  if rtkvm cloud server create demo-early --flavor rt-small > "$out/refused-unqualified.txt" 2>&1; then
+    echo "demo: an RT server was placed on a host that was never qualified" >&2; exit 1
+  fi
+  echo "before the host is qualified, an RT server is refused: $(tail -n 1 "$out/refused-unqualified.txt")"
+  rtkvm cloud server delete demo-early  # the refused create's record
+  asked=$(date +%s.%N)
+  rtkvm cloud host qualify "$host_name" --flavor rt-small --loops 2000 --rtt-seconds 5 \
+    --save "$out/qualify.json"
+  echo "host $host_name qualified in $(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$asked") s: $(json "$out/qualify.json" 'd["state"], "worst", d["proof"]["worst_us"], "us on pCPUs", d["free_pcpus"], "emulated" if d["proof"]["emulated"] else "KVM"')"
+  rtkvm cloud host show "$host_name" -f json > "$out/host-qualified.json"
+  [[ $(json "$out/host-qualified.json" 'd["qualified"]') == True ]] || { echo "demo: host $host_name does not show as qualified" >&2; exit 1; }
   # Unmanaged networks have no DHCP: each server's address on blue is the user's own.
   for name in demo-1 demo-2; do
     rtkvm cloud server create "$name" --flavor rt-small --network "blue,ip=192.0.2.1${name#demo-}/24" \
@@ -211,6 +229,7 @@ done
 rtkvm cloud measure rtt demo-1 demo-2 --network blue --seconds 10 --mps 1000 \
   --save "$out/measure-rtt-blue.json"
 rtkvm report build "$out"/measure-*.json -o "$out/report" --doctor "$out/doctor.json" \
+  --qualification "$out/qualify.json" \
   --title "rtkvm demo: two RT servers on blue" | tee "$out/report-build.txt"
 require_file "$out/report/report.txt" "the report was not written"
 

@@ -24,6 +24,7 @@ SECONDS_FROM_ENV = (
     ("RTKVM_TOKEN_LIFETIME", "token_lifetime_s", "2592000 (30 days)"),
     ("RTKVM_REQUEST_TIMEOUT", "request_read_timeout_s", "30"),
     ("RTKVM_FAILED_CREATE_RETENTION", "failed_create_retention_s", "86400 (a day)"),
+    ("RTKVM_REQUIRE_QUALIFIED_WITHIN", "qualified_within_s", "2592000 (30 days)"),
 )
 """Environment variables that set a duration: (name, setting, an example for the error)."""
 
@@ -39,6 +40,10 @@ class Settings(BaseModel):
     """A host whose agent has not sent a heartbeat for this long is down."""
     weigher: Literal["pack", "spread"] = "pack"
     """pack: fill busy hosts first (keeps whole hosts free); spread: least-loaded first."""
+    qualified_within_s: float | None = Field(default=None, gt=0)
+    """When set, RT servers go only to hosts whose qualification (``rtkvm cloud host
+    qualify``) passed at most this many seconds ago, for the plan and wiring they have now;
+    None: qualification is not required (it is still recorded and shown)."""
     schedule_attempts: int = Field(default=16, ge=1, le=100)
     """How many claim transactions a create tries (over candidates) before it gives up."""
     host_reserved_memory_mib: int = Field(default=1024, ge=0, le=2**20)
@@ -81,7 +86,8 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Read RTKVM_DATABASE_URL, RTKVM_AGENT_TIMEOUT, RTKVM_TOKEN_LIFETIME,
-        RTKVM_REQUEST_TIMEOUT, RTKVM_FAILED_CREATE_RETENTION, RTKVM_CONNECTIONS_PER_SOURCE,
+        RTKVM_REQUEST_TIMEOUT, RTKVM_FAILED_CREATE_RETENTION, RTKVM_REQUIRE_QUALIFIED_WITHIN,
+        RTKVM_CONNECTIONS_PER_SOURCE,
         RTKVM_WEIGHER, RTKVM_ADMIN_TOKEN, RTKVM_IMAGE_STORE."""
         src = dict(os.environ if env is None else env)
         fields: dict[str, object] = {}

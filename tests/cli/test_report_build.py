@@ -174,3 +174,48 @@ def test_a_bad_doctor_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixt
         ["report", "build", ok, "-o", str(tmp_path / "o"), "--doctor", doctor], capsys
     )
     assert code == 2 and "doctor.json: not the output of `rtkvm host doctor -f json`" in err
+
+
+QUALIFIED = {
+    "id": "0b9c9a4e-32a1-4d43-9a6e-0a6f4f1a2b3c",
+    "host": "node1",
+    "state": "passed",
+    "started_at": 1000.0,
+    "finished_at": 1100.0,
+    "free_pcpus": "1-2",
+    "held_pcpus": "",
+    "networks": ["blue"],
+    "max_latency_us": None,
+    "rt_waiver": None,
+    "current": True,
+    "measurements": [],
+    "proof": {
+        "pcpus": [{"pcpu": 1, "worst_us": 14.0}, {"pcpu": 2, "worst_us": 23.0}],
+        "networks": [{"network": "blue", "samples": 5000, "p99_99_us": 80.0, "max_us": 88.25}],
+        "worst_us": 23.0,
+        "emulated": True,
+    },
+    "fault": None,
+}
+
+
+def test_a_host_qualification_heads_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ok = _write(tmp_path / "rt1.json", _saved("rt1", {3: 10}))
+    proof = _write(tmp_path / "qualify.json", QUALIFIED)
+    out = tmp_path / "o"
+    code, text, _ = _run(["report", "build", ok, "-o", str(out), "--qualification", proof], capsys)
+    assert code == 0
+    line = (
+        "host qualification: node1: passed, worst 23 µs on free RT pCPUs 1-2; "
+        "blue p99.99 80.0 µs, max 88.25 µs (emulated)"
+    )
+    assert line in text
+    assert "host qualification of node1: measured under TCG" in text
+    summary = json.loads((out / "report.json").read_text())
+    assert summary["qualifications"][0]["worst_us"] == 23.0
+    assert line in (out / "report.md").read_text()
+    bad = _write(tmp_path / "bad.json", {"host": "node1"})
+    code, _, err = _run(["report", "build", ok, "-o", str(out), "--qualification", bad], capsys)
+    assert code == 2 and "bad.json: not a host qualification" in err

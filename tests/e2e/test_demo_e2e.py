@@ -128,6 +128,20 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert f"{name}: eth0 has {address}, the address its user gave" in cloud, cloud[-2000:]
         console = (demo_dir / f"console-{name}.txt").read_text()  # through the API
         assert "RTKVM-READY" in console and "\x1b" not in console
+    # The cloud requires qualified hosts: an RT server was refused until the host qualified.
+    assert "before the host is qualified, an RT server is refused" in cloud, cloud[-3000:]
+    assert "not qualified" in cloud
+    qualified = json.loads((demo_dir / "qualify.json").read_text())
+    assert (qualified["state"], qualified["current"]) == ("passed", True), qualified
+    proof = qualified["proof"]
+    free = [int(p) for p in qualified["free_pcpus"].split(",") if "-" not in p]
+    assert [p["pcpu"] for p in proof["pcpus"]] == free, qualified
+    assert all(p["worst_us"] is not None and p["samples"] >= 2000 for p in proof["pcpus"])
+    [net] = proof["networks"]
+    assert (net["network"], net["samples"] > 100, net["max_us"] > 0) == ("blue", True, True), net
+    line = next(x for x in cloud.splitlines() if x.startswith("host ") and " qualified in " in x)
+    with capsys.disabled():
+        print(f"[demo e2e] {line}")
     asked = json.loads((demo_dir / "measure-rtt-blue.json").read_text())["params"]
     # between the addresses the user gave the servers on blue (no DHCP, none invented)
     assert (asked["client_address"], asked["server_address"]) == ("192.0.2.11/24", "192.0.2.12/24")
@@ -146,6 +160,7 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     if any(row["accel"] == "tcg" for row in servers.values()):
         assert "TCG" in warnings
     assert text.index("WARNING") < text.index("cyclictest in the guests")
+    assert "host qualification: " in text and ": passed, worst " in text
 
     # An ordinary server on the same host: no RT pCPU, on the housekeeping CPUs only, and
     # the agent's check of its live domain says so.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from dataclasses import replace
 
 from sqlalchemy import insert
 
@@ -17,7 +18,7 @@ from rtkvm.scheduler import queries
 from rtkvm.scheduler.claim import refresh_capacity
 from rtkvm.scheduler.filters import FILTERS, Context, candidates, first_failure, rank
 from rtkvm.scheduler.loader import load_hosts
-from rtkvm.scheduler.snapshot import Request
+from rtkvm.scheduler.snapshot import HostSnapshot, Request
 
 NOW = 50_000.0
 
@@ -34,6 +35,7 @@ def _seed(db: Database, n: int, rng: random.Random) -> None:
                 "heartbeat_at": rng.choice([NOW - 1, NOW - 59, NOW - 61, None]),
                 "doctor_verdict": rng.choice(["ready", "ready", "not-ready", "unknown"]),
                 "rt_waiver": rng.choice([None, None, None, "lab"]),
+                "qualified_at": rng.choice([None, NOW - 100, NOW - 5000]),
                 "engine": "openstack" if rng.random() < 0.05 else "rtkvm",
                 "doctor_failed": "[]",
                 "dataplane_state": rng.choice(["ready", "ready", "unknown"]),
@@ -78,6 +80,8 @@ SPECS = [
     RtGuestSpec(vcpus=6, memory_mib=1536, emulator_threads_policy="isolate", numa_nodes=3),
     RtGuestSpec(vcpus=8, memory_mib=2048, realtime_mask="^0", numa_nodes=2, page_size="4k"),
 ]
+ASKS: list[tuple[str | None, float | None]] = [(None, None), ("h0123", None), (None, NOW - 1000)]
+"""(an admin's chosen host, qualified since): none, a target, qualification required."""
 NETWORKS: list[tuple[tuple[str, str], ...]] = [
     (),
     (("b", "blue"),),
@@ -95,24 +99,31 @@ def test_prefilter_is_a_superset_in_weigher_order(db_url: str) -> None:
     checked = 0
     for spec in SPECS:
         for nets in NETWORKS:
-            req = Request.from_spec(spec, nets)
-            for weigher in ("pack", "spread"):
-                spread = weigher == "spread"
-                truth = rank(candidates(every, req, ctx), req, weigher)
-                few = queries.candidates(db, req, ctx, spread=spread, limit=None)
-                got = rank(candidates(few, req, ctx), req, weigher)
-                assert [h.name for h in got] == [h.name for h in truth]
-                checked += len(truth)
-                top = queries.candidates(db, req, ctx, spread=spread, limit=5)
-                # the candidates among the SQL's best five RT-ready hosts (and best five
-                # waived ones) are the best candidates of each kind, in order
-                best = rank(candidates(top, req, ctx), req, weigher)
-                for waived in (False, True):
-                    mine = [h.name for h in best if h.waived is waived]
-                    theirs = [h.name for h in truth if h.waived is waived]
-                    assert mine == theirs[: len(mine)]
+            for target, since in ASKS:
+                req = replace(
+                    Request.from_spec(spec, nets), target_host=target, qualified_since=since
+                )
+                _check_prefilter(db, every, req, ctx)
+                checked += len(candidates(every, req, ctx))
     assert checked > 100  # the cases were not vacuous
     db.dispose()
+
+
+def _check_prefilter(db: Database, every: list[HostSnapshot], req: Request, ctx: Context) -> None:
+    for weigher in ("pack", "spread"):
+        spread = weigher == "spread"
+        truth = rank(candidates(every, req, ctx), req, weigher)
+        few = queries.candidates(db, req, ctx, spread=spread, limit=None)
+        got = rank(candidates(few, req, ctx), req, weigher)
+        assert [h.name for h in got] == [h.name for h in truth]
+        top = queries.candidates(db, req, ctx, spread=spread, limit=5)
+        # the candidates among the SQL's best five RT-ready hosts (and best five
+        # waived ones) are the best candidates of each kind, in order
+        best = rank(candidates(top, req, ctx), req, weigher)
+        for waived in (False, True):
+            mine = [h.name for h in best if h.waived is waived]
+            theirs = [h.name for h in truth if h.waived is waived]
+            assert mine == theirs[: len(mine)]
 
 
 def test_sql_counts_each_host_s_first_failure_exactly_as_the_filters(db_url: str) -> None:
@@ -125,11 +136,14 @@ def test_sql_counts_each_host_s_first_failure_exactly_as_the_filters(db_url: str
     classes: set[str] = set()
     for spec in SPECS:
         for nets in NETWORKS:
-            req = Request.from_spec(spec, nets)
-            assert queries.exact_in_sql(req)
-            truth: Counter[str] = Counter(first_failure(h, req, ctx) or "" for h in every)
-            assert queries.refusal_counts(db, req, ctx) == dict(truth), (spec, nets)
-            classes |= set(truth)
+            for target, since in ASKS:
+                req = replace(
+                    Request.from_spec(spec, nets), target_host=target, qualified_since=since
+                )
+                assert queries.exact_in_sql(req)
+                truth: Counter[str] = Counter(first_failure(h, req, ctx) or "" for h in every)
+                assert queries.refusal_counts(db, req, ctx) == dict(truth), (spec, nets, target)
+                classes |= set(truth)
     assert classes == {name for name, _ in FILTERS} | {""}  # every class was met
     db.dispose()
 

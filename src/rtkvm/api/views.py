@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from rtkvm.api.deps import Principal
 from rtkvm.api.errors import ApiError, not_found
 from rtkvm.api.proofs import Proof, last_cyclictests
+from rtkvm.api.qualify import last_of_hosts
 from rtkvm.api.rtstate import HostRt, rt_state
 from rtkvm.api.views_images import image_ref
 from rtkvm.db.models import (
@@ -42,6 +43,7 @@ from rtkvm.wire.guest import AgentInstance, InstanceOut, LastProof, NetworkPort
 from rtkvm.wire.keypairs import SeedDoc
 from rtkvm.wire.node import DataplaneDoc
 from rtkvm.wire.placement import PlacementDoc
+from rtkvm.wire.qualify import HostQualification
 from rtkvm.wire.uuids import is_uuid
 
 
@@ -182,10 +184,17 @@ def hosts_out(
             .order_by(HostNode.host_id, HostNode.node)
         ):
             nodes[n.host_id].append(n)
-    return [_host_out(h, nodes[h.id], now, timeout) for h in hosts]
+    proven = last_of_hosts(session, hosts)
+    return [_host_out(h, nodes[h.id], now, timeout, proven.get(h.id)) for h in hosts]
 
 
-def _host_out(host: Host, nodes: list[HostNode], now: float, timeout: float) -> schemas.HostOut:
+def _host_out(
+    host: Host,
+    nodes: list[HostNode],
+    now: float,
+    timeout: float,
+    qualification: HostQualification | None,
+) -> schemas.HostOut:
     return schemas.HostOut(
         name=host.name,
         status=host_status(host, now, timeout),  # type: ignore[arg-type]
@@ -201,6 +210,8 @@ def _host_out(host: Host, nodes: list[HostNode], now: float, timeout: float) -> 
         engine=host.engine,  # type: ignore[arg-type]
         tuning_drift=None if host.tuning_drift is None else json.loads(host.tuning_drift),
         console=host.console_address is not None,
+        qualified=host.qualified_at is not None,
+        qualification=qualification,
         nodes=[
             schemas.NodeOut(
                 node=n.node,

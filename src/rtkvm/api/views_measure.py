@@ -101,6 +101,7 @@ def measurement_out(session: Session, m: Measurement) -> MeasurementOut:
         created_at=m.created_at,
         started_at=m.started_at,
         finished_at=m.finished_at,
+        qualification=m.qualification_id,
     )
 
 

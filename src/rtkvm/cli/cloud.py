@@ -24,6 +24,7 @@ from rtkvm.cli.cloud_format import (
     format_option,
     plain,
     plains,
+    qualified_cell,
     rt_cell,
     show_list,
     show_one,
@@ -110,6 +111,13 @@ def server() -> None:
     default=None,
     help="cloud-init user-data for an image server (at most 64 KiB).",
 )
+@click.option(
+    "--host",
+    "on_host",
+    default=None,
+    help="Admins: place it on this host or nowhere (a qualification's probes skip the "
+    "cloud's requirement of qualified hosts this way).",
+)
 @click.option("--wait", is_flag=True, help="Wait until its host's agent made it active.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds --wait waits.")  # fmt: skip
@@ -125,6 +133,7 @@ def server_create(
     disk_gb: int | None,
     key_name: str | None,
     user_data: Path | None,
+    on_host: str | None,
     wait: bool,
     timeout: float,
     fmt: str,
@@ -144,6 +153,7 @@ def server_create(
         disk_gb=disk_gb,
         key_name=key_name,
         user_data=user_data.read_bytes() if user_data is not None else None,
+        host=on_host,
     )
     if wait:
         created = (
@@ -606,7 +616,8 @@ def host_list(ctx: click.Context, fmt: str) -> None:
         item["rt_free"] = sum(n["rt_total"] - n["rt_used"] for n in item["nodes"])
         if fmt != "json":
             item["rt_waiver"] = waiver_cell(item)
-    show_list(items, (*HOST_COLUMNS, "rt_free", "rt_waiver"), fmt)
+            item["qualified"] = qualified_cell(item)
+    show_list(items, (*HOST_COLUMNS, "rt_free", "qualified", "rt_waiver"), fmt)
 
 
 @host.command("show")
@@ -618,7 +629,94 @@ def host_show(ctx: click.Context, name: str, fmt: str) -> None:
     item = plain(api_of(ctx).host(name))
     if fmt != "json":
         item["rt_waiver"] = waiver_cell(item)
+        item["qualification"] = qualified_cell(item)
     show_one(item, fmt)
+
+
+@host.command("qualify")
+@click.argument("name")
+@click.option("--flavor", default=None, help="An RT flavor for the probe servers (required).")
+@click.option(
+    "--max-latency-us",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Fail when a free RT pCPU's worst cyclictest latency is above this (default: no "
+    "limit, the figures are recorded).",
+)
+@click.option("--loops", type=click.IntRange(min=100), default=3000, show_default=True,
+              help="cyclictest samples per RT vCPU.")  # fmt: skip
+@click.option("--interval", type=click.IntRange(min=50), default=1000, show_default=True,
+              help="cyclictest wake-up interval, µs.")  # fmt: skip
+@click.option("--buckets", type=click.IntRange(min=10), default=2000, show_default=True,
+              help="cyclictest histogram size, µs.")  # fmt: skip
+@click.option("--rtt-seconds", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Round trip duration per network.")  # fmt: skip
+@click.option("--rtt-mps", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Round trip messages per second.")  # fmt: skip
+@click.option("--timeout", type=click.FloatRange(min=1), default=900.0, show_default=True,
+              help="Seconds a probe server or a measurement may take.")  # fmt: skip
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the qualification (JSON, with its proof) to this file.",
+)
+@click.option(
+    "--abandon",
+    "abandon_id",
+    default=None,
+    metavar="ID",
+    help="End the running qualification ID without a verdict (its client died).",
+)
+@format_option
+@click.pass_context
+def host_qualify(
+    ctx: click.Context,
+    name: str,
+    flavor: str | None,
+    max_latency_us: float | None,
+    loops: int,
+    interval: int,
+    buckets: int,
+    rtt_seconds: int,
+    rtt_mps: int,
+    timeout: float,
+    save: Path | None,
+    abandon_id: str | None,
+    fmt: str,
+) -> None:
+    """Qualify a host: probe servers on every free RT pCPU and on each wired network are
+    measured (cyclictest, round trip), and the API records its verdict as the host's proof.
+
+    Guests already on the host are never disturbed: the pCPUs they hold are not measured.
+    Exits 1 when the host fails.
+    """
+    from rtkvm.cli import cloud_qualify
+
+    api = api_of(ctx)
+    if abandon_id is not None:
+        cloud_qualify.show_verdict(api.end_qualification(abandon_id, abandon=True), fmt, save)
+        return
+    if flavor is None:
+        raise click.UsageError("give --flavor: an RT flavor for the probe servers")
+    knobs = cloud_qualify.Knobs(loops, interval, buckets, rtt_seconds, rtt_mps, timeout)
+    verdict = cloud_qualify.qualify(api, name, flavor, max_latency_us, knobs)
+    cloud_qualify.show_verdict(verdict, fmt, save)
+    if verdict.state != "passed":
+        click.echo(f"rtkvm: host {name} did not qualify: {verdict.fault}", err=True)
+        raise SystemExit(1)
+
+
+@host.command("qualifications")
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@format_option
+@click.pass_context
+def host_qualifications(ctx: click.Context, name: str, limit: int, fmt: str) -> None:
+    """The host's qualifications, newest first."""
+    from rtkvm.cli import cloud_qualify
+
+    cloud_qualify.show_history(api_of(ctx).qualifications(name, limit), fmt)
 
 
 @host.command("set")

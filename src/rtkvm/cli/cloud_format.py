@@ -74,6 +74,23 @@ def waiver_cell(host: dict[str, Any]) -> str:
     return f"WAIVED: {reason}" if reason else ""
 
 
+def qualified_cell(host: dict[str, Any]) -> str:
+    """The host's qualification at a glance: ``yes (worst N µs, DATE)``, ``no (last
+    failed)``, ``stale`` (passed for another plan or wiring), ``running`` or ``never``;
+    ``emulated`` when its figures came from TCG."""
+    q = host.get("qualification")
+    if not q:
+        return "never"
+    worst = "" if q.get("worst_us") is None else f"worst {q['worst_us']:g} µs, "
+    emulated = ", emulated" if q.get("emulated") else ""
+    when = time_cell(q["finished_at"]) if q.get("finished_at") else ""
+    if host.get("qualified"):
+        return f"yes ({worst}{when}{emulated})"
+    if q["state"] == "passed":
+        return f"stale ({worst}{when}: the plan or wiring changed since)"
+    return f"no (last {q['state']}{', ' + when if when else ''})"
+
+
 def rt_cell(server: dict[str, Any]) -> str:
     """The server's RT state at a glance: ``verified``, ``degraded: <first reason>``,
     ``unverified``; ``not assured (host waiver: <reason>)`` for one placed under a waiver."""

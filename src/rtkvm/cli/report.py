@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from rtkvm.errors import InputError
 from rtkvm.measure import report as measure_report
 from rtkvm.measure.cyclictest import result_from_dict
 from rtkvm.measure.histogram_svg import render_svg
 from rtkvm.measure.report import TCG_WARNING
+from rtkvm.wire.qualify import QualificationOut
 
 
 @click.group()
@@ -74,12 +76,21 @@ def histogram(result_file: Path, output: Path, title: str | None) -> None:
     help="The output of `rtkvm host doctor -f json`: its verdict heads the report.",
 )
 @click.option("--note", "notes", multiple=True, help="A line for the report header (repeatable).")
+@click.option(
+    "--qualification",
+    "qualification_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A host's qualification (`rtkvm cloud host qualify --save FILE`): its verdict heads "
+    "the report (repeatable).",
+)
 def build(
     files: tuple[Path, ...],
     out_dir: Path,
     title: str,
     doctor_file: Path | None,
     notes: tuple[str, ...],
+    qualification_files: tuple[Path, ...],
 ) -> None:
     """One report of FILE...: tables, warnings and a histogram picture per measurement.
 
@@ -92,7 +103,10 @@ def build(
         if doctor_file is None
         else measure_report.doctor_from_dict(_read_json(doctor_file), source=str(doctor_file))
     )
-    built = measure_report.Report(title, tuple(entries), doctor=doctor, notes=notes)
+    proofs = tuple(_host_proof(_read_json(f), f) for f in qualification_files)
+    built = measure_report.Report(
+        title, tuple(entries), doctor=doctor, notes=notes, qualifications=proofs
+    )
     text = measure_report.render_text(built)
     pictures = measure_report.render_pictures(built)
     outputs = {
@@ -133,3 +147,24 @@ def _read_json(path: Path) -> Any:
         raise InputError(
             f"{path}: not JSON ({exc}); give the output of a `-f json` command or a --save file"
         ) from None
+
+
+def _host_proof(data: Any, source: Path) -> measure_report.HostProof:
+    try:
+        q = QualificationOut.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(
+            f"{source}: not a host qualification (`rtkvm cloud host qualify --save FILE`): "
+            f"{exc.error_count()} error(s), first: {exc.errors()[0]['msg']}"
+        ) from None
+    proof = q.proof
+    return measure_report.HostProof(
+        host=q.host,
+        state=q.state,
+        finished_at=q.finished_at,
+        free_pcpus=q.free_pcpus,
+        worst_us=proof.worst_us if proof else None,
+        emulated=proof.emulated if proof else False,
+        networks=tuple((n.network, n.p99_99_us, n.max_us) for n in proof.networks) if proof else (),
+        fault=q.fault,
+    )

@@ -140,6 +140,10 @@ class Host(Base):
     tuning_drift: Mapped[str | None] = mapped_column(Text, nullable=True)
     console_address: Mapped[str | None] = mapped_column(String(300), nullable=True)
     """HOST:PORT of the agent's console relay, as it last registered; None: it has none."""
+    qualified_at: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    """When its last passed qualification finished, while its plan and wiring are those it
+    was qualified with (rtkvm.api.qualify); None: not qualified."""
+    qualification_id: Mapped[str | None] = mapped_column(String(36), nullable=True, default=None)
     """JSON list of the drifted settings the agent last reported; None: never tuned."""
     """JSON of the agent's last heartbeat counters (wire.node.AgentStats); None: none sent."""
     """Who builds guests here (wire.node.Engine): 'rtkvm' (this API places them) or
@@ -403,6 +407,44 @@ class Measurement(Base):
     fault: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    qualification_id: Mapped[str | None] = mapped_column(
+        ForeignKey("qualifications.id"), nullable=True, index=True, default=None
+    )
+    """The host qualification it was made for (rtkvm.api.qualify); None: a user's own."""
+
+
+QUALIFICATION_STATES = ("running", "passed", "failed", "abandoned")
+"""running: its measurements are being made; passed: every free RT pCPU and wired network
+measured, within the limit if one was given; failed: not (see fault); abandoned: left
+running for longer than a qualification may take."""
+
+
+class Qualification(Base):
+    """One qualification of one host: what it offered when it began, and the verdict."""
+
+    __tablename__ = "qualifications"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    user_id: Mapped[int] = mapped_column(Integer)
+    """The admin who ran it (a user may be deleted later)."""
+    state: Mapped[str] = mapped_column(String(16), index=True)  # QUALIFICATION_STATES
+    basis: Mapped[str] = mapped_column(String(64))
+    """Digest of the host's plan and wiring when it began: it counts while they match."""
+    free_pcpus: Mapped[str] = mapped_column(Text)
+    """Kernel list of the RT pCPUs no guest held when it began: each must be measured."""
+    held_pcpus: Mapped[str] = mapped_column(Text)
+    """Kernel list of the RT pCPUs guests held then (not measured: never disturbed)."""
+    networks: Mapped[str] = mapped_column(Text)
+    """JSON list of the names of the networks the host was wired to: each gets a round trip."""
+    max_latency_us: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """The worst cyclictest latency it may show to pass; None: no limit (figures kept)."""
+    rt_waiver: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """JSON of the proof (rtkvm.wire.qualify.QualificationProof) once finished."""
+    fault: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 

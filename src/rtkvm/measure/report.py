@@ -88,11 +88,27 @@ class DoctorVerdict:
 
 
 @dataclass(frozen=True)
+class HostProof:
+    """A host's qualification (``rtkvm cloud host qualify --save``), as the report heads it."""
+
+    host: str
+    state: str
+    finished_at: float | None
+    free_pcpus: str
+    worst_us: float | None
+    emulated: bool
+    networks: tuple[tuple[str, float | None, float | None], ...]
+    """(network, p99.99 µs, max µs) of each network's round trip."""
+    fault: str | None = None
+
+
+@dataclass(frozen=True)
 class Report:
     title: str
     entries: tuple[Entry, ...]
     doctor: DoctorVerdict | None = None
     notes: tuple[str, ...] = ()
+    qualifications: tuple[HostProof, ...] = ()
 
 
 # -- loading -------------------------------------------------------------------------
@@ -398,9 +414,13 @@ def summarise(report: Report) -> dict[str, Any]:
             row["figures"] = None if entry.report is None else _rtt_figures(entry.report)
             rtt.append(row)
     doctor = report.doctor
+    for q in report.qualifications:
+        if q.emulated:
+            warnings.append(f"host qualification of {q.host}: {TCG_WARNING}")
     return {
         "title": report.title,
         "doctor": None if doctor is None else doctor.__dict__ | {"failed": list(doctor.failed)},
+        "qualifications": [dataclasses.asdict(q) for q in report.qualifications],
         "notes": list(report.notes),
         "warnings": warnings,
         "cyclictest": cyclictest,
@@ -533,6 +553,19 @@ def _header_lines(summary: Mapping[str, Any]) -> list[str]:
     if doctor is not None:
         lines.append(f"host doctor: {doctor['subject']}: {doctor['verdict']}")
         lines += [f"  {f}" for f in doctor["failed"]]
+    for q in summary.get("qualifications", []):
+        worst = "-" if q["worst_us"] is None else f"{q['worst_us']:g}"
+        nets = "; ".join(
+            f"{n} p99.99 {_cell(p)} µs, max {_cell(m)} µs" for n, p, m in q["networks"]
+        )
+        lines.append(
+            f"host qualification: {q['host']}: {q['state']}, worst {worst} µs on free RT "
+            f"pCPUs {q['free_pcpus']}"
+            + (f"; {nets}" if nets else "")
+            + (" (emulated)" if q["emulated"] else "")
+        )
+        if q["fault"]:
+            lines.append(f"  {q['fault']}")
     lines += [f"note: {n}" for n in summary["notes"]]
     return lines
 

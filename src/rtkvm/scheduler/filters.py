@@ -29,6 +29,11 @@ class Context:
     agent_timeout_s: float
 
 
+def targeted(host: HostSnapshot, req: Request, ctx: Context) -> bool:
+    """The host an admin chose, when one did."""
+    return req.target_host is None or host.name == req.target_host
+
+
 def rtkvm_engine(host: HostSnapshot, req: Request, ctx: Context) -> bool:
     """rtkvm builds this host's guests (Nova builds an OpenStack-mode host's)."""
     return host.engine == RTKVM_ENGINE
@@ -46,6 +51,15 @@ def rt_ready(host: HostSnapshot, req: Request, ctx: Context) -> bool:
     """The doctor's verdict is 'ready', or an admin waived it for this (lab) host; a guest
     that claims no RT pCPU (a shared one) does not ask."""
     return not req.needs_rt or host.doctor_verdict == READY or host.rt_waiver is not None
+
+
+def qualified(host: HostSnapshot, req: Request, ctx: Context) -> bool:
+    """The cloud requires qualified hosts for RT guests: this one passed a qualification
+    recently enough, for its plan and wiring as they are."""
+    if not req.needs_qualified:
+        return True
+    assert req.qualified_since is not None
+    return host.qualified_at is not None and host.qualified_at >= req.qualified_since
 
 
 def dataplane_ready(host: HostSnapshot, req: Request, ctx: Context) -> bool:
@@ -98,10 +112,12 @@ def fit_nodes(
 Filter = Callable[[HostSnapshot, Request, Context], bool]
 
 FILTERS: tuple[tuple[str, Filter], ...] = (
+    ("targeted", targeted),
     ("rtkvm_engine", rtkvm_engine),
     ("registered", registered),
     ("agent_alive", agent_alive),
     ("rt_ready", rt_ready),
+    ("qualified", qualified),
     ("dataplane_ready", dataplane_ready),
     ("networks_wired", networks_wired),
     ("cpus_fit", cpus_fit),
@@ -179,6 +195,15 @@ def explain(hosts: Sequence[HostSnapshot], req: Request, ctx: Context) -> str:
     return explain_counts(counts, len(hosts), req, ctx)
 
 
+def _age(req: Request, ctx: Context) -> str:
+    if req.qualified_since is None:
+        return "at any time"
+    age = ctx.now - req.qualified_since
+    if age < 86400:
+        return f"at most {age / 3600:g} hour(s) old"
+    return f"at most {age / 86400:g} day(s) old"
+
+
 def explain_counts(counts: dict[str, int], hosts: int, req: Request, ctx: Context) -> str:
     """:func:`explain` from the number of hosts failing each filter first (as SQL counts
     them) and the number of hosts in all."""
@@ -188,6 +213,7 @@ def explain_counts(counts: dict[str, int], hosts: int, req: Request, ctx: Contex
     need = max(req.cell_pcpus)
     node_phrase = "on one NUMA node" if len(req.cell_pcpus) == 1 else "on each of distinct nodes"
     clauses = {
+        "targeted": f"not host {req.target_host} (the host asked for)",
         "rtkvm_engine": "built by Nova (agent in OpenStack mode: rtkvm never places there)",
         "registered": "enrolled but never registered by their agent",
         "agent_alive": f"down (no agent heartbeat for {ctx.agent_timeout_s:g} s)",
@@ -195,6 +221,11 @@ def explain_counts(counts: dict[str, int], hosts: int, req: Request, ctx: Contex
             "not RT-ready (host doctor verdict is not 'ready': run rtkvm host doctor, "
             "or for a lab host an admin may waive it with `rtkvm cloud host set NAME "
             "--rt-waiver REASON`, which gives up the latency guarantee)"
+        ),
+        "qualified": (
+            "not qualified (the cloud requires a passed qualification for RT guests, "
+            f"{_age(req, ctx)}, for the host's plan and wiring as they are: an admin runs "
+            "`rtkvm cloud host qualify NAME`)"
         ),
         "dataplane_ready": "with the RT data plane not ready",
         "networks_wired": f"not wired to {nets}",

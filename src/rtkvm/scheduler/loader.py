@@ -29,7 +29,9 @@ HOST_COLUMNS = (
     Host.physnets,
     Host.rt_waiver,
     Host.engine,
+    Host.qualified_at,
 )
+HOSTS = len(HOST_COLUMNS)
 NODE_COLUMNS = (
     HostNode.node,
     HostNode.rt_total,
@@ -60,9 +62,9 @@ def snapshots(rows: list[tuple[Any, ...]]) -> list[HostSnapshot]:
     for row in rows:
         host_id = row[0]
         if host_id not in hosts:
-            hosts[host_id] = row[:8]
+            hosts[host_id] = row[:HOSTS]
             nodes[host_id] = []
-        node, rt_total, rt_used, t2, u2, t1, u1, mem_total, mem_used = row[8:]
+        node, rt_total, rt_used, t2, u2, t1, u1, mem_total, mem_used = row[HOSTS:]
         if node is None:  # outer join: a host without nodes
             continue
         nodes[host_id].append(
@@ -84,6 +86,7 @@ def snapshots(rows: list[tuple[Any, ...]]) -> list[HostSnapshot]:
         physnets,
         waiver,
         engine,
+        qualified_at,
     ) in hosts.items():
         nets = wired.get(physnets)
         if nets is None:
@@ -91,7 +94,16 @@ def snapshots(rows: list[tuple[Any, ...]]) -> list[HostSnapshot]:
         node_list = tuple(sorted(nodes[host_id], key=lambda n: n.node))
         out.append(
             HostSnapshot(
-                host_id, name, heartbeat, verdict, dataplane, nets, node_list, waiver, engine
+                host_id,
+                name,
+                heartbeat,
+                verdict,
+                dataplane,
+                nets,
+                node_list,
+                waiver,
+                engine,
+                qualified_at,
             )
         )
     return out

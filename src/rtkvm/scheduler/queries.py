@@ -66,6 +66,10 @@ class Shape:
     limit: int | None
     needs_rt: bool = True
     """False for a guest that claims no RT pCPU: any host's verdict will do."""
+    target: bool = False
+    """An admin chose the host."""
+    qualified: bool = False
+    """Only hosts qualified recently enough take it."""
 
     @classmethod
     def of(cls, req: Request, *, spread: bool, limit: int | None) -> Shape:
@@ -77,6 +81,8 @@ class Shape:
             spread=spread,
             limit=limit,
             needs_rt=req.needs_rt,
+            target=req.target_host is not None,
+            qualified=req.needs_qualified,
         )
 
 
@@ -88,6 +94,8 @@ def _values(req: Request, ctx: Context) -> dict[str, Any]:
         "total_need": req.pcpus,
         "pages": req.pages_per_cell,
         "mib": req.mib_per_cell,
+        "target": req.target_host,
+        "qualified_since": req.qualified_since,
     }
     for i, label in enumerate(sorted(req.physnets)):  # labels are [a-z0-9]: safe in LIKE
         values[f"net{i}"] = f'%"{label}"%'
@@ -111,6 +119,10 @@ def _coarse(shape: Shape) -> list[Any]:
         where.append(Host.mem_free_max >= bindparam("mib"))
     if shape.need_dataplane:
         where.append(Host.dataplane_state == READY)
+    if shape.target:
+        where.append(Host.name == bindparam("target"))
+    if shape.qualified:
+        where.append(Host.qualified_at >= bindparam("qualified_since"))
     where += [Host.physnets.like(bindparam(f"net{i}")) for i in range(shape.networks)]
     return where
 
@@ -202,6 +214,7 @@ def _refusal_statement(shape: Shape, cells: int) -> Executable:
     registered = Host.registered_at.is_not(None)  # it has nodes then (an invariant)
     alive = and_(Host.heartbeat_at.is_not(None), Host.heartbeat_at >= bindparam("after"))
     checks: list[tuple[str, Any]] = [
+        ("targeted", Host.name == bindparam("target") if shape.target else None),
         ("rtkvm_engine", Host.engine == RTKVM_ENGINE),
         ("registered", registered),
         ("agent_alive", alive),
@@ -209,6 +222,12 @@ def _refusal_statement(shape: Shape, cells: int) -> Executable:
             "rt_ready",
             or_(Host.doctor_verdict == READY, Host.rt_waiver.is_not(None))
             if shape.needs_rt
+            else None,
+        ),
+        (
+            "qualified",
+            and_(Host.qualified_at.is_not(None), Host.qualified_at >= bindparam("qualified_since"))
+            if shape.qualified
             else None,
         ),
         ("dataplane_ready", Host.dataplane_state == READY if shape.need_dataplane else None),

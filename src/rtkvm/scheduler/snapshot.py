@@ -46,6 +46,8 @@ class HostSnapshot:
     """An admin's reason to admit this host although it is not RT-ready (a lab host)."""
     engine: str = RTKVM_ENGINE
     """Who builds its guests: only rtkvm's own hosts are scheduled to."""
+    qualified_at: float | None = None
+    """When its qualification that still holds passed; None: not qualified."""
 
     @property
     def waived(self) -> bool:
@@ -90,6 +92,11 @@ class Request:
     """(network name, physical network label) in the guest's NIC order."""
     mib_per_cell: int = 0
     """RAM per cell in MiB for a 4k-page guest; 0 for hugepage guests (their pools)."""
+    target_host: str | None = None
+    """An admin's choice of host: that one or none."""
+    qualified_since: float | None = None
+    """An RT guest goes only to a host qualified at or after this time (the cloud requires
+    qualified hosts); None: qualification is not required."""
 
     @classmethod
     def from_spec(cls, spec: RtGuestSpec, networks: tuple[tuple[str, str], ...] = ()) -> Request:
@@ -101,6 +108,11 @@ class Request:
         return cls(
             spec.name, pcpus, spec.page_size_kib, pages, networks, small_page_mib_per_cell(spec)
         )
+
+    @property
+    def needs_qualified(self) -> bool:
+        """Only a host with a qualification since ``qualified_since`` takes it."""
+        return self.needs_rt and self.qualified_since is not None
 
     @property
     def pcpus(self) -> int:

@@ -63,6 +63,8 @@ class MeasurementCreate(_In):
     """cyclictest only (defaults when omitted)."""
     rtt: RttParamsIn | None = None
     """rtt only (defaults when omitted)."""
+    qualification: str | None = Field(default=None, min_length=1, max_length=36)
+    """Admins only: the running host qualification it is made for (its probe servers)."""
 
 
 class MeasurementOut(BaseModel):
@@ -85,6 +87,8 @@ class MeasurementOut(BaseModel):
     created_at: float
     started_at: float | None
     finished_at: float | None
+    qualification: str | None = None
+    """The host qualification it was made for; None: a user's own measurement."""
 
 
 class AgentMeasurement(BaseModel):

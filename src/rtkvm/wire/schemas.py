@@ -17,6 +17,7 @@ from rtkvm.wire.base import In as _In
 from rtkvm.wire.images import DISK_GB_MAX
 from rtkvm.wire.keypairs import USER_DATA_B64_MAX
 from rtkvm.wire.node import RTKVM_ENGINE, DataplaneDoc, Engine, UnknownVerdict
+from rtkvm.wire.qualify import HostQualification
 
 
 class ProjectCreate(_In):
@@ -122,6 +123,10 @@ class HostOut(BaseModel):
     None: rtkvm never tuned this host."""
     console: bool = False
     """The agent relays its servers' interactive consoles (it registered a relay address)."""
+    qualified: bool = False
+    """A passed qualification holds for the host's plan and wiring as they are now."""
+    qualification: HostQualification | None = None
+    """Its last qualification (running or finished); None: never qualified."""
     """Who builds guests here: an 'openstack' host is Nova's, never scheduled to by
     rtkvm; its guests' RT verdicts are kept (``rtkvm cloud guest list``)."""
 
@@ -249,6 +254,9 @@ class InstanceCreate(_In):
     """One of the caller's keypairs: its key is authorised for login (an image server)."""
     user_data: str | None = Field(default=None, min_length=1, max_length=USER_DATA_B64_MAX)
     """cloud-init user-data, base64 (at most 65,535 bytes decoded; an image server)."""
+    host: str | None = Field(default=None, min_length=1, max_length=64)
+    """Admins only: place it on this host or nowhere (every other rule still holds, but a
+    required qualification: this is how a host's qualification boots its probes)."""
 
     def nics(self) -> list[NicRequest]:
         return [n if isinstance(n, NicRequest) else NicRequest(network=n) for n in self.networks]

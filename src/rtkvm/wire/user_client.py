@@ -23,6 +23,7 @@ from rtkvm.wire.http import Http
 from rtkvm.wire.images import ImageOut
 from rtkvm.wire.keypairs import KeypairOut
 from rtkvm.wire.measure import MeasurementOut
+from rtkvm.wire.qualify import QualificationOut
 from rtkvm.wire.rtguest import GuestDetailOut, GuestMeasurementOut, GuestVerdictOut
 from rtkvm.wire.schemas import (
     CheckOut,
@@ -144,6 +145,30 @@ class CloudClient(Http):
         """Domains and switch ports the host's agent found but the cloud does not know."""
         return _list(UnknownResourceOut, self.call("GET", f"/hosts/{name}/unknown"))
 
+    def begin_qualification(self, host: str, max_latency_us: float | None) -> QualificationOut:
+        """Begin qualifying the host: the API records its free RT pCPUs and networks."""
+        body = {"max_latency_us": max_latency_us} if max_latency_us is not None else {}
+        answer = self.call("POST", f"/hosts/{host}/qualifications", json=body)
+        return QualificationOut.model_validate(answer)
+
+    def qualifications(self, host: str, limit: int = 20) -> list[QualificationOut]:
+        """The host's qualifications, newest first."""
+        answer = self.call("GET", f"/hosts/{host}/qualifications", params={"limit": limit})
+        return _list(QualificationOut, answer)
+
+    def qualification(self, qualification_id: str) -> QualificationOut:
+        return QualificationOut.model_validate(
+            self.call("GET", f"/qualifications/{qualification_id}")
+        )
+
+    def end_qualification(
+        self, qualification_id: str, *, abandon: bool = False
+    ) -> QualificationOut:
+        """Judge it from its measurements (``finish``) or end it without a verdict."""
+        action = "abandon" if abandon else "finish"
+        answer = self.call("POST", f"/qualifications/{qualification_id}/{action}")
+        return QualificationOut.model_validate(answer)
+
     # -- flavors and networks ----------------------------------------------------------
 
     def flavors(self) -> list[FlavorOut]:
@@ -178,10 +203,12 @@ class CloudClient(Http):
         disk_gb: int | None = None,
         key_name: str | None = None,
         user_data: bytes | None = None,
+        host: str | None = None,
     ) -> InstanceOut:
         """``networks``: names, or NicRequest for a NIC with the user's address;
         ``image``: boot a copy-on-write disk of this image (``disk_gb`` big), with the
-        keypair ``key_name`` and ``user_data`` on its cloud-init seed."""
+        keypair ``key_name`` and ``user_data`` on its cloud-init seed; ``host`` (admins):
+        on that host or nowhere."""
         nics = [n if isinstance(n, str) else n.model_dump(exclude_none=True) for n in networks]
         body: dict[str, object] = {"name": name, "flavor": flavor, "networks": nics}
         encoded = base64.b64encode(user_data).decode() if user_data is not None else None
@@ -191,6 +218,7 @@ class CloudClient(Http):
             ("disk_gb", disk_gb),
             ("key_name", key_name),
             ("user_data", encoded),
+            ("host", host),
         ):
             if value is not None:
                 body[key] = value

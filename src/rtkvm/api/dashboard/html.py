@@ -33,10 +33,11 @@ form.login{background:#fff;padding:1.5em;max-width:30em;border:1px solid #ccd}
 input[type=password]{width:100%;padding:.4em;margin:.5em 0}
 """
 
-GOOD = {"up", "ready", "verified", "done", "active"}
-BAD = {"down", "degraded", "error", "not-ready", "drift"}
+GOOD = {"up", "ready", "verified", "done", "active", "qualified"}
+BAD = {"down", "degraded", "error", "not-ready", "drift", "failed"}
 WARN = {"not-assured", "waived", "running", "queued", "building", "deleting", "scheduling",
-        "stopped", "stopping", "starting", "rebooting", "rebooting-hard"}  # fmt: skip
+        "stopped", "stopping", "starting", "rebooting", "rebooting-hard", "stale",
+        "abandoned"}  # fmt: skip
 
 NAV = (("hosts", "Hosts"), ("servers", "Servers"), ("networks", "Networks"),
        ("measurements", "Measurements"))  # fmt: skip

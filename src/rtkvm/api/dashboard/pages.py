@@ -47,6 +47,7 @@ from rtkvm.measure import report as measure_report
 from rtkvm.measure.report import measurement_warnings
 from rtkvm.wire.guest import InstanceOut, NetworkPort
 from rtkvm.wire.measure import MeasurementOut
+from rtkvm.wire.schemas import HostOut
 from rtkvm.wire.topology import TopologyDoc
 from rtkvm.wire.uuids import is_uuid
 
@@ -184,11 +185,11 @@ def hosts_page(services: ServicesDep, p: Viewer) -> HTMLResponse:
                if h.tuning_drift else ""),
             badge("waived") + " " + esc(h.rt_waiver) if h.rt_waiver else "",
             esc(h.dataplane_state), esc(", ".join(h.physnets)), f"{used} / {total}",
-            _proof_cell(proof),
+            _proof_cell(proof), _qualified_cell(h),
         ])  # fmt: skip
     body = table(
         ["host", "status", "engine", "doctor", "RT waiver", "data plane", "wired to",
-         "RT pCPUs used", "last proof"], rows, empty="no host is enrolled",
+         "RT pCPUs used", "last proof", "qualification"], rows, empty="no host is enrolled",
     )  # fmt: skip
     return _html("Hosts", body, p, "hosts")
 
@@ -223,6 +224,18 @@ def _proof_cell(proof: Proof | None) -> str:
         f"max {proof.worst_us:g} µs{emulated}<br><small>{esc(proof.name)}, "
         f"{_when(proof.finished_at)}</small>"
     )
+
+
+def _qualified_cell(host: HostOut) -> str:
+    """The host's qualification: qualified (with its worst and date), stale (passed for
+    another plan or wiring), the last one's state, or never."""
+    q = host.qualification
+    if q is None:
+        return badge("never")
+    worst = "" if q.worst_us is None else f" worst {q.worst_us:g} µs"
+    emulated = " " + badge("emulated") if q.emulated else ""
+    state = "qualified" if host.qualified else "stale" if q.state == "passed" else q.state
+    return f"{badge(state)}{esc(worst)}{emulated}<br><small>{_when(q.finished_at)}</small>"
 
 
 @router.get("/hosts/{name}", response_class=HTMLResponse)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import AgentDep, ServicesDep
 from rtkvm.api.errors import ApiError, check_move, not_found
+from rtkvm.api.qualify import forget_if_changed
 from rtkvm.api.views import agent_instance, agent_instances, host_out
 from rtkvm.cpuset import CpuSet
 from rtkvm.db.models import (
@@ -161,6 +162,13 @@ def register(body: HostReport, services: ServicesDep, agent: AgentDep) -> schema
         host.registered_at = now
         host.heartbeat_at = now
         s.flush()
+        if forget_if_changed(s, host):
+            log.warning(
+                "host %s registered another plan or wiring: its qualification no longer "
+                "holds; qualify it again (rtkvm cloud host qualify %s)",
+                host.name,
+                host.name,
+            )
         refresh_capacity(s, host.id)
         s.refresh(host)
         return host_out(s, host, now, services.settings.agent_timeout_s)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import AdminDep, ServicesDep
 from rtkvm.api.errors import ApiError, conflict
+from rtkvm.api.qualify import forget_if_changed
 from rtkvm.api.security import add_token
 from rtkvm.api.views import host_named, host_out, hosts_out, unknown_out
 from rtkvm.cpuset import CpuSet
@@ -30,6 +31,7 @@ from rtkvm.db.models import (
     HostNode,
     Instance,
     Measurement,
+    Qualification,
     Token,
     UnknownResource,
 )
@@ -129,6 +131,13 @@ def update_host(
         _set_share(s, host, share)
         host.rt_waiver = waiver
         s.flush()
+        if forget_if_changed(s, host):
+            log.warning(
+                "host %s: its qualification no longer holds (%d guests per RT pCPU now): "
+                "qualify it again",
+                name,
+                share,
+            )
         out = host_out(s, host, services.clock(), services.settings.agent_timeout_s)
     if out.pcpu_share > 1:
         log.warning(
@@ -235,6 +244,7 @@ def remove_host(name: str, services: ServicesDep, _: AdminDep) -> Response:
         s.execute(delete(HostDetail).where(HostDetail.host_id == host.id))
         s.execute(delete(UnknownResource).where(UnknownResource.host_id == host.id))
         s.execute(delete(Measurement).where(Measurement.host_id == host.id))
+        s.execute(delete(Qualification).where(Qualification.host_id == host.id))
         s.execute(delete(GuestVerdict).where(GuestVerdict.host_id == host.id))
         s.execute(delete(GuestMeasurement).where(GuestMeasurement.host_id == host.id))
         s.execute(delete(Token).where(Token.host_id == host.id))

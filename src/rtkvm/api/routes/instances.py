@@ -3,7 +3,10 @@
 Create stores the instance in ``scheduling``, then asks the scheduler to
 claim a host in one transaction; when nothing fits or the quota is used up,
 the instance goes to ``error`` with the reason as its fault and the
-response is 409 or 403 with the same reason. A NIC may carry the address its
+response is 409 or 403 with the same reason. An admin may name the host
+(``host``): that one or none, every rule still applied but the cloud's
+requirement of qualified hosts (rtkvm.api.qualify), which is how a host's
+qualification boots its probe servers on it. A NIC may carry the address its
 user gave (rtkvm.net.address; the first NIC only), one live instance per IP
 and network. Delete is idempotent: an
 instance that holds nothing is deleted at once; a placed one goes to
@@ -22,6 +25,7 @@ import binascii
 import logging
 import time
 import uuid
+from dataclasses import replace
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select, tuple_, update
@@ -73,6 +77,8 @@ def create_instance(
         if services.sweeps.due():  # a crashed peer's stuck creates; long-refused ones
             services.sweeps.run(s, now)
         project_id = owner_project_id(s, body.project, caller, "instances")
+        if body.host is not None:
+            _check_target(s, body.host, caller)
         flavor = s.scalar(select(Flavor).where(Flavor.name == body.flavor))
         if flavor is None:
             raise not_found("flavor", body.flavor, " (list them with `rtkvm cloud flavor list`)")
@@ -129,6 +135,13 @@ def create_instance(
             )
         request = Request.from_spec(spec, tuple((n.name, n.physnet) for n in nets))
     settings = services.settings
+    within = settings.qualified_within_s
+    request = replace(
+        request,
+        target_host=body.host,
+        # an admin's chosen host needs no qualification: that is how one is qualified
+        qualified_since=now - within if within is not None and body.host is None else None,
+    )
     began = time.perf_counter()
     try:
         claimed = schedule(
@@ -163,6 +176,15 @@ def create_instance(
         for n, a in zip(nets, addresses, strict=True)
     ]
     return instance_out_known(inst, project, claimed.host_name, ports, image)
+
+
+def _check_target(session: Session, name: str, caller: Principal) -> None:
+    if not caller.is_admin:
+        raise ApiError(
+            403, "host: only an admin may choose a server's host; leave it to the scheduler"
+        )
+    if session.scalar(select(Host.id).where(Host.name == name)) is None:
+        raise ApiError(422, f"host {name!r} is not enrolled: give one of `rtkvm cloud host list`")
 
 
 def _disk(

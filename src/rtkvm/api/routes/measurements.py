@@ -34,7 +34,7 @@ from rtkvm.api.views_measure import (
     measurement_for,
     measurement_out,
 )
-from rtkvm.db.models import Host, Instance, InstanceNetwork, Measurement, Network
+from rtkvm.db.models import Host, Instance, InstanceNetwork, Measurement, Network, Qualification
 from rtkvm.errors import InputError
 from rtkvm.net.address import host_interface
 from rtkvm.wire.base import PAGE_MAX
@@ -76,6 +76,8 @@ def create_measurement(
             params = _own_addresses(s, body, params, server, peer)
         assert server.host_id is not None
         check_idle(s, server, peer)
+        if body.qualification is not None:
+            _check_for_qualification(s, body.qualification, caller, server, peer, network_id)
         m = Measurement(
             id=str(uuid.uuid4()),
             project_id=server.project_id,
@@ -88,6 +90,7 @@ def create_measurement(
             params=json.dumps(params),
             state="queued",
             created_at=now,
+            qualification_id=body.qualification.lower() if body.qualification else None,
         )
         s.add(m)
         s.flush()
@@ -147,6 +150,48 @@ def delete_measurement(measurement_id: str, services: ServicesDep, caller: UserD
             )
         s.delete(m)
     return Response(status_code=204)
+
+
+def _check_for_qualification(
+    session: Session,
+    ident: str,
+    caller: Principal,
+    server: Instance,
+    peer: Instance | None,
+    network_id: int | None,
+) -> None:
+    """A measurement for a qualification: an admin's, of probe servers on its host, while
+    it runs; a round trip on one of the networks it must cover."""
+    if not caller.is_admin:
+        raise ApiError(403, "qualification: only an admin qualifies hosts; remove it")
+    q = session.get(Qualification, ident.lower()) if is_uuid(ident) else None
+    if q is None:
+        raise ApiError(422, f"qualification {ident!r} not found: give a running one's id")
+    if q.state != "running":
+        raise ApiError(409, f"qualification {q.id} is {q.state}: begin a new one")
+    for inst in (server, peer):
+        if inst is None:
+            continue
+        if inst.host_id != q.host_id:
+            raise ApiError(
+                422,
+                f"instance {inst.name} is not on the host qualification {q.id} qualifies: "
+                "create the probe servers there (`server create --host`)",
+            )
+        if inst.image_id is not None:
+            raise ApiError(
+                422,
+                f"instance {inst.name} boots its tenant's image: a qualification measures "
+                "rtkvm's probe servers (created without --image)",
+            )
+    if network_id is not None:
+        net = session.get(Network, network_id)
+        if net is None or net.name not in json.loads(q.networks):
+            raise ApiError(
+                422,
+                f"network {net.name if net else network_id} was not wired to the host when "
+                f"qualification {q.id} began: it measures {q.networks}",
+            )
 
 
 def _params(body: MeasurementCreate) -> dict[str, object]:
