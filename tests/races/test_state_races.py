@@ -234,3 +234,35 @@ def test_two_api_processes_start_together_on_a_new_database(
         for proc in procs:
             proc.terminate()
             proc.wait(timeout=15)
+
+
+def test_uploads_at_once_on_two_processes_never_pass_the_image_quota(
+    twins: Twins, tmp_path: Path
+) -> None:
+    """Two uploads of 2 MiB at once, one on each API process, into a quota with room for
+    one: one is active, the other refused (403), the counter is the active image's size."""
+    site = setup_site(twins)
+    admin = twins.admin(twins.a)
+    disk = tmp_path / "disk.raw"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(disk), "2M"], check=True)
+    data = disk.read_bytes()
+    octets = {"Content-Type": "application/octet-stream"}
+    outcomes: set[tuple[int, int]] = set()
+    for trial in range(TRIALS // 2):
+        admin.set_quota("p1", image_bytes=3 * 2**20)
+        member = CloudClient(twins.a, site.member, timeout=30)
+        ids = [member.create_image(f"q{trial}-{n}").id for n in range(2)]
+        with twins.http(twins.a, site.member) as on_a, twins.http(twins.b, site.member) as on_b:
+            answers = at_once(
+                partial(on_a.put, f"/v1/images/{ids[0]}/file", content=data, headers=octets),
+                partial(on_b.put, f"/v1/images/{ids[1]}/file", content=data, headers=octets),
+            )
+            codes = tuple(sorted(a.status_code for a in answers))
+            assert codes == (200, 403), [a.text for a in answers]
+            outcomes.add(codes)
+            assert admin.set_quota("p1").image_bytes_used == len(data)
+            for image_id in ids:
+                assert on_a.delete(f"/v1/images/{image_id}").status_code == 204
+        assert admin.set_quota("p1").image_bytes_used == 0
+    print(f"\nuploads racing for one image's room, {TRIALS // 2} trials: {sorted(outcomes)}")
+    _check(twins)

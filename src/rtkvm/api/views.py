@@ -156,6 +156,8 @@ def project_out(p: Project) -> schemas.ProjectOut:
         instances_used=p.instances_used,
         quota_shared_vcpus=p.quota_shared_vcpus,
         shared_vcpus_used=p.shared_vcpus_used,
+        quota_image_bytes=p.quota_image_bytes,
+        image_bytes_used=p.image_bytes_used,
     )
 
 

@@ -498,6 +498,8 @@ def project() -> None:
 @click.option("--instances", type=int, default=None, help="Quota of instances.")
 @click.option("--shared-vcpus", type=int, default=None,
               help="Quota of vCPUs on the hosts' shared CPUs (non-RT).")  # fmt: skip
+@click.option("--image-gib", type=click.FloatRange(min=0), default=None,
+              help="Quota of the image store: GiB of the project's active images.")  # fmt: skip
 @format_option
 @click.pass_context
 def project_create(
@@ -506,12 +508,21 @@ def project_create(
     rt_cores: int | None,
     instances: int | None,
     shared_vcpus: int | None,
+    image_gib: float | None,
     fmt: str,
 ) -> None:
     created = api_of(ctx).create_project(
-        name, quota_rt_cores=rt_cores, quota_instances=instances, quota_shared_vcpus=shared_vcpus
+        name,
+        quota_rt_cores=rt_cores,
+        quota_instances=instances,
+        quota_shared_vcpus=shared_vcpus,
+        quota_image_bytes=_bytes(image_gib),
     )
     show_one(plain(created), fmt)
+
+
+def _bytes(gib: float | None) -> int | None:
+    return None if gib is None else int(gib * 2**30)
 
 
 @project.command("list")
@@ -519,7 +530,8 @@ def project_create(
 @click.pass_context
 def project_list(ctx: click.Context, fmt: str) -> None:
     columns = ("name", "quota_rt_cores", "rt_cores_used", "quota_shared_vcpus",
-               "shared_vcpus_used", "quota_instances", "instances_used")  # fmt: skip
+               "shared_vcpus_used", "quota_instances", "instances_used",
+               "quota_image_bytes", "image_bytes_used")  # fmt: skip
     show_list(plains(api_of(ctx).projects()), columns, fmt)
 
 
@@ -528,6 +540,8 @@ def project_list(ctx: click.Context, fmt: str) -> None:
 @click.option("--rt-cores", type=int, default=None)
 @click.option("--instances", type=int, default=None)
 @click.option("--shared-vcpus", type=int, default=None)
+@click.option("--image-gib", type=click.FloatRange(min=0), default=None,
+              help="GiB of active images the project may keep in the image store.")  # fmt: skip
 @format_option
 @click.pass_context
 def project_quota(
@@ -536,10 +550,13 @@ def project_quota(
     rt_cores: int | None,
     instances: int | None,
     shared_vcpus: int | None,
+    image_gib: float | None,
     fmt: str,
 ) -> None:
     """Set quotas (only the options given change)."""
     quota: dict[str, int | None] = {}
+    if image_gib is not None:
+        quota["image_bytes"] = _bytes(image_gib)
     if shared_vcpus is not None:
         quota["shared_vcpus"] = shared_vcpus
     if rt_cores is not None:

@@ -63,6 +63,11 @@ class Project(Base):
     rt_cores_used: Mapped[int] = mapped_column(Integer, default=0)
     instances_used: Mapped[int] = mapped_column(Integer, default=0)
     shared_vcpus_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    quota_image_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True, default=None)
+    """Bytes of active images the project may keep in the image store (None: unlimited)."""
+    image_bytes_used: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """Bytes its active images take: added when an upload activates one, taken away when
+    one is deleted (same transaction, the project's row locked)."""
     created_at: Mapped[float] = mapped_column(Float)
 
 

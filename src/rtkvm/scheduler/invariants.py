@@ -9,8 +9,8 @@ crashed:
   and not deleted, with one claim per core and one open usage record;
 - each NUMA node's ``rt_used``, hugepage and 4k-page RAM counters equal the
   sum of what the instances on it hold, and lie between 0 and their totals;
-- each project's counters equal the sum over its holding instances, and its
-  quotas are respected;
+- each project's counters equal the sum over its holding instances (and its
+  image bytes the sizes of its active images), and its quotas are respected;
 - a host has NUMA nodes exactly when its agent registered it (the
   scheduler's SQL tells registered hosts by that), and its capacity summary
   (what the scheduler's SQL prefilter reads) matches its nodes.
@@ -27,7 +27,7 @@ from collections import Counter, defaultdict
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from rtkvm.db.models import CpuClaim, Host, HostNode, Instance, Project, UsageRecord
+from rtkvm.db.models import CpuClaim, Host, HostNode, Image, Instance, Project, UsageRecord
 from rtkvm.errors import InputError
 from rtkvm.scheduler.claim import HOLDING
 from rtkvm.scheduler.claim_sql import CAPACITY_SUMMARY as SUMMARY
@@ -188,8 +188,20 @@ def _projects(session: Session, holding: list[Instance]) -> list[str]:
         cores[inst.project_id] += inst.rt_cores
         count[inst.project_id] += 1
         vcpus[inst.project_id] += inst.shared_vcpus
+    stored: dict[int, int] = dict(
+        session.execute(  # type: ignore[arg-type]
+            select(Image.project_id, func.coalesce(func.sum(Image.size_bytes), 0))
+            .where(Image.status == "active")
+            .group_by(Image.project_id)
+        ).all()
+    )
     for project in session.scalars(select(Project)):
         name, p = f"project {project.name}", project
+        if p.image_bytes_used != stored.get(p.id, 0):
+            out.append(
+                f"{name}: image_bytes_used is {p.image_bytes_used}, its active images take "
+                f"{stored.get(p.id, 0)}"
+            )
         if p.rt_cores_used != cores[p.id]:
             out.append(f"{name}: rt_cores_used is {p.rt_cores_used}, instances hold {cores[p.id]}")
         if p.instances_used != count[p.id]:

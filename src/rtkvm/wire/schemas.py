@@ -19,12 +19,16 @@ from rtkvm.wire.keypairs import USER_DATA_B64_MAX
 from rtkvm.wire.node import RTKVM_ENGINE, DataplaneDoc, Engine, UnknownVerdict
 from rtkvm.wire.qualify import HostQualification
 
+BYTES_MAX = 2**62
+"""The largest byte count a quota takes (BigInteger columns)."""
+
 
 class ProjectCreate(_In):
     name: str = Name
     quota_rt_cores: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
     quota_instances: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
     quota_shared_vcpus: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
+    quota_image_bytes: int | None = Field(default=None, ge=0, le=BYTES_MAX)
 
 
 class ProjectOut(BaseModel):
@@ -37,6 +41,9 @@ class ProjectOut(BaseModel):
     quota_shared_vcpus: int | None = None
     shared_vcpus_used: int = 0
     """vCPUs on the hosts' shared CPUs (shared guests, mixed guests' non-RT vCPUs)."""
+    quota_image_bytes: int | None = None
+    """Bytes of active images the project may keep (None: unlimited)."""
+    image_bytes_used: int = 0
 
 
 class QuotaSet(_In):
@@ -45,6 +52,7 @@ class QuotaSet(_In):
     rt_cores: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
     instances: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
     shared_vcpus: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
+    image_bytes: int | None = Field(default=None, ge=0, le=BYTES_MAX)
 
 
 class UserCreate(_In):

@@ -5,7 +5,11 @@ streams the data (``application/octet-stream``) into the store, at most
 ``Settings.image_max_bytes``, hashed on the way, then qemu-img judges it
 (:mod:`rtkvm.image.inspect`): the image becomes ``active`` with its format,
 sizes and sha256, or goes back to ``queued`` with the reason as its fault
-(422) and nothing kept. Member images belong to their project; only an admin
+(422) and nothing kept. A project's active images may take at most its image
+quota (``quota_image_bytes``): an upload is cut off where it would pass it,
+and checked again, with the project's row locked, as it activates (two
+uploads at once cannot both fit in the same room); 403 with what is used.
+Member images belong to their project; only an admin
 may share one with every project. An image with live servers on it cannot be
 deleted (409). ``GET /v1/agent/images/{id}/file`` gives an agent the image
 of a server on its host, and no other. This module must not inspect images
@@ -29,7 +33,7 @@ from rtkvm.api.errors import ApiError, not_found
 from rtkvm.api.image_store import ImageStore, TooLargeError
 from rtkvm.api.views import owner_project_id
 from rtkvm.api.views_images import image_for, images_out, in_use, visible_images
-from rtkvm.db.models import Image, Instance
+from rtkvm.db.models import Image, Instance, Project
 from rtkvm.errors import InputError
 from rtkvm.image.inspect import ImageFacts, inspect_image
 from rtkvm.wire.images import ImageCreate, ImageOut
@@ -97,6 +101,10 @@ def delete_image(ref: str, services: ServicesDep, caller: UserDep) -> Response:
                 f"image {row.name} is the disk of {used} server(s): delete them first "
                 "(`rtkvm cloud server list` shows each server's image)",
             )
+        if row.status == "active" and row.size_bytes:
+            project = s.get(Project, row.project_id, with_for_update=True)
+            assert project is not None  # a foreign key
+            project.image_bytes_used = max(0, project.image_bytes_used - row.size_bytes)
         row.status = "deleted"
         row.updated_at = services.clock()
         image_id = row.id
@@ -115,15 +123,20 @@ async def upload_image(
 ) -> ImageOut:
     """The image's data as the body (application/octet-stream): stored, inspected,
     activated; refused with the reason and nothing kept."""
-    await run_in_threadpool(_begin, services, caller, image_id)
+    room = await run_in_threadpool(_begin, services, caller, image_id)
     store = _store(services)
     settings = services.settings
+    limit = settings.image_max_bytes if room is None else min(room, settings.image_max_bytes)
     try:
-        received = await store.receive(image_id, request.stream(), settings.image_max_bytes)
+        received = await store.receive(image_id, request.stream(), limit)
         facts = await run_in_threadpool(
             inspect_image, store.partial(image_id), max_virtual=settings.image_max_virtual_bytes
         )
     except TooLargeError:
+        if room is not None and room < settings.image_max_bytes:
+            why = _over_quota(room)
+            await run_in_threadpool(_refused, services, image_id, why)
+            raise ApiError(403, why) from None
         why = (
             f"the upload is larger than this cloud takes ({settings.image_max_bytes} bytes): "
             "upload a smaller image (qcow2 keeps only what is written)"
@@ -147,7 +160,23 @@ async def upload_image(
     )
 
 
-def _begin(services: Services, caller: Principal, image_id: str) -> None:
+def _over_quota(room: int) -> str:
+    return (
+        f"the image is larger than the room left in the project's image quota ({room} bytes): "
+        "delete images the project no longer boots, or ask an admin for a larger quota "
+        "(`rtkvm cloud project quota NAME --image-gib N`)"
+    )
+
+
+def _room(project: Project) -> int | None:
+    """Bytes the project's images may still take; None: no quota."""
+    if project.quota_image_bytes is None:
+        return None
+    return max(0, project.quota_image_bytes - project.image_bytes_used)
+
+
+def _begin(services: Services, caller: Principal, image_id: str) -> int | None:
+    """Mark the image saving; the room left in its project's image quota (None: none)."""
     with services.db.write() as s:
         row = s.get(Image, image_id, with_for_update=True)
         if row is None or row.status == "deleted":
@@ -162,9 +191,20 @@ def _begin(services: Services, caller: Principal, image_id: str) -> None:
                 f"image {row.name} is {row.status}: data is uploaded once, to a queued image "
                 "(make a new image for new data)",
             )
+        project = s.get(Project, row.project_id)
+        assert project is not None  # a foreign key
+        room = _room(project)
+        if room == 0:
+            raise ApiError(
+                403,
+                f"project {project.name} uses its whole image quota ({project.image_bytes_used} "
+                f"of {project.quota_image_bytes} bytes): delete images it no longer boots, or "
+                "ask an admin for a larger quota",
+            )
         row.status = "saving"
         row.fault = None
         row.updated_at = services.clock()
+        return room
 
 
 def _refused(services: Services, image_id: str, why: str) -> None:
@@ -179,21 +219,37 @@ def _refused(services: Services, image_id: str, why: str) -> None:
 def _finish(
     services: Services, image_id: str, size: int, sha256: str, facts: ImageFacts
 ) -> ImageOut:
+    """Activate the image and count it in its project's image bytes, in one transaction
+    with the project's row locked; over the quota (another upload took the room), the data
+    goes and the image is queued again with the reason (403)."""
     store = _store(services)
     with services.db.write() as s:
         row = s.get(Image, image_id, with_for_update=True)
         if row is None or row.status != "saving":
             store.discard(image_id)
             raise ApiError(409, f"image {image_id} was deleted while its data arrived")
-        store.commit(image_id)
-        row.status = "active"
-        row.disk_format = facts.format
-        row.size_bytes = size
-        row.virtual_size_bytes = facts.virtual_size
-        row.sha256 = sha256
+        project = s.get(Project, row.project_id, with_for_update=True)
+        assert project is not None  # a foreign key
+        room = _room(project)
         row.updated_at = services.clock()
-        s.flush()
-        return images_out(s, [row])[0]
+        if room is not None and size > room:
+            store.discard(image_id)
+            row.status, row.fault = "queued", _over_quota(room)
+            refused = row.fault
+        else:
+            refused = None
+            project.image_bytes_used += size
+            store.commit(image_id)
+            row.status = "active"
+            row.disk_format = facts.format
+            row.size_bytes = size
+            row.virtual_size_bytes = facts.virtual_size
+            row.sha256 = sha256
+            s.flush()
+            out = images_out(s, [row])[0]
+    if refused is not None:  # the queued state is kept: the transaction is committed
+        raise ApiError(403, refused)
+    return out
 
 
 @router.get("/v1/agent/images/{image_id}/file")

@@ -28,6 +28,8 @@ def create_project(
             quota_rt_cores=body.quota_rt_cores,
             quota_instances=body.quota_instances,
             quota_shared_vcpus=body.quota_shared_vcpus,
+            quota_image_bytes=body.quota_image_bytes,
+            image_bytes_used=0,
             shared_vcpus_used=0,
             rt_cores_used=0,
             instances_used=0,
@@ -75,6 +77,8 @@ def set_quota(
             project.quota_instances = body.instances
         if "shared_vcpus" in body.model_fields_set:
             project.quota_shared_vcpus = body.shared_vcpus
+        if "image_bytes" in body.model_fields_set:
+            project.quota_image_bytes = body.image_bytes
         s.flush()
         return project_out(project)
 
