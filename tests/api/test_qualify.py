@@ -17,27 +17,15 @@ import pytest
 from click.testing import CliRunner, Result
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from tests.api.test_cloud_measure_cli import RTT
 
 from rtkvm.api.app import create_app
 from rtkvm.api.testing import ADMIN_TOKEN, Cloud, FakeClock, expect
-from rtkvm.cli import cloud_qualify
+from rtkvm.cli import cloud_qualify, cloud_wait
 from rtkvm.cli.main import cli
 from rtkvm.scheduler.fakehosts import fake_host
 from rtkvm.settings import Settings
 from rtkvm.wire.user_client import CloudClient
-
-RTT = {
-    "path": "guest a -> guest b",
-    "samples": 20000,
-    "min_us": 21.5,
-    "max_us": 88.25,
-    "avg_us": 25.0,
-    "percentiles": {"50.0": 24.0, "90.0": 26.0, "99.0": 31.5, "99.9": 47.0, "99.99": 80.0},
-    "unresolved": [],
-    "histogram": {"bucket_us": 10.0, "counts": [0, 0, 19000, 1000]},
-    "tool": "sockperf ping-pong --full-rtt",
-    "warnings": [],
-}
 
 
 def cyclictest(worst: dict[int, int], pins: list[list[int]], accel: str = "kvm") -> dict[str, Any]:
@@ -114,10 +102,16 @@ def _setup(cloud: Cloud, physnets: tuple[str, ...] = ("blue",), **shape: Any) ->
     return cloud.host("h1", physnets=physnets, **shape)
 
 
+def _patch(monkeypatch: pytest.MonkeyPatch, agent: FakeAgent) -> None:
+    """The CLI's waits (its own and cloud_wait's) let the fake agent act."""
+    monkeypatch.setattr(cloud_qualify, "sleep", agent.step)
+    monkeypatch.setattr(cloud_wait, "sleep", agent.step)
+
+
 @pytest.fixture
 def fake(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> FakeAgent:
     agent = FakeAgent(_setup(cloud))
-    monkeypatch.setattr(cloud_qualify, "sleep", agent.step)
+    _patch(monkeypatch, agent)
     return agent
 
 
@@ -223,7 +217,7 @@ def test_guests_on_the_host_are_left_alone_and_their_pcpus_unmeasured(
 
 def test_a_second_network_gets_its_own_pair(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
     agent = FakeAgent(_setup(cloud, ("blue", "red")))
-    monkeypatch.setattr(cloud_qualify, "sleep", agent.step)
+    _patch(monkeypatch, agent)
     out = run(cloud, ADMIN_TOKEN, "host", "qualify", "h1", "--flavor", "probe", "-f", "json")
     assert out.exit_code == 0, (out.output, out.exception)
     q = json.loads(out.stdout)
@@ -330,7 +324,7 @@ def test_a_cloud_that_requires_qualified_hosts_places_rt_servers_only_there(
     strict: Cloud, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     agent = FakeAgent(_setup(strict))
-    monkeypatch.setattr(cloud_qualify, "sleep", agent.step)
+    _patch(monkeypatch, agent)
     refused = strict.admin.post("/v1/instances", json={"name": "rt", "flavor": "probe"})
     assert refused.status_code == 409
     assert "1 host not qualified" in refused.json()["detail"]

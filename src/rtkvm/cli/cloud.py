@@ -33,6 +33,7 @@ from rtkvm.cli.cloud_format import (
 from rtkvm.cli.cloud_guests import guest
 from rtkvm.cli.cloud_images import image, keypair
 from rtkvm.cli.cloud_measure import measure
+from rtkvm.cli.cloud_wait import ACTIVE_OR_ERROR, DELETED_OR_ERROR
 from rtkvm.wire.http import DEFAULT_URL
 from rtkvm.wire.schemas import NicRequest
 from rtkvm.wire.uuids import is_uuid
@@ -51,8 +52,6 @@ SERVER_COLUMNS = (
 )
 HOST_COLUMNS = ("name", "status", "engine", "doctor_verdict", "dataplane_state", "physnets")
 UNKNOWN_COLUMNS = ("kind", "name", "uuid", "running", "verdict", "hint")
-ACTIVE_OR_ERROR = frozenset({"active", "error"})
-DELETED_OR_ERROR = frozenset({"deleted", "error"})
 
 
 @click.group()

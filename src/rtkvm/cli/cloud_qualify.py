@@ -21,7 +21,9 @@ from pathlib import Path
 
 import click
 
+from rtkvm.cli import cloud_wait
 from rtkvm.cli.cloud_format import plain, plains, show_list, show_one, table
+from rtkvm.cli.cloud_wait import ACTIVE_OR_ERROR, DELETED_OR_ERROR
 from rtkvm.cpuset import CpuSet
 from rtkvm.errors import CloudError, InputError, MeasureTimeoutError
 from rtkvm.wire.measure import MeasurementOut
@@ -140,19 +142,10 @@ def _boot(run: Run, networks: list[str | None]) -> list[str]:
 
 
 def _wait_server(run: Run, server_id: str) -> None:
-    deadline = time.monotonic() + run.knobs.timeout
-    while True:
-        item = run.api.server(server_id)
-        if item.state == "active":
-            return
-        if item.state == "error":
-            raise CloudError(f"probe server {item.name} failed on host {run.host}: {item.fault}")
-        if time.monotonic() > deadline:
-            raise MeasureTimeoutError(
-                f"probe server {item.name} is still {item.state} after "
-                f"{run.knobs.timeout:g} s on host {run.host}: see its agent's log"
-            )
-        sleep(POLL_SECONDS)
+    item = cloud_wait.wait_server(run.api, server_id, ACTIVE_OR_ERROR, timeout=run.knobs.timeout)
+    if item is None or item.state == "error":
+        why = item.fault if item is not None else "it vanished"
+        raise CloudError(f"probe server {server_id} failed on host {run.host}: {why}")
 
 
 def _cyclictest(run: Run, server_id: str) -> MeasurementOut:
@@ -213,17 +206,7 @@ def _delete(run: Run, ids: list[str]) -> None:
         except CloudError as exc:
             run.say(f"probe server {server_id} could not be deleted: {exc}")
     for server_id in ids:
-        deadline = time.monotonic() + run.knobs.timeout
-        while time.monotonic() < deadline:
-            try:
-                item = run.api.server(server_id)
-            except CloudError as exc:
-                if exc.status == 404:
-                    break
-                raise
-            if item.state in ("deleted", "error"):
-                break
-            sleep(POLL_SECONDS)
+        cloud_wait.wait_server(run.api, server_id, DELETED_OR_ERROR, timeout=run.knobs.timeout)
     run.servers = [s for s in run.servers if s not in ids]
 
 

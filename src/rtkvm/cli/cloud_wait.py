@@ -20,6 +20,8 @@ from rtkvm.wire.guest import ConsoleLogOut, InstanceOut
 from rtkvm.wire.user_client import CloudClient
 
 POLL_SECONDS = 1.0
+ACTIVE_OR_ERROR = frozenset({"active", "error"})
+DELETED_OR_ERROR = frozenset({"deleted", "error"})
 sleep: Callable[[float], None] = time.sleep
 clock: Callable[[], float] = time.monotonic
 
