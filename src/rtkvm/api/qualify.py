@@ -86,8 +86,8 @@ def offer(session: Session, host: Host) -> Offer:
     for row in session.scalars(select(HostNode.rt_pcpus).where(HostNode.host_id == host.id)):
         rt |= CpuSet.parse(row)
     held = CpuSet(session.scalars(select(CpuClaim.pcpu).where(CpuClaim.host_id == host.id)))
-    wired = set(json.loads(host.physnets))
-    names = sorted(n.name for n in session.scalars(select(Network)) if n.physnet in wired)
+    wired = json.loads(host.physnets)
+    names = sorted(session.scalars(select(Network.name).where(Network.physnet.in_(wired))))
     return Offer(rt - held, rt & held, tuple(names), host_basis(session, host))
 
 

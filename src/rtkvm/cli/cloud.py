@@ -35,8 +35,12 @@ from rtkvm.cli.cloud_images import image, keypair
 from rtkvm.cli.cloud_measure import measure
 from rtkvm.cli.cloud_wait import ACTIVE_OR_ERROR, DELETED_OR_ERROR
 from rtkvm.wire.http import DEFAULT_URL
+from rtkvm.wire.measure import CyclictestParamsIn
 from rtkvm.wire.schemas import NicRequest
 from rtkvm.wire.uuids import is_uuid
+
+CYCLICTEST = CyclictestParamsIn()
+"""cyclictest's defaults, as the API applies them to a measurement."""
 
 SERVER_COLUMNS = (
     "id",
@@ -659,12 +663,12 @@ def host_show(ctx: click.Context, name: str, fmt: str) -> None:
     help="Fail when a free RT pCPU's worst cyclictest latency is above this (default: no "
     "limit, the figures are recorded).",
 )
-@click.option("--loops", type=click.IntRange(min=100), default=3000, show_default=True,
-              help="cyclictest samples per RT vCPU.")  # fmt: skip
-@click.option("--interval", type=click.IntRange(min=50), default=1000, show_default=True,
-              help="cyclictest wake-up interval, µs.")  # fmt: skip
-@click.option("--buckets", type=click.IntRange(min=10), default=2000, show_default=True,
-              help="cyclictest histogram size, µs.")  # fmt: skip
+@click.option("--loops", type=click.IntRange(min=100), default=CYCLICTEST.loops,
+              show_default=True, help="cyclictest samples per RT vCPU.")  # fmt: skip
+@click.option("--interval", type=click.IntRange(min=50), default=CYCLICTEST.interval_us,
+              show_default=True, help="cyclictest wake-up interval, µs.")  # fmt: skip
+@click.option("--buckets", type=click.IntRange(min=10), default=CYCLICTEST.buckets,
+              show_default=True, help="cyclictest histogram size, µs.")  # fmt: skip
 @click.option("--rtt-seconds", type=click.IntRange(min=1), default=10, show_default=True,
               help="Round trip duration per network.")  # fmt: skip
 @click.option("--rtt-mps", type=click.IntRange(min=1), default=1000, show_default=True,

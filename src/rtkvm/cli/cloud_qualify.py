@@ -40,12 +40,12 @@ LIST_COLUMNS = ("id", "state", "started_at", "finished_at", "free_pcpus", "curre
 class Knobs:
     """How long and how hard each measurement runs."""
 
-    loops: int = 3000
-    interval_us: int = 1000
-    buckets: int = 2000
-    rtt_seconds: int = 10
-    rtt_mps: int = 1000
-    timeout: float = 900.0
+    loops: int
+    interval_us: int
+    buckets: int
+    rtt_seconds: int
+    rtt_mps: int
+    timeout: float
 
 
 @dataclass

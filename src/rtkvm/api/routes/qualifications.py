@@ -143,7 +143,8 @@ def finish(qualification_id: str, services: ServicesDep, admin: AdminDep) -> Qua
             )
         ids = {m.instance_id for m in ms} | {m.peer_instance_id for m in ms if m.peer_instance_id}
         instances = {i.id: i for i in s.scalars(select(Instance).where(Instance.id.in_(ids)))}
-        names = {n.id: n.name for n in s.scalars(select(Network))}
+        used = {m.network_id for m in ms if m.network_id is not None}
+        names = dict(s.execute(select(Network.id, Network.name).where(Network.id.in_(used))).all())
         proof = judge(q, ms, instances, names)
         reasons = list(proof.reasons)
         if q.basis != host_basis(s, host):
