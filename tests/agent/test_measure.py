@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ from rtkvm.agent.names import domain_name
 from rtkvm.errors import GuestError
 from rtkvm.guest.run import CyclictestParams, Measurement
 from rtkvm.hostfs import HostFS
-from rtkvm.net.rtt import RttReport
+from rtkvm.net.rtt import DEFAULT_BUCKET_US, DEFAULT_MPS, RttReport
+from rtkvm.wire.images import ImageRef
 
 from .measure_fakes import (
     FakeConn,
@@ -207,3 +209,71 @@ def test_strip_run_words_keeps_the_rest() -> None:
     assert strip_run_words("console=ttyS0 isolcpus=1 rtkvm.sockperf_server=1.2.3.4") == (
         "console=ttyS0 isolcpus=1"
     )
+
+
+def _on_image(name: str) -> Any:
+    ref = {
+        "id": str(uuid.uuid4()), "name": "debian-rt", "disk_format": "qcow2",
+        "size_bytes": 1 << 20, "virtual_size_bytes": 1 << 30, "sha256": "0" * 64,
+    }  # fmt: skip
+    return instance(name, image_ref=ImageRef.model_validate(ref))
+
+
+def test_a_tenants_server_is_measured_running_never_stopped() -> None:
+    conn = FakeConn()
+    vm = _on_image("tenant")
+    conn.add(vm.id)
+    calls: list[tuple[str, CyclictestParams]] = []
+
+    def measure_running(_c: Any, _fs: HostFS, name: str, params: CyclictestParams, **_: Any) -> Any:
+        calls.append((name, params))
+        return {"accel": "tcg", "latency": {"overflowed": False}, "notes": ["said by the run"]}
+
+    done = _runner(conn, measure_running=measure_running).run(
+        measurement("cyclictest", vm, loops=500)
+    )
+    assert done.state == "done", done.fault
+    assert calls == [(domain_name(vm.id), CyclictestParams(500, 1000, 2000, 90))]
+    assert conn.events == []  # neither stopped nor started
+    assert done.result is not None
+    assert done.result["warnings"][0] == "said by the run" and "TCG" in done.result["warnings"][1]
+
+
+def test_a_round_trip_between_tenants_servers_runs_through_their_guest_agents() -> None:
+    conn = FakeConn()
+    a, b = _on_image("tenant-a"), _on_image("tenant-b")
+    for vm in (a, b):
+        conn.add(vm.id)
+    calls: list[dict[str, Any]] = []
+
+    def rtt_running(_c: Any, client: str, server: str, **kw: Any) -> dict[str, Any]:
+        calls.append({"client": client, "server": server, **kw})
+        return {"method": "guest-agent", "samples": 1000}
+
+    m = measurement(
+        "rtt", a, b, seconds=3, client_address="192.0.2.11/24", server_address="192.0.2.12/24"
+    )
+    done = _runner(conn, rtt_running=rtt_running).run(m)
+    assert done.state == "done", done.fault
+    assert done.result == {"method": "guest-agent", "samples": 1000}
+    assert calls == [
+        {
+            "client": domain_name(a.id), "server": domain_name(b.id),
+            "client_address": "192.0.2.11/24", "server_address": "192.0.2.12/24",
+            "labels": ("tenant-a", "tenant-b"), "seconds": 3, "mps": DEFAULT_MPS,
+            "bucket_us": DEFAULT_BUCKET_US,
+        }
+    ]  # fmt: skip
+    assert conn.events == []
+
+    def fails(*_: Any, **__: Any) -> dict[str, Any]:
+        raise GuestError("tenant-b does not have 192.0.2.12/24 on any interface")
+
+    failed = _runner(conn, rtt_running=fails).run(m)
+    assert failed.state == "error"
+    assert failed.fault == (
+        "rtt tenant-a -> tenant-b failed: tenant-b does not have 192.0.2.12/24 on any interface"
+    )
+    mixed = _runner(conn, rtt_running=rtt_running).run(measurement("rtt", a, instance("probe")))
+    assert mixed.state == "error" and "two servers on their tenants' images" in (mixed.fault or "")
+    assert len(calls) == 1 and conn.events == []

@@ -210,27 +210,60 @@ def test_the_typed_client_uploads_a_file(cloud: Cloud, qcow2: Path) -> None:
     assert [i.name for i in api.images()] == ["deb"]
 
 
-def test_a_server_on_its_tenants_image_is_not_rebooted_into_the_probe_for_a_round_trip(
+def test_a_round_trip_between_tenants_servers_runs_on_their_own_addresses(
     cloud: Cloud, qcow2: Path
 ) -> None:
     cloud.project("p1")
     alice = cloud.member("alice", "p1")
     cloud.flavor("rt2", 2)
-    agent = cloud.host("h1")
+    agent = cloud.host("h1", physnets=("blue", "red"))
+    for net in ("blue", "red"):
+        cloud.network(net, net, shared=True)
     expect(upload(alice, "deb", qcow2.read_bytes())[0], 200)
-    vm = expect(
-        alice.post("/v1/instances", json={"name": "vm", "flavor": "rt2", "image": "deb"}), 201
+
+    def server(name: str, *nics: Any, image: str | None = "deb") -> Any:
+        body = {"name": name, "flavor": "rt2", "networks": list(nics)}
+        vm = expect(
+            alice.post("/v1/instances", json=body | ({"image": image} if image else {})), 201
+        )
+        expect(agent.post(f"/v1/agent/instances/{vm['id']}/state", json={"state": "active"}), 200)
+        return vm
+
+    server("a", "red", {"network": "blue", "address": "192.0.2.21/24"})
+    server("b", {"network": "blue", "address": "192.0.2.22/24"})
+    bare = server("bare", "blue")
+    server("probe", "blue", image=None)
+
+    def rtt(client: str, peer: str, **params: Any) -> Any:
+        body = {"kind": "rtt", "server": client, "peer": peer, "network": "blue"}
+        return alice.post("/v1/measurements", json=body | ({"rtt": params} if params else {}))
+
+    # a probe server is rebooted into the probe to be measured, a tenant's never: no mix
+    mixed = rtt("a", "probe")
+    assert mixed.status_code == 409, mixed.text
+    assert "pick two of one kind" in mixed.json()["detail"]
+    # rtkvm never sets an address in a tenant's system: both must have the one their user gave
+    unaddressed = rtt("a", "bare")
+    assert unaddressed.status_code == 422
+    assert "bare has no address on network blue" in unaddressed.json()["detail"]
+    assert "--network blue,ip=ADDR/PREFIX" in unaddressed.json()["detail"]
+    other = rtt("a", "b", server_address="192.0.2.99/24")
+    assert other.status_code == 422
+    assert other.json()["detail"].startswith("rtt.server_address: instance b runs its tenant's")
+    # blue is a's second NIC: a tenant's cloud-init configures every NIC, unlike the probe
+    made = expect(rtt("a", "b", seconds=2, client_address="192.0.2.21/24"), 201)
+    assert made["network"] == "blue"
+    queued = expect(agent.get("/v1/agent/measurements"), 200)
+    assert len(queued) == 1 and queued[0]["server"]["image_ref"]["name"] == "deb"
+    assert queued[0]["peer"]["image_ref"]["name"] == "deb"
+    params = queued[0]["params"]
+    assert (params["client_address"], params["server_address"], params["seconds"]) == (
+        "192.0.2.21/24",
+        "192.0.2.22/24",
+        2,
     )
-    peer = expect(alice.post("/v1/instances", json={"name": "peer", "flavor": "rt2"}), 201)
-    for inst in (vm, peer):
-        path = f"/v1/agent/instances/{inst['id']}/state"
-        expect(agent.post(path, json={"state": "active"}), 200)
-    body = {"kind": "rtt", "server": vm["id"], "peer": peer["id"], "rtt": {"seconds": 2}}
-    refused = alice.post("/v1/measurements", json=body)
-    assert refused.status_code == 409
-    assert "runs its tenant's own image" in refused.json()["detail"]
-    # cyclictest is not refused: it runs through the guest agent, without a reboot
-    expect(alice.post("/v1/measurements", json={"kind": "cyclictest", "server": vm["id"]}), 201)
+    # cyclictest runs in a tenant's guest through its guest agent, without a reboot
+    expect(alice.post("/v1/measurements", json={"kind": "cyclictest", "server": bare["id"]}), 201)
 
 
 def test_the_cli_uploads_boots_and_deletes_and_a_refused_upload_frees_its_name(

@@ -185,21 +185,46 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert killed["state"] == "stopped"
     assert "without a stop through rtkvm" in killed["fault"]
 
-    # The tenant's own system: the Debian RT image uploaded, a server booted from its own
-    # copy-on-write disk to a login prompt on a PREEMPT_RT kernel, its disk on an I/O thread
-    # on the housekeeping CPUs; not rebooted into the probe to be measured; all gone after.
+    # The tenant's own system: the Debian RT image uploaded, two RT servers booted from their
+    # own copy-on-write disks to a login prompt on a PREEMPT_RT kernel, beside the ordinary
+    # server; the disk on an I/O thread on the housekeeping CPUs; measured through their
+    # guest agents, never rebooted into the probe; all gone after.
     image = json.loads((demo_dir / "image.json").read_text())
     assert (image["status"], image["disk_format"]) == ("active", "qcow2"), image
-    debian = json.loads((demo_dir / "demo-debian.json").read_text())
-    assert (debian["state"], debian["image"], debian["disk_gb"]) == ("active", "debian-rt", 3)
-    console = (demo_dir / "console-demo-debian.txt").read_text()
-    version = next(line for line in console.splitlines() if "Linux version" in line)
-    assert "PREEMPT_RT" in version and "-rt-amd64" in version, version
-    assert "login:" in console and "\x1b" not in console
     tenant = (demo_dir / "tenant.txt").read_text()
+    fingerprint = json.loads((demo_dir / "keypair.json").read_text())["fingerprint"]
+    for name, address in (("demo-debian", "192.0.2.13/24"), ("demo-debian-2", "192.0.2.14/24")):
+        debian = json.loads((demo_dir / f"{name}.json").read_text())
+        assert (debian["state"], debian["image"], debian["disk_gb"]) == ("active", "debian-rt", 3)
+        assert debian["rt_cores"] == 1 and debian["flavor"] == "tenant-rt", debian  # RT servers
+        assert debian["networks"][0]["address"] == address, debian
+        console = (demo_dir / f"console-{name}.txt").read_text()
+        version = next(line for line in console.splitlines() if "Linux version" in line)
+        assert "PREEMPT_RT" in version and "-rt-amd64" in version, version
+        assert "login:" in console and "\x1b" not in console
+        said = next(
+            x for x in tenant.splitlines() if "RTKVM-USERDATA" in x and f"host={name} " in x
+        )
+        for want in ("file=written_by_user-data", f"key={fingerprint}", f"eth0={address}"):
+            assert want in said, said
     assert "cache': 'none'" in tenant and "'iothread': '1'" in tenant, tenant
     assert f"its I/O thread on CPUs {plan['housekeeping']} " in tenant, tenant
-    assert "runs its tenant's own image" in tenant, tenant  # a round trip would reboot it
+    # the round trip between the two, through their guest agents, on their users' addresses
+    agent_rtt = json.loads((demo_dir / "measure-guest-agent-rtt.json").read_text())
+    assert agent_rtt["state"] == "done", agent_rtt
+    assert (agent_rtt["params"]["client_address"], agent_rtt["params"]["server_address"]) == (
+        "192.0.2.13/24",
+        "192.0.2.14/24",
+    )
+    rtt_result = agent_rtt["result"]
+    assert rtt_result["method"] == "guest-agent"
+    assert rtt_result["path"] == "demo-debian -> demo-debian-2 (192.0.2.14)", rtt_result["path"]
+    assert rtt_result["samples"] > 100 and 0 < rtt_result["min_us"] <= rtt_result["max_us"]
+    assert rtt_result["vcpus"] == {"demo-debian": "1", "demo-debian-2": "1"}  # the RT vCPU
+    for before, after in rtt_result["guest_uptime_s"].values():
+        assert after > before > 30  # both systems up since their boot: not rebooted
+    if rtt_result["accel"] == "tcg":
+        assert any("TCG" in w for w in rtt_result["warnings"]), rtt_result["warnings"]
     agent_run = json.loads((demo_dir / "measure-guest-agent-demo-debian.json").read_text())
     assert agent_run["state"] == "done", agent_run
     result = agent_run["result"]
@@ -208,12 +233,7 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert after > before > 30  # the same system, up since its boot: not rebooted
     assert result["latency"]["threads"][0]["max_us"] > 0
     assert result["guest_realtime"] is True
-    said = next(line for line in tenant.splitlines() if "RTKVM-USERDATA" in line)
-    fingerprint = json.loads((demo_dir / "keypair.json").read_text())["fingerprint"]
-    for want in ("file=written_by_user-data", "host=demo-debian", f"key={fingerprint}",
-                 "eth0=192.0.2.13/24", "PREEMPT_RT"):  # fmt: skip
-        assert want in said, said
-    assert "demo-debian, its disk and its seed are gone" in tenant
+    assert "demo-debian and demo-debian-2, their disks and their seeds are gone" in tenant
     # logged in as root on its serial line through the API's websocket (the agent's relay)
     session = (demo_dir / "console-session-demo-debian.txt").read_text(errors="replace")
     uname = session[session.index("uname -v") :]
@@ -222,6 +242,7 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
         for line in tenant.splitlines():
             words = ("login prompt", "uploaded and", "ran ", "guest agent", "logged in as root")
+            words += ("round trip demo-debian",)
             if any(w in line for w in words):
                 print(f"[demo e2e] {line}")
     assert not list(Path("/var/lib/rtkvm/guests").glob("*.disk.qcow2"))
@@ -250,7 +271,7 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Nothing is left: servers' domains, the control plane, the switch, blue's peer.
     ids = [
         json.loads((demo_dir / f"{n}.json").read_text())["id"]
-        for n in ("demo-1", "demo-2", "demo-plain")
+        for n in ("demo-1", "demo-2", "demo-plain", "demo-debian", "demo-debian-2")
     ]
     left = _domains()
     assert not [i for i in ids if i in left], left

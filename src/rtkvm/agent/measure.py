@@ -14,7 +14,9 @@ histogram overflow, threads not as designed; not the host's RT waiver, which
 the API attaches to every measurement), or ``error`` with the fault. :meth:`recover`
 brings back domains a measurement left behind when the agent stopped mid-run.
 A server on its tenant's image is never stopped: its cyclictest runs through
-its guest agent while it keeps running (:mod:`rtkvm.guest.agentrun`).
+its guest agent while it keeps running (:mod:`rtkvm.guest.agentrun`), and so
+does a round trip between two such servers (:mod:`rtkvm.guest.agentrtt`), on
+the addresses their users gave.
 
 The libvirt connection comes from an injected factory (one per run, opened
 in the calling thread) and /proc from an injected HostFS. This module must
@@ -37,6 +39,7 @@ from pydantic import BaseModel, ValidationError
 from rtkvm.agent.names import domain_name
 from rtkvm.errors import InputError, RtkvmError
 from rtkvm.guest import lifecycle
+from rtkvm.guest.agentrtt import rtt_running
 from rtkvm.guest.agentrun import measure_running
 from rtkvm.guest.netcmd import check_address
 from rtkvm.guest.netrun import rtt_from_guest
@@ -55,6 +58,7 @@ Connect = Callable[[], AbstractContextManager[Any]]
 """Opens a libvirt connection (closed on exit): ``lambda: lifecycle.connect(uri)``."""
 MeasureGuest = Callable[..., Measurement]
 MeasureRunning = Callable[..., dict[str, Any]]
+RttRunning = Callable[..., dict[str, Any]]
 RttFromGuest = Callable[..., RttReport]
 
 DEFAULT_TIMEOUT = 300.0
@@ -93,6 +97,7 @@ class MeasurementRunner:
         measure: MeasureGuest = measure_guest,
         rtt: RttFromGuest = rtt_from_guest,
         measure_running: MeasureRunning = measure_running,
+        rtt_running: RttRunning = rtt_running,
     ) -> None:
         self.connect = connect
         self.fs = fs
@@ -100,6 +105,7 @@ class MeasurementRunner:
         self.measure = measure
         self.rtt = rtt
         self.measure_running = measure_running
+        self.rtt_running = rtt_running
 
     def run(self, m: AgentMeasurement) -> Finished:
         """Stop the instances' domains, measure, start them again; never raises. A server
@@ -152,13 +158,10 @@ class MeasurementRunner:
         return faults
 
     def _in_running_guest(self, m: AgentMeasurement) -> Finished:
-        """cyclictest through the guest agent: the tenant's system keeps running."""
-        if m.kind != "cyclictest":
-            return Finished(
-                "error",
-                fault=f"{m.kind} with a server on its tenant's image is not supported: only "
-                "cyclictest runs in a tenant's guest (through its guest agent)",
-            )
+        """cyclictest or a round trip through the guest agents: the tenants' systems keep
+        running."""
+        if m.kind == "rtt":
+            return self._rtt_in_running_guests(m)
         name = domain_name(m.server.id)
         try:
             c = _params(CyclictestParamsIn, m)
@@ -176,6 +179,34 @@ class MeasurementRunner:
         if result["latency"].get("overflowed"):
             warnings.append("samples overflowed the histogram: no percentiles; raise buckets")
         return Finished("done", result | {"warnings": warnings})
+
+    def _rtt_in_running_guests(self, m: AgentMeasurement) -> Finished:
+        what = f"rtt {m.server.name} -> {m.peer.name if m.peer else '?'}"
+        try:
+            if m.peer is None or m.peer.image_ref is None or m.server.image_ref is None:
+                raise InputError(
+                    "a round trip through guest agents needs two servers on their tenants' "
+                    "images (a probe server is measured by rebooting it)"
+                )
+            r = _params(RttParamsIn, m)
+            with self.connect() as conn:
+                result = self.rtt_running(
+                    conn,
+                    domain_name(m.server.id),
+                    domain_name(m.peer.id),
+                    client_address=r.client_address,
+                    server_address=r.server_address,
+                    labels=(m.server.name, m.peer.name),
+                    seconds=r.seconds,
+                    mps=r.mps,
+                    bucket_us=r.bucket_us,
+                )
+        except RtkvmError as exc:
+            return Finished("error", fault=f"{what} failed: {exc}")
+        except Exception as exc:  # a worker thread must report, not die
+            log.exception("measurement %s failed unexpectedly", m.id)
+            return Finished("error", fault=f"{what} failed: {exc!r}")
+        return Finished("done", result)
 
     # -- steps --------------------------------------------------------------------------
 

@@ -35,7 +35,8 @@ NOT_RT = (
 )
 
 
-def _uptime(agent: GuestAgent) -> float:
+def uptime(agent: GuestAgent) -> float:
+    """The guest's uptime in seconds (its /proc/uptime)."""
     text = agent.read("/proc/uptime")
     try:
         return float(text.split()[0])
@@ -71,14 +72,14 @@ def measure_running(
         warnings.append(NOT_RT)
     args = params.args(rt, housekeeping)
     realtime = agent.read("/sys/kernel/realtime").strip() == "1"
-    before = _uptime(agent)
+    before = uptime(agent)
     started = time.monotonic()
     report = verify_guest(conn, fs, name, pid_dir)
     done = agent.run(CYCLICTEST, args.split(), timeout=timeout)
     seconds = time.monotonic() - started
     if done.code != 0:
         raise GuestError(f"cyclictest exited {done.code} in {name}: {done.stderr.strip()[-300:]}")
-    after = _uptime(agent)
+    after = uptime(agent)
     if not report.ok:
         warnings.append(f"the guest's threads are not as designed ({report.verdict}): see verify")
     return {

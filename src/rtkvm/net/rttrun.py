@@ -1,11 +1,11 @@
 """Run a sockperf ping-pong between two endpoints and return an RttReport.
 
 An endpoint is where a command runs: a network namespace on this host (tests,
-the outside peer behind an uplink) or an RT guest (the guest layer implements
-``Endpoint`` over its console or agent). Everything goes through the two
-methods: the client's full log is read back with ``cat`` and removed with
-``rm`` on the endpoint itself, and readiness is probed with ``ss`` where the
-endpoint has it (busybox guests may not: then a fixed wait). The server is
+the outside peer behind an uplink) or a running guest (rtkvm.guest.agentrtt
+implements ``Endpoint`` over its guest agent). Everything goes through the
+three methods: the client's full log is read back with ``read`` and removed
+with ``rm`` on the endpoint itself, and readiness is probed with ``ss`` where
+the endpoint has it (busybox guests may not: then a fixed wait). The server is
 started, the client runs for a bounded time, the server is always stopped.
 This module must not parse output (rtt.py) or create namespaces (netns.py).
 """
@@ -55,6 +55,8 @@ class Endpoint(Protocol):
 
     def run(self, args: Sequence[str], *, timeout: float) -> str: ...
 
+    def read(self, path: str, *, timeout: float) -> str: ...
+
 
 class NetnsEndpoint:
     """Commands run inside a network namespace with ``ip netns exec``."""
@@ -82,6 +84,9 @@ class NetnsEndpoint:
                 f"{(done.stderr or done.stdout).strip()[-400:]}"
             )
         return done.stdout + done.stderr
+
+    def read(self, path: str, *, timeout: float) -> str:
+        return self.run(["cat", path], timeout=timeout)
 
 
 def server_args(ip: str, port: int) -> list[str]:
@@ -176,7 +181,7 @@ def ping_pong(
     try:
         output = client.run(args, timeout=seconds + 30)
         summary = parse_summary(output)
-        samples = parse_full_log(client.run(["cat", log], timeout=30))
+        samples = parse_full_log(client.read(log, timeout=30))
     finally:
         with contextlib.suppress(MeasureError):
             client.run(["rm", "-f", log], timeout=10)

@@ -1,14 +1,17 @@
 """Measurements: a user asks for latency proof of its instances; their host's agent runs it.
 
 ``cyclictest`` measures inside one instance; ``rtt`` measures the round trip
-from one instance (the client, ``server`` in the body) to another (``peer``)
-over the first network of both (the guest image configures only eth0), on
-the addresses their users gave that NIC unless the request names others. Both
-must be active and, for now, on one host: that host's agent runs the
-measurement. An instance takes part in one queued or running measurement at
-a time. A server that boots its tenant's image is never rebooted into
-rtkvm's probe: its cyclictest runs through its guest agent, and a round trip
-with it is refused. A measurement of an
+from one instance (the client, ``server`` in the body) to another (``peer``).
+Between probe servers it runs over the first network of both (the probe
+image configures only eth0), on the addresses their users gave that NIC
+unless the request names others. A server that boots its tenant's image is
+never rebooted into rtkvm's probe: its cyclictest runs through its guest
+agent, and so does a round trip between two such servers, over any network
+both have, on the addresses their users gave there (required: rtkvm never
+sets one in a tenant's system); a round trip between a probe and a tenant's
+server is refused. Both must be active and, for now, on one host: that
+host's agent runs the measurement. An instance takes part in one queued or
+running measurement at a time. A measurement of an
 instance on a waived host is allowed and says so (``rt_waiver``). Create,
 list, show, delete (idempotent; a running one stays until its agent
 reports). Must not run anything itself: agents do, through
@@ -67,13 +70,15 @@ def create_measurement(
             )
         _lock(s, server, peer)
         role = "client" if peer is not None else "measured instance"
-        _check_measurable(server, role, body.kind)
+        _check_measurable(server, role)
         network_id: int | None = None
         if peer is not None:
-            _check_measurable(peer, "peer", body.kind)
+            _check_measurable(peer, "peer")
             _check_same_host(s, server, peer)
-            network_id = _shared_first_network(s, server, peer, body.network, caller).id
-            params = _own_addresses(s, body, params, server, peer)
+            tenant = _tenants_pair(server, peer)
+            network = _shared_network(s, server, peer, body.network, caller, any_nic=tenant)
+            network_id = network.id
+            params = _own_addresses(s, body, params, server, peer, network, tenant=tenant)
         assert server.host_id is not None
         check_idle(s, server, peer)
         if body.qualification is not None:
@@ -212,29 +217,72 @@ def _params(body: MeasurementCreate) -> dict[str, object]:
     return (body.rtt or RttParamsIn()).model_dump()  # addresses: checked by _own_addresses
 
 
+def _tenants_pair(client: Instance, peer: Instance) -> bool:
+    """True for two servers on their tenants' images (measured through their guest agents),
+    False for two probe servers; 409 for one of each."""
+    images = (client.image_id is not None, peer.image_id is not None)
+    if images[0] == images[1]:
+        return images[0]
+    tenant, probe = (client, peer) if images[0] else (peer, client)
+    raise ApiError(
+        409,
+        f"instance {tenant.name} ({tenant.id}) runs its tenant's own image and {probe.name} "
+        f"({probe.id}) is a probe server: a round trip runs between two probe servers (booted "
+        "afresh into rtkvm's probe kernel) or between two servers on their tenants' images "
+        "(through their guest agents, never rebooted); pick two of one kind",
+    )
+
+
 def _own_addresses(
     session: Session,
     body: MeasurementCreate,
     params: dict[str, object],
     client: Instance,
     peer: Instance,
+    network: Network,
+    *,
+    tenant: bool,
 ) -> dict[str, object]:
-    """An rtt runs on the addresses the instances' users gave their first NIC, unless the
-    request names others; the defaults only stand in for a NIC without one."""
+    """An rtt runs on the addresses the instances' users gave their NIC on the network.
+    Between probe servers the request may name others, and the defaults stand in for a NIC
+    without one; a tenant's system keeps its own, which it must have."""
     given = body.rtt.model_fields_set if body.rtt is not None else set()
     chosen = dict(params)
     for field, inst in (("client_address", client), ("server_address", peer)):
         own = session.scalar(
             select(InstanceNetwork.address).where(
-                InstanceNetwork.instance_id == inst.id, InstanceNetwork.position == 0
+                InstanceNetwork.instance_id == inst.id, InstanceNetwork.network_id == network.id
             )
         )
-        if own is not None and field not in given:
+        if tenant:
+            _check_tenant_address(body, field, inst, network, own)
+            chosen[field] = own
+        elif own is not None and field not in given:
             chosen[field] = own
     rtt = RttParamsIn.model_validate(chosen)
     own = " (an instance's own address counts when none is given)" if chosen != params else ""
     _check_addresses(rtt, hint=own)
     return rtt.model_dump()
+
+
+def _check_tenant_address(
+    body: MeasurementCreate, field: str, inst: Instance, network: Network, own: str | None
+) -> None:
+    if own is None:
+        raise ApiError(
+            422,
+            f"instance {inst.name} has no address on network {network.name}: a round trip "
+            "between tenants' systems runs on the addresses their users gave, and rtkvm never "
+            f"sets one in a tenant's guest; create the server with --network "
+            f"{network.name},ip=ADDR/PREFIX",
+        )
+    asked = getattr(body.rtt, field) if body.rtt and field in body.rtt.model_fields_set else None
+    if asked is not None and _interface(field, asked) != _interface(field, own):
+        raise ApiError(
+            422,
+            f"rtt.{field}: instance {inst.name} runs its tenant's system with {own} on "
+            f"{network.name}, which rtkvm does not change: remove rtt.{field}",
+        )
 
 
 def _interface(field: str, text: str) -> ipaddress.IPv4Interface:
@@ -275,7 +323,7 @@ def _lock(session: Session, server: Instance, peer: Instance | None) -> None:
     )
 
 
-def _check_measurable(inst: Instance, role: str, kind: str) -> None:
+def _check_measurable(inst: Instance, role: str) -> None:
     if inst.state != "active" or inst.host_id is None:
         raise ApiError(
             409,
@@ -287,14 +335,6 @@ def _check_measurable(inst: Instance, role: str, kind: str) -> None:
             409,
             f"{role} instance {inst.name} ({inst.id}) is {inst.task}: measure it when that is "
             "done (`rtkvm cloud server show` shows no task)",
-        )
-    if inst.image_id is not None and kind != "cyclictest":
-        raise ApiError(
-            409,
-            f"{role} instance {inst.name} ({inst.id}) runs its tenant's own image: a round "
-            "trip boots rtkvm's probe kernel with sockperf in the guests, which would stop the "
-            "tenant's system; measure it between probe servers (created without --image) on "
-            "that host. cyclictest runs in a tenant's guest through its guest agent",
         )
 
 
@@ -323,9 +363,18 @@ def _networks(session: Session, inst: Instance) -> list[Network]:
     )
 
 
-def _shared_first_network(
-    session: Session, client: Instance, peer: Instance, name: str | None, caller: Principal
+def _shared_network(
+    session: Session,
+    client: Instance,
+    peer: Instance,
+    name: str | None,
+    caller: Principal,
+    *,
+    any_nic: bool,
 ) -> Network:
+    """The network named (default: the client's first), which both must have: as their
+    first NIC for probe servers (the probe configures only eth0), as any NIC with
+    ``any_nic`` (a tenant's cloud-init configures every NIC)."""
     client_nets = _networks(session, client)
     if name is None:
         if not client_nets:
@@ -347,7 +396,7 @@ def _shared_first_network(
                 f"{names}): pick a network both instances have as their first NIC",
             )
         position = ids.index(chosen.id)
-        if position != 0:
+        if position != 0 and not any_nic:
             raise ApiError(
                 422,
                 f"network {chosen.name} is NIC {position} (eth{position}) of instance "
