@@ -419,7 +419,7 @@ def repair(before: Snapshot, root: str = "/", *, syscalls: bool = True) -> list[
                         os.sched_param(thread.priority),
                     ),
                 )
-            if live_thread.cpus != thread.cpus:
+            if live_thread.cpus != thread.cpus and not thread.comm.startswith(KERNEL_REBOUND):
                 attempt(
                     f"thread {proc[0]} ({thread.comm}) cpus {thread.cpus}",
                     partial(os.sched_setaffinity, proc[0], _cpu_list(thread.cpus)),
