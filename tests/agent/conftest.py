@@ -130,7 +130,7 @@ def make_agent(cloud: Cloud, fs: HostFS, plan: PartitionPlan, tmp_path: Path) ->
         executor = Executor(hypervisor, switch, HostView(plan, read_topology(fs)), boot)
         return Agent(
             client,
-            lambda: collect(fs, plan, wiring=WIRING, switch=switch),
+            lambda: collect(fs, plan, wiring=WIRING, switch=switch, guest_dir=tmp_path),
             executor,
             ports=switch.ports if switch is not None else set,
         )

@@ -91,7 +91,7 @@ class Site:
     host: str
 
 
-def setup_site(twins: Twins, *, rt_quota: int | None = None) -> Site:
+def setup_site(twins: Twins, *, rt_quota: int | None = None, disk_gb: int = 1000) -> Site:
     admin = twins.admin(twins.a)
     admin.create_project("p1", quota_rt_cores=rt_quota)
     admin.create_user("alice", "p1", "member")
@@ -105,6 +105,7 @@ def setup_site(twins: Twins, *, rt_quota: int | None = None) -> Site:
             "doctor": {"verdict": "ready", "failed": []},
             "dataplane_state": "ready",
             "physnets": ["blue"],
+            "disk_gb": disk_gb,
         }
     )
     AgentClient(twins.a, agent).register(report)

@@ -266,3 +266,39 @@ def test_uploads_at_once_on_two_processes_never_pass_the_image_quota(
         assert admin.set_quota("p1").image_bytes_used == 0
     print(f"\nuploads racing for one image's room, {TRIALS // 2} trials: {sorted(outcomes)}")
     _check(twins)
+
+
+def test_creates_at_once_on_two_processes_never_promise_more_disk_than_the_host_has(
+    twins: Twins, tmp_path: Path
+) -> None:
+    """Two servers with 3 GiB disks at once, one create on each API process, on a host with
+    5 GiB for disks: one is placed, the other refused (409), the host's counter is 3."""
+    site = setup_site(twins, disk_gb=5)
+    disk = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
+    member = CloudClient(twins.a, site.member, timeout=30)
+    image = member.upload_image(member.create_image("img").id, disk)
+    admin = twins.admin(twins.a)
+    outcomes: set[tuple[int, int]] = set()
+    for trial in range(TRIALS // 2):
+        bodies = [
+            {"name": f"vm{trial}-{n}", "flavor": "rt2", "image": image.id, "disk_gb": 3}
+            for n in range(2)
+        ]
+        with twins.http(twins.a, site.member) as on_a, twins.http(twins.b, site.member) as on_b:
+            answers = at_once(
+                partial(on_a.post, "/v1/instances", json=bodies[0]),
+                partial(on_b.post, "/v1/instances", json=bodies[1]),
+            )
+            codes = tuple(sorted(a.status_code for a in answers))
+            assert codes == (201, 409), [a.text for a in answers]
+            outcomes.add(codes)
+            assert admin.host(site.host).disk_gb_used == 3
+            [placed] = [a.json() for a in answers if a.status_code == 201]
+            on_a.delete(f"/v1/instances/{placed['id']}")
+            with twins.http(twins.b, site.agent) as node:
+                gone = {"state": "deleted"}
+                node.post(f"/v1/agent/instances/{placed['id']}/state", json=gone)
+        assert admin.host(site.host).disk_gb_used == 0
+    print(f"\ncreates racing for one disk's room, {TRIALS // 2} trials: {sorted(outcomes)}")
+    _check(twins)

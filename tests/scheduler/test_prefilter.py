@@ -42,8 +42,10 @@ def _seed(db: Database, n: int, rng: random.Random) -> None:
                 "physnets": json.dumps(
                     sorted(rng.sample(["blue", "red", "bluex"], rng.randint(0, 3)))
                 ),
+                "disk_gb_total": rng.choice([None, 10, 100, 1000]),
             }
         )
+        hosts[-1]["disk_gb_used"] = rng.randint(0, hosts[-1]["disk_gb_total"] or 0)
         if rng.random() < 0.05:  # enrolled, never registered: no nodes
             hosts[-1]["registered_at"] = None
             continue
@@ -80,8 +82,15 @@ SPECS = [
     RtGuestSpec(vcpus=6, memory_mib=1536, emulator_threads_policy="isolate", numa_nodes=3),
     RtGuestSpec(vcpus=8, memory_mib=2048, realtime_mask="^0", numa_nodes=2, page_size="4k"),
 ]
-ASKS: list[tuple[str | None, float | None]] = [(None, None), ("h0123", None), (None, NOW - 1000)]
-"""(an admin's chosen host, qualified since): none, a target, qualification required."""
+ASKS: list[tuple[str | None, float | None, int]] = [
+    (None, None, 0),
+    ("h0123", None, 0),
+    (None, NOW - 1000, 0),
+    (None, None, 20),
+    (None, NOW - 1000, 80),
+]
+"""(an admin's chosen host, qualified since, disk GiB): none, a target, qualification
+required, a disk, both."""
 NETWORKS: list[tuple[tuple[str, str], ...]] = [
     (),
     (("b", "blue"),),
@@ -99,9 +108,12 @@ def test_prefilter_is_a_superset_in_weigher_order(db_url: str) -> None:
     checked = 0
     for spec in SPECS:
         for nets in NETWORKS:
-            for target, since in ASKS:
+            for target, since, disk in ASKS:
                 req = replace(
-                    Request.from_spec(spec, nets), target_host=target, qualified_since=since
+                    Request.from_spec(spec, nets),
+                    target_host=target,
+                    qualified_since=since,
+                    disk_gb=disk,
                 )
                 _check_prefilter(db, every, req, ctx)
                 checked += len(candidates(every, req, ctx))
@@ -136,9 +148,12 @@ def test_sql_counts_each_host_s_first_failure_exactly_as_the_filters(db_url: str
     classes: set[str] = set()
     for spec in SPECS:
         for nets in NETWORKS:
-            for target, since in ASKS:
+            for target, since, disk in ASKS:
                 req = replace(
-                    Request.from_spec(spec, nets), target_host=target, qualified_since=since
+                    Request.from_spec(spec, nets),
+                    target_host=target,
+                    qualified_since=since,
+                    disk_gb=disk,
                 )
                 assert queries.exact_in_sql(req)
                 truth: Counter[str] = Counter(first_failure(h, req, ctx) or "" for h in every)

@@ -6,7 +6,8 @@ report on that plan, the data plane's state and the host wiring, build the
 registration payload: the topology summary per NUMA node, the plan, the
 doctor verdict with the ids of the blocking checks, ``ready`` / ``down`` /
 ``none`` for the data plane, and the physical network labels whose uplink
-interface exists. :func:`collect` does it for a host seen through a HostFS.
+interface exists. :func:`collect` does it for a host seen through a HostFS;
+:func:`guest_disk_gb` says how much room the servers' disks have.
 
 This module must not talk to the API, change the host or judge facts itself
 (the doctor does).
@@ -15,7 +16,10 @@ This module must not talk to the API, change the host or judge facts itself
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from stat import S_ISREG
 
 from rtkvm.dataplane.backend import DataPlane
 from rtkvm.errors import InputError, RtkvmError
@@ -36,6 +40,35 @@ log = logging.getLogger("rtkvm.agent.inventory")
 
 NO_DATAPLANE = "none"
 """The agent runs without a switch: guests with networks are not scheduled here."""
+
+
+GIB = 1 << 30
+
+
+def guest_disk_gb(
+    directory: Path, *, statvfs: Callable[[str], os.statvfs_result] = os.statvfs
+) -> int | None:
+    """GiB the servers' disks may take on the filesystem that holds ``directory``: its free
+    space plus what the files already there take (so the figure does not shrink as the
+    disks fill). None when the filesystem cannot be read (then no disk is placed here)."""
+    where = directory
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        fs = statvfs(str(where))
+    except OSError as exc:
+        log.warning("cannot read the filesystem of %s: %s", directory, exc)
+        return None
+    taken = 0
+    if directory.is_dir():
+        for path in directory.rglob("*"):
+            try:
+                stat = path.lstat()
+            except OSError:
+                continue  # a disk deleted meanwhile
+            if S_ISREG(stat.st_mode):
+                taken += stat.st_blocks * 512
+    return (fs.f_bavail * fs.f_frsize + taken) // GIB
 
 
 def wired_physnets(wiring: HostWiring, interfaces: Iterable[str]) -> list[str]:
@@ -126,11 +159,13 @@ def collect(
     switch: DataPlane | None = None,
     checks: CheckSet | None = None,
     neighbors: Callable[[], dict[str, Neighbor] | Unknown] = _no_lldp,
+    guest_dir: Path | None = None,
 ) -> HostReport:
     """Inspect the host, run the doctor against the plan, check the wires, build the payload.
 
     A physical network counts as wired when its uplink exists with carrier and LLDP (when
-    ``neighbors`` asks lldpd) does not contradict the wiring."""
+    ``neighbors`` asks lldpd) does not contradict the wiring. With ``guest_dir`` (where
+    the servers' disks go) the report says how much room they have."""
     _, facts = observe(fs)
     doctor = evaluate(checks or shipped_checks(), facts, plan, subject=f"host {fs.root}")
     state, described = describe(switch)
@@ -154,4 +189,5 @@ def collect(
         drift = [f"the last tuning could not be verified: {exc}"]
     if drift:
         log.warning("tuning drift: %s", "; ".join(drift))
-    return report.model_copy(update={"tuning_drift": drift})
+    disk = guest_disk_gb(guest_dir) if guest_dir is not None else None
+    return report.model_copy(update={"tuning_drift": drift, "disk_gb": disk})

@@ -48,6 +48,34 @@ def expect(response: httpx.Response, status: int) -> Any:
     return response.json() if response.content else None
 
 
+def host_report(
+    *,
+    physnets: tuple[str, ...] = (),
+    verdict: str = "ready",
+    dataplane: str = "ready",
+    engine: str = "rtkvm",
+    console_address: str | None = None,
+    disk_gb: int | None = 1000,
+    **shape: Any,
+) -> HostReport:
+    """What the agent of a simulated host (:func:`fake_host` of ``shape``) registers."""
+    fake = fake_host(**shape)
+    report = {
+        "topology": fake.topology.model_dump(),
+        "plan": fake.plan.model_dump(mode="json"),
+        "doctor": {
+            "verdict": verdict,
+            "failed": [] if verdict == "ready" else ["sched.rt_throttling"],
+        },
+        "dataplane_state": dataplane,
+        "physnets": list(physnets),
+        "engine": engine,
+        "console_address": console_address,
+        "disk_gb": disk_gb,
+    }
+    return HostReport.model_validate(report)
+
+
 class Cloud:
     """Clients for an app: ``admin``, and more made on demand."""
 
@@ -86,24 +114,21 @@ class Cloud:
         dataplane: str = "ready",
         engine: str = "rtkvm",
         console_address: str | None = None,
+        disk_gb: int | None = 1000,
         **shape: Any,
     ) -> TestClient:
         """Enroll and register a simulated host; returns its agent's client."""
         agent = self.client(self.api.enroll_host(name).agent_token)
-        fake = fake_host(**shape)
-        report = {
-            "topology": fake.topology.model_dump(),
-            "plan": fake.plan.model_dump(mode="json"),
-            "doctor": {
-                "verdict": verdict,
-                "failed": [] if verdict == "ready" else ["sched.rt_throttling"],
-            },
-            "dataplane_state": dataplane,
-            "physnets": list(physnets),
-            "engine": engine,
-            "console_address": console_address,
-        }
-        AgentClient(http=agent).register(HostReport.model_validate(report))
+        report = host_report(
+            physnets=physnets,
+            verdict=verdict,
+            dataplane=dataplane,
+            engine=engine,
+            console_address=console_address,
+            disk_gb=disk_gb,
+            **shape,
+        )
+        AgentClient(http=agent).register(report)
         return agent
 
     def flavor(self, name: str, vcpus: int, ram: int = 1024, **extra: str) -> dict[str, Any]:

@@ -214,6 +214,8 @@ def _host_out(
         console=host.console_address is not None,
         qualified=host.qualified_at is not None,
         qualification=qualification,
+        disk_gb_total=host.disk_gb_total,
+        disk_gb_used=host.disk_gb_used,
         nodes=[
             schemas.NodeOut(
                 node=n.node,

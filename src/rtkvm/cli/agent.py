@@ -205,7 +205,14 @@ def agent(
     console_address = relay.address if relay is not None else None
 
     def inventory() -> HostReport:
-        report = collect(fs, plan, wiring=host_wiring, switch=switch, neighbors=read_neighbors)
+        report = collect(
+            fs,
+            plan,
+            wiring=host_wiring,
+            switch=switch,
+            neighbors=read_neighbors,
+            guest_dir=guest_dir,
+        )
         return report.model_copy(update={"console_address": console_address})
 
     node = Agent(

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from rtkvm.cli import cloud_wait
 from rtkvm.cli.cloud_conn import api_of, remember
 from rtkvm.cli.cloud_format import (
+    disk_cell,
     format_option,
     plain,
     plains,
@@ -630,14 +631,16 @@ def host_enroll(ctx: click.Context, name: str, fmt: str) -> None:
 @format_option
 @click.pass_context
 def host_list(ctx: click.Context, fmt: str) -> None:
-    """List hosts; a host with an RT waiver shows WAIVED and the reason."""
+    """List hosts; a host with an RT waiver shows WAIVED and the reason; disk_gb is the
+    GiB its servers' disks take of what its agent reported."""
     items = plains(api_of(ctx).hosts())
     for item in items:
         item["rt_free"] = sum(n["rt_total"] - n["rt_used"] for n in item["nodes"])
         if fmt != "json":
             item["rt_waiver"] = waiver_cell(item)
             item["qualified"] = qualified_cell(item)
-    show_list(items, (*HOST_COLUMNS, "rt_free", "qualified", "rt_waiver"), fmt)
+            item["disk_gb"] = disk_cell(item)
+    show_list(items, (*HOST_COLUMNS, "rt_free", "disk_gb", "qualified", "rt_waiver"), fmt)
 
 
 @host.command("show")

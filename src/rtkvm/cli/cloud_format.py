@@ -74,6 +74,12 @@ def waiver_cell(host: dict[str, Any]) -> str:
     return f"WAIVED: {reason}" if reason else ""
 
 
+def disk_cell(host: dict[str, Any]) -> str:
+    """GiB promised to its servers' disks of what its agent reported ("used/total")."""
+    total = host.get("disk_gb_total")
+    return f"{host.get('disk_gb_used', 0)}/{'not reported' if total is None else total}"
+
+
 def qualified_cell(host: dict[str, Any]) -> str:
     """The host's qualification at a glance: ``yes (worst N µs, DATE)``, ``no (last
     failed)``, ``stale`` (passed for another plan or wiring), ``running`` or ``never``;

@@ -105,8 +105,16 @@ def cyclictest_cmd(
 @click.option("--seconds", type=int, default=None, help=f"Run time (default {DEFAULT_SECONDS}).")
 @click.option("--mps", type=int, default=None, help=f"Messages per second (default {DEFAULT_MPS}).")
 @click.option("--bucket-us", type=float, default=None, help="Histogram bucket, µs (default 10).")
-@click.option("--client-address", default=None, help="ADDR/PREFIX of the client's eth0.")
-@click.option("--server-address", default=None, help="ADDR/PREFIX of the server's eth0.")
+@click.option(
+    "--client-address",
+    default=None,
+    help="ADDR/PREFIX of the client's eth0 (probe servers; a tenant's server keeps its own).",
+)
+@click.option(
+    "--server-address",
+    default=None,
+    help="ADDR/PREFIX of the server's eth0 (probe servers; a tenant's server keeps its own).",
+)
 @_with_wait_options
 @click.pass_context
 def rtt_cmd(
@@ -124,7 +132,11 @@ def rtt_cmd(
     save: Path | None,
     fmt: str,
 ) -> None:
-    """Round trip (sockperf ping-pong) from CLIENT to SERVER over their first network."""
+    """Round trip (sockperf ping-pong) from CLIENT to SERVER over their first network.
+
+    Two probe servers are booted afresh into rtkvm's probe for it; two servers on their
+    tenants' images keep running: it goes through their guest agents, on their own
+    addresses."""
     given = {
         "seconds": seconds,
         "mps": mps,

@@ -143,13 +143,19 @@ class Host(Base):
     engine: Mapped[str] = mapped_column(String(16), default="rtkvm", server_default="rtkvm")
     agent_stats: Mapped[str | None] = mapped_column(Text, nullable=True)
     tuning_drift: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """JSON list of the drifted settings the agent last reported; None: never tuned."""
     console_address: Mapped[str | None] = mapped_column(String(300), nullable=True)
     """HOST:PORT of the agent's console relay, as it last registered; None: it has none."""
     qualified_at: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
     """When its last passed qualification finished, while its plan and wiring are those it
     was qualified with (rtkvm.api.qualify); None: not qualified."""
     qualification_id: Mapped[str | None] = mapped_column(String(36), nullable=True, default=None)
-    """JSON list of the drifted settings the agent last reported; None: never tuned."""
+    disk_gb_total: Mapped[int | None] = mapped_column(Integer, nullable=True, default=None)
+    """GiB of the filesystem that holds its servers' disks, as its agent last registered;
+    None: not reported, so no server with a disk is placed here."""
+    disk_gb_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """GiB its placed servers' disks may grow to (their ``disk_gb``), kept in step by every
+    claim and release in the same transaction."""
     """JSON of the agent's last heartbeat counters (wire.node.AgentStats); None: none sent."""
     """Who builds guests here (wire.node.Engine): 'rtkvm' (this API places them) or
     'openstack' (Nova does; the API keeps the host's and its guests' RT state only)."""

@@ -113,8 +113,9 @@ def schedule(
                 try:
                     with db.write() as session:
                         placement, doc, waived = _claim_on(
-                            db, session, host.id, instance_id, project_id, spec, now
-                        )
+                            db, session, host.id, instance_id, project_id, spec, now,
+                            disk_gb=request.disk_gb,
+                        )  # fmt: skip
                     return Claimed(host.id, host.name, placement, attempts, doc, waived)
                 except _SharedTooFewError as exc:
                     shared_too_few[host.name] = str(exc)
@@ -230,6 +231,8 @@ def _claim_on(
     project_id: int,
     spec: RtGuestSpec,
     now: float,
+    *,
+    disk_gb: int = 0,
 ) -> tuple[Placement, str, str | None]:
     """One claim transaction (the statements of ``claim_sql``); the host's row is locked
     first (PostgreSQL; SQLite: BEGIN IMMEDIATE), so claims on one host queue there.
@@ -277,6 +280,12 @@ def _claim_on(
         }
         if claim_sql.run(db, session, "take_node", taken).rowcount != 1:
             raise _LostError()
+    if (
+        disk_gb
+        and claim_sql.run(db, session, "take_disk", {"host": host_id, "disk": disk_gb}).rowcount
+        != 1
+    ):
+        raise _LostError()  # the disk space went to another server meanwhile
     claim_sql.run(db, session, "capacity_update", host)
     cores, vcpus = len(placement.claimed), len(placement.floating_vcpus)
     _take_quota(db, session, project_id, cores, vcpus)
@@ -376,7 +385,8 @@ def _mib_per_node(spec: RtGuestSpec, placement: Placement) -> dict[int, int]:
 
 
 def release(session: Session, instance: Instance, now: float) -> None:
-    """Give back the instance's pCPUs, hugepages, RAM and quota; close its usage record.
+    """Give back the instance's pCPUs, hugepages, RAM, disk space and quota; close its usage
+    record.
 
     Idempotent: an instance that holds nothing (:func:`holds`) is left as is.
     """
@@ -409,6 +419,12 @@ def release(session: Session, instance: Instance, now: float) -> None:
             )
         )
     refresh_capacity(session, instance.host_id)
+    if instance.disk_gb:
+        session.execute(
+            update(Host)
+            .where(Host.id == instance.host_id)
+            .values(disk_gb_used=Host.disk_gb_used - instance.disk_gb)
+        )
     session.execute(
         update(Project)
         .where(Project.id == instance.project_id)

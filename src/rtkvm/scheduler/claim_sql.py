@@ -113,6 +113,21 @@ def take_node() -> Executable:
     )
 
 
+def take_disk() -> Executable:
+    """host, disk: promise a server's disk GiB on the host, only if they fit (a host that
+    never reported its disk space has NULL and takes none)."""
+    disk: Any = bindparam("disk")
+    return (
+        update(Host)
+        .where(
+            Host.id == bindparam("host"),
+            Host.disk_gb_total.is_not(None),
+            Host.disk_gb_used + disk <= Host.disk_gb_total,
+        )
+        .values(disk_gb_used=Host.disk_gb_used + disk)
+    )
+
+
 def _summary() -> dict[str, Any]:
     of_host = HostNode.host_id == Host.id
     return {
@@ -188,6 +203,7 @@ STATEMENTS = {
     "claimed_slots": claimed_slots,
     "insert_claim": insert_claim,
     "take_node": take_node,
+    "take_disk": take_disk,
     "capacity_update": capacity_update,
     "take_quota": take_quota,
     "move_to_building": move_to_building,

@@ -70,6 +70,12 @@ def networks_wired(host: HostSnapshot, req: Request, ctx: Context) -> bool:
     return req.physnets <= host.physnets
 
 
+def disk_fit(host: HostSnapshot, req: Request, ctx: Context) -> bool:
+    """The host has room for the server's disk (a host that never reported its disk space
+    takes no server with a disk)."""
+    return req.disk_gb == 0 or (host.disk_free_gb is not None and host.disk_free_gb >= req.disk_gb)
+
+
 def cpus_fit(host: HostSnapshot, req: Request, ctx: Context) -> bool:
     """Each guest cell finds its own node with enough free RT pCPUs (memory aside)."""
     return fit_nodes(host.nodes, req, memory=False) is not None
@@ -122,6 +128,7 @@ FILTERS: tuple[tuple[str, Filter], ...] = (
     ("networks_wired", networks_wired),
     ("cpus_fit", cpus_fit),
     ("memory_fit", memory_fit),
+    ("disk_fit", disk_fit),
 )
 
 
@@ -167,14 +174,17 @@ def _plural(n: int) -> str:
 
 
 def describe(req: Request) -> str:
+    disk = f", a {req.disk_gb} GiB disk" if req.disk_gb else ""
     if not req.needs_rt:
-        return "no RT pCPU: its vCPUs share the host's housekeeping CPUs" + _memory_phrase(
-            req, "on a node"
+        return (
+            "no RT pCPU: its vCPUs share the host's housekeeping CPUs"
+            + _memory_phrase(req, "on a node")
+            + disk
         )
     cells = " + ".join(str(n) for n in req.cell_pcpus)
     where = "one NUMA node" if len(req.cell_pcpus) == 1 else "distinct NUMA nodes"
     text = f"{cells} RT pCPUs on {where}"
-    return text + _memory_phrase(req, "each")
+    return text + _memory_phrase(req, "each") + disk
 
 
 def _memory_phrase(req: Request, where: str) -> str:
@@ -231,6 +241,10 @@ def explain_counts(counts: dict[str, int], hosts: int, req: Request, ctx: Contex
         "networks_wired": f"not wired to {nets}",
         "cpus_fit": f"{good}, none with {need} free RT pCPUs {node_phrase}",
         "memory_fit": f"{good} with the RT pCPUs, none{_memory_phrase(req, 'on such a node')}",
+        "disk_fit": (
+            f"{good} with the pCPUs and memory, but without {req.disk_gb} GiB free for its "
+            "disk (or whose agent never reported its disk space)"
+        ),
     }
     parts = [f"{_plural(counts[name])} {clauses[name]}" for name, _ in FILTERS if name in counts]
     on = f" on network(s) {netnames}" if req.networks else ""

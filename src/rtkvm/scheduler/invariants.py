@@ -12,8 +12,9 @@ crashed:
 - each project's counters equal the sum over its holding instances (and its
   image bytes the sizes of its active images), and its quotas are respected;
 - a host has NUMA nodes exactly when its agent registered it (the
-  scheduler's SQL tells registered hosts by that), and its capacity summary
-  (what the scheduler's SQL prefilter reads) matches its nodes.
+  scheduler's SQL tells registered hosts by that), its capacity summary
+  (what the scheduler's SQL prefilter reads) matches its nodes, and its
+  ``disk_gb_used`` is the sum of its holding instances' disks.
 
 :func:`violations` returns one line per broken invariant (empty: all hold).
 It is used after every concurrency and crash test and by operators
@@ -46,7 +47,7 @@ def violations(session: Session) -> list[str]:
     out += _claims(session, {i.id: i for i in holding})
     out += _nodes(session, holding)
     out += _projects(session, holding)
-    out += _hosts(session)
+    out += _hosts(session, holding)
     return out
 
 
@@ -221,8 +222,12 @@ def _projects(session: Session, holding: list[Instance]) -> list[str]:
     return out
 
 
-def _hosts(session: Session) -> list[str]:
+def _hosts(session: Session, holding: list[Instance]) -> list[str]:
     out = []
+    disks: Counter[int] = Counter()
+    for inst in holding:
+        if inst.host_id is not None:
+            disks[inst.host_id] += inst.disk_gb or 0
     columns = [fn(expr).label(name) for name, (fn, expr) in SUMMARY.items()]
     per_host = {
         row.host_id: row
@@ -240,4 +245,9 @@ def _hosts(session: Session) -> list[str]:
             have = getattr(host, name)
             if have != want:
                 out.append(f"host {host.name}: {name} is {have}, its nodes have {want}")
+        if host.disk_gb_used != disks[host.id]:
+            out.append(
+                f"host {host.name}: disk_gb_used is {host.disk_gb_used}, its servers' disks "
+                f"take {disks[host.id]}"
+            )
     return out

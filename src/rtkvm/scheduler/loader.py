@@ -30,6 +30,8 @@ HOST_COLUMNS = (
     Host.rt_waiver,
     Host.engine,
     Host.qualified_at,
+    Host.disk_gb_total,
+    Host.disk_gb_used,
 )
 HOSTS = len(HOST_COLUMNS)
 NODE_COLUMNS = (
@@ -87,6 +89,8 @@ def snapshots(rows: list[tuple[Any, ...]]) -> list[HostSnapshot]:
         waiver,
         engine,
         qualified_at,
+        disk_total,
+        disk_used,
     ) in hosts.items():
         nets = wired.get(physnets)
         if nets is None:
@@ -104,6 +108,7 @@ def snapshots(rows: list[tuple[Any, ...]]) -> list[HostSnapshot]:
                 waiver,
                 engine,
                 qualified_at,
+                None if disk_total is None else disk_total - disk_used,
             )
         )
     return out

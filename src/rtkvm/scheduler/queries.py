@@ -70,6 +70,8 @@ class Shape:
     """An admin chose the host."""
     qualified: bool = False
     """Only hosts qualified recently enough take it."""
+    disk: bool = False
+    """It has a disk: only hosts with room for it take it."""
 
     @classmethod
     def of(cls, req: Request, *, spread: bool, limit: int | None) -> Shape:
@@ -83,6 +85,7 @@ class Shape:
             needs_rt=req.needs_rt,
             target=req.target_host is not None,
             qualified=req.needs_qualified,
+            disk=req.disk_gb > 0,
         )
 
 
@@ -96,6 +99,7 @@ def _values(req: Request, ctx: Context) -> dict[str, Any]:
         "mib": req.mib_per_cell,
         "target": req.target_host,
         "qualified_since": req.qualified_since,
+        "disk": req.disk_gb,
     }
     for i, label in enumerate(sorted(req.physnets)):  # labels are [a-z0-9]: safe in LIKE
         values[f"net{i}"] = f'%"{label}"%'
@@ -123,6 +127,8 @@ def _coarse(shape: Shape) -> list[Any]:
         where.append(Host.name == bindparam("target"))
     if shape.qualified:
         where.append(Host.qualified_at >= bindparam("qualified_since"))
+    if shape.disk:  # NULL (never reported) compares as not true
+        where.append(Host.disk_gb_total - Host.disk_gb_used >= bindparam("disk"))
     where += [Host.physnets.like(bindparam(f"net{i}")) for i in range(shape.networks)]
     return where
 
@@ -237,6 +243,15 @@ def _refusal_statement(shape: Shape, cells: int) -> Executable:
         ("cpus_fit", fits() if cells > 1 else None),
         ("memory_fit", and_(*coarse_memory) if coarse_memory else None),
         ("memory_fit", fits(*memory) if memory else None),
+        (
+            "disk_fit",
+            and_(
+                Host.disk_gb_total.is_not(None),
+                Host.disk_gb_total - Host.disk_gb_used >= bindparam("disk"),
+            )
+            if shape.disk
+            else None,
+        ),
     ]
     order = [name for name, _ in FILTERS]
     assert sorted(set(n for n, _ in checks), key=order.index) == order  # FILTERS' order

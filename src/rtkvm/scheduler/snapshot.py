@@ -2,8 +2,8 @@
 
 A :class:`HostSnapshot` is what the database says about one host at one
 moment (liveness, doctor verdict, an admin's RT waiver, data plane, wired
-physical networks, and per NUMA node the free RT pCPUs, hugepages and RAM for
-4k-page guests). A :class:`Request` is what
+physical networks, the GiB free for servers' disks, and per NUMA node the free
+RT pCPUs, hugepages and RAM for 4k-page guests). A :class:`Request` is what
 one guest needs, derived from its RT spec and networks. Both are frozen.
 
 This module must not query anything; loading snapshots is ``loader.py``.
@@ -48,6 +48,8 @@ class HostSnapshot:
     """Who builds its guests: only rtkvm's own hosts are scheduled to."""
     qualified_at: float | None = None
     """When its qualification that still holds passed; None: not qualified."""
+    disk_free_gb: int | None = None
+    """GiB for servers' disks not yet promised to one; None: its agent never reported it."""
 
     @property
     def waived(self) -> bool:
@@ -97,6 +99,8 @@ class Request:
     qualified_since: float | None = None
     """An RT guest goes only to a host qualified at or after this time (the cloud requires
     qualified hosts); None: qualification is not required."""
+    disk_gb: int = 0
+    """GiB its disk may grow to (a server on an image); 0: no disk (a probe server)."""
 
     @classmethod
     def from_spec(cls, spec: RtGuestSpec, networks: tuple[tuple[str, str], ...] = ()) -> Request:

@@ -47,7 +47,8 @@ class RttParamsIn(_In):
     """Messages per second."""
     bucket_us: float = Field(default=DEFAULT_BUCKET_US, gt=0, le=1_000_000)
     client_address: str = Field(default=DEFAULT_CLIENT_ADDRESS, max_length=43)
-    """ADDR/PREFIX the client's eth0 gets for the run (no DHCP on unmanaged networks)."""
+    """ADDR/PREFIX the client's eth0 gets for the run (no DHCP on unmanaged networks); a
+    server on its tenant's image keeps the address its user gave, never another."""
     server_address: str = Field(default=DEFAULT_SERVER_ADDRESS, max_length=43)
 
 

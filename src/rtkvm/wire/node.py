@@ -78,6 +78,9 @@ class HostReport(_In):
     console_address: str | None = Field(default=None, max_length=300)
     """HOST:PORT where the agent's console relay listens for the API (``rtkvm.wire.console``);
     None: the agent relays no console (an older agent, or an OpenStack node)."""
+    disk_gb: int | None = Field(default=None, ge=0, le=10**7)
+    """GiB of the filesystem that holds the servers' disks (their copy-on-write overlays);
+    None: not reported, and no server with a disk is placed on this host."""
 
 
 class AgentStats(_In):

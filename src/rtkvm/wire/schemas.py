@@ -135,6 +135,10 @@ class HostOut(BaseModel):
     """A passed qualification holds for the host's plan and wiring as they are now."""
     qualification: HostQualification | None = None
     """Its last qualification (running or finished); None: never qualified."""
+    disk_gb_total: int | None = None
+    """GiB for its servers' disks, as its agent registered it; None: not reported."""
+    disk_gb_used: int = 0
+    """GiB its servers' disks may grow to (each server's ``disk_gb``)."""
     """Who builds guests here: an 'openstack' host is Nova's, never scheduled to by
     rtkvm; its guests' RT verdicts are kept (``rtkvm cloud guest list``)."""
 

@@ -185,11 +185,14 @@ def hosts_page(services: ServicesDep, p: Viewer) -> HTMLResponse:
                if h.tuning_drift else ""),
             badge("waived") + " " + esc(h.rt_waiver) if h.rt_waiver else "",
             esc(h.dataplane_state), esc(", ".join(h.physnets)), f"{used} / {total}",
+            f"{h.disk_gb_used} / "
+            + ("not reported" if h.disk_gb_total is None else str(h.disk_gb_total)),
             _proof_cell(proof), _qualified_cell(h),
         ])  # fmt: skip
     body = table(
         ["host", "status", "engine", "doctor", "RT waiver", "data plane", "wired to",
-         "RT pCPUs used", "last proof", "qualification"], rows, empty="no host is enrolled",
+         "RT pCPUs used", "disk GiB used", "last proof", "qualification"], rows,
+        empty="no host is enrolled",
     )  # fmt: skip
     return _html("Hosts", body, p, "hosts")
 

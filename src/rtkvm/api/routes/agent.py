@@ -159,6 +159,7 @@ def register(body: HostReport, services: ServicesDep, agent: AgentDep) -> schema
         host.physnets = json.dumps(sorted(set(body.physnets)))
         host.tuning_drift = None if body.tuning_drift is None else json.dumps(body.tuning_drift)
         host.console_address = body.console_address
+        host.disk_gb_total = body.disk_gb
         host.registered_at = now
         host.heartbeat_at = now
         s.flush()

@@ -141,6 +141,7 @@ def create_instance(
         target_host=body.host,
         # an admin's chosen host needs no qualification: that is how one is qualified
         qualified_since=now - within if within is not None and body.host is None else None,
+        disk_gb=disk_gb or 0,
     )
     began = time.perf_counter()
     try:
