@@ -33,7 +33,8 @@
 #      through the API (rtkvm cloud server console, a websocket) and runs uname -v; the disk
 #      is served by an I/O thread on housekeeping CPUs; cyclictest in one server and the
 #      round trip between the two on the addresses their user gave run through their guest
-#      agents, the guests running on (the same QEMUs, their uptimes go on);
+#      agents, the guests running on (the same QEMUs, their uptimes go on); the tenant powers
+#      one off from its console and the API shows it stopped (libvirt's event);
 #      then everything is torn down.
 # Output goes to $RTKVM_DEMO_DIR (default: ./demo-output); the last lines say where the report is.
 # RTKVM_DEMO_VCPUS sizes the RT flavor (default 2: vCPU 0 housekeeping, vCPU 1 real-time).
@@ -366,6 +367,8 @@ USERDATA
   done
   idd=$(json "$out/demo-debian.json" 'd["id"]')
   idd2=$(json "$out/demo-debian-2.json" 'd["id"]')
+  rtkvm cloud host show "$(json "$out/hosts.json" 'd[0]["name"]')" -f json > "$out/host-tenants.json"
+  echo "the host's disk space: $(json "$out/host-tenants.json" 'd["disk_gb_used"], "GiB promised to its servers of", d["disk_gb_total"], "reported by its agent"')"
   for name in "${debian[@]}"; do  # both boot at once, under TCG: a few minutes
     console="$out/console-$name.txt"
     for _ in $(seq 1 100); do
@@ -430,6 +433,23 @@ USERDATA
   python3 -c "import sys,json; u=json.loads(sys.argv[1]); sys.exit(not all(a > b > 30 for b, a in u.values()))" \
     "$(json "$out/measure-guest-agent-rtt.json" 'json.dumps(d["result"]["guest_uptime_s"])')" \
     || { echo "demo: a tenant's uptime did not go on through the round trip" >&2; exit 1; }
+  # the tenant powers demo-debian-2 off from inside (poweroff on its console): libvirt's
+  # event reaches the agent, and the API shows the server stopped without a stop through rtkvm
+  asked=$(date +%s.%N)
+  # (the session stays until the kernel says it powers down, so that the command is not cut
+  # off; the console may close first as QEMU exits: the API's state is the proof)
+  session="$out/console-session-demo-debian-2.txt"
+  rtkvm cloud server console demo-debian-2 --timeout 120 \
+    --chat '' '\r' --chat 'login: ' 'root\r' --chat 'Password: ' "$password\\r" \
+    --chat '# ' 'poweroff\r' --chat 'reboot: Power down' '' > "$session" 2>&1 \
+    || echo "the console session ended before the kernel's last words: $(tail -n 1 "$session" | tr -d '\r')"
+  for _ in $(seq 1 120); do
+    server_json demo-debian-2 demo-debian-2-poweroff.json
+    [[ $(json "$out/demo-debian-2-poweroff.json" 'd["state"]') == stopped ]] && break
+    sleep 1
+  done
+  [[ $(json "$out/demo-debian-2-poweroff.json" 'd["state"]') == stopped ]] || { echo "demo: demo-debian-2 was told to power off on its console but the API does not show it stopped (the session: $session, its end: $(tail -c 300 "$session" | tr -d '\r'))" >&2; exit 1; }
+  echo "demo-debian-2 powered itself off (poweroff on its console): stopped $(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$asked") s later: $(json "$out/demo-debian-2-poweroff.json" 'd["fault"]')"
   rtkvm cloud server delete "${debian[@]}" --wait
   for id in "$idd" "$idd2"; do
     sed -i "/^$id\$/d" "$out/server-ids"

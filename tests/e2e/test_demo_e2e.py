@@ -208,6 +208,9 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
         for want in ("file=written_by_user-data", f"key={fingerprint}", f"eth0={address}"):
             assert want in said, said
     assert "cache': 'none'" in tenant and "'iothread': '1'" in tenant, tenant
+    # their disks are scheduled: 3 GiB each promised on the host, of what its agent reported
+    disk_host = json.loads((demo_dir / "host-tenants.json").read_text())
+    assert disk_host["disk_gb_used"] == 6 and disk_host["disk_gb_total"] >= 6, disk_host
     assert f"its I/O thread on CPUs {plan['housekeeping']} " in tenant, tenant
     # the round trip between the two, through their guest agents, on their users' addresses
     agent_rtt = json.loads((demo_dir / "measure-guest-agent-rtt.json").read_text())
@@ -233,6 +236,10 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert after > before > 30  # the same system, up since its boot: not rebooted
     assert result["latency"]["threads"][0]["max_us"] > 0
     assert result["guest_realtime"] is True
+    # a tenant's system that powers itself off shows as stopped (libvirt's event)
+    poweroff = json.loads((demo_dir / "demo-debian-2-poweroff.json").read_text())
+    assert poweroff["state"] == "stopped", poweroff
+    assert "demo-debian-2 powered itself off" in tenant
     assert "demo-debian and demo-debian-2, their disks and their seeds are gone" in tenant
     # logged in as root on its serial line through the API's websocket (the agent's relay)
     session = (demo_dir / "console-session-demo-debian.txt").read_text(errors="replace")
@@ -242,7 +249,7 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
         for line in tenant.splitlines():
             words = ("login prompt", "uploaded and", "ran ", "guest agent", "logged in as root")
-            words += ("round trip demo-debian",)
+            words += ("round trip demo-debian", "powered itself off")
             if any(w in line for w in words):
                 print(f"[demo e2e] {line}")
     assert not list(Path("/var/lib/rtkvm/guests").glob("*.disk.qcow2"))

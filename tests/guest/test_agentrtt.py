@@ -22,7 +22,7 @@ from rtkvm.errors import GuestError
 from rtkvm.guest import qga
 from rtkvm.guest.agentrtt import rtt_running
 from rtkvm.measure.report import TCG_WARNING
-from rtkvm.net.netns import NetnsPeer
+from rtkvm.testing.netpair import linked_namespaces
 
 XML = """<domain type='{dtype}'><name>{name}</name><vcpu>2</vcpu><cputune>
 <vcpupin vcpu='0' cpuset='0'/><vcpupin vcpu='1' cpuset='1'/>{sched}</cputune></domain>"""
@@ -179,29 +179,25 @@ def test_a_round_trip_runs_in_both_guests_and_leaves_them_as_they_were(
         pytest.skip("needs root to create network namespaces")
     assert shutil.which("sockperf"), "sockperf missing: run `make setup`"
     tag = os.getpid() % 10000
-    server = NetnsPeer.create(f"rtkvm-art-s{tag}", f"rtka{tag}", "198.51.100.2/24")
-    client_ns = f"rtkvm-art-c{tag}"
-    try:
-        subprocess.run(["ip", "netns", "add", client_ns], check=True)
-        subprocess.run(["ip", "link", "set", server.host_if, "netns", client_ns], check=True)
-        for args in (
-            ["addr", "add", "198.51.100.1/24", "dev", server.host_if],
-            ["link", "set", server.host_if, "up"],
-        ):
-            subprocess.run(["ip", "-n", client_ns, *args], check=True)
+    with linked_namespaces(
+        f"rtkvm-art-s{tag}",
+        f"rtkvm-art-c{tag}",
+        f"rtka{tag}",
+        server_address="198.51.100.2/24",
+        client_address="198.51.100.1/24",
+    ) as (client_ns, server):
         conn = _conn(FakeDom("dom-a", client_ns), FakeDom("dom-b", server.netns, rt=False))
-        result = rtt_running(
-            conn, "dom-a", "dom-b", client_address="198.51.100.1/24",
-            server_address="198.51.100.2/24", labels=("tenant-a", "tenant-b"), seconds=2, mps=1000,
-        )  # fmt: skip
-        pids = subprocess.run(
-            ["ip", "netns", "pids", server.netns], capture_output=True, text=True, check=True
-        ).stdout.split()
-    finally:
-        agent.reap()
-        errors = server.delete()
-        subprocess.run(["ip", "netns", "del", client_ns], check=False)
-    assert not errors
+        try:
+            result = rtt_running(
+                conn, "dom-a", "dom-b", client_address="198.51.100.1/24",
+                server_address="198.51.100.2/24", labels=("tenant-a", "tenant-b"), seconds=2,
+                mps=1000,
+            )  # fmt: skip
+            pids = subprocess.run(
+                ["ip", "netns", "pids", server.netns], capture_output=True, text=True, check=True
+            ).stdout.split()
+        finally:
+            agent.reap()
     assert pids == []  # the sockperf server was stopped
     assert result["method"] == "guest-agent" and result["accel"] == "tcg"
     assert result["path"] == "tenant-a -> tenant-b (198.51.100.2)"

@@ -10,9 +10,9 @@ import subprocess
 import pytest
 
 from rtkvm.cli.main import main
-from rtkvm.net.netns import NetnsPeer
 from rtkvm.net.rtt import render
 from rtkvm.net.rttrun import NetnsEndpoint, measure
+from rtkvm.testing.netpair import linked_namespaces
 
 pytestmark = pytest.mark.e2e
 
@@ -22,17 +22,13 @@ def test_rtt_between_two_namespaces(capsys: pytest.CaptureFixture[str]) -> None:
         pytest.skip("needs root to create network namespaces")
     assert shutil.which("sockperf"), "sockperf missing: run `make setup`"
     tag = os.getpid() % 10000
-    server = NetnsPeer.create(f"rtkvm-rtt-s{tag}", f"rtks{tag}", "169.254.78.1/24")
-    client_ns = f"rtkvm-rtt-c{tag}"
-    try:
-        # Move the server's host end into a second namespace: a direct veth between two peers.
-        subprocess.run(["ip", "netns", "add", client_ns], check=True)
-        subprocess.run(["ip", "link", "set", server.host_if, "netns", client_ns], check=True)
-        for args in (
-            ["addr", "add", "169.254.78.2/24", "dev", server.host_if],
-            ["link", "set", server.host_if, "up"],
-        ):
-            subprocess.run(["ip", "-n", client_ns, *args], check=True)
+    with linked_namespaces(
+        f"rtkvm-rtt-s{tag}",
+        f"rtkvm-rtt-c{tag}",
+        f"rtks{tag}",
+        server_address="169.254.78.1/24",
+        client_address="169.254.78.2/24",
+    ) as (client_ns, server):
         report = measure(
             NetnsEndpoint(client_ns), NetnsEndpoint(server.netns), server.ip, seconds=2, mps=2000
         )
@@ -67,9 +63,5 @@ def test_rtt_between_two_namespaces(capsys: pytest.CaptureFixture[str]) -> None:
         data = json.loads(capsys.readouterr().out)
         assert data["samples"] > 300 and data["min_us"] <= data["max_us"]
         assert sum(data["histogram"]["counts"]) == data["samples"]
-    finally:
-        errors = server.delete()
-        subprocess.run(["ip", "netns", "del", client_ns], check=False)
-    assert not errors
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert client_ns not in listed and server.netns not in listed

@@ -105,30 +105,11 @@ class Cloud:
         self.api.create_user(name, project, role)
         return self.client(self.api.create_token(name).secret)
 
-    def host(
-        self,
-        name: str,
-        *,
-        physnets: tuple[str, ...] = (),
-        verdict: str = "ready",
-        dataplane: str = "ready",
-        engine: str = "rtkvm",
-        console_address: str | None = None,
-        disk_gb: int | None = 1000,
-        **shape: Any,
-    ) -> TestClient:
-        """Enroll and register a simulated host; returns its agent's client."""
+    def host(self, name: str, **report: Any) -> TestClient:
+        """Enroll and register a simulated host (``report``: :func:`host_report`'s keywords);
+        returns its agent's client."""
         agent = self.client(self.api.enroll_host(name).agent_token)
-        report = host_report(
-            physnets=physnets,
-            verdict=verdict,
-            dataplane=dataplane,
-            engine=engine,
-            console_address=console_address,
-            disk_gb=disk_gb,
-            **shape,
-        )
-        AgentClient(http=agent).register(report)
+        AgentClient(http=agent).register(host_report(**report))
         return agent
 
     def flavor(self, name: str, vcpus: int, ram: int = 1024, **extra: str) -> dict[str, Any]:
