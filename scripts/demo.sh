@@ -436,8 +436,8 @@ USERDATA
   # the tenant powers demo-debian-2 off from inside (poweroff on its console): libvirt's
   # event reaches the agent, and the API shows the server stopped without a stop through rtkvm
   asked=$(date +%s.%N)
-  # (the session stays until the kernel says it powers down, so that the command is not cut
-  # off; the console may close first as QEMU exits: the API's state is the proof)
+  # (the session waits for the kernel's last words; the console may close first as QEMU
+  # exits: the API's state is the proof)
   session="$out/console-session-demo-debian-2.txt"
   rtkvm cloud server console demo-debian-2 --timeout 120 \
     --chat '' '\r' --chat 'login: ' 'root\r' --chat 'Password: ' "$password\\r" \

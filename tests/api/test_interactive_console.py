@@ -8,9 +8,11 @@ libvirt, QEMU and a Debian guest is the demo's (tests/e2e/test_demo_e2e.py).
 
 from __future__ import annotations
 
+import select
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -289,3 +291,56 @@ def test_a_console_socket_path_too_long_for_the_kernel_is_not_designed(tmp_path:
     short = console_socket(Path("/var/lib/rtkvm/guests"), vm)
     assert short == Path(f"/var/lib/rtkvm/guests/rtkvm-{vm}.console.sock")
     assert console_socket(Path("/" + "d" * SOCKET_PATH_MAX), vm) is None
+
+
+class QemuLikeConsole(FakeQemu):
+    """QEMU's console socket with a guest slow to drain its serial port: the typed bytes are
+    taken a while after they come, and what was not taken when the socket hangs up is
+    dropped (QEMU closes the connection without handing it to the serial port)."""
+
+    DELAY_S = 0.3
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(GREETING)
+                poller = select.poll()
+                poller.register(conn, select.POLLIN | select.POLLHUP | select.POLLRDHUP)
+                while True:
+                    time.sleep(self.DELAY_S)  # the guest drains its UART slowly
+                    events = dict(poller.poll(1000)).get(conn.fileno(), 0)
+                    if events & (select.POLLHUP | select.POLLRDHUP):
+                        break  # hung up: what is still unread is lost
+                    if events & select.POLLIN:
+                        self.received += conn.recv(1024)
+
+
+@pytest.fixture
+def qemu_like() -> Iterator[QemuLikeConsole]:
+    fake = QemuLikeConsole()
+    yield fake
+    fake.close()
+
+
+def test_what_the_last_chat_step_types_reaches_the_guest_though_the_session_ends_at_once(
+    cloud: Cloud, qemu_like: QemuLikeConsole, served: str
+) -> None:
+    site = Site(cloud, qemu_like)
+    try:
+        alice = CloudClient(served, site.alice_token)
+        result = CliRunner().invoke(
+            cli, ["cloud", "server", "console", "vm", "--chat", "login: ", "poweroff\\r"],
+            obj={"client": alice},
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        for _ in range(300):  # the relays pass it on after the CLI has left
+            if b"poweroff\r" in qemu_like.received:
+                break
+            time.sleep(0.01)
+        assert bytes(qemu_like.received) == b"poweroff\r"
+    finally:
+        site.relay.stop()

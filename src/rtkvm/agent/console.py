@@ -5,7 +5,11 @@ connection it reads the API's one line (``rtkvm.wire.console``), redeems the
 ticket through the API (only a ticket made for a server of this host, once,
 before it expires), connects to that server's console socket (QEMU serves
 it, ``rtkvm.agent.names.console_socket``), answers ``OK`` and copies bytes
-both ways until either side closes. One session per server at a time: a
+both ways until either side closes. When the user's side closes first, the
+guest's socket stays open a moment (:data:`LAST_WORDS_S`): QEMU hands typed
+bytes to the serial port only as fast as the guest drains it, and drops what
+it has not handed on when its socket hangs up, so a command typed just before
+leaving would be lost. One session per server at a time: a
 second is refused with the reason, as QEMU would hold it in its backlog. A
 refusal is an ``ERR`` line. Each session runs on its own thread, so the
 agent's loop never waits for a console. This module must not talk to
@@ -39,6 +43,9 @@ log = logging.getLogger(__name__)
 HELLO_TIMEOUT_S = 10.0
 """How long a new connection has to send its line."""
 CHUNK = 65536
+LAST_WORDS_S = 1.0
+"""After the user's side closed: how long the guest's socket stays open (its output read
+and dropped) so that QEMU hands the last bytes typed to the guest's serial port."""
 
 Redeem = Callable[[str], ConsoleTicketOut]
 SocketOf = Callable[[str], Path | None]
@@ -150,13 +157,20 @@ class ConsoleRelay:
                     ),
                 )
                 return
-            try:
-                self._session(conn, target)
-            finally:
+
+            def release() -> None:
                 with self._lock:
                     self._open.discard(target.instance_id)
 
-    def _session(self, conn: socket.socket, target: ConsoleTicketOut) -> None:
+            try:
+                self._session(conn, target, release)
+            finally:
+                release()
+
+    def _session(
+        self, conn: socket.socket, target: ConsoleTicketOut, release: Callable[[], None]
+    ) -> None:
+        """Relay one session; ``release`` frees the server's slot (before the last words)."""
         path = self._socket_of(target.instance_id)
         if path is None:
             _say(conn, answer_err(f"server {target.name} has no console socket on this host"))
@@ -180,13 +194,16 @@ class ConsoleRelay:
                 return
             started = time.monotonic()
             log.info("console of server %s (%s) open", target.name, target.instance_id)
-            moved = _splice(conn, guest, self._stopping)
+            *moved, user_left = _splice(conn, guest, self._stopping)
             log.info(
                 "console of server %s closed after %.0f s (%d bytes in, %d out)",
                 target.name,
                 time.monotonic() - started,
                 *moved,
             )
+            if user_left:  # a next session may open meanwhile: QEMU queues it
+                release()
+                _hold(guest, LAST_WORDS_S)
 
 
 def _read_line(conn: socket.socket) -> bytes:
@@ -212,8 +229,9 @@ def _say(conn: socket.socket, line: bytes) -> bool:
 
 def _splice(
     client: socket.socket, guest: socket.socket, stopping: threading.Event
-) -> tuple[int, int]:
-    """Copy both ways until a side closes or the relay stops: (bytes in, bytes out)."""
+) -> tuple[int, int, bool]:
+    """Copy both ways until a side closes or the relay stops: (bytes in, bytes out, whether
+    the user's side closed first)."""
     client.settimeout(None)
     guest.settimeout(None)
     moved = {client: 0, guest: 0}
@@ -231,6 +249,18 @@ def _splice(
                 except OSError:
                     data = b""
                 if not data:
-                    return moved[client], moved[guest]
+                    return moved[client], moved[guest], side is client
                 moved[side] += len(data)
-    return moved[client], moved[guest]
+    return moved[client], moved[guest], False
+
+
+def _hold(guest: socket.socket, seconds: float) -> None:
+    """Keep the guest's socket open ``seconds``, reading (and dropping) what it says."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        guest.settimeout(left)
+        try:
+            if not guest.recv(CHUNK):
+                return  # the guest's side closed: nothing to wait for
+        except (TimeoutError, OSError):
+            return
