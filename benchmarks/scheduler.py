@@ -8,6 +8,8 @@ straight into a fresh database, then measures:
   fit, then the pure filters and weighers over them (what every create does
   before its claim transaction);
 - the same when the cloud requires qualified hosts (80 % of them are);
+- the same for a server with a 40 GiB disk (hosts have 20 to 500 GiB for disks, some
+  already promised; 5 % never reported theirs);
 - the same with 90 % of the hosts full (measured last, after the refusals);
 - refusal: no host fits (too many pCPUs; too many hugepages), and every
   host's first failing filter is counted in SQL for the explanation;
@@ -86,8 +88,10 @@ def seed(db: Database, hosts: int, rng: random.Random) -> tuple[int, int]:
                 "physnets": json.dumps(["red"] if rng.random() < 0.3 else ["blue", "red"]),
                 # 80 % qualified (rtkvm cloud host qualify) an hour ago
                 "qualified_at": NOW - 3600 if rng.random() < 0.8 else None,
+                "disk_gb_total": None if rng.random() < 0.05 else rng.choice([20, 100, 500]),
             }
         )
+        host_rows[-1]["disk_gb_used"] = rng.randint(0, host_rows[-1]["disk_gb_total"] or 0)
     node_dicts = [
         {
             "host_id": i + 1,
@@ -181,6 +185,13 @@ def run(
         best = decide(db, strict, ctx, "pack")
         qualified_s.append(time.perf_counter() - t)
         assert best and all(h.qualified_at is not None for h in best)
+    disk_s: list[float] = []
+    with_disk = replace(REQUEST, disk_gb=40)
+    for _ in range(decisions):
+        t = time.perf_counter()
+        best = decide(db, with_disk, ctx, "pack")
+        disk_s.append(time.perf_counter() - t)
+        assert best and all((h.disk_free_gb or 0) >= 40 for h in best)
     create: list[float] = []
     for _ in range(creates):
         iid = _new_instance(db, project_id, user_id)
@@ -224,6 +235,7 @@ def run(
     print(f"{label}, {hosts} hosts (seeded in {seeded:.1f} s; {len(fitting)} fit at the end):")
     print("  " + _stats("decision", decisions_s))
     print("  " + _stats("qualified", qualified_s) + "  (qualified hosts required: 80 % are)")
+    print("  " + _stats("disk", disk_s) + "  (a 40 GiB disk: hosts have 20 to 500 GiB)")
     print("  " + _stats("90% full", full_s) + "  (a decision with 90 % of the hosts full)")
     for kind, samples in refusals.items():
         print("  " + _stats("refusal", samples) + f"  (no host has the {kind}; explained)")

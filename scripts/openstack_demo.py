@@ -235,7 +235,13 @@ def rt_server(
         CpuSet.parse(seen["emulator_cpus"]) <= CpuSet.parse(shared),
         f"emulator threads on CPU {seen['emulator_cpus']}, within cpu_shared_set {shared}",
     )
-    guests = [g for g in agent_state().get("guests", []) if g["server_id"] == server["id"]]
+
+    def audited() -> list[dict[str, Any]]:
+        """The agent's record of the server: written after the verdict on the server (its
+        round writes the metadata first, then guests.json)."""
+        return [g for g in agent_state().get("guests", []) if g["server_id"] == server["id"]]
+
+    guests = wait(audited, f"{name} in the node agent's guests.json", 60)
     waived = set(guests[0]["waived"]) if guests else set()
     named = ", ".join(sorted(waived)) or "none"
     check(
