@@ -54,13 +54,17 @@ class FakeQemu:
                 return
             with conn:
                 conn.sendall(GREETING)
-                line = b""
-                while data := conn.recv(1024):
-                    self.received += data
-                    line += data
-                    while b"\r" in line:
-                        one, _, line = line.partition(b"\r")
-                        conn.sendall(one.upper() + b"\r\n# ")
+                self._converse(conn)
+
+    def _converse(self, conn: socket.socket) -> None:
+        """Each line typed comes back in capitals, then a prompt."""
+        line = b""
+        while data := conn.recv(1024):
+            self.received += data
+            line += data
+            while b"\r" in line:
+                one, _, line = line.partition(b"\r")
+                conn.sendall(one.upper() + b"\r\n# ")
 
     def close(self) -> None:
         self.server.close()
@@ -300,23 +304,16 @@ class QemuLikeConsole(FakeQemu):
 
     DELAY_S = 0.3
 
-    def _serve(self) -> None:
+    def _converse(self, conn: socket.socket) -> None:
+        poller = select.poll()
+        poller.register(conn, select.POLLIN | select.POLLHUP | select.POLLRDHUP)
         while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(GREETING)
-                poller = select.poll()
-                poller.register(conn, select.POLLIN | select.POLLHUP | select.POLLRDHUP)
-                while True:
-                    time.sleep(self.DELAY_S)  # the guest drains its UART slowly
-                    events = dict(poller.poll(1000)).get(conn.fileno(), 0)
-                    if events & (select.POLLHUP | select.POLLRDHUP):
-                        break  # hung up: what is still unread is lost
-                    if events & select.POLLIN:
-                        self.received += conn.recv(1024)
+            time.sleep(self.DELAY_S)  # the guest drains its UART slowly
+            events = dict(poller.poll(1000)).get(conn.fileno(), 0)
+            if events & (select.POLLHUP | select.POLLRDHUP):
+                return  # hung up: what is still unread is lost
+            if events & select.POLLIN:
+                self.received += conn.recv(1024)
 
 
 @pytest.fixture
