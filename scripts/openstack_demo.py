@@ -65,12 +65,17 @@ def say(text: str) -> None:
 def run(*args: str, log: str, timeout: float = 900, ok: tuple[int, ...] = (0,)) -> str:
     with (OUT / log).open("a") as out:
         done = subprocess.run(
-            [RTKVM, *args], stdout=subprocess.PIPE, stderr=out, text=True, timeout=timeout,
-            check=False, env={**os.environ, **ENV},
+            [RTKVM, *args], capture_output=True, text=True,
+            timeout=timeout, check=False, env={**os.environ, **ENV},
         )  # fmt: skip
+        out.write(done.stderr)
         out.write(done.stdout)
     if done.returncode not in ok:
-        raise DemoError(f"rtkvm {' '.join(args[:3])} failed ({done.returncode}); see {OUT / log}")
+        said = "\n".join(done.stderr.strip().splitlines()[-8:])
+        raise DemoError(
+            f"rtkvm {' '.join(args[:3])} failed ({done.returncode}); see {OUT / log}; it said:\n"
+            f"{said}"
+        )
     return done.stdout
 
 
@@ -347,6 +352,9 @@ def refused(s: CloudSession, name: str, flavor: str, image: str, why: str) -> di
 
 
 def demo(summary: dict[str, Any]) -> None:
+    say("rtkvm's probe guest image (built from Debian packages; cached)")
+    built = run("image", "build", log="image.log", timeout=1200).strip().splitlines()
+    print(f"   {built[-1] if built else 'built'}", flush=True)
     say("rtkvm openstack up: Keystone, Placement, Glance, Neutron, Nova (started by rtkvm)")
     up = json.loads(run("openstack", "up", "--guest-hugepages", str(HUGEPAGES), "-f", "json",
                         log="up.log"))  # fmt: skip

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from rtkvm.errors import ImageError
 from rtkvm.hostfs import HostFS
 from rtkvm.runtime.facts import runtime_facts
 from rtkvm.runtime.kvmprobe import cached_result, kvm_probe, needs_probe, probe_key
@@ -86,3 +89,10 @@ def test_needs_probe_follows_the_cache(tmp_path: Path) -> None:
     assert not needs_probe(fs, kernel, cache, qemu="no-such-qemu")
     assert needs_probe(fs, kernel, cache, qemu="another-qemu")
     assert needs_probe(fs, kernel, tmp_path / "absent.json")
+
+
+def test_an_unbuilt_image_is_a_clear_error_that_names_the_fix(tmp_path: Path) -> None:
+    fs, kernel, initramfs = _host(tmp_path)
+    kernel.unlink()
+    with pytest.raises(ImageError, match=r"vmlinuz missing.*rtkvm image build"):
+        runtime_facts(fs, kernel, initramfs, probe_cache=tmp_path / "p.json", qemu="no-such-qemu")

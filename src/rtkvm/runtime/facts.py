@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from rtkvm.errors import ImageError
 from rtkvm.footprint import KVM_PROBE_FILE
 from rtkvm.hostfs import HostFS
 from rtkvm.runtime import kvmprobe
@@ -43,6 +44,12 @@ def runtime_facts(
         booted: bool | None = None
         detail = "not probed: TCG asked for"
     else:
+        missing = [str(f) for f in (kernel, initramfs) if not f.is_file()]
+        if missing:
+            raise ImageError(
+                f"the guest image is not built ({', '.join(missing)} missing): the KVM probe "
+                "boots it; run `rtkvm image build` first"
+            )
         probe = kvmprobe.kvm_probe(fs, kernel, initramfs, probe_cache, qemu=qemu)
         booted, detail = probe.booted, probe.detail
     if want == "auto":
