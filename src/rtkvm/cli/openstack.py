@@ -23,6 +23,7 @@ from rtkvm.cli.common import node_plan_option, read_secret_file, wiring_option
 from rtkvm.cli.openstack_aio import down_command, status_command, up_command
 from rtkvm.cli.openstack_flavor import flavor_group
 from rtkvm.cli.openstack_measure import measure_commands
+from rtkvm.cli.openstack_net import network_commands
 from rtkvm.cli.openstack_node import node_commands
 from rtkvm.errors import InputError
 from rtkvm.host.partition import PartitionPlan
@@ -47,6 +48,7 @@ down_command(openstack)
 flavor_group(openstack)
 node_commands(openstack)
 measure_commands(openstack)
+network_commands(openstack)
 
 
 @openstack.command("traits")

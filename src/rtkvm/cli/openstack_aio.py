@@ -59,6 +59,15 @@ def up_command(group: click.Group) -> None:
         help="2 MiB pages per RT NUMA node held for Nova's guests (reserved now, given back "
         "by down; hugetlbfs mounted if it is not) [default: as the last up, else 0].",
     )
+    @click.option(
+        "--switch",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="The run directory of rtkvm's switch (`rtkvm net up --rundir`): Neutron's OVS "
+        "agent and Nova's os-vif plug guests into it, with bridge mappings from its wiring "
+        "[default: the last up's; none at first].",
+    )
+    @click.option("--no-switch", is_flag=True, help="Stop Neutron's agent; forget the switch.")
     @click.option("--timeout", type=float, default=300.0, show_default=True)
     @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
     def up(
@@ -66,10 +75,14 @@ def up_command(group: click.Group) -> None:
         virt_type: str,
         image_dir: Path,
         guest_hugepages: int | None,
+        switch: Path | None,
+        no_switch: bool,
         timeout: float,
         fmt: str,
     ) -> None:
         """Start a small OpenStack here (Keystone, Placement, Glance, Neutron, Nova) for rtkvm."""
+        if switch is not None and no_switch:
+            raise click.UsageError("give --switch DIR or --no-switch, not both")
         fs = HostFS("/")
         image = Image(image_dir / "vmlinuz", image_dir / "initramfs.cpio.gz")
         want = {"auto": "auto", "kvm": "kvm", "qemu": "tcg"}[virt_type]
@@ -89,11 +102,15 @@ def up_command(group: click.Group) -> None:
                 "leaves <locked/> out of RT guests (Nova always asks for it); guest memory "
                 "can be paged out"
             )
+        present = {q.id for q in facts.quirks if q.present}
         req = AioRequest(
             plan=plan_file,
             virt_type="kvm" if facts.accel == "kvm" else "qemu",
             drop_locked=drop_locked,
             guest_hugepages=guest_hugepages,
+            switch=switch.resolve() if switch is not None else None,
+            detach_switch=no_switch,
+            no_msix="vhost_user_tcg_msix" in present,
             timeout=timeout,
         )
         stack = OpenStackAio(progress=_progress(fmt))

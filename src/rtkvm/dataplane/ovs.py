@@ -51,6 +51,12 @@ class StartInfo:
     warnings: tuple[str, ...] = ()
 
 
+def db_socket(rundir: Path) -> Path:
+    """The ovsdb-server socket of the rtkvm-owned switch in ``rundir`` (its clients: rtkvm,
+    Neutron's OVS agent, Nova's os-vif)."""
+    return rundir / "db.sock"
+
+
 @dataclass
 class OvsDpdk:
     """One rtkvm-owned OVS-DPDK instance living in ``rundir``."""
@@ -65,7 +71,7 @@ class OvsDpdk:
 
     @property
     def db_sock(self) -> Path:
-        return self.rundir / "db.sock"
+        return db_socket(self.rundir)
 
     @property
     def vswitchd_ctl(self) -> Path:

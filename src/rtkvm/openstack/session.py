@@ -95,8 +95,13 @@ class CloudSession:
             headers["OpenStack-API-Version"] = f"{_api_name(service_type)} {microversion}"
             if service_type == "compute":
                 headers["X-OpenStack-Nova-API-Version"] = microversion
+        # A reused keep-alive connection the server has just closed fails at once; a GET,
+        # DELETE or PUT is safe to send again, a POST is not (it may have been acted on).
+        retries = 0 if method == "POST" else 2
         try:
-            answer = self.session.request(url, method, json=json, headers=headers, raise_exc=False)
+            answer = self.session.request(
+                url, method, json=json, headers=headers, raise_exc=False, connect_retries=retries
+            )
         except ks_exc.ClientException as exc:
             raise OpenStackError(f"{what or method + ' ' + path}: {exc}") from None
         if answer.status_code not in ok:

@@ -46,7 +46,9 @@ from rtkvm.openstack.aio.mariadb import MariaDB
 from rtkvm.openstack.aio.rabbit import RabbitNode
 from rtkvm.openstack.aio.services import SERVICES, Service, argv
 from rtkvm.openstack.cloudsyaml import write_clouds_yaml
+from rtkvm.openstack.neutronwiring import NeutronWiring, neutron_wiring
 from rtkvm.openstack.novaconf import nova_settings, render
+from rtkvm.openstack.session import CloudSession
 from rtkvm.openstack.venvs import ensure_venv
 from rtkvm.priorities import VCPU_DEFAULT
 from rtkvm.runtime.libvirtd import restart_libvirtd
@@ -64,6 +66,13 @@ class AioRequest:
     """Leave <locked/> out of Nova's guests (libvirt cannot lock guest memory here)."""
     guest_hugepages: int | None = None
     """2 MiB pages per RT NUMA node held for Nova's guests (None: as the last ``up``)."""
+    switch: Path | None = None
+    """The run directory of rtkvm's switch (``rtkvm net up``) that Neutron's OVS agent and
+    Nova's os-vif plug guests into (None: as the last ``up``; none at first)."""
+    detach_switch: bool = False
+    """Stop Neutron's agent and forget the switch."""
+    no_msix: bool = False
+    """Give Nova's vhost-user NICs vectors=0 (rtkvm's vhost_user_tcg_msix quirk)."""
     timeout: float = 300.0
 
 
@@ -149,24 +158,32 @@ class OpenStackAio:
                 secrets = self.layout.secrets()
                 self.rabbit.ensure_user(secrets.rabbit)
             plan = self._plan(req, result.actions)
-            changed = self._configure(venv, plan, req, result.actions)
+            wiring = self._switch(req, result.actions)
+            changed = self._configure(venv, plan, req, wiring, result.actions)
             self._restart_changed(changed, result.actions)
             self._hugepages(req, plan, result)
             with self._phase(result, "syncs", "database syncs, Keystone bootstrap, Nova cells"):
                 self._syncs(venv, result.actions)
             with self._phase(result, "services", "the OpenStack services"):
-                self._start(SERVICES[0], venv, req, started, result.actions)
+                self._start(SERVICES[0], venv, req, started, result.actions, wiring)
                 self._wait_api(SERVICES[0], req.timeout)
                 made = ensure_catalog(self.settings, secrets.admin, secrets.service)
                 result.actions += [f"Keystone: made {m}" for m in made]
                 for service in SERVICES[1:]:
-                    self._start(service, venv, req, started, result.actions)
+                    if service.needs_switch and wiring is None:
+                        if self.procs[service.name].stop(wait=30.0).how in ("stopped", "killed"):
+                            result.actions.append(f"stopped {service.name}: no switch attached")
+                        continue
+                    self._start(service, venv, req, started, result.actions, wiring)
                 for service in SERVICES[1:]:
                     if service.wsgi is not None:
                         self._wait_api(service, req.timeout)
             with self._phase(result, "compute", "nova-compute up and in the cell"):
                 self._wait_compute(venv, req.timeout)
             write_clouds_yaml(self.layout.clouds_yaml, self.settings, secrets.admin)
+            if wiring is not None:
+                with self._phase(result, "neutron_agent", "Neutron's OVS agent on rtkvm's switch"):
+                    self._wait_agent(req.timeout)
             return result
         except Exception:
             self._stop_started(started)
@@ -213,8 +230,44 @@ class OpenStackAio:
         plan_file.write_text(plan.to_json() + "\n", encoding="utf-8")
         return plan
 
+    @property
+    def _switch_file(self) -> Path:
+        return self.layout.root / "etc" / "switch"
+
+    def attached_switch(self) -> Path | None:
+        """The run directory of the rtkvm switch the last ``up`` attached, if any."""
+        try:
+            return Path(self._switch_file.read_text().strip())
+        except FileNotFoundError:
+            return None
+
+    def _switch(self, req: AioRequest, actions: list[str]) -> NeutronWiring | None:
+        if req.detach_switch:
+            if self.attached_switch() is not None:
+                actions.append("detached rtkvm's switch: Neutron's agent stops")
+            self._switch_file.unlink(missing_ok=True)
+            return None
+        rundir = req.switch or self.attached_switch()
+        if rundir is None:
+            return None
+        wiring = neutron_wiring(rundir)
+        if not wiring.bridges:
+            raise AllInOneError(
+                f"rtkvm's switch in {rundir} carries no physical network: give `rtkvm net up` "
+                "a networks file and this host's wiring"
+            )
+        if req.switch is not None and self.attached_switch() != req.switch:
+            self._switch_file.write_text(f"{req.switch}\n")
+            actions.append(f"attached rtkvm's switch in {rundir} ({wiring.bridge_mappings})")
+        return wiring
+
     def _configure(
-        self, venv: Path, plan: PartitionPlan, req: AioRequest, actions: list[str]
+        self,
+        venv: Path,
+        plan: PartitionPlan,
+        req: AioRequest,
+        wiring: NeutronWiring | None,
+        actions: list[str],
     ) -> list[str]:
         values = ConfigValues(
             self.layout,
@@ -227,6 +280,7 @@ class OpenStackAio:
                 **{name: self.pg.url(name, "psycopg2") for name in DATABASES},
                 "neutron": self.mariadb.url("neutron"),
             },
+            wiring,
         )
         files = render_all(values)
         files["nova/nova.conf.d/50-rtkvm.conf"] = render(
@@ -321,7 +375,13 @@ class OpenStackAio:
         return done.stdout
 
     def _start(
-        self, service: Service, venv: Path, req: AioRequest, started: list[str], actions: list[str]
+        self,
+        service: Service,
+        venv: Path,
+        req: AioRequest,
+        started: list[str],
+        actions: list[str],
+        wiring: NeutronWiring | None,
     ) -> None:
         proc = self.procs[service.name]
         if proc.pid() is not None:
@@ -329,7 +389,9 @@ class OpenStackAio:
         proc.stale()
         port = self.settings.ports.get(service.port, 0)
         env = {"PATH": f"{venv / 'bin'}:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
-        proc.start(argv(service, self.layout, venv, port, req.drop_locked), env)
+        if wiring is not None:  # ovs-vsctl run by the agent or os-vif finds rtkvm's ovsdb
+            env["OVS_RUNDIR"] = str(wiring.rundir)
+        proc.start(argv(service, self.layout, venv, port, req.drop_locked, req.no_msix), env)
         started.append(service.name)
         actions.append(f"started {service.name}")
 
@@ -380,6 +442,34 @@ class OpenStackAio:
                 )
             time.sleep(2.0)
 
+    def _wait_agent(self, timeout: float) -> None:
+        """Neutron's OVS agent on this host reported in, alive, on rtkvm's netdev datapath."""
+        agent = self.procs["neutron-openvswitch-agent"]
+        session = CloudSession(self.settings.cloud, self.layout.clouds_yaml)
+        path = f"/v2.0/agents?binary=neutron-openvswitch-agent&host={socket.gethostname()}"
+        deadline = time.monotonic() + timeout
+        while True:
+            found = session.call("network", "GET", path, what="list Neutron's agents")["agents"]
+            alive = [a for a in found if a["alive"]]
+            if alive:
+                datapath = alive[0]["configurations"].get("datapath_type")
+                if datapath != "netdev":
+                    raise AllInOneError(
+                        f"Neutron's OVS agent reports datapath {datapath!r}, not rtkvm's "
+                        f"netdev (DPDK) one; see {agent.log_file}"
+                    )
+                return
+            if agent.pid() is None:
+                raise AllInOneError(
+                    f"Neutron's OVS agent exited; last lines of {agent.log_file}:\n{agent.tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise AllInOneError(
+                    f"Neutron's OVS agent did not report in within {timeout:.0f} s; last lines "
+                    f"of {agent.log_file}:\n{agent.tail()}"
+                )
+            time.sleep(1.0)
+
     def _stop_started(self, started: list[str]) -> None:
         for name in reversed(started):
             with contextlib.suppress(Exception):
@@ -400,9 +490,12 @@ class OpenStackAio:
             ServiceStatus("mariadb", self.mariadb.proc.pid(), None, self.mariadb.proc.log_file),
             ServiceStatus("rabbitmq", self.rabbit.proc.pid(), None, self.rabbit.proc.log_file),
         ]
+        attached = self.attached_switch() is not None
         for service in SERVICES:
             proc = self.procs[service.name]
             pid = proc.pid()
+            if service.needs_switch and not attached and pid is None:
+                continue
             answers = None
             if service.wsgi is not None:
                 answers = pid is not None and self._answers(service)
