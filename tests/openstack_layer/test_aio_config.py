@@ -5,23 +5,16 @@ from __future__ import annotations
 import configparser
 from pathlib import Path
 
-from rtkvm.openstack.aio.configs import FILES, ConfigValues, render_all, write_all
-from rtkvm.openstack.aio.layout import Secrets, StackLayout, aio_settings
+from tests.openstack_layer.aio_values import aio_values
+
+from rtkvm.openstack.aio.configs import FILES, render_all, write_all
+from rtkvm.openstack.aio.layout import StackLayout, aio_settings
 from rtkvm.openstack.cloudsyaml import write_clouds_yaml
 from rtkvm.openstack.session import CloudSession
 
-SECRETS = Secrets(admin="a-pw", service="s-pw", rabbit="r-pw")
-
-
-def _values(root: Path) -> ConfigValues:
-    urls = {n: f"postgresql+psycopg2://postgres@/{n}?host=/x" for n in ("keystone", "placement",
-            "glance", "nova_api", "nova_cell0", "nova_cell1", "neutron")}  # fmt: skip
-    return ConfigValues(StackLayout(root), aio_settings(), SECRETS, Path("/venv"), "node1",
-                        "qemu:///system", urls)  # fmt: skip
-
 
 def test_every_template_fills_and_parses_and_listens_only_on_localhost(tmp_path: Path) -> None:
-    files = render_all(_values(tmp_path))
+    files = render_all(aio_values(tmp_path))
     assert set(files) == set(FILES)
     for rel, text in files.items():
         ini = configparser.ConfigParser(interpolation=None, strict=False)

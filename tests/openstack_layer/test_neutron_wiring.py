@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 import pytest
+from tests.openstack_layer.aio_values import aio_values
 
 from rtkvm.cpuset import CpuSet
 from rtkvm.dataplane.layout import DataplaneCpus, GuestNic, compute_layout
@@ -14,12 +15,10 @@ from rtkvm.dataplane.settings import load_settings
 from rtkvm.dataplane.stack import save_layout
 from rtkvm.errors import DataplaneError
 from rtkvm.net.model import HostWiring, UnmanagedNetwork, Uplink
-from rtkvm.openstack.aio.configs import AGENT_FILE, FILES, ConfigValues, render_all
-from rtkvm.openstack.aio.layout import Secrets, StackLayout, aio_settings
+from rtkvm.openstack.aio.configs import AGENT_FILE, FILES, render_all
+from rtkvm.openstack.aio.layout import StackLayout
 from rtkvm.openstack.aio.services import SERVICES, argv
 from rtkvm.openstack.neutronwiring import neutron_wiring
-
-SECRETS = Secrets(admin="a-pw", service="s-pw", rabbit="r-pw")
 
 
 def _switch(rundir: Path) -> None:
@@ -44,20 +43,13 @@ def _ini(text: str) -> configparser.ConfigParser:
     return ini
 
 
-def _values(root: Path) -> ConfigValues:
-    urls = {n: f"postgresql+psycopg2://postgres@/{n}?host=/x" for n in ("keystone", "placement",
-            "glance", "nova_api", "nova_cell0", "nova_cell1", "neutron")}  # fmt: skip
-    return ConfigValues(StackLayout(root), aio_settings(), SECRETS, Path("/venv"), "node1",
-                        "qemu:///system", urls)  # fmt: skip
-
-
 def test_bridge_mappings_ovsdb_and_sockets_come_from_the_switch_s_layout(tmp_path: Path) -> None:
     _switch(tmp_path / "ovs")
     wiring = neutron_wiring(tmp_path / "ovs")
     assert wiring.bridges == (("physblue", "rt-physblue"), ("physgreen", "rt-physgreen"))
     assert wiring.bridge_mappings == "physblue:rt-physblue,physgreen:rt-physgreen"
     assert wiring.ovsdb == f"unix:{tmp_path / 'ovs' / 'db.sock'}"
-    files = render_all(replace(_values(tmp_path / "stack"), wiring=wiring))
+    files = render_all(replace(aio_values(tmp_path / "stack"), wiring=wiring))
     assert set(files) == set(FILES) | {AGENT_FILE}
     agent = _ini(files[AGENT_FILE])
     assert agent["ovs"]["bridge_mappings"] == wiring.bridge_mappings
@@ -81,7 +73,7 @@ def test_bridge_mappings_ovsdb_and_sockets_come_from_the_switch_s_layout(tmp_pat
 def test_without_a_switch_no_agent_is_configured_and_neutron_takes_no_physical_network(
     tmp_path: Path,
 ) -> None:
-    files = render_all(_values(tmp_path))
+    files = render_all(aio_values(tmp_path))
     assert AGENT_FILE not in files
     ml2 = _ini(files["neutron/plugins/ml2/ml2_conf.ini"])
     assert ml2["ml2_type_flat"]["flat_networks"] == ""
