@@ -27,10 +27,9 @@ from rtkvm.hostfs import HostFS
 from rtkvm.measure import cyclictest
 from rtkvm.openstack.enforce import enforce
 from rtkvm.openstack.novaguest import parse_nova_guest
+from rtkvm.openstack.servers import MICROVERSION, servers_named
 from rtkvm.openstack.session import CloudSession
 from rtkvm.wire.uuids import is_uuid
-
-MICROVERSION = "2.86"
 
 
 class ReadOnlyControl:
@@ -62,10 +61,7 @@ def find_server(session: CloudSession, name_or_id: str) -> ServerRef:
         )  # fmt: skip
         found = [one["server"]]
     else:
-        found = session.call(
-            "compute", "GET", f"/servers/detail?name=^{name_or_id}$&all_tenants=1",
-            microversion=MICROVERSION, what=f"look for server {name_or_id}",
-        )["servers"]  # fmt: skip
+        found = servers_named(session, name_or_id)
     if len(found) != 1:
         raise InputError(
             f"{len(found)} Nova servers are named {name_or_id!r}: give the server's id"

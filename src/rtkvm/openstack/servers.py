@@ -37,7 +37,8 @@ class MadeServer:
     seconds: float
 
 
-def _servers_named(api: RestAPI, name: str) -> list[dict[str, Any]]:
+def servers_named(api: RestAPI, name: str) -> list[dict[str, Any]]:
+    """Nova's servers (of every project) named exactly ``name``."""
     found = api.call(
         "compute", "GET", f"/servers/detail?name=^{name}$&all_tenants=1",
         microversion=MICROVERSION, what=f"look for server {name}",
@@ -80,7 +81,7 @@ def create_server(
         raise InputError("give at least one --network (rtkvm's networks in Neutron)")
     if len(set(networks)) != len(networks):
         raise InputError(f"a network is given twice in {', '.join(networks)}: give each once")
-    if _servers_named(api, name):
+    if servers_named(api, name):
         raise InputError(f"Nova already has a server named {name!r}: choose another name")
     flavor_id, image_id = _flavor_id(api, flavor), _image_id(api, image)
     nets = [network_by_name(api, n) for n in networks]
@@ -146,7 +147,7 @@ def delete_server(
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
     """Delete the server and the ports rtkvm made for it; the ports' ids."""
-    found = _servers_named(api, name_or_id) if _NAME.match(name_or_id) else []
+    found = servers_named(api, name_or_id) if _NAME.match(name_or_id) else []
     if not found:
         try:
             one = api.call(
