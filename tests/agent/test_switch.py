@@ -199,7 +199,7 @@ def test_plugging_a_nic_again_is_the_same_port(
 
     runner = AcceptsAll({})
     switch = _switch(tmp_path, runner)
-    monkeypatch.setattr(switch.ovs, "apply_pmd_sched", lambda: None)  # no vswitchd here
+    monkeypatch.setattr(switch.ovs, "apply_pmd_sched", lambda **_: None)  # no vswitchd here
     first = switch.plug(GuestNic(GID, 0, "blue"))
     added = len(runner.calls)
     assert switch.plug(GuestNic(GID, 0, "blue")) == first

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from rtkvm.cpuset import CpuSet
-from rtkvm.dataplane.threads import check_threads, parse_stat, read_threads
+from rtkvm.dataplane.threads import (
+    check_reset_on_fork,
+    check_threads,
+    parse_stat,
+    read_threads,
+    split_pmds,
+)
 from rtkvm.errors import HostReadError
 from rtkvm.findings import Status
 from rtkvm.hostfs import HostFS
@@ -77,3 +84,40 @@ def test_missing_pmd_and_gone_process(tree: Path) -> None:
     assert not report.ok
     with pytest.raises(HostReadError):
         read_threads(HostFS(tree), 999)
+
+
+def _stat_started(
+    tid: int, comm: str, processor: int, rt_prio: int, policy: int, start: int
+) -> str:
+    fields = ["0"] * 35
+    fields[18] = str(start)  # field 22 (starttime) is the 20th after ')'; index 0 is the state
+    return f"{tid} ({comm}) S {' '.join(fields)} {processor} {rt_prio} {policy} 0 0 0\n"
+
+
+def test_a_pmds_unnamed_child_is_no_pmd_but_a_stray(tree: Path) -> None:
+    # The PMD (started at tick 500) created a thread (tick 900) that starves before naming
+    # itself: same name, same CPU, and without SCHED_RESET_ON_FORK the PMD's FIFO 1.
+    pmd = tree / "proc" / str(PID) / "task" / str(PID + 2)
+    (pmd / "stat").write_text(_stat_started(PID + 2, "pmd-c01/id:8", 1, 1, 1, 500))
+    _thread(tree, PID - 100, "pmd-c01/id:8", "1", 1, 1)  # a lower tid: tids wrap
+    child = tree / "proc" / str(PID) / "task" / str(PID - 100)
+    (child / "stat").write_text(_stat_started(PID - 100, "pmd-c01/id:8", 1, 1, 1, 900))
+    threads = read_threads(HostFS(tree), PID)
+    pmds, children = split_pmds(threads)
+    assert [t.tid for t in pmds] == [PID + 2] and [t.tid for t in children] == [PID - 100]
+    report = check_threads(
+        threads, pmd_cpus=CpuSet([1]), housekeeping=CpuSet([0]), policy="fifo", priority=1
+    )
+    failed = {f.id for f in report.findings if f.status is Status.FAIL}
+    assert failed == {"dataplane.threads.housekeeping"}  # one PMD counted, the child a stray
+    assert f"pmd-c01/id:8({PID - 100})@1" in report.render_table()
+
+
+def test_reset_on_fork_is_checked_on_every_rt_pmd(tree: Path) -> None:
+    pmds, _ = split_pmds(read_threads(HostFS(tree), PID))
+    fifo = os.SCHED_FIFO
+    good = check_reset_on_fork(pmds, {PID + 2: fifo | os.SCHED_RESET_ON_FORK})
+    assert good.status is Status.PASS
+    bad = check_reset_on_fork(pmds, {PID + 2: fifo})
+    assert bad.status is Status.FAIL and "pmd-c01/id:8" in bad.message
+    assert check_reset_on_fork(pmds, {}).status is Status.PASS  # gone meanwhile: nothing to judge

@@ -101,6 +101,7 @@ class AgentOptions:
                 "--os-config-file": self.os_config_file,
                 "--state-dir": self.node_dir,
                 "--image-dir": self.image,
+                "--switch-rundir": self.switch_rundir,
             }
             return self._with(args, optional)
         args += ["--root", self.root]

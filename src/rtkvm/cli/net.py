@@ -247,6 +247,37 @@ def status_cmd(rundir: Path, fmt: str) -> None:
     raise SystemExit(report.exit_code())
 
 
+@net.command("sweep")
+@rundir_option
+@format_option
+def sweep_cmd(rundir: Path, fmt: str) -> None:
+    """Put the switch's threads right again: PMDs at their priority with
+    SCHED_RESET_ON_FORK, every other thread of ovs-vswitchd on housekeeping CPUs.
+
+    Needed after something other than rtkvm changed the switch (Neutron's agent or
+    os-vif adding ports); rtkvm's own plugs and the OpenStack node agent's rounds do it.
+    """
+    fs = HostFS("/")
+    backend = OvsDpdkBackend(OvsDpdk(load_settings(), rundir, fs), load_layout(rundir))
+    done = backend.sweep()
+    doc = {
+        "pmds": [{"tid": t.tid, "comm": t.comm} for t in done.pmds],
+        "changed": [{"tid": t.tid, "comm": t.comm} for t in done.changed],
+        "rehomed": [
+            {"tid": t.tid, "comm": t.comm, "was": t.cpus_allowed.format()} for t in done.rehomed
+        ],
+    }
+    if fmt == "json":
+        click.echo(dumps(doc))
+        return
+    click.echo(
+        f"{len(done.pmds)} PMD threads, {len(done.changed)} set, "
+        f"{len(done.rehomed)} other threads sent to housekeeping"
+    )
+    for t in done.rehomed:
+        click.echo(f"  {t.comm} (tid {t.tid}) was on CPUs {t.cpus_allowed.format()}")
+
+
 @net.command("down")
 @rundir_option
 def down_cmd(rundir: Path) -> None:

@@ -19,6 +19,10 @@ import click
 
 from rtkvm.cli.common import agent_ledger, node_plan_option, rtkvm_api_options, wiring_option
 from rtkvm.cli.openstack_flavor import cloud_options
+from rtkvm.dataplane.backend import OvsDpdkBackend
+from rtkvm.dataplane.ovs import OvsDpdk
+from rtkvm.dataplane.settings import load_settings
+from rtkvm.dataplane.stack import load_layout
 from rtkvm.footprint import IMAGE_DIR, KVM_PROBE_FILE, OPENSTACK_NODE_DIR, Footprint
 from rtkvm.guest.create import Image
 from rtkvm.host.partition import PartitionPlan
@@ -45,6 +49,13 @@ def _state_dir(path: Path) -> Path:
     return path
 
 
+def _switch(rundir: Path | None) -> OvsDpdkBackend | None:
+    if rundir is None:
+        return None
+    fs = HostFS("/")
+    return OvsDpdkBackend(OvsDpdk(load_settings(), rundir, fs), load_layout(rundir))
+
+
 def node_commands(group: click.Group) -> None:
     @group.command("agent")
     @cloud_options
@@ -62,6 +73,13 @@ def node_commands(group: click.Group) -> None:
         help="rtkvm's guest image: the KVM boot probe behind the host's quirks boots it.",
     )
     @click.option("--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto")
+    @click.option(
+        "--switch-rundir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Run directory of `rtkvm net up` when Neutron plugs Nova's ports into it: each "
+        "round puts its threads right (`rtkvm net sweep`).",
+    )
     @rtkvm_api_options
     def agent(
         os_cloud: str,
@@ -74,6 +92,7 @@ def node_commands(group: click.Group) -> None:
         rounds: int | None,
         image_dir: Path,
         accel: str,
+        switch_rundir: Path | None,
         rtkvm_url: str,
         agent_token_file: Path | None,
         ca_file: str | None,
@@ -108,6 +127,7 @@ def node_commands(group: click.Group) -> None:
             wiring=host_wiring,
             provider=provider,
             ledger=agent_ledger(rtkvm_url, agent_token_file, ca_file),
+            switch=_switch(switch_rundir),
         )
         node.watch_libvirt()
         click.echo(f"rtkvm OpenStack agent for {node.provider}: quirks {sorted(quirks)}", err=True)

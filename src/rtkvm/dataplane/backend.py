@@ -15,6 +15,7 @@ never removes a port on its own.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -32,8 +33,9 @@ from rtkvm.dataplane.names import parse_port_name
 from rtkvm.dataplane.ovs import OvsDpdk
 from rtkvm.dataplane.quirks import rt_throttling
 from rtkvm.dataplane.rxq import check_uplinks
+from rtkvm.dataplane.sched import Sweep
 from rtkvm.dataplane.stack import save_layout
-from rtkvm.dataplane.threads import check_threads
+from rtkvm.dataplane.threads import ThreadInfo, check_reset_on_fork, check_threads, split_pmds
 from rtkvm.errors import DataplaneError
 from rtkvm.findings import Report
 
@@ -154,7 +156,7 @@ class OvsDpdkBackend:
         self.ovs.plug(port)
         self._plugged[key] = port
         # New ports never recreate PMD threads, but a reconfiguration may: re-apply.
-        self.ovs.apply_pmd_sched()
+        self.ovs.apply_pmd_sched(housekeeping=self.layout.cpus.process)
         return PluggedNic(port.port, port.socket)
 
     def unplug(self, nic: GuestNic) -> None:
@@ -285,6 +287,17 @@ class OvsDpdkBackend:
             del self._plugged[key]
         return removed
 
+    def sweep(self) -> Sweep:
+        """PMDs at their priority (passing nothing on), other threads on housekeeping."""
+        return self.ovs.apply_pmd_sched(housekeeping=self.layout.cpus.process, settle=0)
+
+    def _policies(self, pmds: tuple[ThreadInfo, ...]) -> dict[int, int]:
+        found = {}
+        for t in pmds:
+            with contextlib.suppress(ProcessLookupError):
+                found[t.tid] = self.ovs.sched.get(t.tid)[0]
+        return found
+
     def verify(self) -> Report:
         """PMD threads on the dataplane CPUs with the chosen priority, the rest on housekeeping;
         each bridge's uplink polled by one of those PMDs.
@@ -293,8 +306,9 @@ class OvsDpdkBackend:
         FIFO poll loop from starving its CPU's normal tasks completely.
         """
         s = self.ovs.settings
+        threads = self.ovs.threads()
         report = check_threads(
-            self.ovs.threads(),
+            threads,
             pmd_cpus=self.layout.cpus.pmd,
             housekeeping=self.layout.cpus.process,
             policy=s.pmd_policy,
@@ -304,4 +318,6 @@ class OvsDpdkBackend:
         extra = tuple(check_uplinks(rxq, self.layout.bridges, self.layout.cpus.pmd))
         if s.pmd_policy != "other":
             extra += (rt_throttling(self.ovs.fs),)
+            pmds = split_pmds(threads)[0]
+            extra += (check_reset_on_fork(pmds, self._policies(pmds)),)
         return dataclasses.replace(report, findings=report.findings + extra)

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtkvm.cpuset import CpuSet
 from rtkvm.dataplane import hugepages
 from rtkvm.dataplane.layout import (
     Bridge,
@@ -33,14 +34,13 @@ from rtkvm.dataplane.layout import (
 )
 from rtkvm.dataplane.process import Runner, SubprocessRunner, start_with_affinity
 from rtkvm.dataplane.quirks import diagnose_log, hugetlbfs_mounts, iova_mode, preflight
+from rtkvm.dataplane.sched import KernelScheduler, Sweep, ThreadScheduler, sweep
 from rtkvm.dataplane.settings import DataplaneSettings
-from rtkvm.dataplane.threads import ThreadInfo, read_threads
+from rtkvm.dataplane.threads import ThreadInfo, read_threads, split_pmds
 from rtkvm.errors import DataplaneError
 from rtkvm.findings import Severity, Status
 from rtkvm.footprint import Footprint
 from rtkvm.hostfs import HostFS, Unknown
-
-POLICY_CONSTANTS = {"fifo": os.SCHED_FIFO, "rr": os.SCHED_RR, "other": os.SCHED_OTHER}
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ class OvsDpdk:
     fs: HostFS
     """Writable HostFS on the real root: hugepage pools, /proc threads."""
     runner: Runner = field(default_factory=SubprocessRunner)
+    sched: ThreadScheduler = field(default_factory=KernelScheduler)
 
     # -- paths ---------------------------------------------------------------------
 
@@ -179,7 +180,8 @@ class OvsDpdk:
         if problems:
             raise DataplaneError("OVS-DPDK started but is not usable: " + "; ".join(problems))
         if any(b.uplink.devargs for b in layout.bridges):
-            self.apply_pmd_sched()  # the polled uplinks made the PMD threads: RT from now
+            # the polled uplinks made the PMD threads: RT from now
+            self.apply_pmd_sched(housekeeping=layout.cpus.process)
         return StartInfo(round(seconds, 3), iova_mode(log), layout.cpus.warnings)
 
     def _start_vswitchd(
@@ -301,33 +303,35 @@ class OvsDpdk:
             raise DataplaneError(f"ovs-vswitchd of {self.rundir} is not running")
         return read_threads(self.fs, pid)
 
-    def apply_pmd_sched(self, *, settle: float = 10.0) -> tuple[ThreadInfo, ...]:
-        """Give every PMD thread the configured policy and priority; returns the PMDs set."""
+    def apply_pmd_sched(self, *, housekeeping: CpuSet | None = None, settle: float = 10.0) -> Sweep:
+        """Give every PMD thread the configured policy and priority (real-time ones with
+        SCHED_RESET_ON_FORK), and with ``housekeeping`` send every other thread there
+        (rtkvm.dataplane.sched). Idempotent: only what is not right is changed."""
         deadline = time.monotonic() + settle
-        pmds = [t for t in self.threads() if t.is_pmd]
-        while not pmds and time.monotonic() < deadline:
+        threads = self.threads()
+        while not split_pmds(threads)[0] and time.monotonic() < deadline:
             time.sleep(0.2)  # OVS creates PMD threads when the first polled port appears
-            pmds = [t for t in self.threads() if t.is_pmd]
-        if not pmds:
+            threads = self.threads()
+        if not split_pmds(threads)[0]:
             raise DataplaneError(
                 "ovs-vswitchd has no PMD threads: add a dpdkvhostuserclient port first, and "
                 "check other_config:pmd-cpu-mask"
             )
-        policy = POLICY_CONSTANTS[self.settings.pmd_policy]
-        param = os.sched_param(self.settings.pmd_priority)
-        for thread in pmds:
-            try:
-                os.sched_setscheduler(thread.tid, policy, param)
-            except PermissionError:
-                raise DataplaneError(
-                    f"the kernel refused {self.settings.pmd_policy} priority "
-                    f"{self.settings.pmd_priority} for {thread.comm} (tid {thread.tid}): "
-                    "Operation not permitted. Run `rtkvm net preflight`: the usual causes are "
-                    "a cpu cgroup with cpu.rt_runtime_us 0 or a missing CAP_SYS_NICE"
-                ) from None
-            except ProcessLookupError:
-                continue
-        return tuple(pmds)
+        try:
+            return sweep(
+                threads,
+                self.sched,
+                policy=self.settings.pmd_policy,
+                priority=self.settings.pmd_priority,
+                housekeeping=housekeeping,
+            )
+        except PermissionError:
+            raise DataplaneError(
+                f"the kernel refused {self.settings.pmd_policy} priority "
+                f"{self.settings.pmd_priority} for a PMD thread of ovs-vswitchd: "
+                "Operation not permitted. Run `rtkvm net preflight`: the usual causes are "
+                "a cpu cgroup with cpu.rt_runtime_us 0 or a missing CAP_SYS_NICE"
+            ) from None
 
     # -- stop --------------------------------------------------------------------------
 

@@ -18,7 +18,11 @@ domain started, resumed or migrated in) :class:`OpenStackNodeAgent`:
    and a tag ``rtkvm-rt-verified`` or ``rtkvm-rt-degraded``;
 3. writes every verdict to ``guests.json`` in its state directory, which
    ``rtkvm openstack guests`` shows;
-4. with an rtkvm API to report to (its :class:`~rtkvm.agent.port.RtLedger`,
+4. with rtkvm's switch on the host (Neutron's agent and os-vif plug Nova's
+   ports into it, not rtkvm), puts its threads right again
+   (:meth:`SwitchKeeper.sweep`: PMDs at their RT priority passing nothing on
+   to the threads they create, every other thread on housekeeping CPUs);
+5. with an rtkvm API to report to (its :class:`~rtkvm.agent.port.RtLedger`,
    the host's agent token), registers the host there as engine ``openstack``
    (topology, plan, doctor verdict, wiring: again whenever they change,
    a heartbeat otherwise) and reports the round's verdicts as the host's
@@ -39,10 +43,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rtkvm.agent.inventory import collect
 from rtkvm.agent.port import RtLedger
+from rtkvm.dataplane.sched import Sweep
 from rtkvm.domain.audit import AuditHost
 from rtkvm.errors import NotRegisteredError, RtkvmError
 from rtkvm.host.partition import PartitionPlan
@@ -68,6 +73,12 @@ TAG_MICROVERSION = "2.26"
 QEMU_PID_DIR = "/var/run/libvirt/qemu"
 
 
+class SwitchKeeper(Protocol):
+    """rtkvm's switch on this host (rtkvm.dataplane.backend.OvsDpdkBackend)."""
+
+    def sweep(self) -> Sweep: ...
+
+
 @dataclass
 class Round:
     """What one round did."""
@@ -78,6 +89,8 @@ class Round:
     """What the host is this round (None: it could not be inspected)."""
     verdicts: list[GuestVerdict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    switch: list[str] = field(default_factory=list)
+    """What the switch's sweep changed this round."""
 
 
 class OpenStackNodeAgent:
@@ -94,6 +107,7 @@ class OpenStackNodeAgent:
         provider: str | None = None,
         uri: str = "qemu:///system",
         ledger: RtLedger | None = None,
+        switch: SwitchKeeper | None = None,
     ) -> None:
         self.session = session
         self.plan = plan
@@ -109,6 +123,7 @@ class OpenStackNodeAgent:
         """server id -> the summary last written on the server."""
         self.wake = threading.Event()
         self.ledger = ledger
+        self.switch = switch
         self.registered: HostReport | None = None
         """What rtkvm's API was last told the host is (None: not registered yet)."""
 
@@ -141,6 +156,11 @@ class OpenStackNodeAgent:
                 self._tell_rtkvm_host(self.ledger, done.report)
             except RtkvmError as exc:
                 done.errors.append(f"rtkvm API (host): {exc}")
+        if self.switch is not None:
+            try:
+                self._sweep(self.switch, done)
+            except RtkvmError as exc:
+                done.errors.append(f"switch: {exc}")
         try:
             self._guests(done)
         except RtkvmError as exc:
@@ -153,6 +173,15 @@ class OpenStackNodeAgent:
                     done.errors.append(f"rtkvm API (guests): {exc}")
         self._save(done)
         return done
+
+    def _sweep(self, switch: SwitchKeeper, done: Round) -> None:
+        swept = switch.sweep()
+        done.switch = [f"PMD {t.comm} (tid {t.tid}) set" for t in swept.changed] + [
+            f"{t.comm} (tid {t.tid}) moved from CPUs {t.cpus_allowed.format()} to housekeeping"
+            for t in swept.rehomed
+        ]
+        for line in done.switch:
+            log.info("switch: %s", line)
 
     def inspect(self) -> HostReport:
         """What the host is now (the doctor against the plan, the live wires): Nova's host."""
