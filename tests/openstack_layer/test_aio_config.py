@@ -38,6 +38,12 @@ def test_the_stack_s_passwords_are_made_once(tmp_path: Path) -> None:
     assert layout.secrets() == first and len({first.admin, first.service, first.rabbit}) == 3
     assert layout.secrets_file.stat().st_mode & 0o777 == 0o600
 
+    # none may look like an option on a command line (keystone-manage refused '-...' once)
+    for _ in range(200):
+        layout.secrets_file.unlink()
+        made = layout.secrets()
+        assert not any(v.startswith("-") for v in (made.admin, made.service, made.rabbit))
+
 
 def test_clouds_yaml_is_read_back_by_openstacksdk_s_own_loader(tmp_path: Path) -> None:
     settings = aio_settings()

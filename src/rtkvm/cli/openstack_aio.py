@@ -19,6 +19,7 @@ from rtkvm.guest.create import Image
 from rtkvm.hostfs import HostFS
 from rtkvm.openstack.aio.stack import AioRequest, OpenStackAio
 from rtkvm.runtime.facts import runtime_facts
+from rtkvm.runtime.libvirtd import runtime_up
 
 
 def _progress(fmt: str):  # type: ignore[no-untyped-def]
@@ -103,6 +104,10 @@ def up_command(group: click.Group) -> None:
                 "can be paged out"
             )
         present = {q.id for q in facts.quirks if q.present}
+        # nova-compute needs libvirtd (and virtlogd) up and set for RT guests, as rtkvm's own
+        # agent does: `rtkvm runtime up`, idempotent (a fresh machine has neither running)
+        runtime = runtime_up(HostFS("/", writable=True), present)
+        warnings += runtime.warnings
         req = AioRequest(
             plan=plan_file,
             virt_type="kvm" if facts.accel == "kvm" else "qemu",
@@ -115,6 +120,7 @@ def up_command(group: click.Group) -> None:
         )
         stack = OpenStackAio(progress=_progress(fmt))
         result = stack.up(req)
+        result.actions[:0] = [f"runtime: {a}" for a in runtime.actions]
         warnings += result.warnings
         if fmt == "json":
             doc = {

@@ -123,7 +123,9 @@ class StackLayout:
         """The stack's passwords: read, or made now and kept (0600)."""
         if self.secrets_file.is_file():
             return Secrets(**json.loads(self.secrets_file.read_text()))
-        made = Secrets(*(secrets.token_urlsafe(18) for _ in range(3)))
+        # hex: a urlsafe token may begin with '-', which a command line reads as an option
+        # (keystone-manage bootstrap refused its password so, one start in 64)
+        made = Secrets(*(secrets.token_hex(18) for _ in range(3)))
         fd = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
             json.dump(asdict(made), out)

@@ -335,7 +335,7 @@ class OpenStackAio:
             ("keystone-credential", ["keystone-manage", *keystone, "credential_setup",
                                      "--keystone-user", "root", "--keystone-group", "root"]),
             ("keystone-bootstrap", ["keystone-manage", *keystone, "bootstrap",
-                                    "--bootstrap-password", secrets.admin,
+                                    f"--bootstrap-password={secrets.admin}",
                                     "--bootstrap-admin-url", url, "--bootstrap-public-url", url,
                                     "--bootstrap-internal-url", url,
                                     "--bootstrap-region-id", self.settings.region]),
