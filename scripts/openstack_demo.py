@@ -14,7 +14,15 @@
    rtkvm's API; a hard reboot through Nova (a new QEMU) gets the flavor's priority again;
 5. what Nova refuses: the unwired network, and any RT server once the host's RT trait is
    withdrawn, both as Nova's "No valid host";
-6. teardown: servers deleted, the agent and the stack stopped and purged, and nothing left.
+6. Neutron on rtkvm's OVS-DPDK (started first, `rtkvm net up`, with blue and red each behind
+   a polled uplink to a namespace peer, and `rtkvm openstack up --switch`): rtkvm's networks
+   synced into Neutron, probe servers booted through Nova on unaddressed Neutron ports, the
+   sockperf round trip between two of them on blue (their vhost-user ports on rtkvm's PMD,
+   their memory shared on hugepages), a server on blue answered by blue's outside peer
+   through the polled uplink, a server on red that reaches red's peer and not blue's, and
+   the switch's threads still in place (`rtkvm net status`);
+7. teardown: servers deleted, the agent, the stack and the switch stopped and purged, the
+   peers removed, and nothing left.
 
 Writes summary.txt and summary.json (and the logs, measurements and a latency report) to
 $RTKVM_OS_DEMO_DIR (default ./openstack-demo-output). Every check that does not hold ends
@@ -32,18 +40,30 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rtkvm.allinone.stack import default_plan
 from rtkvm.cpuset import CpuSet
 from rtkvm.guest.verify import read_threads
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS
+from rtkvm.net.rtt import render
 from rtkvm.openstack.aio.layout import StackLayout, aio_settings
+from rtkvm.openstack.netprobe import ping_from, round_trip
 from rtkvm.openstack.novaguest import parse_nova_guest
 from rtkvm.openstack.session import CloudSession
+from rtkvm.serialize import dumps
 
 OUT = Path(os.environ.get("RTKVM_OS_DEMO_DIR", "openstack-demo-output")).resolve()
 RTKVM = str(Path(sys.executable).parent / "rtkvm")
 LAYOUT = StackLayout()
 HUGEPAGES = 160
+SWITCH = OUT / "switch"
+PEERS = {  # network -> (namespace, host end of the veth: the uplink, the peer's address)
+    "blue": ("rtkvm-osdemo-blue", "rtkosdblue", "10.78.0.254/24"),
+    "red": ("rtkvm-osdemo-red", "rtkosdred", "10.78.0.253/24"),
+}
+NET_FLAVOR: dict[str, Any] = {"name": "rtkvm-demo-net", "vcpus": 1, "ram": 128, "disk": 0}
+"""Not RT: this host has one RT pCPU and a round trip needs two servers at once. Its memory
+is on hugepages, which vhost-user needs (QEMU shares it with the switch)."""
 API_DIR = OUT / "rtkvm-api"
 API_PORT = 8755
 KNOWN_WAIVERS = {"memory.locked", "accel.kvm", "cpu.passthrough"}
@@ -244,9 +264,12 @@ def rt_server(
     def audited() -> list[dict[str, Any]]:
         """The agent's record of the server: written after the verdict on the server (its
         round writes the metadata first, then guests.json)."""
-        return [g for g in agent_state().get("guests", []) if g["server_id"] == server["id"]]
+        # guests.json may still hold the round before the verdict on the server (the
+        # verdict's reasons then): wait for the round that verified it
+        return [g for g in agent_state().get("guests", [])
+                if g["server_id"] == server["id"] and g["verdict"] == "verified"]  # fmt: skip
 
-    guests = wait(audited, f"{name} in the node agent's guests.json", 60)
+    guests = wait(audited, f"{name} verified in the node agent's guests.json", 60)
     waived = set(guests[0]["waived"]) if guests else set()
     named = ", ".join(sorted(waived)) or "none"
     check(
@@ -355,8 +378,11 @@ def demo(summary: dict[str, Any]) -> None:
     say("rtkvm's probe guest image (built from Debian packages; cached)")
     built = run("image", "build", log="image.log", timeout=1200).strip().splitlines()
     print(f"   {built[-1] if built else 'built'}", flush=True)
+    say("rtkvm's switch: OVS-DPDK with blue and red, each behind a polled uplink to a peer")
+    switch_up(summary)
     say("rtkvm openstack up: Keystone, Placement, Glance, Neutron, Nova (started by rtkvm)")
-    up = json.loads(run("openstack", "up", "--guest-hugepages", str(HUGEPAGES), "-f", "json",
+    up = json.loads(run("openstack", "up", "--guest-hugepages", str(HUGEPAGES), "--switch",
+                        str(SWITCH), "--plan", str(OUT / "plan.json"), "-f", "json",
                         log="up.log"))  # fmt: skip
     summary["up"] = {"seconds": up["seconds"], "virt_type": up["virt_type"],
                      "warnings": up["warnings"]}  # fmt: skip
@@ -378,7 +404,8 @@ def demo(summary: dict[str, Any]) -> None:
     run("up", "--engine", "openstack", "--state-dir", str(API_DIR), "--port", str(API_PORT),
         "--plan", str(LAYOUT.root / "etc" / "plan.json"), "--os-cloud", ENV["OS_CLOUD"],
         "--os-config-file", ENV["OS_CLIENT_CONFIG_FILE"], "--node-dir", str(OUT / "node"),
-        "--interval", "2", log="rtkvm-up.log", timeout=300)  # fmt: skip
+        "--interval", "2", "--switch-rundir", str(SWITCH), log="rtkvm-up.log",
+        timeout=300)  # fmt: skip
     me = rtkvm_api("host", "show", socket.gethostname(), log="rtkvm-cloud.log")
     check(me["engine"] == "openstack" and me["status"] == "up",
           f"rtkvm's API has this host as Nova's ({me['engine']}, {me['status']}, doctor "
@@ -415,10 +442,112 @@ def demo(summary: dict[str, Any]) -> None:
         summary["refused"].append(
             refused(s, "demo-withdrawn", "rt.p40", image, "the host's RT trait withdrawn")
         )
+    neutron(s, summary)
     measurements = [str(OUT / f"measure-{x['name']}.json") for x in summary["servers"]]
     title = "cyclictest in Nova servers (rtkvm openstack demo)"
     run("report", "build", *measurements, "-o", str(OUT / "report"), "--title", title,
         log="report.log")  # fmt: skip
+
+
+def switch_up(summary: dict[str, Any]) -> None:
+    plan = default_plan(HostFS("/"))  # what `rtkvm openstack up` plans when given none
+    (OUT / "plan.json").write_text(plan.to_json() + "\n")
+    rt = plan.rt_vcpu.format()
+    summary["_peers"] = []
+    for net, (ns, uplink, address) in PEERS.items():
+        run("net", "peer", "add", ns, "--uplink", uplink, "--address", address, log="peers.log")
+        summary["_peers"].append(net)
+    nets = "".join(f'[[network]]\nname = "{n}"\nphysnet = "phys{n}"\n\n' for n in PEERS)
+    wires = "".join(
+        f'[[uplink]]\nphysnet = "phys{n}"\ninterface = "{p[1]}"\n\n' for n, p in PEERS.items()
+    )
+    (OUT / "networks.toml").write_text(nets)
+    (OUT / "wiring.toml").write_text(wires)
+    summary["_switch"] = True
+    # No core to spare for the data plane on this host: the PMD shares the RT vCPUs' CPU.
+    run("net", "up", "--rundir", str(SWITCH), "--plan", str(OUT / "plan.json"), "--networks",
+        str(OUT / "networks.toml"), "--wiring", str(OUT / "wiring.toml"), "--dataplane-cpus",
+        rt, "--share-with-rt-vcpus", log="net-up.log", timeout=300)  # fmt: skip
+    check(True, f"OVS-DPDK up in {SWITCH}: PMD on CPU {rt} (shared with the RT vCPUs here)")
+
+
+def appctl(*args: str) -> str:
+    done = subprocess.run(
+        ["ovs-appctl", "-t", str(SWITCH / "ovs-vswitchd.ctl"), "--timeout=20", *args],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise DemoError(f"ovs-appctl {' '.join(args)} failed: {done.stderr.strip()[-300:]}")
+    return done.stdout
+
+
+def neutron(s: CloudSession, summary: dict[str, Any]) -> None:
+    say("Neutron: rtkvm's networks as provider networks, probe servers on unaddressed ports")
+    synced = json.loads(run("openstack", "network", "sync", str(OUT / "networks.toml"), "-f",
+                            "json", log="neutron.log"))  # fmt: skip
+    names = sorted(PEERS)
+    check(sorted(n["name"] for n in synced) == names,
+          f"Neutron has {', '.join(names)} (flat, no subnet, port security off)")  # fmt: skip
+    flavor = s.call("compute", "POST", "/flavors", json={"flavor": NET_FLAVOR}, ok=(200,),
+                    what="create the probe flavor")["flavor"]  # fmt: skip
+    huge = {"extra_specs": {"hw:mem_page_size": "2MB"}}
+    s.call("compute", "POST", f"/flavors/{flavor['id']}/os-extra_specs", json=huge,
+           what="hugepages for vhost-user")  # fmt: skip
+    served: dict[str, Any] = {}
+
+    def inspect(servers: list[Any]) -> None:
+        rxq = appctl("dpif-netdev/pmd-rxq-show")
+        ports = [p for m in servers for (_, pid, _) in m.ports for p in [f"vhu{pid[:11]}"]]
+        served["rxq"] = rxq
+        served["ports_polled"] = [p for p in ports if p in rxq]
+        xml = [subprocess.run(["virsh", "-c", "qemu:///system", "dumpxml", name],
+                              capture_output=True, text=True, check=False).stdout
+               for name in (instance_name(s, m.server_id) for m in servers)]  # fmt: skip
+        served["memaccess_shared"] = all("memAccess='shared'" in x and "hugepages" in x
+                                         for x in xml)  # fmt: skip
+
+    say("round trip through Nova, Neutron and rtkvm's OVS-DPDK: two probe servers on blue")
+    report = round_trip(
+        s, network="blue", flavor=NET_FLAVOR["name"], probe_image="rtkvm-probe",
+        server_address="10.78.0.1/24", client_address="10.78.0.2/24", seconds=3, mps=1000,
+        names=("demo-rtt-server", "demo-rtt-client"), during=inspect,
+        warnings=("TCG emulation on a 2-CPU VM, PMD shared with the RT vCPU: not an RT figure",),
+    )  # fmt: skip
+    (OUT / "rtt-blue.json").write_text(dumps(report))
+    (OUT / "rtt-blue.txt").write_text(render(report) + "\n")
+    check(report.samples >= 1000, f"{report.samples} round trips, max {report.max_us:.0f} us "
+          f"(TCG)")  # fmt: skip
+    check(
+        len(served["ports_polled"]) == 2,
+        f"both servers' vhost-user ports polled by rtkvm's PMD: {served['ports_polled']}",
+    )
+    check(served["memaccess_shared"], "both servers' memory shared, on hugepages")
+    outside = ping_from(s, name="demo-blue-out", network="blue", flavor=NET_FLAVOR["name"],
+                        probe_image="rtkvm-probe", address="10.78.0.3/24",
+                        target=PEERS["blue"][2].split("/")[0])  # fmt: skip
+    check(outside.answered, "a server on blue is answered by blue's outside peer (polled uplink)")
+    red = ping_from(s, name="demo-red", network="red", flavor=NET_FLAVOR["name"],
+                    probe_image="rtkvm-probe", address="10.78.0.5/24",
+                    reach_first=PEERS["red"][2].split("/")[0],
+                    target=PEERS["blue"][2].split("/")[0])  # fmt: skip
+    check(not red.answered, "a server on red reaches red's peer and gets no reply from blue's")
+    status = subprocess.run([RTKVM, "net", "status", "--rundir", str(SWITCH), "-f", "json"],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    (OUT / "net-status.json").write_text(status.stdout)
+    check(status.returncode == 0, "the switch's threads in place after Nova's ports came and "
+          "went (PMD FIFO with reset-on-fork, others on housekeeping)")  # fmt: skip
+    summary["neutron"] = {
+        "rtt": {"samples": report.samples, "p50_us": report.percentiles.get(50.0),
+                "p99_us": report.percentiles.get(99.0), "max_us": report.max_us},
+        "ports_polled": served["ports_polled"],
+        "outside_peer_answered": outside.answered,
+        "red_reached_blue": red.answered,
+    }  # fmt: skip
+
+
+def instance_name(s: CloudSession, server_id: str) -> str:
+    server = s.call("compute", "GET", f"/servers/{server_id}", microversion="2.86")["server"]
+    return str(server["OS-EXT-SRV-ATTR:instance_name"])
 
 
 def hugepages_now() -> tuple[str, bool]:
@@ -449,6 +578,18 @@ def teardown(summary: dict[str, Any]) -> list[str]:
     (OUT / "down.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         problems.append(f"rtkvm openstack down --purge failed: {done.stderr.strip()[-300:]}")
+    if summary.pop("_switch", False):
+        done = subprocess.run([RTKVM, "net", "down", "--rundir", str(SWITCH)],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        (OUT / "net-down.log").write_text(done.stdout + done.stderr)
+        if done.returncode != 0:
+            problems.append(f"rtkvm net down failed: {done.stderr.strip()[-300:]}")
+    for net in summary.pop("_peers", []):
+        ns, uplink, _ = PEERS[net]
+        done = subprocess.run([RTKVM, "net", "peer", "delete", ns, "--uplink", uplink],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        if done.returncode != 0:
+            problems.append(f"peer {ns} not removed: {done.stderr.strip()[-300:]}")
     left = subprocess.run(["pgrep", "-f", str(LAYOUT.root)], capture_output=True, text=True,
                           check=False).stdout.split()  # fmt: skip
     if left:
@@ -480,7 +621,9 @@ def main() -> int:
     say("teardown")
     problems = teardown(summary)
     if failure or problems:
-        print(f"openstack demo FAILED: {failure or '; '.join(problems)}", file=sys.stderr)
+        said = [failure] if failure else []
+        said += [f"teardown: {p}" for p in problems]
+        print(f"openstack demo FAILED: {'; '.join(said)}", file=sys.stderr)
         return 1
     summary["seconds"] = round(time.monotonic() - began, 1)
     (OUT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -514,6 +657,13 @@ def main() -> int:
             )
     for r in summary["refused"]:
         lines.append(f"{r['name']} ({r['why']}): {r['fault']}")
+    n = summary["neutron"]
+    lines.append(
+        f"Neutron on rtkvm's OVS-DPDK: round trip on blue between two Nova servers, "
+        f"{n['rtt']['samples']} samples, p50 {n['rtt']['p50_us']} us, p99 {n['rtt']['p99_us']} "
+        f"us, max {n['rtt']['max_us']} us (TCG: not an RT figure); ports on the PMD "
+        f"{', '.join(n['ports_polled'])}; blue's outside peer answered; red did not reach blue"
+    )
     lines.append("teardown: nothing left")
     lines.append(f"report: {OUT / 'report' / 'report.txt'}")
     (OUT / "summary.txt").write_text("\n".join(lines) + "\n")

@@ -4,7 +4,9 @@ Runs scripts/openstack_demo.py: `rtkvm openstack up` (Keystone 30, Placement 16,
 Neutron 29, Nova 34 from PyPI, started by rtkvm), rtkvm's API with the node agent in
 OpenStack mode (`rtkvm up --engine openstack`), rtkvm
 flavors synced into Nova with FIFO priorities 40 and 30, RT servers booted through Nova's
-API, cyclictest inside them, Nova's refusals, and teardown. The demo checks each fact as it
+API, cyclictest inside them, Nova's refusals, Neutron on rtkvm's OVS-DPDK (round trip
+between two Nova servers on blue, the outside peer through the polled uplink, red kept
+apart), and teardown. The demo checks each fact as it
 sees it (from Nova's API, libvirt and /proc) and exits non-zero when one does not hold; this
 test then holds its summary to the issue's list and checks that nothing was left behind.
 """
@@ -91,8 +93,23 @@ def test_nova_builds_rt_servers_that_rtkvm_places_enforces_verifies_and_measures
         or summary["up"]["virt_type"] == "kvm"
     )
 
+    # Neutron on rtkvm's OVS-DPDK: Nova servers on unaddressed ports of rtkvm's networks
+    neutron = summary["neutron"]
+    assert neutron["rtt"]["samples"] >= 1000 and neutron["rtt"]["max_us"] > 0
+    assert len(neutron["ports_polled"]) == 2  # both vhost-user ports on rtkvm's PMD
+    assert neutron["outside_peer_answered"] is True  # through blue's polled uplink
+    assert neutron["red_reached_blue"] is False  # red reached its own peer, not blue's
+    rtt = json.loads((tmp_path / "rtt-blue.json").read_text())
+    assert rtt["histogram"] and rtt["warnings"]  # the histogram, said to be TCG
+
     # teardown left nothing behind
     assert summary["teardown"] == {"problems": [], "left_processes": []}
+    assert Footprint("/").registered("switch") == []
+    assert not subprocess.run(["pgrep", "-f", str(tmp_path / "switch")], capture_output=True,
+                              check=False).stdout  # fmt: skip
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                check=True).stdout  # fmt: skip
+    assert "rtkvm-osdemo" not in namespaces
     assert not StackLayout().root.exists()
     assert not (tmp_path / "rtkvm-api").exists()
     assert Footprint("/").registered("openstack") == []

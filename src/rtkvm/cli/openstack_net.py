@@ -1,9 +1,11 @@
-"""`rtkvm openstack network sync` and `rtkvm openstack server create | delete`.
+"""`rtkvm openstack network sync | rtt | ping` and `rtkvm openstack server create | delete`.
 
 ``network sync`` makes rtkvm's networks file (the one ``rtkvm net up`` and the
 node agents read) Neutron's provider networks. ``server create NAME --network
 blue`` boots a Nova server on rtkvm's networks in one step (unaddressed ports
-made first, deleted with the server). Thin: the work is in
+made first, deleted with the server). ``network rtt`` and ``network ping`` boot
+rtkvm's probe on a network through Nova for a round trip or a reachability
+check (:mod:`rtkvm.openstack.netprobe`). Thin: the work is in
 :mod:`rtkvm.openstack.networks` and :mod:`rtkvm.openstack.servers`.
 """
 
@@ -17,9 +19,12 @@ import click
 from rtkvm.cli.common import read_text
 from rtkvm.cli.openstack_flavor import cloud_options
 from rtkvm.net.model import load_networks
+from rtkvm.net.rtt import render
+from rtkvm.openstack.netprobe import ping_from, round_trip
 from rtkvm.openstack.networks import sync_networks
 from rtkvm.openstack.servers import create_server, delete_server
 from rtkvm.openstack.session import CloudSession
+from rtkvm.serialize import dumps
 
 FORMAT = click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 
@@ -47,6 +52,62 @@ def network_commands(group: click.Group) -> None:
             return
         for d in done:
             click.echo(f"{d.name}: {d.action} ({d.network_id})")
+
+    @network.command("rtt")
+    @click.argument("network_name", metavar="NETWORK")
+    @click.option("--flavor", required=True, help="Nova flavor of the two probe servers.")
+    @click.option("--server-address", required=True, help="ADDR/PREFIX of the sockperf server.")
+    @click.option("--client-address", required=True, help="ADDR/PREFIX of the client.")
+    @click.option("--image", default="rtkvm-probe", show_default=True, help="The probe image.")
+    @click.option("--seconds", type=click.IntRange(1, 60), default=3, show_default=True)
+    @click.option("--mps", type=click.IntRange(1, 100000), default=1000, show_default=True)
+    @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=None)
+    @click.option("--timeout", type=float, default=300.0, show_default=True)
+    @cloud_options
+    @FORMAT
+    def rtt(
+        network_name: str, flavor: str, server_address: str, client_address: str, image: str,
+        seconds: int, mps: int, save: Path | None, timeout: float, os_cloud: str,
+        os_config_file: Path | None, fmt: str,
+    ) -> None:  # fmt: skip
+        """Round trip between two probe servers Nova boots on NETWORK (sockperf ping-pong
+        through Neutron's ports and rtkvm's switch); both are deleted afterwards."""
+        report = round_trip(
+            CloudSession(os_cloud, os_config_file), network=network_name, flavor=flavor,
+            probe_image=image, server_address=server_address, client_address=client_address,
+            seconds=seconds, mps=mps, timeout=timeout,
+        )  # fmt: skip
+        text = dumps(report)
+        if save is not None:
+            save.write_text(text + "\n", "utf-8")
+        click.echo(text if fmt == "json" else render(report))
+
+    @network.command("ping")
+    @click.argument("network_name", metavar="NETWORK")
+    @click.option("--flavor", required=True)
+    @click.option("--address", required=True, help="ADDR/PREFIX of the probe on NETWORK.")
+    @click.option("--target", required=True, help="The address to ping.")
+    @click.option("--reach-first", default=None, help="An address that must answer first.")
+    @click.option("--image", default="rtkvm-probe", show_default=True)
+    @click.option("--timeout", type=float, default=300.0, show_default=True)
+    @cloud_options
+    def ping(
+        network_name: str, flavor: str, address: str, target: str, reach_first: str | None,
+        image: str, timeout: float, os_cloud: str, os_config_file: Path | None,
+    ) -> None:  # fmt: skip
+        """Boot a probe server on NETWORK that pings TARGET; exit 1 when nothing answered.
+
+        With --reach-first the probe must reach that address first (so an unanswered
+        target means isolation, not a dead NIC)."""
+        done = ping_from(
+            CloudSession(os_cloud, os_config_file), name="rtkvm-ping", network=network_name,
+            flavor=flavor, probe_image=image, address=address, target=target,
+            reach_first=reach_first, timeout=timeout,
+        )  # fmt: skip
+        click.echo(done.output)
+        said = "answered" if done.answered else "did not answer"
+        click.echo(f"{target} {said} a probe on {network_name} ({address})")
+        raise SystemExit(0 if done.answered else 1)
 
     @group.group("server")
     def server() -> None:

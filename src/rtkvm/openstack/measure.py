@@ -28,7 +28,7 @@ from rtkvm.measure import cyclictest
 from rtkvm.openstack.enforce import enforce
 from rtkvm.openstack.novaguest import parse_nova_guest
 from rtkvm.openstack.servers import MICROVERSION, servers_named
-from rtkvm.openstack.session import CloudSession
+from rtkvm.openstack.session import CloudSession, RestAPI
 from rtkvm.wire.uuids import is_uuid
 
 
@@ -72,7 +72,7 @@ def find_server(session: CloudSession, name_or_id: str) -> ServerRef:
     return ServerRef(s["id"], s["name"], s.get("OS-EXT-SRV-ATTR:host") or "", s["status"])
 
 
-def console_text(session: CloudSession, server_id: str) -> str:
+def console_text(session: RestAPI, server_id: str) -> str:
     answer = session.call(
         "compute", "POST", f"/servers/{server_id}/action",
         json={"os-getConsoleOutput": {"length": None}}, microversion=MICROVERSION,
