@@ -47,7 +47,8 @@ def probe_cmdline(
     return guest_cmdline(rt_vcpus, extra, accel=accel)
 
 
-def _find(api: ImageAPI, name: str) -> dict[str, Any] | None:
+def find_image(api: RestAPI, name: str) -> dict[str, Any] | None:
+    """Glance's first active image of that name, or None."""
     found = api.call("image", "GET", f"/v2/images?name={name}", what=f"look for image {name}")
     active = [i for i in found["images"] if i.get("status") == "active"]
     return active[0] if active else None
@@ -70,7 +71,7 @@ def _create(api: ImageAPI, name: str, fmt: str, data: bytes, props: dict[str, st
 def upload_probe(
     api: ImageAPI, name: str, kernel: Path, initramfs: Path, cmdline: str
 ) -> ProbeImage:
-    existing = _find(api, name)
+    existing = find_image(api, name)
     if existing is not None:
         return ProbeImage(
             name,

@@ -37,7 +37,7 @@ from rtkvm.net.rtt import (
     parse_summary,
 )
 from rtkvm.net.rttrun import client_args
-from rtkvm.openstack.images import DISK_BYTES, ImageAPI
+from rtkvm.openstack.images import DISK_BYTES, ImageAPI, find_image
 from rtkvm.openstack.measure import console_text
 from rtkvm.openstack.servers import MadeServer, create_server, delete_server
 
@@ -60,13 +60,11 @@ class ProbeBase:
 
 
 def probe_base(api: ImageAPI, name: str) -> ProbeBase:
-    found = api.call("image", "GET", f"/v2/images?name={name}", what=f"look for image {name}")
-    active = [i for i in found["images"] if i.get("status") == "active"]
-    if not active or not active[0].get("kernel_id"):
+    image = find_image(api, name)
+    if image is None or not image.get("kernel_id"):
         raise GuestError(
             f"Glance has no probe image {name!r} with a kernel: run `rtkvm openstack image upload`"
         )
-    image = active[0]
     words = [w for w in str(image.get("os_command_line", "")).split()]
     kept = _without_quoted(words, "rtkvm.cyclictest=")
     return ProbeBase(image["kernel_id"], image["ramdisk_id"], " ".join(kept))
