@@ -183,6 +183,13 @@ VHOST_SOCKET_DIR = HostPath(
     "rtkvm net up",
     "vhost-user sockets that QEMU serves and OVS connects to",
 )
+LIBVIRTD_HUGETLBFS_FILE = HostPath(
+    "/run/rtkvm/libvirtd-hugetlbfs.json",
+    "file",
+    0o644,
+    "rtkvm runtime up, rtkvm openstack up (when they start libvirtd)",
+    "the hugetlbfs mounts libvirtd found when it started (it looks only then)",
+)
 REGISTRY_DIR = HostPath(
     "/run/rtkvm/registry",
     "dir",
@@ -213,6 +220,7 @@ PATHS: tuple[HostPath, ...] = (
     TUNE_VOLATILE_DIR,
     SWITCH_RUNDIR,
     VHOST_SOCKET_DIR,
+    LIBVIRTD_HUGETLBFS_FILE,
     REGISTRY_DIR,
 )
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from rtkvm.hostfs import HostFS
 from rtkvm.runtime.libvirtd import (
     LIBVIRT_SOCKET,
     QEMU_CONF,
+    hugetlbfs_unseen,
     restart_libvirtd,
     running_domains,
     runtime_findings,
@@ -168,3 +170,77 @@ def test_libvirt_s_driver_lock_is_not_a_running_domain(tmp_path: Path) -> None:
     assert running_domains(fs) == ["g1"]
     refused = restart_libvirtd(fs, "hugetlbfs was mounted", run=system)
     assert refused.actions == [] and "g1" in refused.warnings[0]
+
+
+def _fake_kill(root: Path) -> Callable[[int, int], None]:
+    """A SIGTERM that ends a fake daemon: its /proc entry goes."""
+
+    def kill(pid: int, _signal: int) -> None:
+        shutil.rmtree(root / f"proc/{pid}")
+
+    return kill
+
+
+def _mount_hugetlbfs(root: Path, point: str) -> None:
+    with (root / "proc/mounts").open("a") as f:
+        f.write(f"nodev {point} hugetlbfs rw,relatime,pagesize=2M 0 0\n")
+
+
+def test_hugetlbfs_mounted_after_libvirtd_started_restarts_it_once(tmp_path: Path) -> None:
+    """libvirtd finds hugetlbfs only when it starts (a Nova guest on hugepages failed with
+    'hugetlbfs filesystem is not mounted' after rtkvm net up mounted it): up restarts it."""
+    system = FakeSystem(tmp_path)
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/mounts").write_text("proc /proc proc rw 0 0\n")
+    fs = HostFS(tmp_path, writable=True)
+    kill = _fake_kill(tmp_path)
+    runtime_up(fs, set(), run=system, connect=lambda: None, kill=kill)
+    assert hugetlbfs_unseen(fs) == []
+    first_pid = (tmp_path / "var/run/libvirtd.pid").read_text().strip()
+
+    _mount_hugetlbfs(tmp_path, "/dev/hugepages")  # rtkvm net up, later
+    assert hugetlbfs_unseen(fs) == ["/dev/hugepages"]
+    again = runtime_up(fs, set(), run=system, connect=lambda: None, kill=kill)
+    assert again.actions == [
+        "started libvirtd (the libvirt daemon serving qemu:///system)",
+        "restarted libvirtd (hugetlbfs at /dev/hugepages was mounted after it started)",
+    ]
+    assert (tmp_path / "var/run/libvirtd.pid").read_text().strip() != first_pid
+    assert hugetlbfs_unseen(fs) == []
+    calls = len(system.calls)
+    assert runtime_up(fs, set(), run=system, connect=lambda: None, kill=kill).actions == []
+    assert len(system.calls) == calls
+
+
+def test_hugetlbfs_mounted_while_guests_run_is_a_warning_not_a_restart(tmp_path: Path) -> None:
+    system = FakeSystem(tmp_path)
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/mounts").write_text("")
+    fs = HostFS(tmp_path, writable=True)
+    runtime_up(fs, set(), run=system, connect=lambda: None, kill=_fake_kill(tmp_path))
+    (tmp_path / "var/run/libvirt/qemu").mkdir(parents=True)
+    (tmp_path / "var/run/libvirt/qemu/g1.pid").write_text(str(os.getpid()))
+    (tmp_path / f"proc/{os.getpid()}").mkdir()
+    _mount_hugetlbfs(tmp_path, "/mnt/huge")
+    result = runtime_up(fs, set(), run=system, connect=lambda: None, kill=_fake_kill(tmp_path))
+    assert result.actions == []
+    assert len(result.warnings) == 1
+    assert "hugetlbfs at /mnt/huge" in result.warnings[0] and "g1" in result.warnings[0]
+    assert hugetlbfs_unseen(fs) == ["/mnt/huge"]  # still owed: said again by the next up
+
+
+def test_a_libvirtd_rtkvm_did_not_start_is_not_second_guessed(tmp_path: Path) -> None:
+    """Of a libvirtd started by an init system (after it mounted hugetlbfs) nothing is
+    known; the record of an earlier libvirtd names another pid and says nothing either."""
+    system = FakeSystem(tmp_path)
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/mounts").write_text("")
+    fs = HostFS(tmp_path, writable=True)
+    runtime_up(fs, set(), run=system, connect=lambda: None, kill=_fake_kill(tmp_path))
+    _mount_hugetlbfs(tmp_path, "/dev/hugepages")
+    (tmp_path / "var/run/libvirtd.pid").write_text("4242\n")  # another libvirtd now
+    (tmp_path / "proc/4242").mkdir()
+    (tmp_path / "proc/4242/comm").write_text("libvirtd\n")
+    assert hugetlbfs_unseen(fs) == []
+    (tmp_path / "run/rtkvm/libvirtd-hugetlbfs.json").unlink()
+    assert hugetlbfs_unseen(fs) == []

@@ -4,6 +4,10 @@
 writes qemu.conf (with the settings that the detected quirks call for),
 starts virtlogd and libvirtd unless they already run, restarts libvirtd when
 qemu.conf changed and no domain is running, and waits for its socket.
+libvirtd looks for hugetlbfs mounts only when it starts (a guest on hugepages
+then fails with "hugetlbfs filesystem is not mounted"): when rtkvm starts it,
+the mounts it found are recorded, and a mount made later (by ``rtkvm net up``
+or ``rtkvm openstack up``) restarts it, again only with no domain running.
 ``runtime_status`` says the same without changing anything. All host paths
 are under a root given as a parameter; processes are run through an
 injectable runner. This module must not install packages (scripts/setup.sh
@@ -12,6 +16,7 @@ does) nor decide guest policy.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,13 +24,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from rtkvm.dataplane.quirks import hugetlbfs_mounts
 from rtkvm.errors import RuntimeSetupError
 from rtkvm.findings import Finding, Severity, Status
-from rtkvm.footprint import Footprint
+from rtkvm.footprint import LIBVIRTD_HUGETLBFS_FILE, Footprint
 from rtkvm.hostfs import HostFS, Unknown
 from rtkvm.runtime.config import RuntimeData, load_runtime_data, render_qemu_conf
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+Killer = Callable[[int, int], None]
+"""Sends a signal to a pid (os.kill); a seam so that tests never signal a real process."""
 
 
 def run_command(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
@@ -157,12 +165,12 @@ def start_daemon(fs: HostFS, daemon: Daemon, run: Runner, result: UpResult) -> N
     result.actions.append(f"started {daemon.name} ({daemon.why})")
 
 
-def stop_daemon(fs: HostFS, daemon: Daemon, timeout: float = 15.0) -> None:
+def stop_daemon(fs: HostFS, daemon: Daemon, timeout: float = 15.0, kill: Killer = os.kill) -> None:
     """SIGTERM the daemon named by its pidfile and wait for it to exit."""
     pid = daemon_pid(fs, daemon)
     if pid is None:
         return
-    os.kill(pid, signal.SIGTERM)
+    kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while fs.exists(f"/proc/{pid}") and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -206,6 +214,7 @@ def runtime_up(
     *,
     run: Runner = run_command,
     connect: Callable[[], None] = connect_qemu_system,
+    kill: Killer = os.kill,
     data: RuntimeData | None = None,
 ) -> UpResult:
     """Make libvirtd usable for RT guests; safe to run again at any time."""
@@ -223,15 +232,81 @@ def runtime_up(
                 "restarted; the change applies after 'rtkvm runtime up' with no guest running"
             )
         else:
-            stop_daemon(fs, libvirtd)
+            stop_daemon(fs, libvirtd, kill=kill)
             result.actions.append("stopped libvirtd to reload qemu.conf")
+    started = daemon_pid(fs, libvirtd) is None
     for daemon in DAEMONS:
         start_daemon(fs, daemon, run, result)
     wait_for_libvirtd(fs, connect)
+    if started:
+        record_hugetlbfs_seen(fs)
+    else:
+        seen = ensure_hugetlbfs_seen(fs, run=run, connect=connect, kill=kill)
+        result.actions += seen.actions
+        result.warnings += seen.warnings
     return result
 
 
-def restart_libvirtd(fs: HostFS, why: str, *, run: Runner = run_command) -> UpResult:
+def record_hugetlbfs_seen(fs: HostFS) -> None:
+    """Note the hugetlbfs mounts of now against the running libvirtd (call right after it
+    started: those are the mounts it found)."""
+    pid = daemon_pid(fs, DAEMONS[1])
+    if pid is None:
+        return
+    record = {"pid": pid, "mounts": _hugetlbfs_now(fs)}
+    fs.local(LIBVIRTD_HUGETLBFS_FILE.path).parent.mkdir(parents=True, exist_ok=True)
+    fs.write(LIBVIRTD_HUGETLBFS_FILE.path, json.dumps(record) + "\n")
+
+
+def _hugetlbfs_now(fs: HostFS) -> list[str]:
+    mounts = fs.read_maybe("/proc/mounts")
+    return [] if isinstance(mounts, Unknown) else hugetlbfs_mounts(mounts)
+
+
+def hugetlbfs_unseen(fs: HostFS) -> list[str]:
+    """hugetlbfs mounts the running libvirtd has not found (mounted after it started).
+
+    Known only for a libvirtd that rtkvm started (the record names its pid); of one
+    started by an init system, which mounts hugetlbfs first, nothing is said."""
+    pid = daemon_pid(fs, DAEMONS[1])
+    text = fs.read_maybe(LIBVIRTD_HUGETLBFS_FILE.path)
+    if pid is None or isinstance(text, Unknown):
+        return []
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError:
+        return []
+    if not isinstance(record, dict) or record.get("pid") != pid:
+        return []
+    seen = record.get("mounts")
+    seen = seen if isinstance(seen, list) else []
+    return [m for m in _hugetlbfs_now(fs) if m not in seen]
+
+
+def ensure_hugetlbfs_seen(
+    fs: HostFS,
+    *,
+    run: Runner = run_command,
+    connect: Callable[[], None] = connect_qemu_system,
+    kill: Killer = os.kill,
+) -> UpResult:
+    """Restart rtkvm's libvirtd if hugetlbfs was mounted after it started (refused, with a
+    warning, while domains run)."""
+    unseen = hugetlbfs_unseen(fs)
+    if not unseen:
+        return UpResult()
+    why = f"hugetlbfs at {', '.join(unseen)} was mounted after it started"
+    return restart_libvirtd(fs, why, run=run, connect=connect, kill=kill)
+
+
+def restart_libvirtd(
+    fs: HostFS,
+    why: str,
+    *,
+    run: Runner = run_command,
+    connect: Callable[[], None] = connect_qemu_system,
+    kill: Killer = os.kill,
+) -> UpResult:
     """Restart libvirtd so that it sees a host change (a new hugetlbfs mount); refused with a
     warning while domains run (their QEMU processes would lose their monitor)."""
     result = UpResult()
@@ -245,9 +320,10 @@ def restart_libvirtd(fs: HostFS, why: str, *, run: Runner = run_command) -> UpRe
             "restarted; run 'rtkvm runtime up' again with no guest running"
         )
         return result
-    stop_daemon(fs, libvirtd)
+    stop_daemon(fs, libvirtd, kill=kill)
     start_daemon(fs, libvirtd, run, result)
-    wait_for_libvirtd(fs, connect_qemu_system)
+    wait_for_libvirtd(fs, connect)
+    record_hugetlbfs_seen(fs)
     result.actions.append(f"restarted libvirtd ({why})")
     return result
 

@@ -51,7 +51,7 @@ from rtkvm.openstack.novaconf import nova_settings, render
 from rtkvm.openstack.session import CloudSession
 from rtkvm.openstack.venvs import ensure_venv
 from rtkvm.priorities import VCPU_DEFAULT
-from rtkvm.runtime.libvirtd import restart_libvirtd
+from rtkvm.runtime.libvirtd import ensure_hugetlbfs_seen, restart_libvirtd
 
 LIBVIRT_URI = "qemu:///system"
 
@@ -299,10 +299,15 @@ class OpenStackAio:
         before = self.hugepages.reserved()
         actions, mounted = self.hugepages.ensure(pages, plan)
         result.actions += actions
-        if mounted:
-            restarted = restart_libvirtd(self.fs, "hugetlbfs was mounted")
-            result.actions += restarted.actions
-            result.warnings += restarted.warnings
+        # libvirtd finds hugetlbfs only when it starts: restart it for a mount made here, or
+        # one made after rtkvm started it (rtkvm net up, before this, mounts one too)
+        restarted = (
+            restart_libvirtd(self.fs, "hugetlbfs was mounted")
+            if mounted
+            else ensure_hugetlbfs_seen(self.fs)
+        )
+        result.actions += restarted.actions
+        result.warnings += restarted.warnings
         compute = self.procs["nova-compute"]
         if (mounted or before != pages) and compute.pid() is not None:
             compute.stop(wait=30.0)  # it reads the host's pages and libvirt's at start
