@@ -110,6 +110,12 @@ def test_a_recycled_pid_is_not_ours(tmp_path: Path) -> None:
         [sys.executable, "-c", "import time; time.sleep(30)", str(tmp_path)]
     )  # its command line names it
     try:
+        # Popen returns when exec closed its pipe, before the kernel set the new command
+        # line (an empty /proc/PID/cmdline for a moment): wait for it, as CI once did not
+        cmdline = Path(f"/proc/{sleeper.pid}/cmdline")
+        deadline = time.monotonic() + 10
+        while str(tmp_path) not in cmdline.read_text() and time.monotonic() < deadline:
+            time.sleep(0.01)
         (tmp_path / "api.pid").write_text(f"{sleeper.pid}\n")
         assert proc.pid() == sleeper.pid
         stopped = proc.stop()
