@@ -45,11 +45,13 @@ from rtkvm.cpuset import CpuSet
 from rtkvm.guest.verify import read_threads
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS
+from rtkvm.net.model import load_wiring
 from rtkvm.net.rtt import render
 from rtkvm.openstack.aio.layout import StackLayout, aio_settings
 from rtkvm.openstack.netprobe import ping_from, round_trip
 from rtkvm.openstack.novaguest import parse_nova_guest
 from rtkvm.openstack.session import CloudSession
+from rtkvm.openstack.traits import names
 from rtkvm.serialize import dumps
 
 OUT = Path(os.environ.get("RTKVM_OS_DEMO_DIR", "openstack-demo-output")).resolve()
@@ -404,8 +406,8 @@ def demo(summary: dict[str, Any]) -> None:
     run("up", "--engine", "openstack", "--state-dir", str(API_DIR), "--port", str(API_PORT),
         "--plan", str(LAYOUT.root / "etc" / "plan.json"), "--os-cloud", ENV["OS_CLOUD"],
         "--os-config-file", ENV["OS_CLIENT_CONFIG_FILE"], "--node-dir", str(OUT / "node"),
-        "--interval", "2", "--switch-rundir", str(SWITCH), log="rtkvm-up.log",
-        timeout=300)  # fmt: skip
+        "--interval", "2", "--switch-rundir", str(SWITCH), "--wiring", str(OUT / "wiring.toml"),
+        log="rtkvm-up.log", timeout=300)  # fmt: skip
     me = rtkvm_api("host", "show", socket.gethostname(), log="rtkvm-cloud.log")
     check(me["engine"] == "openstack" and me["status"] == "up",
           f"rtkvm's API has this host as Nova's ({me['engine']}, {me['status']}, doctor "
@@ -415,6 +417,18 @@ def demo(summary: dict[str, Any]) -> None:
     traits = wait(lambda: rt_trait in agent_state().get("traits", []) and agent_state()["traits"],
                   f"{rt_trait} on this host's provider", 120)  # fmt: skip
     check(True, f"this host carries {', '.join(traits)}")
+    # one source of wiring: a wire's trait once Neutron's OVS agent maps it to rtkvm's switch
+    wiring = load_wiring((OUT / "wiring.toml").read_text(), source="the demo's wiring")
+    nets = sorted(names().network_trait(u.physnet) for u in wiring.uplinks)
+    wait(
+        lambda: set(nets) <= set(agent_state().get("traits", [])),
+        f"{', '.join(nets)} on this host's provider (wired, bridged, mapped by Neutron)",
+        120,
+    )
+    withheld = agent_state().get("withheld_networks")
+    check(withheld == [], f"network traits {', '.join(nets)} published, none withheld "
+          f"(withheld: {withheld})")  # fmt: skip
+    summary["network_traits"] = nets
     summary["traits"] = traits
     say("rtkvm's probe guest into Glance; RT flavors into Nova")
     run("openstack", "image", "upload", "--loops", "1000", log="image.log", timeout=300)
@@ -488,6 +502,15 @@ def neutron(s: CloudSession, summary: dict[str, Any]) -> None:
     names = sorted(PEERS)
     check(sorted(n["name"] for n in synced) == names,
           f"Neutron has {', '.join(names)} (flat, no subnet, port security off)")  # fmt: skip
+    wiring = json.loads(run("openstack", "network", "check", "--wiring", str(OUT / "wiring.toml"),
+                            "--switch-rundir", str(OUT / "switch"), "-f", "json",
+                            log="wiring-check.log", ok=(0, 1)))  # fmt: skip
+    failed = "; ".join(f["message"] for f in wiring["findings"] if f["status"] != "pass")
+    check(
+        wiring["verdict"] == "agree",
+        "the wiring (so the traits), rtkvm's switch and Neutron's "
+        f"OVS agent agree ({len(wiring['findings'])} checks){': ' + failed if failed else ''}",
+    )
     flavor = s.call("compute", "POST", "/flavors", json={"flavor": NET_FLAVOR}, ok=(200,),
                     what="create the probe flavor")["flavor"]  # fmt: skip
     huge = {"extra_specs": {"hw:mem_page_size": "2MB"}}
@@ -509,7 +532,7 @@ def neutron(s: CloudSession, summary: dict[str, Any]) -> None:
     say("round trip through Nova, Neutron and rtkvm's OVS-DPDK: two probe servers on blue")
     report = round_trip(
         s, network="blue", flavor=NET_FLAVOR["name"], probe_image="rtkvm-probe",
-        server_address="10.78.0.1/24", client_address="10.78.0.2/24", seconds=3, mps=1000,
+        server_address="10.78.0.1/24", client_address="10.78.0.2/24", seconds=3, mps=500,
         names=("demo-rtt-server", "demo-rtt-client"), during=inspect,
         warnings=("TCG emulation on a 2-CPU VM, PMD shared with the RT vCPU: not an RT figure",),
     )  # fmt: skip
@@ -540,6 +563,7 @@ def neutron(s: CloudSession, summary: dict[str, Any]) -> None:
         "rtt": {"samples": report.samples, "p50_us": report.percentiles.get(50.0),
                 "p99_us": report.percentiles.get(99.0), "max_us": report.max_us},
         "ports_polled": served["ports_polled"],
+        "wiring_check": wiring["verdict"],
         "outside_peer_answered": outside.answered,
         "red_reached_blue": red.answered,
     }  # fmt: skip

@@ -97,6 +97,9 @@ def test_nova_builds_rt_servers_that_rtkvm_places_enforces_verifies_and_measures
     neutron = summary["neutron"]
     assert neutron["rtt"]["samples"] >= 1000 and neutron["rtt"]["max_us"] > 0
     assert len(neutron["ports_polled"]) == 2  # both vhost-user ports on rtkvm's PMD
+    assert neutron["wiring_check"] == "agree"  # wiring, switch and Neutron's OVS agent
+    # and the traits of the same wiring, published once Neutron's agent maps the wires
+    assert summary["network_traits"] == ["CUSTOM_RTKVM_NET_PHYSBLUE", "CUSTOM_RTKVM_NET_PHYSRED"]
     assert neutron["outside_peer_answered"] is True  # through blue's polled uplink
     assert neutron["red_reached_blue"] is False  # red reached its own peer, not blue's
     rtt = json.loads((tmp_path / "rtt-blue.json").read_text())

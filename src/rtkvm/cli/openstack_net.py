@@ -1,7 +1,9 @@
-"""`rtkvm openstack network sync | rtt | ping` and `rtkvm openstack server create | delete`.
+"""`rtkvm openstack network sync | check | rtt | ping`, `rtkvm openstack server create | delete`.
 
 ``network sync`` makes rtkvm's networks file (the one ``rtkvm net up`` and the
-node agents read) Neutron's provider networks. ``server create NAME --network
+node agents read) Neutron's provider networks. ``network check`` says whether
+the host's wiring, rtkvm's switch and Neutron's OVS agent agree
+(:mod:`rtkvm.openstack.wiringcheck`). ``server create NAME --network
 blue`` boots a Nova server on rtkvm's networks in one step (unaddressed ports
 made first, deleted with the server). ``network rtt`` and ``network ping`` boot
 rtkvm's probe on a network through Nova for a round trip or a reachability
@@ -12,18 +14,24 @@ check (:mod:`rtkvm.openstack.netprobe`). Thin: the work is in
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import click
 
 from rtkvm.cli.common import read_text
 from rtkvm.cli.openstack_flavor import cloud_options
-from rtkvm.net.model import load_networks
+from rtkvm.findings import Report
+from rtkvm.footprint import SWITCH_RUNDIR
+from rtkvm.hostfs import HostFS
+from rtkvm.net.model import load_networks, load_wiring
 from rtkvm.net.rtt import render
 from rtkvm.openstack.netprobe import ping_from, round_trip
 from rtkvm.openstack.networks import sync_networks
+from rtkvm.openstack.neutronwiring import running_wiring
 from rtkvm.openstack.servers import create_server, delete_server
 from rtkvm.openstack.session import CloudSession
+from rtkvm.openstack.wiringcheck import check_wiring, ovs_agent
 from rtkvm.serialize import dumps
 
 FORMAT = click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text")
@@ -53,6 +61,45 @@ def network_commands(group: click.Group) -> None:
         for d in done:
             click.echo(f"{d.name}: {d.action} ({d.network_id})")
 
+    @network.command("check")
+    @click.option(
+        "--wiring",
+        "wiring_file",
+        required=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="The host's wiring file, the one its node agent publishes traits from.",
+    )
+    @click.option(
+        "--switch-rundir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path(SWITCH_RUNDIR.path),
+        show_default=True,
+        help="Run directory of `rtkvm net up` on this host.",
+    )
+    @click.option("--host", default=None, help="The host's name in Neutron [hostname].")
+    @cloud_options
+    @FORMAT
+    def check(
+        wiring_file: Path, switch_rundir: Path, host: str | None, os_cloud: str,
+        os_config_file: Path | None, fmt: str,
+    ) -> None:  # fmt: skip
+        """Do the host's wiring, rtkvm's switch and Neutron's OVS agent agree? Exit 1 if not.
+
+        A physical network in the wiring (so in the host's traits) must have a bridge in
+        the switch, and the agent's bridge_mappings, datapath and vhost-user directory must
+        be the switch's; each disagreement is a finding with its fix."""
+        name = host or socket.gethostname()
+        wiring = load_wiring(read_text(wiring_file, "wiring file"), source=str(wiring_file))
+        switch = running_wiring(switch_rundir, HostFS("/"))
+        agent = ovs_agent(CloudSession(os_cloud, os_config_file), name) if switch else None
+        report = Report(
+            f"wiring of {name}: {wiring_file}, {switch_rundir}, Neutron",
+            tuple(check_wiring(wiring, switch, agent, name)),
+            ok_verdict="agree", bad_verdict="disagree",
+        )  # fmt: skip
+        click.echo(report.to_json() if fmt == "json" else report.render_table(verbose=True))
+        raise SystemExit(report.exit_code())
+
     @network.command("rtt")
     @click.argument("network_name", metavar="NETWORK")
     @click.option("--flavor", required=True, help="Nova flavor of the two probe servers.")
@@ -60,7 +107,7 @@ def network_commands(group: click.Group) -> None:
     @click.option("--client-address", required=True, help="ADDR/PREFIX of the client.")
     @click.option("--image", default="rtkvm-probe", show_default=True, help="The probe image.")
     @click.option("--seconds", type=click.IntRange(1, 60), default=3, show_default=True)
-    @click.option("--mps", type=click.IntRange(1, 100000), default=1000, show_default=True)
+    @click.option("--mps", type=click.IntRange(1, 100000), default=500, show_default=True)
     @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=None)
     @click.option("--timeout", type=float, default=300.0, show_default=True)
     @cloud_options

@@ -30,6 +30,7 @@ from rtkvm.hostfs import HostFS
 from rtkvm.net.model import load_wiring
 from rtkvm.openstack.nodeagent import OpenStackNodeAgent
 from rtkvm.openstack.session import CloudSession
+from rtkvm.openstack.wiringcheck import LiveWiringSources
 from rtkvm.runtime.facts import runtime_facts
 from rtkvm.tune.system import RealProcessControl
 
@@ -78,7 +79,8 @@ def node_commands(group: click.Group) -> None:
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
         help="Run directory of `rtkvm net up` when Neutron plugs Nova's ports into it: each "
-        "round puts its threads right (`rtkvm net sweep`).",
+        "round puts its threads right (`rtkvm net sweep`), and network traits name only the "
+        "wires Neutron's OVS agent can bind ports to here.",
     )
     @rtkvm_api_options
     def agent(
@@ -117,8 +119,12 @@ def node_commands(group: click.Group) -> None:
         for warning in facts.warnings:
             click.echo(f"warning: {warning}", err=True)
         host_wiring = load_wiring(wiring.read_text("utf-8"), source=str(wiring)) if wiring else None
+        session = CloudSession(os_cloud, os_config_file)
+        sources = (
+            LiveWiringSources(switch_rundir, fs, session) if switch_rundir is not None else None
+        )
         node = OpenStackNodeAgent(
-            CloudSession(os_cloud, os_config_file),
+            session,
             PartitionPlan.load(plan_file),
             fs=fs,
             control=RealProcessControl(HostFS("/", writable=True)),
@@ -128,6 +134,7 @@ def node_commands(group: click.Group) -> None:
             provider=provider,
             ledger=agent_ledger(rtkvm_url, agent_token_file, ca_file),
             switch=_switch(switch_rundir),
+            wiring_sources=sources,
         )
         node.watch_libvirt()
         click.echo(f"rtkvm OpenStack agent for {node.provider}: quirks {sorted(quirks)}", err=True)

@@ -14,8 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtkvm.dataplane.ovs import db_socket
+from rtkvm.dataplane.ovs import OvsDpdk, db_socket
+from rtkvm.dataplane.settings import load_settings
 from rtkvm.dataplane.stack import load_layout
+from rtkvm.errors import DataplaneError
+from rtkvm.hostfs import HostFS
 
 
 @dataclass(frozen=True)
@@ -47,3 +50,14 @@ def neutron_wiring(rundir: Path) -> NeutronWiring:
     layout = load_layout(rundir)
     bridges = tuple(sorted((b.physnet, b.name) for b in layout.bridges))
     return NeutronWiring(rundir, bridges, str(layout.socket_dir))
+
+
+def running_wiring(rundir: Path, fs: HostFS) -> NeutronWiring | None:
+    """The wiring of the switch in ``rundir`` if its ovs-vswitchd runs, else None (its layout
+    file outlives it)."""
+    try:
+        wiring = neutron_wiring(rundir)
+    except DataplaneError:
+        return None
+    running = OvsDpdk(load_settings(), rundir, fs).pid("ovs-vswitchd") is not None
+    return wiring if running else None

@@ -10,7 +10,11 @@ domain started, resumed or migrated in) :class:`OpenStackNodeAgent`:
    on its compute node provider in Placement (:mod:`rtkvm.openstack.publish`:
    generation-aware, Nova's traits kept, nothing written when nothing changed);
    a verdict that changes or a wire that goes down takes its trait away within
-   one round;
+   one round. With rtkvm's switch on the host, a network trait names only a physical
+   network Neutron can bind a port to here (the switch has its bridge and
+   Neutron's live OVS agent maps it there, :mod:`rtkvm.openstack.wiringcheck`):
+   a wire Neutron cannot use would have Nova place servers whose ports then
+   fail to bind. What is withheld, and why, is logged and kept in guests.json;
 2. for every running domain Nova built, applies the flavor's RT policy and
    priority to the RT vCPU threads, verifies and audits it
    (:func:`rtkvm.openstack.enforce.enforce`), and when the verdict changed,
@@ -50,6 +54,7 @@ from rtkvm.agent.port import RtLedger
 from rtkvm.dataplane.sched import Sweep
 from rtkvm.domain.audit import AuditHost
 from rtkvm.errors import NotRegisteredError, RtkvmError
+from rtkvm.findings import Status
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
@@ -61,6 +66,7 @@ from rtkvm.openstack.placement import PlacementClient
 from rtkvm.openstack.publish import publish
 from rtkvm.openstack.session import CloudSession
 from rtkvm.openstack.traits import node_traits
+from rtkvm.openstack.wiringcheck import WiringSources, bindable, check_wiring
 from rtkvm.tune.system import ProcessControl
 from rtkvm.wire.node import OPENSTACK_ENGINE, Heartbeat, HostReport
 from rtkvm.wire.rtguest import GuestVerdictIn, GuestVerdictReport
@@ -91,6 +97,10 @@ class Round:
     errors: list[str] = field(default_factory=list)
     switch: list[str] = field(default_factory=list)
     """What the switch's sweep changed this round."""
+    withheld: list[str] = field(default_factory=list)
+    """Wired physical networks given no trait: Neutron cannot bind a port to them here."""
+    wiring: list[str] = field(default_factory=list)
+    """The wiring check's failed findings (the switch or Neutron disagreeing with the wiring)."""
 
 
 class OpenStackNodeAgent:
@@ -108,6 +118,7 @@ class OpenStackNodeAgent:
         uri: str = "qemu:///system",
         ledger: RtLedger | None = None,
         switch: SwitchKeeper | None = None,
+        wiring_sources: WiringSources | None = None,
     ) -> None:
         self.session = session
         self.plan = plan
@@ -124,6 +135,9 @@ class OpenStackNodeAgent:
         self.wake = threading.Event()
         self.ledger = ledger
         self.switch = switch
+        self.wiring_sources = wiring_sources
+        self.bindable: list[str] | None = None
+        """What Neutron could bind at the last round that could ask it (None: never asked)."""
         self.registered: HostReport | None = None
         """What rtkvm's API was last told the host is (None: not registered yet)."""
 
@@ -188,12 +202,44 @@ class OpenStackNodeAgent:
         report = collect(self.fs, self.plan, wiring=self.wiring, neighbors=read_neighbors)
         return report.model_copy(update={"engine": OPENSTACK_ENGINE})
 
-    def _publish(self, done: Round, report: HostReport) -> None:
-        """The host's traits on its compute node provider in Placement."""
+    def wanted_traits(self, done: Round, report: HostReport) -> frozenset[str]:
+        """The traits the host should carry now: readiness, and a trait per usable wire."""
         waiver = self.waiver()
-        wanted = node_traits(report.doctor.verdict, waiver, report.physnets)
         if waiver is not None and report.doctor.verdict != "ready":
             log.warning("RT WAIVER on %s: RT guarantees are OFF (%s)", self.provider, waiver)
+        physnets = report.physnets
+        if self.wiring_sources is not None:
+            physnets = self._bindable(done, report.physnets, self.wiring_sources)
+        return node_traits(report.doctor.verdict, waiver, physnets)
+
+    def _bindable(self, done: Round, physnets: list[str], sources: WiringSources) -> list[str]:
+        """The live wires Neutron can bind here; when Neutron cannot be asked, the last
+        answer holds (readiness still changes: the round goes on)."""
+        switch = sources.switch()
+        try:
+            agent = sources.agent(self.provider) if switch is not None else None
+        except RtkvmError as exc:
+            done.errors.append(f"neutron: {exc}")
+            known = self.bindable if self.bindable is not None else physnets
+            usable = [p for p in physnets if p in known]
+        else:
+            usable = bindable(physnets, switch, agent)
+            self.bindable = usable
+            wiring = self.wiring or HostWiring()
+            failed = [f for f in check_wiring(wiring, switch, agent, self.provider)
+                      if f.status is not Status.PASS]  # fmt: skip
+            done.wiring = [f"{f.message} (fix: {f.fix})" for f in failed]
+        done.withheld = sorted(set(physnets) - set(usable))
+        if done.withheld:
+            log.warning(
+                "no network trait for %s: Neutron cannot bind ports to it here; %s",
+                ", ".join(done.withheld), "; ".join(done.wiring) or "Neutron unreachable",
+            )  # fmt: skip
+        return usable
+
+    def _publish(self, done: Round, report: HostReport) -> None:
+        """The host's traits on its compute node provider in Placement."""
+        wanted = self.wanted_traits(done, report)
         client = PlacementClient(self.session.endpoint("placement"), self.session.token())
         try:
             published = publish(client, self.provider, wanted)
@@ -304,6 +350,8 @@ class OpenStackNodeAgent:
             "traits": sorted(done.traits),
             "rt_waiver": self.waiver(),
             "errors": done.errors,
+            "withheld_networks": done.withheld,
+            "wiring": done.wiring,
             "guests": [v.to_dict() for v in done.verdicts],
         }
         tmp = self.guests_file.with_suffix(".tmp")
