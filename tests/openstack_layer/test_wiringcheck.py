@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,26 @@ def test_the_agent_is_read_as_neutron_reports_it() -> None:
     assert ovs_agent(api, "node1") == AGENT  # type: ignore[arg-type]
     assert api.paths == ["/v2.0/agents?binary=neutron-openvswitch-agent&host=node1"]
     assert ovs_agent(AgentsAPI([]), "node1") is None  # type: ignore[arg-type]
+
+
+def test_check_without_a_running_switch_fails_before_asking_neutron(tmp_path: Path) -> None:
+    """A layout left by a stopped switch is no switch; Neutron is not asked (no clouds.yaml
+    is read: the cloud named here does not exist)."""
+    from click.testing import CliRunner
+
+    from rtkvm.cli.main import cli
+
+    wiring = tmp_path / "wiring.toml"
+    wiring.write_text('[[uplink]]\nphysnet = "physblue"\ninterface = "eth1"\n')
+    rundir = tmp_path / "switch"
+    rundir.mkdir()
+    done = CliRunner().invoke(
+        cli,
+        ["openstack", "network", "check", "--wiring", str(wiring), "--switch-rundir",
+         str(rundir), "--os-cloud", "no-such-cloud", "-f", "json"],
+    )  # fmt: skip
+    assert done.exit_code == 1, done.output
+    report = json.loads(done.output)
+    assert report["verdict"] == "disagree"
+    assert [f["id"] for f in report["findings"]] == ["openstack.wiring.switch"]
+    assert "not running" in report["findings"][0]["message"]
