@@ -6,6 +6,7 @@ from rtkvm.cpuset import CpuSet
 from rtkvm.dataplane.backend import uplink_kind
 from rtkvm.dataplane.layout import Bridge, UplinkPort
 from rtkvm.dataplane.rxq import check_uplinks, parse_rxq
+from rtkvm.dataplane.settings import load_settings
 from rtkvm.findings import Status
 from rtkvm.wire.node import DataplaneDoc
 
@@ -47,6 +48,18 @@ def test_an_uplink_is_polled_only_by_a_pmd_on_the_data_plane_cpus() -> None:
     assert "no PMD" in found["dataplane.uplink.physgreen"].message
     old = found["dataplane.uplink.physold"]
     assert old.status == Status.FAIL and "kernel port" in old.message
+
+
+def test_each_kind_of_uplink_says_what_it_means_for_latency_within_the_wire_s_limit() -> None:
+    latency = load_settings().uplink_latency
+    longest = UplinkPort("e" * 15, (), "up-" + "p" * 12, "net_af_packet_x,iface=y")
+    for up in (longest, UplinkPort("e" * 15)):
+        said = uplink_kind(up, latency)
+        assert f"; latency: {latency[up.kind]}" in said
+        DataplaneDoc(backend="ovs-dpdk", vif_type="vhostuser", uplinks={"p": said})  # fits
+    assert "kernel's packet socket" in latency["af_packet"] and "no bound" in latency["kernel"]
+    (found,) = check_uplinks(RXQ, [_bridge("physblue")], CpuSet([1]), latency)
+    assert found.status == Status.PASS and found.message.endswith(latency["af_packet"])
 
 
 def test_the_host_says_what_each_uplink_is() -> None:

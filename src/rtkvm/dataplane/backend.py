@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Protocol
@@ -57,11 +58,15 @@ class Capabilities:
     """(physnet, what its uplink is): polled by a PMD, or a kernel port (not polled)."""
 
 
-def uplink_kind(up: UplinkPort) -> str:
-    """What an uplink is, for the host's description and the doctor's readers."""
-    if up.devargs:
-        return f"polled: DPDK af_packet on {up.interface} (port {up.port_name})"
-    return f"kernel port {up.interface}: not polled (ovs-vswitchd's main thread)"
+def uplink_kind(up: UplinkPort, latency: Mapping[str, str] | None = None) -> str:
+    """What an uplink is, for the host's description and the doctor's readers; with
+    ``latency`` (DataplaneSettings.uplink_latency), what that means for latency."""
+    if up.kind == "af_packet":
+        said = f"polled: DPDK af_packet on {up.interface} (port {up.port_name})"
+    else:
+        said = f"kernel port {up.interface}: not polled (ovs-vswitchd's main thread)"
+    meaning = (latency or {}).get(up.kind)
+    return f"{said}; latency: {meaning}" if meaning else said
 
 
 def _physnet(bridge: Bridge) -> str:
@@ -137,7 +142,7 @@ class OvsDpdkBackend:
             shared_with_rt_vcpus=self.layout.cpus.shared_with_rt,
             physnets=tuple(sorted({b.physnet for b in self.layout.bridges})),
             uplinks=tuple(
-                (b.physnet, uplink_kind(b.uplink))
+                (b.physnet, uplink_kind(b.uplink, s.uplink_latency))
                 for b in sorted(self.layout.bridges, key=_physnet)
             ),
         )
@@ -315,7 +320,9 @@ class OvsDpdkBackend:
             priority=s.pmd_priority,
         )
         rxq = self.ovs.appctl("ovs-vswitchd", "dpif-netdev/pmd-rxq-show")
-        extra = tuple(check_uplinks(rxq, self.layout.bridges, self.layout.cpus.pmd))
+        extra = tuple(
+            check_uplinks(rxq, self.layout.bridges, self.layout.cpus.pmd, s.uplink_latency)
+        )
         if s.pmd_policy != "other":
             extra += (rt_throttling(self.ovs.fs),)
             pmds = split_pmds(threads)[0]

@@ -104,6 +104,13 @@ class UplinkPort:
     def port_name(self) -> str:
         return self.port or self.interface
 
+    @property
+    def kind(self) -> str:
+        """af_packet: DPDK's af_packet driver on the kernel interface, polled by a PMD;
+        kernel: the kernel interface itself on the bridge (a layout saved before uplinks were
+        polled), served by ovs-vswitchd's main thread."""
+        return "af_packet" if self.devargs else "kernel"
+
 
 def uplink_port(
     settings: DataplaneSettings, physnet: str, interface: str, trunks: tuple[int, ...]

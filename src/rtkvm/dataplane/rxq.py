@@ -11,7 +11,7 @@ ovs-vswitchd's main thread and says so. Pure: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from rtkvm.cpuset import CpuSet
 from rtkvm.dataplane.layout import Bridge
@@ -41,7 +41,14 @@ def parse_rxq(text: str) -> dict[str, set[int]]:
     return found
 
 
-def check_uplinks(rxq: str, bridges: Iterable[Bridge], pmd_cpus: CpuSet) -> list[Finding]:
+def check_uplinks(
+    rxq: str,
+    bridges: Iterable[Bridge],
+    pmd_cpus: CpuSet,
+    latency: Mapping[str, str] | None = None,
+) -> list[Finding]:
+    """One finding per bridge: its uplink polled on the PMD CPUs; with ``latency``
+    (DataplaneSettings.uplink_latency), the message says what the uplink's kind means."""
     polled = parse_rxq(rxq)
     findings = []
     for bridge in bridges:
@@ -63,6 +70,9 @@ def check_uplinks(rxq: str, bridges: Iterable[Bridge], pmd_cpus: CpuSet) -> list
                 f"uplink {up.interface} of {bridge.physnet}: port {up.port_name} is polled on "
                 f"{CpuSet(cores) if cores else 'no PMD'}, not on the data-plane CPUs {pmd_cpus}"
             )
+        meaning = (latency or {}).get(up.kind)
+        if meaning:
+            message += f"; latency: {meaning}"
         findings.append(
             Finding(
                 f"dataplane.uplink.{bridge.physnet}",

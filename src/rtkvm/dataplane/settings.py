@@ -9,7 +9,7 @@ the host or start anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rtkvm.errors import DataError
@@ -61,6 +61,8 @@ class DataplaneSettings:
     uplink_devargs: str = "net_af_packet_{physnet},iface={interface}"
     """dpdk-devargs of the uplink port; {physnet}, {interface}."""
     uplink_why: str = ""
+    uplink_latency: dict[str, str] = field(default_factory=dict)
+    """What each kind of uplink (UplinkPort.kind) means for latency, in words."""
 
     @property
     def hugepages_per_node(self) -> int:
@@ -120,4 +122,16 @@ def _build(data: dict[str, Any]) -> DataplaneSettings:
         uplink_port=str(data["uplink"]["port"]),
         uplink_devargs=str(data["uplink"]["devargs"]),
         uplink_why=str(data["uplink"]["why"]),
+        uplink_latency=_uplink_latency(data["uplink"]),
     )
+
+
+UPLINK_KINDS = ("af_packet", "kernel")
+
+
+def _uplink_latency(uplink: dict[str, Any]) -> dict[str, str]:
+    latency = {str(k): " ".join(str(v).split()) for k, v in uplink.get("latency", {}).items()}
+    missing = [k for k in UPLINK_KINDS if not latency.get(k)]
+    if missing:
+        raise ValueError(f"[uplink.latency] says nothing of {', '.join(missing)}")
+    return latency
