@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from rtkvm.cli.main import cli
 from rtkvm.errors import OpenStackError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.hostfs import HostFS
@@ -81,6 +84,10 @@ def test_a_wire_neutron_does_not_map_gets_no_trait_and_the_round_says_why(
     agent._save(done)
     saved = json.loads(agent.guests_file.read_text())
     assert saved["withheld_networks"] == ["blue"] and saved["wiring"] == done.wiring
+    shown = CliRunner().invoke(cli, ["openstack", "guests", "--state-dir", str(tmp_path)])
+    assert shown.exit_code == 0, shown.output
+    assert "no network trait for blue: Neutron cannot bind ports to them here" in shown.stderr
+    assert "bridge_mappings = blue:rt-blue,red:rt-red" in shown.stderr
 
 
 def test_a_dead_neutron_agent_withholds_every_network_trait(

@@ -182,6 +182,14 @@ def node_commands(group: click.Group) -> None:
             click.echo(f"host {doc['provider']}: traits {', '.join(doc['traits']) or 'none'}")
             if doc.get("rt_waiver"):
                 click.echo(f"WARNING: RT WAIVER: {doc['rt_waiver']}", err=True)
+            if doc.get("withheld_networks"):
+                click.echo(
+                    f"WARNING: no network trait for {', '.join(doc['withheld_networks'])}: "
+                    "Neutron cannot bind ports to them here",
+                    err=True,
+                )
+                for line in doc.get("wiring", []):
+                    click.echo(f"  - {line}", err=True)
             for g in doc["guests"]:
                 click.echo(f"{g['name']} ({g['server_id']}, {g['domain']}, flavor {g['flavor']})")
                 click.echo(
