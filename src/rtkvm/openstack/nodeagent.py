@@ -138,6 +138,8 @@ class OpenStackNodeAgent:
         self.wiring_sources = wiring_sources
         self.bindable: list[str] | None = None
         """What Neutron could bind at the last round that could ask it (None: never asked)."""
+        self.withheld: list[str] = []
+        """The wires last logged as withheld."""
         self.registered: HostReport | None = None
         """What rtkvm's API was last told the host is (None: not registered yet)."""
 
@@ -230,11 +232,15 @@ class OpenStackNodeAgent:
                       if f.status is not Status.PASS]  # fmt: skip
             done.wiring = [f"{f.message} (fix: {f.fix})" for f in failed]
         done.withheld = sorted(set(physnets) - set(usable))
-        if done.withheld:
-            log.warning(
-                "no network trait for %s: Neutron cannot bind ports to it here; %s",
-                ", ".join(done.withheld), "; ".join(done.wiring) or "Neutron unreachable",
-            )  # fmt: skip
+        if done.withheld != self.withheld:  # said when it changes, not every round
+            if done.withheld:
+                log.warning(
+                    "no network trait for %s: Neutron cannot bind ports to it here; %s",
+                    ", ".join(done.withheld), "; ".join(done.wiring) or "Neutron unreachable",
+                )  # fmt: skip
+            else:
+                log.info("every live wire has its network trait again")
+            self.withheld = done.withheld
         return usable
 
     def _publish(self, done: Round, report: HostReport) -> None:
