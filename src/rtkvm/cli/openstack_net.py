@@ -21,6 +21,8 @@ import click
 
 from rtkvm.cli.common import read_text
 from rtkvm.cli.openstack_flavor import cloud_options
+from rtkvm.dataplane.ovs import OvsDpdk
+from rtkvm.dataplane.settings import load_settings
 from rtkvm.findings import Report
 from rtkvm.footprint import SWITCH_RUNDIR
 from rtkvm.hostfs import HostFS
@@ -90,7 +92,7 @@ def network_commands(group: click.Group) -> None:
         be the switch's; each disagreement is a finding with its fix."""
         name = host or socket.gethostname()
         wiring = load_wiring(read_text(wiring_file, "wiring file"), source=str(wiring_file))
-        switch = running_wiring(switch_rundir, HostFS("/"))
+        switch = running_wiring(OvsDpdk(load_settings(), switch_rundir, HostFS("/")))
         agent = ovs_agent(CloudSession(os_cloud, os_config_file), name) if switch else None
         report = Report(
             f"wiring of {name}: {wiring_file}, {switch_rundir}, Neutron",

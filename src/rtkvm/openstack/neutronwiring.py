@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtkvm.dataplane.ovs import OvsDpdk, db_socket
-from rtkvm.dataplane.settings import load_settings
 from rtkvm.dataplane.stack import load_layout
 from rtkvm.errors import DataplaneError
-from rtkvm.hostfs import HostFS
 
 
 @dataclass(frozen=True)
@@ -52,12 +50,11 @@ def neutron_wiring(rundir: Path) -> NeutronWiring:
     return NeutronWiring(rundir, bridges, str(layout.socket_dir))
 
 
-def running_wiring(rundir: Path, fs: HostFS) -> NeutronWiring | None:
-    """The wiring of the switch in ``rundir`` if its ovs-vswitchd runs, else None (its layout
-    file outlives it)."""
+def running_wiring(ovs: OvsDpdk) -> NeutronWiring | None:
+    """The wiring of the switch ``ovs`` if its ovs-vswitchd runs, else None (its layout file
+    outlives it)."""
     try:
-        wiring = neutron_wiring(rundir)
+        wiring = neutron_wiring(ovs.rundir)
     except DataplaneError:
         return None
-    running = OvsDpdk(load_settings(), rundir, fs).pid("ovs-vswitchd") is not None
-    return wiring if running else None
+    return wiring if ovs.pid("ovs-vswitchd") is not None else None

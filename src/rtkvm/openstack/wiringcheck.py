@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from rtkvm.dataplane.ovs import OvsDpdk
+from rtkvm.dataplane.settings import load_settings
 from rtkvm.findings import Finding, Severity, Status
 from rtkvm.hostfs import HostFS
 from rtkvm.net.model import HostWiring
@@ -83,10 +85,11 @@ class LiveWiringSources:
     """The switch running from ``rundir`` and Neutron's API."""
 
     def __init__(self, rundir: Path, fs: HostFS, api: RestAPI) -> None:
-        self.rundir, self.fs, self.api = rundir, fs, api
+        self.ovs = OvsDpdk(load_settings(), rundir, fs)  # settings read once, not each round
+        self.api = api
 
     def switch(self) -> NeutronWiring | None:
-        return running_wiring(self.rundir, self.fs)
+        return running_wiring(self.ovs)
 
     def agent(self, host: str) -> OvsAgent | None:
         return ovs_agent(self.api, host)
