@@ -27,15 +27,15 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def test_health_and_readiness_need_no_token(cloud: Cloud) -> None:
     anonymous = cloud.client(None)
     assert expect(anonymous.get("/healthz"), 200) == {"status": "ok"}
-    assert expect(anonymous.get("/readyz"), 200) == {"status": "ready", "schema": "0019"}
+    assert expect(anonymous.get("/readyz"), 200) == {"status": "ready", "schema": "0020"}
 
 
 def test_readiness_says_when_the_schema_is_behind(cloud: Cloud) -> None:
     services = cloud.app.state.services
     with services.db.write() as s:  # a database one migration behind the code
-        s.execute(text("UPDATE alembic_version SET version_num = '0018'"))
+        s.execute(text("UPDATE alembic_version SET version_num = '0019'"))
     refused = expect(cloud.client(None).get("/readyz"), 503)
-    assert "schema is at 0018, the code needs 0019" in refused["detail"]
+    assert "schema is at 0019, the code needs 0020" in refused["detail"]
 
 
 def test_metrics_are_for_admins_and_hold_the_clouds_state(cloud: Cloud, clock: FakeClock) -> None:

@@ -229,7 +229,11 @@ def test_an_instance_takes_part_in_one_measurement_at_a_time(cloud: Cloud) -> No
     expect(alice.post("/v1/measurements", json={"kind": "cyclictest", "server": "b"}), 201)
 
 
-def test_rtt_across_two_hosts_is_refused(cloud: Cloud) -> None:
+RTT_RESULT = {"samples": 3000, "min_us": 40.0, "max_us": 90.0, "percentiles": {"50.0": 50.0}}
+
+
+def _two_hosts(cloud: Cloud) -> tuple[TestClient, TestClient, TestClient, dict[str, Any]]:
+    """Client a on h1, peer b on h2, both on blue; the queued rtt a -> b."""
     cloud.project("p1")
     alice = cloud.member("alice", "p1")
     cloud.network("blue", "blue", shared=True)
@@ -239,13 +243,100 @@ def test_rtt_across_two_hosts_is_refused(cloud: Cloud) -> None:
     h2 = cloud.host("h2", physnets=("blue",), nodes=1, cores_per_node=4)
     b = _active(alice, h2, "b")
     assert b["host"] == "h2"
-    detail = _detail(
-        alice.post("/v1/measurements", json={"kind": "rtt", "server": "a", "peer": "b"}), 409
+    body = {"kind": "rtt", "server": "a", "peer": "b"}
+    return alice, h1, h2, expect(alice.post("/v1/measurements", json=body), 201)
+
+
+def test_rtt_across_two_hosts_the_peers_host_serves_first(cloud: Cloud) -> None:
+    alice, h1, h2, m = _two_hosts(cloud)
+    assert (m["host"], m["peer_host"], m["peer_state"]) == ("h1", "h2", "queued")
+    assert expect(h1.get("/v1/agent/measurements"), 200) == []  # the client waits
+    [serve] = expect(h2.get("/v1/agent/measurements"), 200)
+    assert (serve["role"], serve["state"], serve["partner_state"]) == ("serve", "queued", "queued")
+    assert serve["peer"]["name"] == "b"
+    detail = _detail(_state(h1, m["id"], "running"), 409)
+    assert "the peer's host does not serve yet (its half is queued)" in detail
+
+    assert expect(_state(h2, m["id"], "running"), 200)["state"] == "running"
+    assert expect(h1.get("/v1/agent/measurements"), 200) == []
+    served = expect(_state(h2, m["id"], "serving"), 200)
+    assert (served["role"], served["state"]) == ("serve", "running")
+    [client] = expect(h1.get("/v1/agent/measurements"), 200)
+    assert (client["role"], client["state"]) == ("client", "queued")
+    assert client["partner_state"] == "serving"
+    expect(_state(h1, m["id"], "running"), 200)
+    [serve] = expect(h2.get("/v1/agent/measurements"), 200)
+    assert serve["partner_state"] == "running"  # keep serving
+    expect(_state(h1, m["id"], "done", result=RTT_RESULT), 200)
+    [serve] = expect(h2.get("/v1/agent/measurements"), 200)
+    assert serve["partner_state"] == "done"  # stop serving
+    shown = expect(alice.get(f"/v1/measurements/{m['id']}"), 200)
+    assert (shown["state"], shown["peer_state"]) == ("done", "serving")
+    peer_facts = {"role": "server", "method": "probe-reboot"}
+    expect(_state(h2, m["id"], "done", result=peer_facts), 200)
+    assert expect(h2.get("/v1/agent/measurements"), 200) == []
+    shown = expect(alice.get(f"/v1/measurements/{m['id']}"), 200)
+    assert (shown["state"], shown["result"], shown["peer_state"], shown["peer_result"]) == (
+        "done",
+        RTT_RESULT,
+        "done",
+        peer_facts,
     )
-    assert detail == (
-        "rtt between instances on two hosts is not supported yet: both must be on one host; "
-        "a is on h1, b on h2"
+
+
+def test_rtt_across_hosts_fails_when_the_peers_host_cannot_serve(cloud: Cloud) -> None:
+    alice, h1, h2, m = _two_hosts(cloud)
+    expect(_state(h2, m["id"], "running"), 200)
+    expect(_state(h2, m["id"], "error", fault="sockperf server did not bind"), 200)
+    shown = expect(alice.get(f"/v1/measurements/{m['id']}"), 200)
+    assert (shown["state"], shown["peer_state"]) == ("error", "error")
+    assert shown["fault"] == "the peer's host h2 could not serve: sockperf server did not bind"
+    assert expect(h1.get("/v1/agent/measurements"), 200) == []
+    assert expect(h2.get("/v1/agent/measurements"), 200) == []
+    # the instances are free again
+    expect(alice.post("/v1/measurements", json={"kind": "rtt", "server": "a", "peer": "b"}), 201)
+
+
+def test_a_client_half_that_ends_first_closes_the_serving_half(cloud: Cloud) -> None:
+    alice, h1, h2, m = _two_hosts(cloud)
+    expect(alice.delete(f"/v1/instances/{m['server']}"), 204)  # abandoned at h1's next fetch
+    assert expect(h1.get("/v1/agent/measurements"), 200) == []
+    shown = expect(alice.get(f"/v1/measurements/{m['id']}"), 200)
+    assert (shown["state"], shown["peer_state"]) == ("error", "error")
+    assert shown["peer_fault"] == "not started: the client's half ended first"
+    assert expect(h2.get("/v1/agent/measurements"), 200) == []
+
+
+def test_the_serving_half_follows_its_own_moves(cloud: Cloud) -> None:
+    alice, h1, h2, m = _two_hosts(cloud)
+    assert _detail(_state(h2, m["id"], "serving"), 409) == (
+        f"the serving half of measurement {m['id']} is queued: an agent may move it to "
+        "error, running, not serving"
     )
+    assert "is queued: an agent may move it to error, running, not done" in _detail(
+        _state(h2, m["id"], "done", result={"role": "server"}), 409
+    )
+    expect(_state(h2, m["id"], "running"), 200)
+    expect(_state(h2, m["id"], "running"), 200)  # idempotent
+    detail = _detail(_state(h1, m["id"], "serving"), 409)
+    assert "is queued: an agent may move it to error, running, not serving" in detail
+    detail = _detail(alice.delete(f"/v1/measurements/{m['id']}"), 409)
+    assert "is running on host h2" in detail
+    h3 = cloud.host("h3", physnets=("blue",))
+    expect(_state(h3, m["id"], "error", fault="not mine"), 404)
+
+
+def test_a_host_serving_past_measurements_can_be_removed(cloud: Cloud) -> None:
+    alice, h1, h2, m = _two_hosts(cloud)
+    expect(_state(h2, m["id"], "running"), 200)
+    expect(_state(h2, m["id"], "serving"), 200)
+    expect(_state(h1, m["id"], "running"), 200)
+    expect(_state(h1, m["id"], "error", fault="no answer"), 200)
+    expect(_state(h2, m["id"], "done", result={"role": "server"}), 200)
+    expect(alice.delete(f"/v1/instances/{m['peer']}"), 204)
+    expect(h2.post(f"/v1/agent/instances/{m['peer']}/state", json={"state": "deleted"}), 200)
+    expect(cloud.admin.delete("/v1/hosts/h2"), 204)
+    expect(alice.get(f"/v1/measurements/{m['id']}"), 404)
 
 
 def test_members_see_and_measure_only_their_projects_instances(cloud: Cloud) -> None:

@@ -20,7 +20,7 @@ def test_upgrade_head_matches_models_and_is_idempotent(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert diff == []
-    assert version == "0019"
+    assert version == "0020"
     assert set(Base.metadata.tables) <= set(inspect(db.engine).get_table_names())
     db.dispose()
 

@@ -20,7 +20,7 @@ import pytest
 
 from rtkvm.errors import GuestError
 from rtkvm.guest import qga
-from rtkvm.guest.agentrtt import rtt_running
+from rtkvm.guest.agentrtt import client_running, rtt_running, serving_running
 from rtkvm.measure.report import TCG_WARNING
 from rtkvm.testing.netpair import linked_namespaces
 
@@ -228,3 +228,44 @@ def test_a_round_trip_runs_in_both_guests_and_leaves_them_as_they_were(
     )
     server_pid = next(pid for pid, p in agent.procs.items() if "server" in p.popen.args)
     assert ("dom-b", ["sh", "-c", f"kill -TERM {server_pid}"]) in agent.executed
+
+
+@pytest.mark.e2e
+def test_the_halves_of_a_round_trip_across_hosts_run_apart(agent: NetnsGuestAgent) -> None:
+    """What two hosts' agents do: one keeps the server up, the other runs the client."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create network namespaces")
+    assert shutil.which("sockperf"), "sockperf missing: run `make setup`"
+    tag = os.getpid() % 10000
+    with linked_namespaces(
+        f"rtkvm-arh-s{tag}",
+        f"rtkvm-arh-c{tag}",
+        f"rtkh{tag}",
+        server_address="198.51.100.2/24",
+        client_address="198.51.100.1/24",
+    ) as (client_ns, server):
+        here = _conn(FakeDom("dom-a", client_ns))  # the client's host sees only its guest
+        there = _conn(FakeDom("dom-b", server.netns))
+        try:
+            with serving_running(
+                there, "dom-b", server_address="198.51.100.2/24", label="tenant-b"
+            ) as served:
+                assert served["role"] == "server" and "guest_uptime_s" not in served
+                result = client_running(
+                    here, "dom-a", "198.51.100.2", client_address="198.51.100.1/24",
+                    label="tenant-a", server_label="tenant-b", seconds=2, mps=1000,
+                )  # fmt: skip
+            pids = subprocess.run(
+                ["ip", "netns", "pids", server.netns], capture_output=True, text=True, check=True
+            ).stdout.split()
+        finally:
+            agent.reap()
+    assert pids == []  # the serving half stopped its server
+    assert result["path"] == "tenant-a -> tenant-b (198.51.100.2)"
+    assert result["samples"] > 600 and 0 < result["min_us"] <= result["max_us"]
+    assert result["vcpus"] == {"tenant-a": "1"}
+    assert served["vcpus"] == {"tenant-b": "1"} and served["address"] == "198.51.100.2/24"
+    for facts in (result, served):
+        [(before, after)] = facts["guest_uptime_s"].values()
+        assert after >= before > 0
+        assert TCG_WARNING in facts["warnings"]

@@ -27,6 +27,9 @@ the step neither creates nor deletes them (a deletion waits). The worker
 reports ``done`` or ``error``; a report the API did not receive is sent again
 on the next step. A ``running`` measurement this process did not start (the
 agent restarted mid-run) is reported as error and its domains brought back.
+The serving half of a round trip across hosts runs in the same worker: the
+runner says ``serving`` through the loop once its server listens, and asks
+the loop whether the client's half (on the other host) has ended.
 A control plane without measurements is run without them.
 
 This module must not delete a domain the API did not ask to delete.
@@ -80,6 +83,12 @@ class Runner(Protocol):
 
     def run(self, m: AgentMeasurement) -> Finished:
         """Measure and start the instances' domains again; never raises."""
+        ...
+
+    def serve(
+        self, m: AgentMeasurement, ready: Callable[[], None], finished: Callable[[], bool]
+    ) -> Finished:
+        """The serving half of an rtt across hosts, held until ``finished()``; never raises."""
         ...
 
     def recover(self, instances: Sequence[AgentInstance]) -> list[str]:
@@ -579,7 +588,10 @@ class Agent:
         """The worker thread: run, free the instances, report (or leave it to the next step)."""
         assert self.runner is not None
         try:
-            done = self.runner.run(m)
+            if m.role == "serve":
+                done = self.runner.serve(m, lambda: self._serving(m.id), lambda: self._ended(m.id))
+            else:
+                done = self.runner.run(m)
         except Exception as exc:  # the runner does not raise; a worker must report anyway
             log.exception("measurement %s: the runner failed", m.id)
             done = Finished("error", fault=f"{m.kind} measurement failed: {exc!r}")
@@ -587,6 +599,33 @@ class Agent:
             self._busy = frozenset()
             self._unreported[m.id] = done
         self.send_finished()
+
+    def _serving(self, mid: str, tries: int = 5, pause: float = 2.0) -> None:
+        """Say that this host's sockperf server listens (the client's host may start)."""
+        for attempt in range(tries):
+            try:
+                self.report_measurement(mid, "serving")
+                return
+            except CloudError as exc:
+                if not exc.transient or attempt == tries - 1:
+                    raise
+                log.warning("measurement %s: serving not reported yet: %s", mid, exc)
+                time.sleep(pause)
+
+    def _ended(self, mid: str) -> bool:
+        """Whether the client's half of a measurement this host serves has ended (or the
+        measurement is gone); an unreachable API is not an end."""
+        try:
+            with self._api:
+                found = self.control.measurements()
+        except CloudError as exc:
+            if exc.unauthorized or not exc.transient:
+                raise
+            return False
+        for m in found or []:
+            if m.id == mid and m.role == "serve":
+                return m.partner_state in ("done", "error")
+        return True
 
     def run(
         self,

@@ -18,6 +18,14 @@ its guest agent while it keeps running (:mod:`rtkvm.guest.agentrun`), and so
 does a round trip between two such servers (:mod:`rtkvm.guest.agentrtt`), on
 the addresses their users gave.
 
+A round trip across hosts is run in halves, one by each host's agent
+(``AgentMeasurement.role``): :meth:`MeasurementRunner.serve` keeps the
+peer's sockperf server up (a probe rebooted into its server role, or the
+server started through a tenant guest's agent), says so through ``ready``
+and holds it until ``finished`` says the client's half ended (or a deadline
+passed); :meth:`MeasurementRunner.run` of a ``client`` half measures from
+the client alone against it.
+
 The libvirt connection comes from an injected factory (one per run, opened
 in the calling thread) and /proc from an injected HostFS. This module must
 not talk to the API (the loop reports), touch a domain that is not one of
@@ -28,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -37,12 +46,12 @@ import libvirt
 from pydantic import BaseModel, ValidationError
 
 from rtkvm.agent.names import domain_name
-from rtkvm.errors import InputError, RtkvmError
+from rtkvm.errors import InputError, MeasureError, RtkvmError
 from rtkvm.guest import lifecycle
-from rtkvm.guest.agentrtt import rtt_running
+from rtkvm.guest.agentrtt import client_running, rtt_running, serving_running
 from rtkvm.guest.agentrun import measure_running
 from rtkvm.guest.netcmd import check_address
-from rtkvm.guest.netrun import rtt_from_guest
+from rtkvm.guest.netrun import rtt_client, rtt_from_guest, serving
 from rtkvm.guest.run import CyclictestParams, Measurement, measure_guest
 from rtkvm.hostfs import HostFS
 from rtkvm.measure.report import TCG_WARNING
@@ -60,6 +69,15 @@ MeasureGuest = Callable[..., Measurement]
 MeasureRunning = Callable[..., dict[str, Any]]
 RttRunning = Callable[..., dict[str, Any]]
 RttFromGuest = Callable[..., RttReport]
+RttClient = Callable[..., RttReport]
+ClientRunning = Callable[..., dict[str, Any]]
+Serving = Callable[..., AbstractContextManager[Any]]
+"""A context manager that keeps a sockperf server up: netrun.serving, agentrtt.serving_running."""
+
+SERVE_SLACK_S = 120.0
+"""Seconds a serving half waits for the client's half beyond the boot timeout and the
+run itself, before it stops serving and says the client's half never ended."""
+HOLD_POLL_S = 2.0
 
 DEFAULT_TIMEOUT = 300.0
 """Seconds a guest may take to boot and finish (TCG guests boot in 10-20 s)."""
@@ -82,7 +100,12 @@ def strip_run_words(cmdline: str) -> str:
 
 
 def instances_of(m: AgentMeasurement) -> list[AgentInstance]:
-    return [m.server] if m.peer is None else [m.server, m.peer]
+    """The instances this host's half of ``m`` holds."""
+    if m.role == "client" or m.peer is None:
+        return [m.server]
+    if m.role == "serve":
+        return [m.peer]
+    return [m.server, m.peer]
 
 
 class MeasurementRunner:
@@ -98,6 +121,12 @@ class MeasurementRunner:
         rtt: RttFromGuest = rtt_from_guest,
         measure_running: MeasureRunning = measure_running,
         rtt_running: RttRunning = rtt_running,
+        rtt_client: RttClient = rtt_client,
+        client_running: ClientRunning = client_running,
+        serving: Serving = serving,
+        serving_running: Serving = serving_running,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self.connect = connect
         self.fs = fs
@@ -106,6 +135,12 @@ class MeasurementRunner:
         self.rtt = rtt
         self.measure_running = measure_running
         self.rtt_running = rtt_running
+        self.rtt_client = rtt_client
+        self.client_running = client_running
+        self.serving = serving
+        self.serving_running = serving_running
+        self.clock = clock
+        self.sleep = sleep
 
     def run(self, m: AgentMeasurement) -> Finished:
         """Stop the instances' domains, measure, start them again; never raises. A server
@@ -141,6 +176,80 @@ class MeasurementRunner:
                 fault = f"{outcome.fault}; and {fault}"
             return Finished("error", outcome.result, fault)
         return outcome
+
+    def serve(
+        self, m: AgentMeasurement, ready: Callable[[], None], finished: Callable[[], bool]
+    ) -> Finished:
+        """The serving half of a round trip across hosts: the peer's sockperf server up,
+        ``ready()`` called, held until ``finished()`` or the deadline; never raises. A probe
+        peer is rebooted into its server role and started again after; a tenant's keeps
+        running."""
+        what = f"serving {m.peer.name if m.peer else '?'} for rtt measurement {m.id}"
+        try:
+            if m.peer is None or m.role != "serve":
+                raise InputError("only the serving half of an rtt across hosts is served")
+            r = _params(RttParamsIn, m)
+            ip = str(check_address(r.server_address).ip)
+            deadline = self.clock() + self.timeout + r.seconds + SERVE_SLACK_S
+            name = domain_name(m.peer.id)
+            if m.peer.image_ref is not None:
+                with (
+                    self.connect() as conn,
+                    self.serving_running(
+                        conn, name, server_address=r.server_address, label=m.peer.name
+                    ) as facts,
+                ):
+                    ready()
+                    self._hold(finished, deadline)
+                return Finished("done", dict(facts))
+            return self._serve_probe(m.peer, name, ip, r, ready, finished, deadline)
+        except RtkvmError as exc:
+            return Finished("error", fault=f"{what} failed: {exc}")
+        except Exception as exc:  # a worker thread must report, not die
+            log.exception("measurement %s failed unexpectedly", m.id)
+            return Finished("error", fault=f"{what} failed: {exc!r}")
+
+    def _serve_probe(
+        self,
+        peer: AgentInstance,
+        name: str,
+        ip: str,
+        r: RttParamsIn,
+        ready: Callable[[], None],
+        finished: Callable[[], bool],
+        deadline: float,
+    ) -> Finished:
+        with self.connect() as conn:
+            if not lifecycle.exists(conn, name):
+                return Finished(
+                    "error",
+                    fault=f"the domain of instance {peer.name} ({name}) is not defined on this "
+                    "host: nothing was served",
+                )
+            outcome = Finished("done", {"role": "server", "method": "probe-reboot",
+                                        "address": r.server_address})  # fmt: skip
+            try:
+                lifecycle.stop(conn, name)
+                with self.serving(conn, name, ip, timeout=self.timeout, address=r.server_address):
+                    ready()
+                    self._hold(finished, deadline)
+            except RtkvmError as exc:
+                outcome = Finished("error", fault=f"serving {peer.name} failed: {exc}")
+            failed = self._start(conn, [name])
+        if failed:
+            faults = [outcome.fault] if outcome.fault else []
+            return Finished("error", outcome.result, "; ".join(faults + failed))
+        return outcome
+
+    def _hold(self, finished: Callable[[], bool], deadline: float) -> None:
+        """Until the client's half ended; MeasureError past the deadline."""
+        while not finished():
+            if self.clock() >= deadline:
+                raise MeasureError(
+                    "the client's half did not end in time: stopped serving (is the client's "
+                    "host's agent running?)"
+                )
+            self.sleep(HOLD_POLL_S)
 
     def recover(self, instances: Sequence[AgentInstance]) -> list[str]:
         """After a run cut short (agent restart): restore the definition of shut-off domains
@@ -189,6 +298,20 @@ class MeasurementRunner:
                     "images (a probe server is measured by rebooting it)"
                 )
             r = _params(RttParamsIn, m)
+            if m.role == "client":
+                with self.connect() as conn:
+                    result = self.client_running(
+                        conn,
+                        domain_name(m.server.id),
+                        str(check_address(r.server_address).ip),
+                        client_address=r.client_address,
+                        label=m.server.name,
+                        server_label=m.peer.name,
+                        seconds=r.seconds,
+                        mps=r.mps,
+                        bucket_us=r.bucket_us,
+                    )
+                return Finished("done", result)
             with self.connect() as conn:
                 result = self.rtt_running(
                     conn,
@@ -229,6 +352,25 @@ class MeasurementRunner:
             raise InputError("an rtt measurement needs a peer instance (the sockperf server)")
         server_ip = str(check_address(r.server_address).ip)
         check_address(r.client_address)
+
+        if m.role == "client":  # the peer's host serves it
+
+            def client(conn: Any, names: list[str]) -> dict[str, Any]:
+                report = self.rtt_client(
+                    conn,
+                    names[0],
+                    server_ip,
+                    f"guest {m.peer.name if m.peer else '?'}",
+                    seconds=r.seconds,
+                    mps=r.mps,
+                    bucket_us=r.bucket_us,
+                    timeout=self.timeout,
+                    warnings=warnings,
+                    address=r.client_address,
+                )
+                return dict(to_jsonable(report)) | {"method": "probe-reboot"}
+
+            return client
 
         def rtt(conn: Any, names: list[str]) -> dict[str, Any]:
             report = self.rtt(

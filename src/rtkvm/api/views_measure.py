@@ -18,7 +18,7 @@ from rtkvm.api.deps import Principal
 from rtkvm.api.errors import ApiError, not_found
 from rtkvm.api.views import agent_instance, instance_for
 from rtkvm.db.models import Host, Instance, Measurement, Network, Project
-from rtkvm.wire.measure import AgentMeasurement, MeasurementOut
+from rtkvm.wire.measure import AgentMeasurement, MeasurementOut, MeasurementRole
 from rtkvm.wire.uuids import is_uuid
 
 BUSY_STATES = ("queued", "running")
@@ -102,18 +102,44 @@ def measurement_out(session: Session, m: Measurement) -> MeasurementOut:
         started_at=m.started_at,
         finished_at=m.finished_at,
         qualification=m.qualification_id,
+        peer_host=_host_name(session, m.peer_host_id),
+        peer_state=m.peer_state,  # type: ignore[arg-type]
+        peer_result=_loads(m.peer_result),
+        peer_fault=m.peer_fault,
     )
 
 
-def agent_measurement(session: Session, m: Measurement) -> AgentMeasurement:
+def _host_name(session: Session, host_id: int | None) -> str | None:
+    host = session.get(Host, host_id) if host_id is not None else None
+    return host.name if host else None
+
+
+def role_of(m: Measurement, host_id: int) -> MeasurementRole:
+    """What the agent of ``host_id`` does in ``m``: all of it, the client or the server."""
+    if m.peer_host_id is None:
+        return "both"
+    return "serve" if host_id == m.peer_host_id else "client"
+
+
+def agent_measurement(
+    session: Session, m: Measurement, role: MeasurementRole = "both"
+) -> AgentMeasurement:
+    """What an agent is told of ``m``; for the serving half of an rtt across hosts
+    (``role`` serve), ``state`` is that half's (queued, or running while it serves)."""
     server = session.get(Instance, m.instance_id)
     assert server is not None  # a foreign key; instances are never removed
     peer = session.get(Instance, m.peer_instance_id) if m.peer_instance_id else None
     net = session.get(Network, m.network_id) if m.network_id is not None else None
+    state, partner = m.state, m.peer_state
+    if role == "serve":
+        state = m.peer_state if m.peer_state in ("queued", "done", "error") else "running"
+        partner = m.state
     return AgentMeasurement(
         id=m.id,
         kind=m.kind,  # type: ignore[arg-type]
-        state=m.state,  # type: ignore[arg-type]
+        state=state,  # type: ignore[arg-type]
+        role=role,
+        partner_state=partner,  # type: ignore[arg-type]
         params=_loads(m.params) or {},
         server=agent_instance(session, server),
         peer=agent_instance(session, peer) if peer is not None else None,

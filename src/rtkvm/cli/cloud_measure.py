@@ -1,9 +1,11 @@
 """`rtkvm cloud measure ...`: latency proof of servers, run by their host's agent.
 
 ``cyclictest SERVER`` measures inside one server, ``rtt CLIENT SERVER`` the
-round trip between two on one host; both queue a measurement through the API
-(rtkvm.wire.user_client.CloudClient), then by default wait for it, showing its
-state changes on stderr, and print a short table of the result. A result
+round trip between two (on one host, or on two: the peer's host serves its
+half); both queue a measurement through the API
+(rtkvm.wire.user_client.CloudClient), then by default wait for it (and for
+the serving half across hosts), showing its state changes on stderr, and
+print a short table of the result. A result
 measured under TCG or on a waived host comes with a loud warning; a
 measurement that ends in error exits 1 with its fault. ``list``, ``show``
 and ``delete`` manage measurements. This module must not contain logic the
@@ -203,10 +205,11 @@ def _run(
 
 
 def _wait(api: CloudClient, m: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Poll until done or error, telling each state change on stderr."""
+    """Poll until done or error (and the serving half of a round trip across hosts has
+    ended too), telling each state change on stderr."""
     deadline = time.monotonic() + timeout
-    state = m["state"]
-    while m["state"] not in ("done", "error"):
+    seen = (m["state"], m.get("peer_state"))
+    while m["state"] not in ("done", "error") or m.get("peer_state") in _PEER_BUSY:
         if time.monotonic() >= deadline:
             raise MeasureTimeoutError(
                 f"measurement {m['id']} is still {m['state']} after {timeout:g} s; it goes on "
@@ -214,17 +217,22 @@ def _wait(api: CloudClient, m: dict[str, Any], timeout: float) -> dict[str, Any]
             )
         sleep(POLL_SECONDS)
         m = plain(api.measurement(m["id"]))
-        if m["state"] != state:
-            state = m["state"]
-            click.echo(f"measurement {m['id']}: {state}", err=True)
+        now = (m["state"], m.get("peer_state"))
+        if now != seen:
+            peer = f" (peer's host {m['peer_host']}: {now[1]})" if now[1] is not None else ""
+            click.echo(f"measurement {m['id']}: {now[0]}{peer}", err=True)
+            seen = now
     return m
+
+
+_PEER_BUSY = ("queued", "running", "serving")
 
 
 def _show(m: dict[str, Any], fmt: str) -> None:
     if fmt != "table":
         show_one(m, fmt)
     else:
-        show_one(m, fmt, [k for k in sorted(m) if k not in ("params", "result")])
+        show_one(m, fmt, [k for k in sorted(m) if k not in ("params", "result", "peer_result")])
         click.echo(f"params: {json.dumps(m.get('params') or {}, sort_keys=True)}")
         if m.get("state") == "done" and isinstance(m.get("result"), dict):
             click.echo(summary(m))
@@ -258,12 +266,18 @@ def summary(m: dict[str, Any]) -> str:
         _num(_percentile(pct, 50.0)),
         _num(_percentile(pct, 99.0)),
         _num(_percentile(pct, 99.9)),
+        _num(_percentile(pct, 99.99)),
         _num(result.get("max_us")),
     ]
+    where = f"on {m.get('host')}"
+    if m.get("peer_host"):
+        where = f"from {m.get('host')} to {m.get('peer_host')}"
     head = (
-        f"round trip {m.get('server_name')} -> {m.get('peer_name')} over {m.get('network')} (µs):"
+        f"round trip {m.get('server_name')} -> {m.get('peer_name')} over {m.get('network')} "
+        f"{where} (µs):"
     )
-    return head + "\n" + table(["Samples", "Min", "p50", "p99", "p99.9", "Max"], [row])
+    cols = ["Samples", "Min", "p50", "p99", "p99.9", "p99.99", "Max"]
+    return head + "\n" + table(cols, [row])
 
 
 def _percentile(percentiles: dict[str, Any], pct: float) -> Any:

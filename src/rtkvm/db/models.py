@@ -42,6 +42,9 @@ NAMING = {
 
 MEASUREMENT_KINDS = ("cyclictest", "rtt")
 MEASUREMENT_STATES = ("queued", "running", "done", "error")
+PEER_STATES = ("queued", "running", "serving", "done", "error")
+"""The serving half of a round trip across hosts: taken (running), its sockperf server
+listening (serving: the client's host may start), then done or error."""
 ROLES = ("admin", "member")
 
 
@@ -409,7 +412,16 @@ class Measurement(Base):
     """rtt: the server instance."""
     network_id: Mapped[int | None] = mapped_column(ForeignKey("networks.id"), nullable=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
-    """The host whose agent runs it."""
+    """The host whose agent runs it (rtt: the client's, and the server's when on one host)."""
+    peer_host_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hosts.id"), nullable=True, index=True, default=None
+    )
+    """rtt across hosts: the host whose agent serves the peer's half; None: one host."""
+    peer_state: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
+    """rtt across hosts: the serving half's state (PEER_STATES)."""
+    peer_result: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    """JSON of what the serving host reported of its half (done)."""
+    peer_fault: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
     params: Mapped[str] = mapped_column(Text, default="{}")
     """JSON of the kind's parameters."""
     state: Mapped[str] = mapped_column(String(16), index=True)  # MEASUREMENT_STATES

@@ -12,17 +12,23 @@ when its flavor has none, said as a warning). The result has the shape of
 on and both guests' uptimes before and after, so anyone can see that neither
 was restarted.
 
+Across hosts each host's agent runs one half: :func:`serving_running` keeps
+the sockperf server up in the server guest while the other host's client
+runs, and :func:`client_running` runs the client against it; each half says
+its own guest's vCPUs, accel and uptimes.
+
 This module must not stop, start or redefine a domain, set an address in a
 guest, or parse sockperf's output (rtkvm.net.rtt does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +41,7 @@ from rtkvm.guest.qga import COMMAND_TIMEOUT_S, POLL_S, Exited, GuestAgent
 from rtkvm.guest.run import cputune_of, rt_and_housekeeping
 from rtkvm.measure.report import TCG_WARNING
 from rtkvm.net.rtt import DEFAULT_BUCKET_US, DEFAULT_MPS, DEFAULT_SECONDS
-from rtkvm.net.rttrun import SOCKPERF, measure
+from rtkvm.net.rttrun import SOCKPERF, measure, ping_pong, serving
 from rtkvm.serialize import to_jsonable
 
 SOCKPERF_PORT = 11111
@@ -200,4 +206,74 @@ def rtt_running(
             end.label: [round(b, 2), round(a, 2)]
             for end, b, a in zip(ends, before, after, strict=True)
         },
+    }
+
+
+def _running_end(conn: Any, domain: str, label: str, address: str) -> _End:
+    if not lifecycle.domain(conn, domain).isActive():
+        raise GuestError(f"{label} is not running: a running guest is measured")
+    return _check(conn, domain, label, address)
+
+
+def _tcg(end: _End) -> list[str]:
+    return [*end.warnings, TCG_WARNING] if end.accel == "tcg" else list(end.warnings)
+
+
+@contextlib.contextmanager
+def serving_running(
+    conn: Any, server: str, *, server_address: str, label: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """The serving half of a round trip across hosts: a sockperf server in running guest
+    ``server`` on the address its user gave, listening while the block runs.
+
+    Yields this half's facts (role, method, accel, vCPUs, warnings); once the block
+    ended, they hold the guest's uptimes before and after too."""
+    label = label or server
+    end = _running_end(conn, server, label, server_address)
+    facts: dict[str, Any] = {
+        "role": "server",
+        "method": "guest-agent",
+        "accel": end.accel,
+        "vcpus": {label: end.cpus.format()},
+        "address": server_address,
+        "warnings": _tcg(end),
+    }
+    before = uptime(end.agent)
+    with serving(end.endpoint(), str(check_address(server_address).ip), port=SOCKPERF_PORT):
+        yield facts
+    facts["guest_uptime_s"] = {label: [round(before, 2), round(uptime(end.agent), 2)]}
+
+
+def client_running(
+    conn: Any,
+    client: str,
+    server_ip: str,
+    *,
+    client_address: str,
+    label: str | None = None,
+    server_label: str = "server",
+    seconds: int = DEFAULT_SECONDS,
+    mps: int = DEFAULT_MPS,
+    bucket_us: float = DEFAULT_BUCKET_US,
+) -> dict[str, Any]:
+    """The client half of a round trip across hosts: sockperf ping-pong from running guest
+    ``client`` (on the address its user gave) to ``server_ip``, already served elsewhere."""
+    label = label or client
+    end = _running_end(conn, client, label, client_address)
+    before = uptime(end.agent)
+    report = ping_pong(
+        end.endpoint(),
+        server_label,
+        server_ip,
+        port=SOCKPERF_PORT,
+        seconds=seconds,
+        mps=mps,
+        bucket_us=bucket_us,
+        warnings=_tcg(end),
+    )
+    return dict(to_jsonable(report)) | {
+        "method": "guest-agent",
+        "accel": end.accel,
+        "vcpus": {label: end.cpus.format()},
+        "guest_uptime_s": {label: [round(before, 2), round(uptime(end.agent), 2)]},
     }

@@ -16,7 +16,7 @@ import contextlib
 import os
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from rtkvm.errors import MeasureError
@@ -147,13 +147,21 @@ def measure(
 ) -> RttReport:
     """Round trip from ``client`` to ``server_ip`` served by ``server``."""
     check_run(seconds=seconds, mps=mps, msg_size=msg_size)  # before a server is started
-    proc = server.start(server_args(server_ip, port))
-    try:
-        _wait_listening(server, proc, port)
+    with serving(server, server_ip, port=port):
         return ping_pong(
             client, server.name, server_ip, port=port, seconds=seconds, mps=mps,
             msg_size=msg_size, bucket_us=bucket_us, warnings=warnings,
         )  # fmt: skip
+
+
+@contextlib.contextmanager
+def serving(server: Endpoint, server_ip: str, *, port: int = 11111) -> Iterator[ServerHandle]:
+    """The server half: a sockperf server on ``server`` that listens on ``server_ip``
+    while the block runs (the client may be on another host), always stopped after."""
+    proc = server.start(server_args(server_ip, port))
+    try:
+        _wait_listening(server, proc, port)
+        yield proc
     finally:
         proc.terminate()
         try:

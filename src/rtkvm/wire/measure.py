@@ -22,6 +22,9 @@ from rtkvm.wire.guest import AgentInstance
 
 MeasurementKind = Literal["cyclictest", "rtt"]
 MeasurementState = Literal["queued", "running", "done", "error"]
+PeerState = Literal["queued", "running", "serving", "done", "error"]
+"""The serving half of a round trip across hosts (rtkvm.db.models.PEER_STATES)."""
+MeasurementRole = Literal["both", "client", "serve"]
 
 DEFAULT_CLIENT_ADDRESS = "169.254.77.1/24"
 DEFAULT_SERVER_ADDRESS = "169.254.77.2/24"
@@ -90,6 +93,14 @@ class MeasurementOut(BaseModel):
     finished_at: float | None
     qualification: str | None = None
     """The host qualification it was made for; None: a user's own measurement."""
+    peer_host: str | None = None
+    """rtt across hosts: the peer's host, whose agent serves; None: ``host`` runs both."""
+    peer_state: PeerState | None = None
+    """rtt across hosts: the serving half's state."""
+    peer_result: dict[str, Any] | None = None
+    """rtt across hosts: what the serving host reported of its half (the server guest's
+    vCPUs and uptimes, its warnings)."""
+    peer_fault: str | None = None
 
 
 class AgentMeasurement(BaseModel):
@@ -102,11 +113,19 @@ class AgentMeasurement(BaseModel):
     server: AgentInstance
     peer: AgentInstance | None
     network: str | None
+    role: MeasurementRole = "both"
+    """both: this host runs all of it; rtt across hosts, client: this host runs the client
+    (offered once the peer serves), serve: this host runs the peer's sockperf server until
+    the client's half ends. ``state`` is this host's half's: queued or running."""
+    partner_state: PeerState | None = None
+    """rtt across hosts: the other half's state (the client's for serve, the peer's for
+    client)."""
 
 
 class MeasurementReport(_In):
-    """What an agent says of a measurement: it started, it finished, or it failed."""
+    """What an agent says of a measurement: it started, it finished, or it failed; the
+    serving half of an rtt across hosts also says when its server listens (serving)."""
 
-    state: Literal["running", "done", "error"]
+    state: Literal["running", "serving", "done", "error"]
     result: dict[str, Any] | None = None
     fault: str | None = Field(default=None, max_length=2000)

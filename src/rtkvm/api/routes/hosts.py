@@ -12,7 +12,7 @@ import json
 import logging
 
 from fastapi import APIRouter, Response
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import AdminDep, ServicesDep
@@ -243,7 +243,11 @@ def remove_host(name: str, services: ServicesDep, _: AdminDep) -> Response:
         s.execute(delete(HostNode).where(HostNode.host_id == host.id))
         s.execute(delete(HostDetail).where(HostDetail.host_id == host.id))
         s.execute(delete(UnknownResource).where(UnknownResource.host_id == host.id))
-        s.execute(delete(Measurement).where(Measurement.host_id == host.id))
+        s.execute(
+            delete(Measurement).where(
+                or_(Measurement.host_id == host.id, Measurement.peer_host_id == host.id)
+            )
+        )
         s.execute(delete(Qualification).where(Qualification.host_id == host.id))
         s.execute(delete(GuestVerdict).where(GuestVerdict.host_id == host.id))
         s.execute(delete(GuestMeasurement).where(GuestMeasurement.host_id == host.id))

@@ -9,8 +9,11 @@ never rebooted into rtkvm's probe: its cyclictest runs through its guest
 agent, and so does a round trip between two such servers, over any network
 both have, on the addresses their users gave there (required: rtkvm never
 sets one in a tenant's system); a round trip between a probe and a tenant's
-server is refused. Both must be active and, for now, on one host: that
-host's agent runs the measurement. An instance takes part in one queued or
+server is refused. Both must be active. On one host, that host's agent runs
+the round trip; across hosts, the peer's host serves (its sockperf server up
+first) and the client's host runs the client, coordinated through
+rtkvm.api.routes.agent_measurements, and both halves' results are kept
+(``result``, ``peer_result``). An instance takes part in one queued or
 running measurement at a time. A measurement of an
 instance on a waived host is allowed and says so (``rt_waiver``). Create,
 list, show, delete (idempotent; a running one stays until its agent
@@ -72,9 +75,10 @@ def create_measurement(
         role = "client" if peer is not None else "measured instance"
         _check_measurable(server, role)
         network_id: int | None = None
+        peer_host_id: int | None = None
         if peer is not None:
             _check_measurable(peer, "peer")
-            _check_same_host(s, server, peer)
+            peer_host_id = peer.host_id if peer.host_id != server.host_id else None
             tenant = _tenants_pair(server, peer)
             network = _shared_network(s, server, peer, body.network, caller, any_nic=tenant)
             network_id = network.id
@@ -96,6 +100,8 @@ def create_measurement(
             state="queued",
             created_at=now,
             qualification_id=body.qualification.lower() if body.qualification else None,
+            peer_host_id=peer_host_id,
+            peer_state="queued" if peer_host_id is not None else None,
         )
         s.add(m)
         s.flush()
@@ -145,8 +151,9 @@ def delete_measurement(measurement_id: str, services: ServicesDep, caller: UserD
         m = s.get(Measurement, measurement_id.lower())
         if m is None or (not caller.is_admin and m.project_id != caller.project_id):
             return Response(status_code=204)  # as if unknown: ids of others do not leak
-        if m.state == "running":
-            host = s.get(Host, m.host_id)
+        running = m.state == "running" or m.peer_state in ("running", "serving")
+        if running:
+            host = s.get(Host, m.host_id if m.state == "running" else m.peer_host_id)
             raise ApiError(
                 409,
                 f"measurement {m.id} is running on host {host.name if host else '?'}: it can "
@@ -336,19 +343,6 @@ def _check_measurable(inst: Instance, role: str) -> None:
             f"{role} instance {inst.name} ({inst.id}) is {inst.task}: measure it when that is "
             "done (`rtkvm cloud server show` shows no task)",
         )
-
-
-def _check_same_host(session: Session, client: Instance, peer: Instance) -> None:
-    if client.host_id == peer.host_id:
-        return
-    here = session.get(Host, client.host_id)
-    there = session.get(Host, peer.host_id)
-    raise ApiError(
-        409,
-        "rtt between instances on two hosts is not supported yet: both must be on one host; "
-        f"{client.name} is on {here.name if here else '?'}, "
-        f"{peer.name} on {there.name if there else '?'}",
-    )
 
 
 def _networks(session: Session, inst: Instance) -> list[Network]:
