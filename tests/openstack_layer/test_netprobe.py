@@ -44,6 +44,7 @@ class NetCloud(FakeCloud):
         self.consoles = consoles
         """A word of the command line -> what a server booted with it prints."""
         self.uploads: list[str] = []
+        self.bodies: list[dict[str, Any]] = []
 
     def upload(self, service: str, path: str, data: bytes, *, what: str) -> None:
         self.uploads.append(path.split("/")[3])
@@ -57,8 +58,13 @@ class NetCloud(FakeCloud):
             return {"output": "".join(t for w, t in self.consoles.items() if w in cmdline)}
         if method == "POST" and path == "/servers":
             self.calls.append((method, path))
+            self.bodies.append(kw["json"])
             answer = super()._servers(method, path, kw["json"])
-            self.servers[answer["server"]["id"]]["image"] = kw["json"]["server"]["imageRef"]
+            made = self.servers[answer["server"]["id"]]
+            made["image"] = kw["json"]["server"]["imageRef"]
+            apart = kw["json"].get("os:scheduler_hints", {}).get("different_host", [])
+            if any(self.servers[sid]["OS-EXT-SRV-ATTR:host"] == "node1" for sid in apart):
+                made["OS-EXT-SRV-ATTR:host"] = "node2"  # DifferentHostFilter's choice
             return answer
         return super().call(service, method, path, **kw)
 
@@ -109,6 +115,26 @@ def test_round_trip_boots_a_server_and_a_client_from_their_own_images_and_cleans
     assert len(cloud.uploads) == 2
     assert list(cloud.images) == ["p1"]  # the role images are deleted again
     assert cloud.servers == {} and cloud.ports == {}  # servers and their ports too
+    assert report.path == (
+        "Nova server rtkvm-rtt-client on node1 -> rtkvm-rtt-server on node1 (10.78.0.1) over blue"
+    )
+    assert not any("os:scheduler_hints" in body for body in cloud.bodies)
+
+
+def test_apart_asks_nova_for_another_host_for_the_client_and_says_both() -> None:
+    cloud = _cloud(SERVING)
+    report = round_trip(
+        cloud, network="blue", flavor="rt.small", probe_image="rtkvm-probe",
+        server_address="10.78.0.1/24", client_address="10.78.0.2/24", seconds=1, mps=1000,
+        apart=True,
+    )  # fmt: skip
+    server_body, client_body = cloud.bodies
+    assert "os:scheduler_hints" not in server_body
+    [server_id] = client_body["os:scheduler_hints"]["different_host"]
+    assert report.path == (
+        "Nova server rtkvm-rtt-client on node2 -> rtkvm-rtt-server on node1 (10.78.0.1) over blue"
+    )
+    assert cloud.servers == {} and server_id not in cloud.servers
 
 
 def test_a_console_past_what_nova_keeps_is_read_without_its_boot_line() -> None:

@@ -112,19 +112,25 @@ def network_commands(group: click.Group) -> None:
     @click.option("--mps", type=click.IntRange(1, 100000), default=500, show_default=True)
     @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=None)
     @click.option("--timeout", type=float, default=300.0, show_default=True)
+    @click.option(
+        "--apart", is_flag=True,
+        help="Boot the client on another host than the server (Nova's different_host hint): "
+        "a round trip across hosts, through their uplinks.",
+    )  # fmt: skip
     @cloud_options
     @FORMAT
     def rtt(
         network_name: str, flavor: str, server_address: str, client_address: str, image: str,
-        seconds: int, mps: int, save: Path | None, timeout: float, os_cloud: str,
+        seconds: int, mps: int, save: Path | None, timeout: float, apart: bool, os_cloud: str,
         os_config_file: Path | None, fmt: str,
     ) -> None:  # fmt: skip
         """Round trip between two probe servers Nova boots on NETWORK (sockperf ping-pong
-        through Neutron's ports and rtkvm's switch); both are deleted afterwards."""
+        through Neutron's ports and rtkvm's switch); both are deleted afterwards. The path
+        names the host of each."""
         report = round_trip(
             CloudSession(os_cloud, os_config_file), network=network_name, flavor=flavor,
             probe_image=image, server_address=server_address, client_address=client_address,
-            seconds=seconds, mps=mps, timeout=timeout,
+            seconds=seconds, mps=mps, timeout=timeout, apart=apart,
         )  # fmt: skip
         text = dumps(report)
         if save is not None:

@@ -104,14 +104,16 @@ def run_image(api: ImageAPI, base: ProbeBase, run: GuestNetRun) -> tuple[str, st
 @contextlib.contextmanager
 def probe_server(
     session: ImageAPI, name: str, base: ProbeBase, run: GuestNetRun, *, flavor: str,
-    network: str, timeout: float,
+    network: str, timeout: float, apart_from: Sequence[str] = (),
 ) -> Iterator[MadeServer]:  # fmt: skip
-    """A probe server booted with ``run`` on ``network``; it and its image deleted on exit."""
+    """A probe server booted with ``run`` on ``network`` (on another host than the servers
+    ``apart_from``); it and its image deleted on exit."""
     image_id, _ = run_image(session, base, run)
     try:
         made = create_server(
-            session, name, flavor=flavor, image=image_id, networks=[network], timeout=timeout
-        )
+            session, name, flavor=flavor, image=image_id, networks=[network], timeout=timeout,
+            apart_from=apart_from,
+        )  # fmt: skip
         try:
             yield made
         finally:
@@ -172,11 +174,13 @@ def round_trip(
     timeout: float = 300.0,
     warnings: Sequence[str] = (),
     during: Callable[[list[MadeServer]], None] | None = None,
+    apart: bool = False,
 ) -> RttReport:
     """sockperf ping-pong between two probe servers on ``network``, through Nova and Neutron.
 
-    ``during`` is called with both servers once the run is read, before they are deleted
-    (to look at them on the host)."""
+    ``apart``: the client must land on another host than the server (Nova refuses the
+    boot, NoValidHost, when no other host can take it). ``during`` is called with both
+    servers once the run is read, before they are deleted (to look at them on the host)."""
     check_samples(seconds, mps)
     server_ip = str(check_address(server_address).ip)
     check_address(client_address)
@@ -191,7 +195,16 @@ def round_trip(
         status = console.marker_line(text, console.SOCKPERF_SERVER)
         if status != "rc=0":
             raise MeasureError(f"the sockperf server in {srv.name} did not bind ({status})")
-        with probe_server(session, names[1], base, ask, **opts) as cli:  # type: ignore[arg-type]
+        apart_from = (srv.server_id,) if apart else ()
+        with probe_server(
+            session,
+            names[1],
+            base,
+            ask,
+            apart_from=apart_from,
+            **opts,  # type: ignore[arg-type]
+        ) as cli:
+            hosts = (srv.host, cli.host)
             text = wait_console(session, cli, console.WAIT, timeout)
             if console.marker_line(text, console.WAIT) != "ok":
                 raise MeasureError(f"{cli.name} cannot reach {server_ip} on {network}")
@@ -202,7 +215,10 @@ def round_trip(
             log, _ = console.marked_block(text, "FULLLOG")
             if during is not None:
                 during([srv, cli])
-    path = f"Nova server {names[1]} -> {names[0]} ({server_ip}) on {network}"
+    path = (
+        f"Nova server {names[1]} on {hosts[1] or '?'} -> {names[0]} on {hosts[0] or '?'} "
+        f"({server_ip}) over {network}"
+    )
     return build_report(
         path, parse_summary(output), parse_full_log(log), bucket_us=bucket_us, warnings=warnings
     )

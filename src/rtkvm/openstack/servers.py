@@ -71,7 +71,11 @@ def create_server(
     networks: Sequence[str],
     timeout: float = 600.0,
     sleep: Callable[[float], None] = time.sleep,
+    apart_from: Sequence[str] = (),
 ) -> MadeServer:
+    """Boot ``name`` on rtkvm's ``networks`` (unaddressed ports made for it) and wait for
+    ACTIVE; ``apart_from``: server ids it must not share a host with (Nova's
+    ``different_host`` hint, DifferentHostFilter in rtkvm's nova.conf)."""
     if not _NAME.match(name):
         raise InputError(
             f"server name {name!r}: use 1 to 63 letters, digits, '.', '_' or '-', "
@@ -90,7 +94,7 @@ def create_server(
     try:
         for net in nets:
             ports.append(make_port(api, net, name))
-        body = {
+        body: dict[str, Any] = {
             "server": {
                 "name": name,
                 "flavorRef": flavor_id,
@@ -98,6 +102,8 @@ def create_server(
                 "networks": [{"port": p["id"]} for p in ports],
             }
         }
+        if apart_from:
+            body["os:scheduler_hints"] = {"different_host": list(apart_from)}
         sid = api.call(
             "compute", "POST", "/servers", json=body, microversion=MICROVERSION, ok=(202,),
             what=f"create server {name}",
