@@ -128,3 +128,19 @@ def test_unreachable_api_says_where_it_looked() -> None:
         assert "cannot reach the rtkvm API at http://127.0.0.1:9" in str(exc)
     else:
         raise AssertionError("expected CloudError")
+
+
+def test_host_delete_removes_an_empty_host_and_refuses_one_with_servers(cloud: Cloud) -> None:
+    ok(cloud, ADMIN_TOKEN, "host", "enroll", "h0", "-f", "json")
+    cloud.project("p1")
+    alice = cloud.member("alice", "p1")
+    cloud.flavor("rt2", 2)
+    cloud.host("h1")
+    made = alice.post("/v1/instances", json={"name": "vm", "flavor": "rt2"})
+    assert made.status_code == 201, made.text
+    code, _out, exc = run(cloud, ADMIN_TOKEN, "host", "delete", "h1")
+    assert code != 0 and isinstance(exc, CloudError)
+    assert "host 'h1' still has instances: delete or move them first" in str(exc)
+    ok(cloud, ADMIN_TOKEN, "host", "delete", "h0", "gone-already")
+    names = [h["name"] for h in json.loads(ok(cloud, ADMIN_TOKEN, "host", "list", "-f", "json"))]
+    assert names == ["h1"]

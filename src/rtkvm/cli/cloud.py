@@ -656,6 +656,17 @@ def host_show(ctx: click.Context, name: str, fmt: str) -> None:
     show_one(item, fmt)
 
 
+@host.command("delete")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def host_delete(ctx: click.Context, names: tuple[str, ...]) -> None:
+    """Remove hosts (idempotent; refused while servers are placed there): their agent
+    tokens are revoked and what was measured there forgotten."""
+    api = api_of(ctx)
+    for name in names:
+        api.delete("hosts", name)
+
+
 @host.command("qualify")
 @click.argument("name")
 @click.option("--flavor", default=None, help="An RT flavor for the probe servers (required).")
