@@ -269,3 +269,17 @@ def test_the_halves_of_a_round_trip_across_hosts_run_apart(agent: NetnsGuestAgen
         [(before, after)] = facts["guest_uptime_s"].values()
         assert after >= before > 0
         assert TCG_WARNING in facts["warnings"]
+
+
+def test_either_half_refuses_a_guest_that_is_not_running_and_starts_nothing(
+    agent: NetnsGuestAgent,
+) -> None:
+    conn = _conn(FakeDom("b", None, active=False), FakeDom("a", None, active=False))
+    with (
+        pytest.raises(GuestError, match="tenant-b is not running: a running guest is measured"),
+        serving_running(conn, "b", server_address="192.0.2.2/24", label="tenant-b"),
+    ):
+        pytest.fail("served from a guest that is not running")
+    with pytest.raises(GuestError, match="tenant-a is not running"):
+        client_running(conn, "a", "192.0.2.2", client_address="192.0.2.1/24", label="tenant-a")
+    assert agent.executed == [] and conn.doms["b"].active is False
