@@ -16,7 +16,10 @@
 #      the doctor calls not ready, the admin's RT waiver (and, with fewer than two RT pCPUs,
 #      pCPU sharing) is set first and said loudly: the servers' latency is then not assured;
 #   7. proof: cyclictest in each server and the round trip between them on blue, measured by
-#      the host's agent through the API, in one report (tables and histogram pictures);
+#      the host's agent through the API, in one report (tables and histogram pictures); then
+#      a round trip across hosts: a second host on this machine (its own agent process, on
+#      the same libvirt and switch) serves its half from an ordinary server on blue while
+#      demo-1's host runs the client, and the second host goes again;
 #   8. an ordinary (non-RT, hw:cpu_policy=shared) server on the same host, on its housekeeping
 #      CPUs only; power: demo-1 rebooted (a new QEMU, its RT settings checked again), demo-2
 #      stopped and started, then its QEMU killed outside rtkvm, which the API shows as stopped;
@@ -85,6 +88,10 @@ cleanup() (
     rtkvm guest delete --force "rtkvm-$id" >/dev/null 2>&1
   done
   rm -f "$out/server-ids"
+  if [[ -f "$state/agent-2.pid" ]]; then  # the second host's agent (step 7)
+    kill "$(cat "$state/agent-2.pid")" 2>/dev/null
+    rm -f "$state/agent-2.pid"
+  fi
   [[ -d "$switch" ]] && rtkvm net down --rundir "$switch" >/dev/null 2>&1
   [[ -n "$own_peer" ]] && rtkvm net peer delete "$peer_ns" --uplink "$peer_if" >/dev/null 2>&1
   exit 0
@@ -235,6 +242,64 @@ rtkvm report build "$out"/measure-*.json -o "$out/report" --doctor "$out/doctor.
   --qualification "$out/qualify.json" \
   --title "rtkvm demo: two RT servers on blue" | tee "$out/report-build.txt"
 require_file "$out/report/report.txt" "the report was not written"
+
+# A round trip across hosts: a second host on this machine, with its own agent process (its
+# own token, guest directory and log) on the same libvirt and switch (a switch of its own
+# needs a PMD CPU of its own: this machine has one CPU besides housekeeping). Its server is
+# an ordinary one (no RT pCPU to spare for it). The peer's agent serves first, demo-1's
+# agent runs the client once it does, both halves are kept; then the host goes again.
+current_log="$out/rtt-across-hosts.txt"
+{
+  rtkvm cloud host enroll demo-host-2 -f json > "$out/host-2.json"
+  (umask 077; json "$out/host-2.json" 'd["agent_token"]' > "$state/host-2.token")
+  mkdir -p "$state/host-2-guests"
+  # the first agent's command line, with the second host's token and a guest directory
+  python3 - "$(cat "$state/agent.pid")" "$state" > "$state/agent-2.argv" <<'PY'
+import sys
+pid, state = sys.argv[1:]
+argv = open(f"/proc/{pid}/cmdline", "rb").read().decode().split("\0")[:-1]
+if "--token-file" not in argv:
+    sys.exit(f"demo: the first agent's command line has no --token-file: {argv}")
+own = {"--token-file": f"{state}/host-2.token", "--guest-dir": f"{state}/host-2-guests"}
+out = [own.get(argv[i - 1], a) if i else a for i, a in enumerate(argv)]
+if "--guest-dir" not in argv:
+    out += ["--guest-dir", own["--guest-dir"]]
+sys.stdout.write("\0".join(out) + "\0")
+PY
+  mapfile -d '' agent2_argv < "$state/agent-2.argv"
+  "${agent2_argv[@]}" > "$out/agent-2.log" 2>&1 &
+  echo $! > "$state/agent-2.pid"
+  echo "second host demo-host-2: its own agent (pid $(cat "$state/agent-2.pid"), log $out/agent-2.log)"
+  wired=False
+  for _ in $(seq 1 90); do
+    kill -0 "$(cat "$state/agent-2.pid")" 2>/dev/null \
+      || { echo "demo: the second host's agent exited: $(tail -n 3 "$out/agent-2.log")" >&2; exit 1; }
+    rtkvm cloud host show demo-host-2 -f json > "$out/host-2-shown.json"
+    wired=$(json "$out/host-2-shown.json" 'd["registered_at"] is not None and "physblue" in d["physnets"]')
+    [[ $wired == True ]] && break
+    sleep 1
+  done
+  [[ $wired == True ]] || { echo "demo: demo-host-2 did not register wired to physblue in 90 s (its agent's log: $out/agent-2.log)" >&2; exit 1; }
+  rtkvm cloud flavor create peer-plain --vcpus 1 --ram 128 --property hw:cpu_policy=shared
+  rtkvm cloud server create demo-peer --flavor peer-plain --host demo-host-2 \
+    --network "blue,ip=192.0.2.19/24" --wait -f json > "$out/demo-peer.json"
+  json "$out/demo-peer.json" 'd["id"]' >> "$out/server-ids"
+  [[ $(json "$out/demo-peer.json" 'd["state"], d["host"]') == "active demo-host-2" ]] \
+    || { echo "demo: demo-peer is $(json "$out/demo-peer.json" 'd["state"], d["host"]'), not active on demo-host-2" >&2; exit 1; }
+  asked=$(date +%s.%N)
+  rtkvm cloud measure rtt demo-1 demo-peer --network blue --seconds 5 --mps 1000 \
+    --save "$out/rtt-across-hosts.json"
+  echo "round trip across hosts in $(python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$asked") s: $(json "$out/rtt-across-hosts.json" 'd["host"], "->", d["peer_host"], d["result"]["samples"], "samples, p99", d["result"]["percentiles"]["99.0"], "p99.99", d["result"]["percentiles"]["99.99"], "max", d["result"]["max_us"], "us; serving half", d["peer_state"], d["peer_result"]') (TCG: not RT figures)"
+  [[ $(json "$out/rtt-across-hosts.json" 'd["state"], d["peer_state"]') == "done done" ]] \
+    || { echo "demo: the round trip across hosts is $(json "$out/rtt-across-hosts.json" 'd["state"], d["peer_state"]')" >&2; exit 1; }
+  rtkvm cloud server delete demo-peer --wait
+  kill "$(cat "$state/agent-2.pid")"
+  for _ in $(seq 1 30); do kill -0 "$(cat "$state/agent-2.pid")" 2>/dev/null || break; sleep 1; done
+  ! kill -0 "$(cat "$state/agent-2.pid")" 2>/dev/null || { echo "demo: the second agent did not stop on SIGTERM" >&2; exit 1; }
+  rm -f "$state/agent-2.pid" "$state/host-2.token"
+  rtkvm cloud host delete demo-host-2
+  echo "second host demo-host-2: its server deleted, its agent stopped, the host removed"
+} 2>&1 | tee "$out/rtt-across-hosts.txt"
 
 step "8/10 An ordinary server beside the RT ones; power: reboot, stop, start, a QEMU killed outside rtkvm (rtkvm cloud server)" "$out/power.txt"
 # The probe image has no ACPI daemon: a stop waits --stop-timeout (5 s here), then powers off.

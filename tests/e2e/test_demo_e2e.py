@@ -151,6 +151,22 @@ def test_demo_flow(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert 0 < figures["min_us"] <= figures["percentiles_us"]["p50"] <= figures["max_us"]
     assert (demo_dir / "report" / rtt["picture"]).stat().st_size > 0
 
+    # A round trip across hosts: a second host on this machine with its own agent served
+    # its half (its probe rebooted into the sockperf server), demo-1's host ran the client.
+    across = json.loads((demo_dir / "rtt-across-hosts.json").read_text())
+    first = json.loads((demo_dir / "hosts.json").read_text())[0]["name"]
+    assert (across["host"], across["peer_host"]) == (first, "demo-host-2"), across
+    assert (across["state"], across["peer_state"]) == ("done", "done"), across
+    assert across["peer_result"]["role"] == "server", across
+    assert across["peer_result"]["address"] == "192.0.2.19/24", across
+    assert across["result"]["samples"] > 100 and across["result"]["max_us"] > 0, across
+    assert "99.99" in json.dumps(across["result"]["percentiles"])
+    shown = (demo_dir / "rtt-across-hosts.txt").read_text()
+    assert "its server deleted, its agent stopped, the host removed" in shown, shown[-2000:]
+    line = next(x for x in shown.splitlines() if x.startswith("round trip across hosts in"))
+    with capsys.disabled():
+        print(f"[demo e2e] {line}")
+
     # This machine is not an RT host: the report says so before any figure.
     warnings = "\n".join(report["warnings"])
     text = (demo_dir / "report" / "report.txt").read_text()
