@@ -91,12 +91,10 @@ class Site:
     host: str
 
 
-def setup_site(twins: Twins, *, rt_quota: int | None = None, disk_gb: int = 1000) -> Site:
-    admin = twins.admin(twins.a)
-    admin.create_project("p1", quota_rt_cores=rt_quota)
-    admin.create_user("alice", "p1", "member")
-    member = admin.create_token("alice").secret
-    agent = admin.enroll_host("node1").agent_token
+def register_host(twins: Twins, name: str, *, disk_gb: int = 1000) -> str:
+    """Enroll ``name`` and register it (2 NUMA nodes of 8 cores, RT-ready, wired to blue);
+    its agent token."""
+    agent = twins.admin(twins.a).enroll_host(name).agent_token
     fake = fake_host(nodes=2, cores_per_node=8)
     report = HostReport.model_validate(
         {
@@ -109,6 +107,15 @@ def setup_site(twins: Twins, *, rt_quota: int | None = None, disk_gb: int = 1000
         }
     )
     AgentClient(twins.a, agent).register(report)
+    return agent
+
+
+def setup_site(twins: Twins, *, rt_quota: int | None = None, disk_gb: int = 1000) -> Site:
+    admin = twins.admin(twins.a)
+    admin.create_project("p1", quota_rt_cores=rt_quota)
+    admin.create_user("alice", "p1", "member")
+    member = admin.create_token("alice").secret
+    agent = register_host(twins, "node1", disk_gb=disk_gb)
     specs = {"hw:cpu_policy": "dedicated", "hw:cpu_realtime": "yes", "hw:cpu_realtime_mask": "^0"}
     admin.create_flavor({"name": "rt2", "vcpus": 2, "ram": 512, "extra_specs": specs})
     return Site(member, agent, "node1")

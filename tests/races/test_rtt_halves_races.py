@@ -9,32 +9,11 @@ from typing import Any
 
 import httpx
 
-from rtkvm.scheduler.fakehosts import fake_host
-from rtkvm.wire.agent_client import AgentClient
-from rtkvm.wire.node import HostReport
-
-from .conftest import ADMIN, Twins, at_once, setup_site
+from .conftest import ADMIN, Twins, at_once, register_host, setup_site
 from .test_state_races import _check
 
 TRIALS = 10
 RESULT = {"samples": 3, "min_us": 10.0, "max_us": 12.0, "percentiles": {"50.0": 11.0}}
-
-
-def _second_host(twins: Twins) -> str:
-    agent = twins.admin(twins.a).enroll_host("node2").agent_token
-    fake = fake_host(nodes=2, cores_per_node=8)
-    report = HostReport.model_validate(
-        {
-            "topology": fake.topology.model_dump(),
-            "plan": fake.plan.model_dump(mode="json"),
-            "doctor": {"verdict": "ready", "failed": []},
-            "dataplane_state": "ready",
-            "physnets": ["blue"],
-            "disk_gb": 1000,
-        }
-    )
-    AgentClient(twins.a, agent).register(report)
-    return agent
 
 
 def _server(admin: httpx.Client, agent: httpx.Client, name: str, host: str) -> str:
@@ -54,7 +33,7 @@ def _state(client: httpx.Client, mid: str, state: str, **extra: Any) -> httpx.Re
 def _pair(twins: Twins) -> tuple[str, str]:
     """Client a on node1, peer b on node2; the agents' tokens."""
     site = setup_site(twins)
-    node2 = _second_host(twins)
+    node2 = register_host(twins, "node2")
     twins.admin(twins.a).create_network({"name": "blue", "physnet": "blue", "shared": True})
     with (
         twins.http(twins.a, ADMIN) as admin,
