@@ -177,3 +177,23 @@ def test_a_tenants_client_half_runs_through_its_guest_agent() -> None:
     failed = _runner(conn, clock, client_running=fails).run(m)
     assert failed.state == "error"
     assert failed.fault == "rtt a -> b failed: a does not have 192.0.2.11/24 on any interface"
+
+
+def test_a_probe_peer_is_started_again_whatever_broke_while_it_served() -> None:
+    conn, clock = FakeConn(), Clock()
+    m = _half("serve")
+    assert m.peer is not None
+    conn.add(m.peer.id)
+
+    @contextlib.contextmanager
+    def serving(*_: Any, **__: Any) -> Iterator[None]:
+        yield
+
+    def finished() -> bool:
+        raise KeyError("a bug in the loop")
+
+    done = _runner(conn, clock, serving=serving).serve(m, lambda: None, finished)
+    assert done.state == "error"
+    assert done.fault == "serving b failed: KeyError('a bug in the loop')"
+    name = domain_name(m.peer.id)
+    assert conn.events == [f"stop {name}", f"start {name}"]

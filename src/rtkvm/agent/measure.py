@@ -235,6 +235,9 @@ class MeasurementRunner:
                     self._hold(finished, deadline)
             except RtkvmError as exc:
                 outcome = Finished("error", fault=f"serving {peer.name} failed: {exc}")
+            except Exception as exc:  # the probe must be started again whatever happened
+                log.exception("serving %s failed unexpectedly", peer.name)
+                outcome = Finished("error", fault=f"serving {peer.name} failed: {exc!r}")
             failed = self._start(conn, [name])
         if failed:
             faults = [outcome.fault] if outcome.fault else []
