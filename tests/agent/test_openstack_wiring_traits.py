@@ -45,10 +45,12 @@ class Sources:
         return self.answer
 
 
-def _agent(fs: HostFS, plan: PartitionPlan, state: Path, sources: Sources) -> WithoutNova:
+def _agent(
+    fs: HostFS, plan: PartitionPlan, state: Path, sources: Sources, neutron_host: str | None = None
+) -> WithoutNova:
     return WithoutNova(
         None, plan, fs=fs, control=SimulatedProcessControl(fs), quirks=set(), state_dir=state,
-        wiring=WIRING, provider="c1", wiring_sources=sources,
+        wiring=WIRING, provider="c1", wiring_sources=sources, neutron_host=neutron_host,
     )  # fmt: skip
 
 
@@ -70,6 +72,15 @@ def test_a_wire_neutron_maps_to_the_switch_gets_its_trait(
     assert BLUE in traits
     assert done.withheld == [] and done.wiring == [] and done.errors == []
     assert sources.asked == ["c1"]  # Neutron's agent on the compute node's host
+
+
+def test_neutron_is_asked_under_its_own_name_for_the_host_when_given(
+    fs: HostFS, plan: PartitionPlan, tmp_path: Path
+) -> None:
+    sources = Sources(OvsAgent("c1-short", True, BOTH.bridge_mappings, "netdev", "/vh"))
+    done, traits = _traits(_agent(fs, plan, tmp_path, sources, neutron_host="c1-short"))
+    assert sources.asked == ["c1-short"]
+    assert BLUE in traits and done.wiring == []
 
 
 def test_a_wire_neutron_does_not_map_gets_no_trait_and_the_round_says_why(

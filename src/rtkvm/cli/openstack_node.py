@@ -82,6 +82,12 @@ def node_commands(group: click.Group) -> None:
         "round puts its threads right (`rtkvm net sweep`), and network traits name only the "
         "wires Neutron's OVS agent can bind ports to here.",
     )
+    @click.option(
+        "--neutron-host",
+        default=None,
+        help="The host's name in Neutron (its OVS agent's `host`) when it is not the "
+        "provider's name [the provider's].",
+    )
     @rtkvm_api_options
     def agent(
         os_cloud: str,
@@ -95,6 +101,7 @@ def node_commands(group: click.Group) -> None:
         image_dir: Path,
         accel: str,
         switch_rundir: Path | None,
+        neutron_host: str | None,
         rtkvm_url: str,
         agent_token_file: Path | None,
         ca_file: str | None,
@@ -135,6 +142,7 @@ def node_commands(group: click.Group) -> None:
             ledger=agent_ledger(rtkvm_url, agent_token_file, ca_file),
             switch=_switch(switch_rundir),
             wiring_sources=sources,
+            neutron_host=neutron_host,
         )
         node.watch_libvirt()
         click.echo(f"rtkvm OpenStack agent for {node.provider}: quirks {sorted(quirks)}", err=True)

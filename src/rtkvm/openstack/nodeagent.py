@@ -119,6 +119,7 @@ class OpenStackNodeAgent:
         ledger: RtLedger | None = None,
         switch: SwitchKeeper | None = None,
         wiring_sources: WiringSources | None = None,
+        neutron_host: str | None = None,
     ) -> None:
         self.session = session
         self.plan = plan
@@ -136,6 +137,9 @@ class OpenStackNodeAgent:
         self.ledger = ledger
         self.switch = switch
         self.wiring_sources = wiring_sources
+        self.neutron_host = neutron_host or self.provider
+        """The host's name in Neutron (its OVS agent's ``host``): the provider's unless the
+        two differ (a compute node named by its FQDN, Neutron's ``host`` short)."""
         self.bindable: list[str] | None = None
         """What Neutron could bind at the last round that could ask it (None: never asked)."""
         self.withheld: list[str] = []
@@ -219,7 +223,7 @@ class OpenStackNodeAgent:
         answer holds (readiness still changes: the round goes on)."""
         switch = sources.switch()
         try:
-            agent = sources.agent(self.provider) if switch is not None else None
+            agent = sources.agent(self.neutron_host) if switch is not None else None
         except RtkvmError as exc:
             done.errors.append(f"neutron: {exc}")
             known = self.bindable if self.bindable is not None else physnets
@@ -228,7 +232,7 @@ class OpenStackNodeAgent:
             usable = bindable(physnets, switch, agent)
             self.bindable = usable
             wiring = self.wiring or HostWiring()
-            failed = [f for f in check_wiring(wiring, switch, agent, self.provider)
+            failed = [f for f in check_wiring(wiring, switch, agent, self.neutron_host)
                       if f.status is not Status.PASS]  # fmt: skip
             done.wiring = [f"{f.message} (fix: {f.fix})" for f in failed]
         done.withheld = sorted(set(physnets) - set(usable))
