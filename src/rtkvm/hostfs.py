@@ -142,6 +142,19 @@ class HostFS:
             kind = "other"
         return PathInfo(kind, st.st_size)
 
+    def link_name(self, host_path: str) -> str | None:
+        """The last component of a symlink's target (a sysfs ``driver`` link names the
+        driver), or None when the path is no symlink or does not exist."""
+        self._touched.add(host_path)
+        try:
+            return os.path.basename(os.readlink(self._local(host_path)))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:  # not a symlink
+                return None
+            raise HostReadError(host_path, os.strerror(exc.errno or errno.EIO)) from None
+
     def listdir(self, host_path: str) -> list[str]:
         """Sorted names in a host directory; raises HostReadError if unreadable."""
         self._touched.add(host_path)

@@ -37,6 +37,7 @@ from rtkvm.net.model import (
     load_wiring,
 )
 from rtkvm.net.netns import NetnsPeer
+from rtkvm.net.pcinic import dpdk_nics
 from rtkvm.net.rtt import DEFAULT_BUCKET_US, DEFAULT_MPS, DEFAULT_SECONDS, render
 from rtkvm.net.rttrun import NetnsEndpoint, measure, ping_pong
 from rtkvm.serialize import dumps
@@ -140,7 +141,7 @@ def plan_cmd(root: str, fmt: str, **kw: Any) -> None:
     for b in lay.bridges:
         trunk = f" trunks={','.join(map(str, b.uplink.trunks))}" if b.uplink.trunks else ""
         polled = (
-            f"polled: port {b.uplink.port_name}, DPDK af_packet on {b.uplink.interface}"
+            f"polled: port {b.uplink.port_name}, {b.uplink.reader} on {b.uplink.interface}"
             if b.uplink.devargs
             else f"kernel port {b.uplink.interface}, not polled"
         )
@@ -168,6 +169,7 @@ def networks_cmd(root: str, networks_file: str, wiring_file: str, lldp: bool, fm
     nets, wiring = _inputs(networks_file, wiring_file)
     names = fs.listdir_maybe("/sys/class/net")
     present = [] if isinstance(names, Unknown) else names
+    present += dpdk_nics(fs, [u.interface for u in wiring.uplinks])  # NICs DPDK drives
     avail = availability(nets, wiring, present)
     neighbors = read_neighbors() if lldp else Unknown("lldpctl", "not asked (--no-lldp)")
     report = cross_check(fs, wiring, nets, neighbors)
@@ -201,10 +203,14 @@ def up_cmd(rundir: Path, **kw: Any) -> None:
         f"OVS-DPDK up in {info.seconds:.2f} s (IOVA {info.iova_mode}); bridges: "
         + ", ".join(b.name for b in result.layout.bridges)
     )
-    polled = [b.uplink.port_name for b in result.layout.bridges if b.uplink.devargs]
+    polled = [
+        f"{b.uplink.port_name} ({b.uplink.reader})"
+        for b in result.layout.bridges
+        if b.uplink.devargs
+    ]
     if polled:
         click.echo(
-            f"uplinks polled by the PMD threads (DPDK af_packet): {', '.join(polled)}; "
+            f"uplinks polled by the PMD threads: {', '.join(polled)}; "
             "`rtkvm net status` verifies their CPUs and priority"
         )
 

@@ -61,7 +61,9 @@ class Capabilities:
 def uplink_kind(up: UplinkPort, latency: Mapping[str, str] | None = None) -> str:
     """What an uplink is, for the host's description and the doctor's readers; with
     ``latency`` (DataplaneSettings.uplink_latency), what that means for latency."""
-    if up.kind == "af_packet":
+    if up.kind == "dpdk":
+        said = f"polled: DPDK drives NIC {up.interface} (port {up.port_name})"
+    elif up.kind == "af_packet":
         said = f"polled: DPDK af_packet on {up.interface} (port {up.port_name})"
     else:
         said = f"kernel port {up.interface}: not polled (ovs-vswitchd's main thread)"

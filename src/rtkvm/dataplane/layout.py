@@ -24,6 +24,7 @@ from rtkvm.dataplane.settings import DataplaneSettings
 from rtkvm.errors import PlanError
 from rtkvm.host.partition import PartitionPlan
 from rtkvm.net.model import HostWiring, UnmanagedNetwork, check_isolation
+from rtkvm.net.pcinic import is_pci_address
 
 SHARED_WARNING = (
     "WARNING: the data plane's PMD threads share CPUs {cpus} with RT vCPUs. This host has "
@@ -98,7 +99,8 @@ class UplinkPort:
     """The OVS port (type=dpdk) that a PMD polls; '' in a layout saved before uplinks were
     polled: the kernel interface itself is then the port."""
     devargs: str = ""
-    """dpdk-devargs: DPDK's af_packet driver on the kernel interface."""
+    """dpdk-devargs: the NIC's PCI address when DPDK drives it (vfio-pci), else DPDK's
+    af_packet driver on the kernel interface."""
 
     @property
     def port_name(self) -> str:
@@ -106,22 +108,35 @@ class UplinkPort:
 
     @property
     def kind(self) -> str:
-        """af_packet: DPDK's af_packet driver on the kernel interface, polled by a PMD;
-        kernel: the kernel interface itself on the bridge (a layout saved before uplinks were
-        polled), served by ovs-vswitchd's main thread."""
-        return "af_packet" if self.devargs else "kernel"
+        """dpdk: a NIC DPDK drives itself (vfio-pci), polled by a PMD; af_packet: DPDK's
+        af_packet driver on the kernel interface, polled by a PMD; kernel: the kernel
+        interface itself on the bridge (a layout saved before uplinks were polled), served
+        by ovs-vswitchd's main thread."""
+        if not self.devargs:
+            return "kernel"
+        return "dpdk" if is_pci_address(self.interface) else "af_packet"
+
+    @property
+    def reader(self) -> str:
+        """Who reads the wire for the PMD, in words."""
+        return {"dpdk": "DPDK's own NIC driver, vfio-pci", "af_packet": "DPDK af_packet"}.get(
+            self.kind, "the kernel"
+        )
 
 
 def uplink_port(
     settings: DataplaneSettings, physnet: str, interface: str, trunks: tuple[int, ...]
 ) -> UplinkPort:
-    """The polled uplink of a physical network (port and devargs from the data)."""
+    """The polled uplink of a physical network (port and devargs from the data): a NIC
+    the wiring names by PCI address is DPDK's own, any other interface is read through
+    DPDK's af_packet driver."""
     values = {"physnet": physnet, "interface": interface}
+    devargs = settings.uplink_nic_devargs if is_pci_address(interface) else settings.uplink_devargs
     return UplinkPort(
         interface,
         trunks,
         settings.uplink_port.format(**values),
-        settings.uplink_devargs.format(**values),
+        devargs.format(**values),
     )
 
 
@@ -258,8 +273,9 @@ def other_config_args(other_config: Mapping[str, str]) -> list[str]:
 
 
 def bridge_args(bridge: Bridge) -> list[str]:
-    """Create the netdev bridge and attach its uplink: a DPDK port a PMD polls (af_packet
-    on the kernel interface), or the kernel interface itself in an old saved layout."""
+    """Create the netdev bridge and attach its uplink: a DPDK port a PMD polls (the NIC
+    DPDK drives, or af_packet on the kernel interface), or the kernel interface itself in
+    an old saved layout."""
     up = bridge.uplink
     args = ["--may-exist", "add-br", bridge.name, "--", "set", "Bridge", bridge.name]
     args += ["datapath_type=netdev", "fail_mode=standalone"]

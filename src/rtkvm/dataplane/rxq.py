@@ -62,8 +62,8 @@ def check_uplinks(
             )
         elif on_pmd:
             message = (
-                f"uplink {up.interface} of {bridge.physnet}: port {up.port_name} (DPDK "
-                f"af_packet) polled by the PMD on CPU {CpuSet(cores)}"
+                f"uplink {up.interface} of {bridge.physnet}: port {up.port_name} "
+                f"({up.reader}) polled by the PMD on CPU {CpuSet(cores)}"
             )
         else:
             message = (

@@ -59,7 +59,9 @@ class DataplaneSettings:
     uplink_port: str = "up-{physnet}"
     """The uplink's OVS port name; {physnet}."""
     uplink_devargs: str = "net_af_packet_{physnet},iface={interface}"
-    """dpdk-devargs of the uplink port; {physnet}, {interface}."""
+    """dpdk-devargs of the uplink port on a kernel interface; {physnet}, {interface}."""
+    uplink_nic_devargs: str = "{interface}"
+    """dpdk-devargs of the uplink port on a NIC DPDK drives (the wiring's PCI address)."""
     uplink_why: str = ""
     uplink_latency: dict[str, str] = field(default_factory=dict)
     """What each kind of uplink (UplinkPort.kind) means for latency, in words."""
@@ -121,12 +123,13 @@ def _build(data: dict[str, Any]) -> DataplaneSettings:
         other_config=tuple(entries),
         uplink_port=str(data["uplink"]["port"]),
         uplink_devargs=str(data["uplink"]["devargs"]),
+        uplink_nic_devargs=str(data["uplink"]["nic_devargs"]),
         uplink_why=str(data["uplink"]["why"]),
         uplink_latency=_uplink_latency(data["uplink"]),
     )
 
 
-UPLINK_KINDS = ("af_packet", "kernel")
+UPLINK_KINDS = ("dpdk", "af_packet", "kernel")
 
 
 def _uplink_latency(uplink: dict[str, Any]) -> dict[str, str]:

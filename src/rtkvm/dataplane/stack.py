@@ -9,8 +9,9 @@ must not start processes or change the host.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -31,6 +32,7 @@ from rtkvm.host.partition import PartitionPlan
 from rtkvm.host.topology import read_topology
 from rtkvm.hostfs import HostFS
 from rtkvm.net.model import Availability, HostWiring, UnmanagedNetwork, availability
+from rtkvm.net.pcinic import dpdk_nics, read_pci_nic
 
 DEFAULT_RUNDIR = Path(SWITCH_RUNDIR.path)
 DEFAULT_SOCKET_DIR = VHOST_SOCKET_DIR.path
@@ -65,7 +67,8 @@ def host_layout(
         allow_shared_with_rt=allow_shared_with_rt,
     )
     nets = tuple(networks)
-    avail = availability(nets, wiring, [nic.name for nic in topo.nics])
+    uplinks = [u.interface for u in wiring.uplinks]
+    avail = availability(nets, wiring, [nic.name for nic in topo.nics] + dpdk_nics(fs, uplinks))
     layout = compute_layout(
         settings,
         cpus,
@@ -75,7 +78,31 @@ def host_layout(
         wiring=wiring,
         socket_dir=socket_dir,
     )
+    far = nic_numa_warnings(fs, layout, node_of)
+    if far:
+        cpus = dataclasses.replace(layout.cpus, warnings=(*layout.cpus.warnings, *far))
+        layout = dataclasses.replace(layout, cpus=cpus)
     return HostLayout(layout, avail)
+
+
+def nic_numa_warnings(
+    fs: HostFS, layout: SwitchLayout, node_of_cpu: Mapping[int, int]
+) -> tuple[str, ...]:
+    """An uplink NIC DPDK drives on another NUMA node than every PMD: each frame crosses
+    the interconnect, and its buffers are remote (said, not refused: a small host may
+    have no choice)."""
+    pmd_nodes = {node_of_cpu.get(cpu, 0) for cpu in layout.cpus.pmd}
+    said = []
+    for bridge in layout.bridges:
+        nic = read_pci_nic(fs, bridge.uplink.interface) if bridge.uplink.kind == "dpdk" else None
+        if nic is not None and nic.numa_node is not None and nic.numa_node not in pmd_nodes:
+            said.append(
+                f"uplink NIC {nic.address} of {bridge.physnet} is on NUMA node "
+                f"{nic.numa_node}, its PMD CPUs {layout.cpus.pmd.format()} on node(s) "
+                f"{', '.join(map(str, sorted(pmd_nodes)))}: every frame crosses nodes; give "
+                "the data plane a CPU on the NIC's node (rtkvm host plan --dataplane)"
+            )
+    return tuple(said)
 
 
 def layout_to_dict(layout: SwitchLayout) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from rtkvm.findings import Finding, Report, Severity, Status
 from rtkvm.hostfs import HostFS, Unknown
 from rtkvm.net.model import HostWiring, UnmanagedNetwork
+from rtkvm.net.pcinic import BIND_FIX, DPDK_DRIVERS, is_pci_address, read_pci_nic
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,28 @@ def live_physnets(report: Report, wiring: HostWiring) -> list[str]:
     )
 
 
+def _nic_finding(fs: HostFS, physnet: str, address: str) -> Finding:
+    """A NIC DPDK drives has no kernel interface: present and bound for DPDK is what can be
+    seen here (its link state is the switch's, in `rtkvm net status`)."""
+    nic = read_pci_nic(fs, address)
+    if nic is None:
+        said, status = f"uplink NIC {address} of {physnet}: no such PCI device", Status.FAIL
+        fix = f"fix the wiring entry for {physnet} (PCI addresses: lspci -D)"
+    else:
+        said = f"uplink {nic.binding()}"
+        status = Status.PASS if nic.dpdk_ready else Status.FAIL
+        fix = BIND_FIX.format(address=address)
+    return Finding(
+        f"net.uplink.{physnet}.link",
+        Severity.ERROR,
+        status,
+        said,
+        observed=nic.driver if nic is not None else None,
+        expected=list(DPDK_DRIVERS),
+        fix=fix,
+    )
+
+
 def _first(fields: dict[str, list[str]], key: str) -> str | None:
     values = fields.get(key)
     return values[0] if values else None
@@ -96,6 +119,12 @@ def cross_check(
     nets = tuple(networks)
     findings: list[Finding] = []
     for up in wiring.uplinks:
+        if is_pci_address(up.interface):
+            findings.append(_nic_finding(fs, up.physnet, up.interface))
+            findings.append(
+                _neighbor_finding(up.physnet, up.interface, up.expect_neighbor, neighbors)
+            )
+            continue
         carrier = fs.read_line(f"/sys/class/net/{up.interface}/carrier")
         findings.append(
             Finding(

@@ -46,8 +46,9 @@ class DataplaneDoc(BaseModel):
     uplinks: dict[str, Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict, max_length=256
     )
-    """Physical network -> what its uplink is: ``polled: DPDK af_packet on IFACE`` (a PMD
-    polls it) or ``kernel port IFACE: not polled``."""
+    """Physical network -> what its uplink is: ``polled: DPDK drives NIC ADDR`` or
+    ``polled: DPDK af_packet on IFACE`` (a PMD polls it), or ``kernel port IFACE: not
+    polled``."""
 
 
 Engine = Literal["rtkvm", "openstack"]
