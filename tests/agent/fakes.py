@@ -75,10 +75,12 @@ class FakeSwitch:
         *,
         up: bool = True,
         physnets: tuple[str, ...] = ("blue", "red"),
+        links_down: tuple[str, ...] = (),
     ) -> None:
         self.networks = networks
         self.up = up
         self.physnets = physnets
+        self.links_down = links_down
         self.carried_list: list[str] = []
         self.plugged: dict[tuple[str, int], str] = {}
         self.unplugged: list[tuple[str, int]] = []
@@ -89,7 +91,7 @@ class FakeSwitch:
             raise DataplaneError("ovs-vswitchd is not running")
         return Capabilities(
             "fake", "vhostuser", PurePosixPath(SOCKET_DIR), self.networks, "3", "fifo/95", False,
-            self.physnets,
+            self.physnets, links_down=self.links_down,
         )  # fmt: skip
 
     def plug(self, nic: GuestNic) -> PluggedNic:

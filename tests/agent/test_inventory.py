@@ -118,6 +118,30 @@ def test_a_wire_the_switch_has_no_bridge_for_is_not_offered(
     assert collect(fs, plan, wiring=WIRING).physnets == ["blue"]  # no switch: the wires alone
 
 
+def test_a_nic_dpdk_drives_is_a_wire_while_bound_and_its_link_is_up(
+    tmp_path: Path, plan: PartitionPlan
+) -> None:
+    root = tmp_path / "host"
+    shutil.copytree(HOST_ROOT, root)
+    device = root / "sys/bus/pci/devices/0000:3b:00.0"
+    device.mkdir(parents=True)
+    (device / "numa_node").write_text("0\n")
+    (root / "sys/bus/pci/drivers/vfio-pci").mkdir(parents=True)
+    (device / "driver").symlink_to("../../../bus/pci/drivers/vfio-pci")
+    fs = HostFS(root)
+    wiring = HostWiring((Uplink("blue", "0000:3b:00.0"),))
+    switch = FakeSwitch(physnets=("blue",))
+    assert collect(fs, plan, wiring=wiring, switch=switch).physnets == ["blue"]
+    down = FakeSwitch(physnets=("blue",), links_down=("blue",))  # OVS: link_state down
+    report = collect(fs, plan, wiring=wiring, switch=down)
+    assert report.physnets == []
+    assert report.dataplane is not None and report.dataplane.links_down == ["blue"]
+    (device / "driver").unlink()  # given back to the kernel's driver: no DPDK uplink
+    (root / "sys/bus/pci/drivers/ixgbe").mkdir(parents=True)
+    (device / "driver").symlink_to("../../../bus/pci/drivers/ixgbe")
+    assert collect(fs, plan, wiring=wiring, switch=switch).physnets == []
+
+
 def test_the_tuning_drift_travels_with_the_host(
     cloud: Cloud, fs: HostFS, plan: PartitionPlan
 ) -> None:

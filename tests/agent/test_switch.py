@@ -35,10 +35,12 @@ class ScriptedVsctl:
         self.calls.append(list(args))
         if "list-ports" in args:
             return "\n".join(self.ports[args[-1]]) + "\n"
+        if args[-4:-2] == ["get", "Interface"] and args[-1] == "link_state":
+            return self.ports["link_state"][0] + "\n"
         raise DataplaneError(f"unexpected command {args}")
 
 
-def _switch(tmp_path: Path, runner: ScriptedVsctl) -> OvsDpdkBackend:
+def _switch(tmp_path: Path, runner: ScriptedVsctl, red: str = "ens1f1") -> OvsDpdkBackend:
     settings = load_settings()
     plan = PartitionPlan(
         housekeeping=CpuSet.parse("0-1"),
@@ -53,7 +55,7 @@ def _switch(tmp_path: Path, runner: ScriptedVsctl) -> OvsDpdkBackend:
         node_of_cpu=node_of,
         nodes=[0, 1],
         networks=[UnmanagedNetwork("blue", "blue"), UnmanagedNetwork("red", "red", 200)],
-        wiring=HostWiring((Uplink("blue", "ens1f0"), Uplink("red", "ens1f1"))),
+        wiring=HostWiring((Uplink("blue", "ens1f0"), Uplink("red", red))),
         socket_dir="/run/rtkvm/vhost",
     )
     root = tmp_path / "root"
@@ -90,6 +92,23 @@ def test_describe_needs_a_running_vswitchd(tmp_path: Path) -> None:
     caps = switch.describe()
     assert (caps.backend, caps.networks) == ("ovs-dpdk", ("blue", "red"))
     assert dataplane_state(switch) == "ready"
+
+
+@pytest.mark.parametrize(("link", "down"), [("up", ()), ("down", ("red",))])
+def test_a_nic_uplinks_link_comes_from_the_switch(
+    tmp_path: Path, link: str, down: tuple[str, ...]
+) -> None:
+    runner = ScriptedVsctl({"link_state": [link]})
+    switch = _switch(tmp_path, runner, red="0000:3b:00.0")
+    (tmp_path / "run" / "ovs-vswitchd.pid").write_text("4242\n")
+    proc = tmp_path / "root" / "proc" / "4242"
+    proc.mkdir(parents=True)
+    (proc / "stat").write_text("4242 (ovs-vswitchd) S 1 4242 4242 0 -1\n")
+    caps = switch.describe()
+    assert caps.links_down == down
+    asked = [c[-4:] for c in runner.calls]
+    assert asked == [["get", "Interface", "up-red", "link_state"]]  # not the af_packet one
+    assert dict(caps.uplinks)["red"].startswith("polled: DPDK drives NIC 0000:3b:00.0")
 
 
 @pytest.mark.parametrize(

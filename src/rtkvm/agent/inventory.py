@@ -100,6 +100,7 @@ def describe(switch: DataPlane | None) -> tuple[str, DataplaneDoc | None]:
         shared_with_rt_vcpus=caps.shared_with_rt_vcpus,
         physnets=list(caps.physnets),
         uplinks=dict(caps.uplinks),
+        links_down=list(caps.links_down),
     )
     return "ready", doc
 
@@ -179,6 +180,14 @@ def collect(
                 ", ".join(unswitched),
             )
         physnets = [p for p in physnets if p in described.physnets]
+        down = sorted(set(physnets) & set(described.links_down))
+        if down:
+            log.warning(
+                "the switch sees the link of the NIC uplink of %s down: not offered to guests "
+                "(cable it, or check the port with `rtkvm net status`)",
+                ", ".join(down),
+            )
+            physnets = [p for p in physnets if p not in down]
     report = registration(
         facts, plan, doctor, dataplane=state, physnets=physnets, described=described
     )

@@ -56,6 +56,9 @@ class Capabilities:
     network on them."""
     uplinks: tuple[tuple[str, str], ...] = ()
     """(physnet, what its uplink is): polled by a PMD, or a kernel port (not polled)."""
+    links_down: tuple[str, ...] = ()
+    """Physical networks whose NIC (one DPDK drives: no kernel interface shows its
+    carrier) the switch sees with its link down."""
 
 
 def uplink_kind(up: UplinkPort, latency: Mapping[str, str] | None = None) -> str:
@@ -128,6 +131,21 @@ class OvsDpdkBackend:
         self.layout = layout
         self._plugged: dict[tuple[str, int], VhostPort] = {}
 
+    def _links_down(self) -> tuple[str, ...]:
+        """The NIC uplinks OVS reports link_state down (an unreadable one counts as down:
+        a wire nobody can vouch for carries no guest)."""
+        down = []
+        for b in sorted(self.layout.bridges, key=_physnet):
+            if b.uplink.kind != "dpdk":
+                continue
+            try:
+                state = self.ovs.vsctl("get", "Interface", b.uplink.port_name, "link_state")
+            except DataplaneError:
+                state = "unknown"
+            if state.strip().strip('"') != "up":
+                down.append(b.physnet)
+        return tuple(down)
+
     def describe(self) -> Capabilities:
         if self.ovs.pid("ovs-vswitchd") is None:
             raise DataplaneError(
@@ -143,6 +161,7 @@ class OvsDpdkBackend:
             pmd_sched=f"{s.pmd_policy}/{s.pmd_priority}",
             shared_with_rt_vcpus=self.layout.cpus.shared_with_rt,
             physnets=tuple(sorted({b.physnet for b in self.layout.bridges})),
+            links_down=self._links_down(),
             uplinks=tuple(
                 (b.physnet, uplink_kind(b.uplink, s.uplink_latency))
                 for b in sorted(self.layout.bridges, key=_physnet)

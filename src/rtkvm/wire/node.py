@@ -43,6 +43,8 @@ class DataplaneDoc(BaseModel):
     """The polling CPUs are also RT vCPU CPUs (a small host): latency suffers."""
     physnets: list[str] = Field(default_factory=list, max_length=256)
     """Physical networks the switch has a bridge for: it carries any network on them."""
+    links_down: list[str] = Field(default_factory=list, max_length=256)
+    """Of those, the ones whose NIC uplink (one DPDK drives) the switch sees link down."""
     uplinks: dict[str, Annotated[str, Field(max_length=256)]] = Field(
         default_factory=dict, max_length=256
     )
