@@ -143,6 +143,13 @@ def test_the_three_shapes_are_detected() -> None:
     assert [e.source for e in many] == ["list.json[0]", "list.json[1]"]
 
 
+def test_a_round_trip_across_hosts_names_both_hosts() -> None:
+    doc = measurement("rtt", rtt_json(_rtt_samples(200)), peer_host="h2", peer_state="done")
+    (across,) = load(doc, "x.json")
+    (same,) = load(measurement("rtt", rtt_json(_rtt_samples(200))), "y.json")
+    assert (across.host, same.host) == ("h1 -> h2", "h1")
+
+
 def test_rtt_json_reads_back_into_the_same_report() -> None:
     data = rtt_json(_rtt_samples(200), warnings=("clock jumped",))
     report = rtt_report_from_dict(data)

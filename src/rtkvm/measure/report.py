@@ -163,9 +163,12 @@ def _from_measurement(data: Mapping[str, Any], source: str) -> Entry:
     kind, state = data["kind"], str(data["state"])
     result = data.get("result")
     name = str(data.get("server_name") or data.get("server") or "?")
+    host = _opt(data.get("host"))
+    if host is not None and data.get("peer_host"):  # a round trip across hosts
+        host = f"{host} -> {data['peer_host']}"
     common: dict[str, Any] = {
         "measurement_id": _opt(data.get("id")),
-        "host": _opt(data.get("host")),
+        "host": host,
         "fault": _opt(data.get("fault")),
         "rt_waiver": _opt(data.get("rt_waiver")),
     }
