@@ -16,7 +16,7 @@ from lxml import etree
 from rtkvm.api.testing import ADMIN_TOKEN, Cloud, expect
 from rtkvm.measure import cyclictest
 
-from .test_measurements import CYCLICTEST_RESULT, _state
+from .test_measurements import CYCLICTEST_RESULT, _state, _two_hosts
 
 HOST_2THREADS = Path(__file__).parents[1] / "measure" / "data" / "host_2threads.txt"
 RESULT = {**CYCLICTEST_RESULT, "latency": cyclictest.parse(HOST_2THREADS.read_text()).to_dict()}
@@ -130,3 +130,11 @@ def test_an_agent_token_cannot_log_in(cloud: Cloud) -> None:
         "/ui/session", headers={"Authorization": f"Bearer {done.agent_token}"}, json={}
     )
     assert refused.status_code == 403 and "agent token" in refused.json()["detail"]
+
+
+def test_a_round_trip_across_hosts_shows_both_hosts(cloud: Cloud) -> None:
+    _alice, _h1, _h2, m = _two_hosts(cloud)
+    admin = _login(cloud, ADMIN_TOKEN)
+    rows = _doc(admin.get("/ui/measurements")).findall(".//tr")
+    [row] = [r for r in rows if m["id"][:8] in _text(r)]
+    assert "h1 → h2" in _text(row)

@@ -448,7 +448,8 @@ def _measurement_table(ms: Sequence[MeasurementOut]) -> str:
         rows.append([
             link(f"/ui/measurements/{d['id']}", d["id"][:8]), esc(d["kind"]), badge(d["state"]),
             esc(d["server_name"]) + (" → " + esc(d["peer_name"]) if d["peer_name"] else ""),
-            esc(d["host"] or "-"), esc(worst), _when(d["finished_at"]),
+            esc(d["host"] or "-") + (" → " + esc(d["peer_host"]) if d["peer_host"] else ""),
+            esc(worst), _when(d["finished_at"]),
             esc("; ".join(warns)),
         ])  # fmt: skip
     return table(
