@@ -104,6 +104,8 @@ def work(services: ServicesDep, agent: AgentDep) -> list[AgentMeasurement]:
                         continue
             if role == "client" and m.state == "queued" and m.peer_state != "serving":
                 continue  # offered once the peer's host serves
+            if role == "serve" and m.state not in BUSY_STATES:
+                close_serving(m)  # nothing to serve for a client that has ended
             if role == "serve" and m.peer_state not in PEER_BUSY:
                 continue
             out.append(agent_measurement(s, m, role))
