@@ -50,6 +50,20 @@ def _half(role: str, *, tenant: bool = False) -> AgentMeasurement:
     return m.model_copy(update={"role": role})
 
 
+def _served() -> tuple[FakeConn, Clock, AgentMeasurement]:
+    """A serving half whose probe peer's domain is on this host."""
+    conn, clock, m = FakeConn(), Clock(), _half("serve")
+    assert m.peer is not None
+    conn.add(m.peer.id)
+    return conn, clock, m
+
+
+@contextlib.contextmanager
+def _serving(*_: Any, **__: Any) -> Iterator[None]:
+    """A sockperf server that comes up at once."""
+    yield
+
+
 def test_a_probe_peer_serves_until_the_clients_half_ended_then_starts_again() -> None:
     conn, clock = FakeConn(), Clock()
     m = _half("serve")
@@ -77,16 +91,8 @@ def test_a_probe_peer_serves_until_the_clients_half_ended_then_starts_again() ->
 
 
 def test_a_peer_whose_client_never_ends_stops_serving_at_the_deadline() -> None:
-    conn, clock = FakeConn(), Clock()
-    m = _half("serve")
-    assert m.peer is not None
-    conn.add(m.peer.id)
-
-    @contextlib.contextmanager
-    def serving(*_: Any, **__: Any) -> Iterator[None]:
-        yield
-
-    done = _runner(conn, clock, serving=serving).serve(m, lambda: None, lambda: False)
+    conn, clock, m = _served()
+    done = _runner(conn, clock, serving=_serving).serve(m, lambda: None, lambda: False)
     assert done.state == "error"
     assert "the client's half did not end in time: stopped serving" in (done.fault or "")
     assert clock.now >= 30.0 + 5 + 120.0  # boot timeout + run + slack
@@ -180,19 +186,12 @@ def test_a_tenants_client_half_runs_through_its_guest_agent() -> None:
 
 
 def test_a_probe_peer_is_started_again_whatever_broke_while_it_served() -> None:
-    conn, clock = FakeConn(), Clock()
-    m = _half("serve")
-    assert m.peer is not None
-    conn.add(m.peer.id)
-
-    @contextlib.contextmanager
-    def serving(*_: Any, **__: Any) -> Iterator[None]:
-        yield
+    conn, clock, m = _served()
 
     def finished() -> bool:
         raise KeyError("a bug in the loop")
 
-    done = _runner(conn, clock, serving=serving).serve(m, lambda: None, finished)
+    done = _runner(conn, clock, serving=_serving).serve(m, lambda: None, finished)
     assert done.state == "error"
     assert done.fault == "serving b failed: KeyError('a bug in the loop')"
     name = domain_name(m.peer.id)

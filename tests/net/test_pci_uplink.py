@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from rtkvm.cli.main import main
 from rtkvm.dataplane.backend import uplink_kind
 from rtkvm.dataplane.layout import Bridge, bridge_args, uplink_port
 from rtkvm.dataplane.settings import load_settings
@@ -19,6 +18,8 @@ from rtkvm.net.model import HostWiring, Uplink
 from rtkvm.net.pcinic import dpdk_nics, is_pci_address, read_pci_nic
 from rtkvm.testing.synthetic import SyntheticHost
 from rtkvm.wire.node import DataplaneDoc
+
+from .test_cli import _run
 
 NIC = "0000:3b:00.0"
 NETWORKS = '[[network]]\nname = "blue"\nphysnet = "p1"\n'
@@ -44,13 +45,6 @@ def host(tmp_path: Path) -> Path:
     (tmp_path / "nets.toml").write_text(NETWORKS)
     (tmp_path / "wiring.toml").write_text(WIRING)
     return tmp_path
-
-
-def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    out = capsys.readouterr()
-    return int(exit_info.value.code or 0), out.out, out.err
 
 
 def _plan(host: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
