@@ -6,6 +6,7 @@ The real qemu-guest-agent in rtkvm's Debian RT image is driven by the demo e2e."
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -141,6 +142,24 @@ def agent(monkeypatch: pytest.MonkeyPatch) -> Iterator[NetnsGuestAgent]:
     fake.reap()
 
 
+@contextlib.contextmanager
+def _guest_pair(tag: str) -> Iterator[tuple[str, Any]]:
+    """Two namespaces on one veth playing the guests: the client's namespace and the
+    server (198.51.100.1 and .2); skipped without root, sockperf required."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create network namespaces")
+    assert shutil.which("sockperf"), "sockperf missing: run `make setup`"
+    n = os.getpid() % 10000
+    with linked_namespaces(
+        f"rtkvm-{tag}-s{n}",
+        f"rtkvm-{tag}-c{n}",
+        f"rtk{tag[-1]}{n}",
+        server_address="198.51.100.2/24",
+        client_address="198.51.100.1/24",
+    ) as pair:
+        yield pair
+
+
 def _conn(*doms: FakeDom) -> FakeConn:
     return FakeConn({d.name: d for d in doms})
 
@@ -175,17 +194,7 @@ def test_a_guest_that_is_not_running_is_not_started(agent: NetnsGuestAgent) -> N
 def test_a_round_trip_runs_in_both_guests_and_leaves_them_as_they_were(
     agent: NetnsGuestAgent,
 ) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create network namespaces")
-    assert shutil.which("sockperf"), "sockperf missing: run `make setup`"
-    tag = os.getpid() % 10000
-    with linked_namespaces(
-        f"rtkvm-art-s{tag}",
-        f"rtkvm-art-c{tag}",
-        f"rtka{tag}",
-        server_address="198.51.100.2/24",
-        client_address="198.51.100.1/24",
-    ) as (client_ns, server):
+    with _guest_pair("art") as (client_ns, server):
         conn = _conn(FakeDom("dom-a", client_ns), FakeDom("dom-b", server.netns, rt=False))
         try:
             result = rtt_running(
@@ -233,17 +242,7 @@ def test_a_round_trip_runs_in_both_guests_and_leaves_them_as_they_were(
 @pytest.mark.e2e
 def test_the_halves_of_a_round_trip_across_hosts_run_apart(agent: NetnsGuestAgent) -> None:
     """What two hosts' agents do: one keeps the server up, the other runs the client."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create network namespaces")
-    assert shutil.which("sockperf"), "sockperf missing: run `make setup`"
-    tag = os.getpid() % 10000
-    with linked_namespaces(
-        f"rtkvm-arh-s{tag}",
-        f"rtkvm-arh-c{tag}",
-        f"rtkh{tag}",
-        server_address="198.51.100.2/24",
-        client_address="198.51.100.1/24",
-    ) as (client_ns, server):
+    with _guest_pair("arh") as (client_ns, server):
         here = _conn(FakeDom("dom-a", client_ns))  # the client's host sees only its guest
         there = _conn(FakeDom("dom-b", server.netns))
         try:

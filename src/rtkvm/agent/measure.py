@@ -355,21 +355,15 @@ class MeasurementRunner:
             raise InputError("an rtt measurement needs a peer instance (the sockperf server)")
         server_ip = str(check_address(r.server_address).ip)
         check_address(r.client_address)
+        run: dict[str, Any] = {"seconds": r.seconds, "mps": r.mps, "bucket_us": r.bucket_us,
+                               "timeout": self.timeout, "warnings": warnings}  # fmt: skip
+        peer = m.peer.name
 
         if m.role == "client":  # the peer's host serves it
 
             def client(conn: Any, names: list[str]) -> dict[str, Any]:
                 report = self.rtt_client(
-                    conn,
-                    names[0],
-                    server_ip,
-                    f"guest {m.peer.name if m.peer else '?'}",
-                    seconds=r.seconds,
-                    mps=r.mps,
-                    bucket_us=r.bucket_us,
-                    timeout=self.timeout,
-                    warnings=warnings,
-                    address=r.client_address,
+                    conn, names[0], server_ip, f"guest {peer}", address=r.client_address, **run
                 )
                 return dict(to_jsonable(report)) | {"method": "probe-reboot"}
 
@@ -377,18 +371,9 @@ class MeasurementRunner:
 
         def rtt(conn: Any, names: list[str]) -> dict[str, Any]:
             report = self.rtt(
-                conn,
-                names[0],
-                server_ip,
-                server_guest=names[1],
-                seconds=r.seconds,
-                mps=r.mps,
-                bucket_us=r.bucket_us,
-                timeout=self.timeout,
-                warnings=warnings,
-                client_address=r.client_address,
-                server_address=r.server_address,
-            )
+                conn, names[0], server_ip, server_guest=names[1],
+                client_address=r.client_address, server_address=r.server_address, **run,
+            )  # fmt: skip
             return dict(to_jsonable(report))
 
         return rtt
