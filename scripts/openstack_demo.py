@@ -532,14 +532,15 @@ def neutron(s: CloudSession, summary: dict[str, Any]) -> None:
     say("round trip through Nova, Neutron and rtkvm's OVS-DPDK: two probe servers on blue")
     report = round_trip(
         s, network="blue", flavor=NET_FLAVOR["name"], probe_image="rtkvm-probe",
-        server_address="10.78.0.1/24", client_address="10.78.0.2/24", seconds=3, mps=500,
+        server_address="10.78.0.1/24", client_address="10.78.0.2/24", seconds=11, mps=1000,
         names=("demo-rtt-server", "demo-rtt-client"), during=inspect,
         warnings=("TCG emulation on a 2-CPU VM, PMD shared with the RT vCPU: not an RT figure",),
     )  # fmt: skip
     (OUT / "rtt-blue.json").write_text(dumps(report))
     (OUT / "rtt-blue.txt").write_text(render(report) + "\n")
-    check(report.samples >= 1000, f"{report.samples} round trips, max {report.max_us:.0f} us "
-          f"(TCG)")  # fmt: skip
+    check(report.samples >= 10_000 and not report.unresolved,
+          f"{report.samples} round trips read back through Nova's console, every percentile "
+          f"to p99.99 resolved, max {report.max_us:.0f} us (TCG)")  # fmt: skip
     check(
         len(served["ports_polled"]) == 2,
         f"both servers' vhost-user ports polled by rtkvm's PMD: {served['ports_polled']}",
@@ -561,7 +562,9 @@ def neutron(s: CloudSession, summary: dict[str, Any]) -> None:
           "went (PMD FIFO with reset-on-fork, others on housekeeping)")  # fmt: skip
     summary["neutron"] = {
         "rtt": {"samples": report.samples, "p50_us": report.percentiles.get(50.0),
-                "p99_us": report.percentiles.get(99.0), "max_us": report.max_us},
+                "p99_us": report.percentiles.get(99.0),
+                "p99_99_us": report.percentiles.get(99.99), "max_us": report.max_us,
+                "unresolved": list(report.unresolved)},
         "ports_polled": served["ports_polled"],
         "wiring_check": wiring["verdict"],
         "outside_peer_answered": outside.answered,
@@ -685,7 +688,8 @@ def main() -> int:
     lines.append(
         f"Neutron on rtkvm's OVS-DPDK: round trip on blue between two Nova servers, "
         f"{n['rtt']['samples']} samples, p50 {n['rtt']['p50_us']} us, p99 {n['rtt']['p99_us']} "
-        f"us, max {n['rtt']['max_us']} us (TCG: not an RT figure); ports on the PMD "
+        f"us, p99.99 {n['rtt']['p99_99_us']} us, max {n['rtt']['max_us']} us (TCG: not an RT "
+        f"figure); ports on the PMD "
         f"{', '.join(n['ports_polled'])}; blue's outside peer answered; red did not reach blue"
     )
     lines.append("teardown: nothing left")

@@ -95,7 +95,10 @@ def test_nova_builds_rt_servers_that_rtkvm_places_enforces_verifies_and_measures
 
     # Neutron on rtkvm's OVS-DPDK: Nova servers on unaddressed ports of rtkvm's networks
     neutron = summary["neutron"]
-    assert neutron["rtt"]["samples"] >= 1000 and neutron["rtt"]["max_us"] > 0
+    # read back through Nova's console (its last 100 KiB) as a histogram: enough samples
+    # for every percentile to p99.99
+    assert neutron["rtt"]["samples"] >= 10_000 and neutron["rtt"]["unresolved"] == []
+    assert neutron["rtt"]["max_us"] >= neutron["rtt"]["p99_99_us"] > 0
     assert len(neutron["ports_polled"]) == 2  # both vhost-user ports on rtkvm's PMD
     assert neutron["wiring_check"] == "agree"  # wiring, switch and Neutron's OVS agent
     # and the traits of the same wiring, published once Neutron's agent maps the wires

@@ -77,6 +77,7 @@ def test_initramfs_has_init_modules_and_console(tmp_path: Path) -> None:
     assert b"RTKVM-READY" in members["init"]
     assert "dev/console" in members
     assert "usr/bin/cyclictest" in members
+    assert members["etc/rtkvm/rtthist.awk"].startswith(b"BEGIN { FS")
     order = members["etc/rtkvm/modules"].decode().split()
     assert order.index("kernel/drivers/virtio/virtio.ko") < order.index(
         "kernel/drivers/virtio/virtio_pci.ko"

@@ -88,3 +88,39 @@ def test_the_image_holds_every_library_the_host_sockperf_links() -> None:
     needed.discard("linux-vdso.so.1")
     shipped = {Path(f.dst).name for f in load_image_spec().files}
     assert needed and needed <= shipped, needed - shipped
+
+
+def _print_section(init: str) -> str:
+    """The /init's lines that print a sockperf client's full log (after it ran)."""
+    lines = init.splitlines()
+    start = next(i for i, x in enumerate(lines) if "--full-log" in x)
+    end = next(i for i in range(start, len(lines)) if lines[i] == "  fi")
+    return "\n".join(lines[start : end + 1])
+
+
+@pytest.mark.parametrize("hist", [True, False])
+def test_init_prints_the_full_log_or_its_histogram_as_asked(tmp_path: Path, hist: bool) -> None:
+    """Run by a real shell and this host's awk (the guest's is busybox's); the log is a real
+    sockperf run of 549 samples."""
+    spec = load_image_spec()
+    program = tmp_path / "rtthist.awk"
+    program.write_text(spec.rtt_histogram_awk)
+    log = Path(__file__).parents[1] / "net" / "data" / "sockperf_full.csv"
+    run = GuestNetRun(sockperf_client=("ping-pong", "--full-log", str(log)), rtt_histogram=hist)
+    cmdline = tmp_path / "cmdline"
+    cmdline.write_text(f"console=ttyS0 {run.words()}\n")
+    section = _print_section(spec.init).replace("/proc/cmdline", '"$CMDLINE"')
+    section = section.replace("/etc/rtkvm/rtthist.awk", str(program))
+    done = subprocess.run(
+        ["sh", "-c", section], capture_output=True, text=True, check=True,
+        env={"CMDLINE": str(cmdline), "args": f"ping-pong --full-log {log}",
+             "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    out = done.stdout.splitlines()
+    if hist:
+        assert out[0] == "RTKVM-RTTHIST-BEGIN" and out[-1] == "RTKVM-RTTHIST-END rc=0"
+        assert out[1] == "unit_us 0.1"
+        assert sum(int(line.split()[1]) for line in out[2:-1]) == 549
+    else:
+        assert out[0] == "RTKVM-FULLLOG-BEGIN" and out[-1] == "RTKVM-FULLLOG-END"
+        assert "\n".join(out[1:-1]) + "\n" == log.read_text()

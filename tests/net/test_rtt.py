@@ -12,6 +12,7 @@ from rtkvm.net.rtt import (
     histogram,
     parse_full_log,
     parse_summary,
+    parse_value_counts,
     percentile,
     render,
     resolvable,
@@ -51,6 +52,46 @@ def test_summary_and_log_must_agree() -> None:
         build_report("x", summary, [1.0, 2.0])
     with pytest.raises(MeasureError, match="no samples"):
         build_report("x", summary, [])
+
+
+def test_a_histogram_of_the_full_log_gives_the_same_statistics_to_its_unit() -> None:
+    summary = parse_summary((DATA / "sockperf_pingpong.txt").read_text())
+    exact = parse_full_log((DATA / "sockperf_full.csv").read_text())
+    counts: dict[int, int] = {}
+    for value in exact:
+        counts[int(value / 0.1 + 0.5)] = counts.get(int(value / 0.1 + 0.5), 0) + 1
+    text = "unit_us 0.1\n" + "".join(f"{v} {c}\n" for v, c in counts.items())
+    samples, unit = parse_value_counts(text)
+    assert unit == 0.1 and len(samples) == 549 and samples == sorted(samples)
+    report = build_report("x", summary, samples, resolution_us=unit)
+    assert (report.min_us, report.max_us) == (12.1, 27.3)
+    exact_report = build_report("x", summary, exact)
+    for pct, value in exact_report.percentiles.items():
+        assert report.percentiles[pct] == pytest.approx(value, abs=0.05)
+
+
+def test_the_unit_widens_the_cross_check_by_half_of_it_and_no_more() -> None:
+    summary = parse_summary((DATA / "sockperf_pingpong.txt").read_text())
+    low = [12.2, 20.0, 27.3]  # min 0.088 off sockperf's 12.112
+    with pytest.raises(MeasureError, match="disagrees"):
+        build_report("x", summary, low, resolution_us=0.1)
+    assert build_report("x", summary, low, resolution_us=0.2).min_us == 12.2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "does not start with its unit"),
+        ("121 3\n", "does not start with its unit"),
+        ("unit_us 0.1\n121\n", "malformed line"),
+        ("unit_us 0.1\n121 x\n", "malformed line"),
+        ("unit_us 0\n121 1\n", "non-positive"),
+        ("unit_us 0.1\n121 0\n", "non-positive"),
+    ],
+)
+def test_a_malformed_histogram_is_refused(text: str, message: str) -> None:
+    with pytest.raises(MeasureError, match=message):
+        parse_value_counts(text)
 
 
 @pytest.mark.parametrize(

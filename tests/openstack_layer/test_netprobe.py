@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rtkvm.errors import GuestError, MeasureError
+from rtkvm.image.build import load_image_spec
 from rtkvm.net.model import UnmanagedNetwork
 from rtkvm.openstack.netprobe import (
+    MAX_SAMPLES,
     NOVA_CONSOLE_BYTES,
     check_samples,
     ping_from,
@@ -28,23 +31,36 @@ PROBE_CMDLINE = (
 READY = "RTKVM-READY kernel=6.1.0-rt realtime=1 cpus=2\n"
 GOLDEN = Path(__file__).parents[1] / "net" / "data"
 SUMMARY = (GOLDEN / "sockperf_pingpong.txt").read_text()
-FULL_LOG = (GOLDEN / "sockperf_full.csv").read_text()  # a real run: 549 samples
+FULL_LOG = GOLDEN / "sockperf_full.csv"  # a real run: 549 samples
+
+
+def _histogram(log: Path) -> str:
+    """What the probe prints of a full log (``rtkvm.rttlog=hist``): the image's own awk
+    program, run by this host's awk (busybox's in the guest)."""
+    program = load_image_spec().rtt_histogram_awk
+    done = subprocess.run(["awk", program, str(log)], capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+HISTOGRAM = _histogram(FULL_LOG)
 
 
 class NetCloud(FakeCloud):
     """FakeCloud with Glance's images (create, upload, delete) and Nova's console output,
     which each server's image command line decides."""
 
-    def __init__(self, consoles: dict[str, str]) -> None:
+    def __init__(self, consoles: dict[str, Any]) -> None:
         super().__init__()
         self.images: dict[str, dict[str, Any]] = {
             "p1": {"id": "p1", "name": "rtkvm-probe", "status": "active", "kernel_id": "k1",
                    "ramdisk_id": "r1", "os_command_line": PROBE_CMDLINE},
         }  # fmt: skip
         self.consoles = consoles
-        """A word of the command line -> what a server booted with it prints."""
+        """A word of the command line -> what a server booted with it prints (a list: what
+        Nova returns at each read, the last one from then on)."""
         self.uploads: list[str] = []
         self.bodies: list[dict[str, Any]] = []
+        self.image_bodies: list[dict[str, Any]] = []
 
     def upload(self, service: str, path: str, data: bytes, *, what: str) -> None:
         self.uploads.append(path.split("/")[3])
@@ -55,7 +71,7 @@ class NetCloud(FakeCloud):
         if method == "POST" and path.endswith("/action"):
             sid = path.split("/")[2]
             cmdline = self.images[self.servers[sid]["image"]]["os_command_line"]
-            return {"output": "".join(t for w, t in self.consoles.items() if w in cmdline)}
+            return {"output": "".join(self._console(w) for w in self.consoles if w in cmdline)}
         if method == "POST" and path == "/servers":
             self.calls.append((method, path))
             self.bodies.append(kw["json"])
@@ -68,6 +84,12 @@ class NetCloud(FakeCloud):
             return answer
         return super().call(service, method, path, **kw)
 
+    def _console(self, word: str) -> str:
+        said = self.consoles[word]
+        if isinstance(said, list):
+            return str(said.pop(0) if len(said) > 1 else said[0])
+        return said
+
     def _images(self, method: str, path: str, body: Any) -> Any:
         if method == "GET" and "?name=" in path:
             name = path.split("?name=")[1]
@@ -75,6 +97,7 @@ class NetCloud(FakeCloud):
         if method == "GET":
             return {"images": list(self.images.values())}
         if method == "POST":
+            self.image_bodies.append(body)
             image = {"id": f"i{len(self.images)}", "status": "active", **body}
             self.images[image["id"]] = image
             return image
@@ -82,7 +105,7 @@ class NetCloud(FakeCloud):
         return None
 
 
-def _cloud(consoles: dict[str, str]) -> Any:
+def _cloud(consoles: dict[str, Any]) -> Any:
     """A NetCloud with rtkvm's network blue (typed Any: it stands in for a CloudSession)."""
     cloud = NetCloud(consoles)
     sync_networks(cloud, [UnmanagedNetwork("blue", "physblue")])
@@ -94,7 +117,7 @@ SERVING = {
     "RTKVM-SOCKPERF-SERVER rc=0\n",
     "rtkvm.wait=10.78.0.1": READY + "RTKVM-NET ip=10.78.0.2/24\nRTKVM-WAIT ok\n"
     "RTKVM-SOCKPERF-BEGIN args=ping-pong\n" + SUMMARY + "RTKVM-SOCKPERF-END rc=0\n"
-    "RTKVM-FULLLOG-BEGIN\n" + FULL_LOG + "RTKVM-FULLLOG-END\n",
+    "RTKVM-RTTHIST-BEGIN\n" + HISTOGRAM + "RTKVM-RTTHIST-END rc=0\n",
 }
 
 
@@ -107,6 +130,10 @@ def test_round_trip_boots_a_server_and_a_client_from_their_own_images_and_cleans
         during=seen.append, warnings=("TCG",),
     )  # fmt: skip
     assert report.samples == 549 and report.warnings == ("TCG",)
+    # the samples, rounded to 0.1 µs, agree with sockperf's own min and max
+    assert (report.min_us, report.max_us) == (12.1, 27.3)
+    server_role, client_role = (body["os_command_line"] for body in cloud.image_bodies)
+    assert "rtkvm.rttlog=hist" in client_role and "rtkvm.rttlog" not in server_role
     assert "10.78.0.1" in report.path and "blue" in report.path
     assert [m.name for m in seen[0]] == ["rtkvm-rtt-server", "rtkvm-rtt-client"]
     made = [i for i in cloud.calls if i == ("POST", "/servers")]
@@ -197,7 +224,45 @@ def test_ping_says_whether_the_target_answered_after_the_control_answered() -> N
                   reach_first="10.78.0.253")  # fmt: skip
 
 
-def test_a_run_longer_than_nova_s_console_keeps_is_refused_before_anything_boots() -> None:
-    check_samples(3, 500)
-    with pytest.raises(MeasureError, match="at most 1745"):
-        check_samples(3, 1000)  # 3,000 lines of ~41 bytes: more than Nova's 100 KiB
+def test_the_histogram_is_one_line_per_distinct_round_trip_in_tenths_of_a_microsecond() -> None:
+    lines = HISTOGRAM.splitlines()
+    assert lines[0] == "unit_us 0.1"
+    pairs = [tuple(map(int, line.split())) for line in lines[1:]]
+    assert sum(count for _, count in pairs) == 549  # every row of the full log, once
+    assert len(pairs) < 549 and min(pairs)[0] == 121 and max(pairs)[0] == 273
+    # the summary lines and headers of the log are not rows
+    assert len(HISTOGRAM.encode()) < len(FULL_LOG.read_bytes()) // 4
+
+
+def test_a_console_that_lost_the_run_s_start_is_said_not_misread() -> None:
+    """A histogram longer than Nova keeps (TCG's round trips spread widely) pushes the
+    sockperf block out of the console's last 100 KiB."""
+    client = SERVING["rtkvm.wait=10.78.0.1"]
+    waited = client[: client.index("RTKVM-SOCKPERF-BEGIN")]
+    wide = "".join(f"{value} 1\n" for value in range(100_000, 120_000))
+    ran = client[: client.index("unit_us")] + "unit_us 0.1\n" + wide + "RTKVM-RTTHIST-END rc=0\n"
+    cut = ran.encode()[-NOVA_CONSOLE_BYTES:].decode()
+    assert "RTKVM-SOCKPERF-BEGIN" not in cut
+    cloud = _cloud({**SERVING, "rtkvm.wait=10.78.0.1": [waited, cut]})
+    with pytest.raises(MeasureError, match="overran what Nova keeps of a console"):
+        round_trip(cloud, network="blue", flavor="rt.small", probe_image="rtkvm-probe",
+                   server_address="10.78.0.1/24", client_address="10.78.0.2/24",
+                   seconds=1)  # fmt: skip
+    assert list(cloud.images) == ["p1"] and cloud.servers == {} and cloud.ports == {}
+
+
+def test_a_histogram_missing_round_trips_is_refused() -> None:
+    client = SERVING["rtkvm.wait=10.78.0.1"]
+    first = HISTOGRAM.splitlines()[1]
+    cloud = _cloud({**SERVING, "rtkvm.wait=10.78.0.1": client.replace(first + "\n", "", 1)})
+    with pytest.raises(MeasureError, match="sockperf counted 549: the console lost part of it"):
+        round_trip(cloud, network="blue", flavor="rt.small", probe_image="rtkvm-probe",
+                   server_address="10.78.0.1/24", client_address="10.78.0.2/24",
+                   seconds=1)  # fmt: skip
+
+
+def test_a_run_longer_than_the_probe_can_hold_is_refused_before_anything_boots() -> None:
+    check_samples(11, 1000)
+    check_samples(1000, 1000)
+    with pytest.raises(MeasureError, match=f"at most {MAX_SAMPLES}"):
+        check_samples(3600, 1000)

@@ -5,7 +5,7 @@ The guest's /init (image.toml) prints ``RTKVM-READY ...``, then
 ``RTKVM-CYCLICTEST-END rc=N``, and ``RTKVM-POWEROFF`` when asked to power
 off; on networked boots also ``RTKVM-NET ip=...``, ``RTKVM-SOCKPERF-SERVER
 rc=N``, ``RTKVM-WAIT ok|timeout`` and BEGIN/END blocks for ping, sockperf and
-sockperf's full log. This module waits (bounded) for a marker in the part of
+sockperf's full log (or its histogram). This module waits (bounded) for a marker in the part of
 the log written after a given offset, cuts out marked blocks, and reads a
 log's end as printable text for a user (:func:`printable_tail`: the guest is
 the tenant's, its escape sequences must not reach anyone's terminal). It must not
@@ -36,6 +36,7 @@ WAIT = "RTKVM-WAIT"
 PING_END = "RTKVM-PING-END"
 SOCKPERF_END = "RTKVM-SOCKPERF-END"
 FULLLOG_END = "RTKVM-FULLLOG-END"
+RTTHIST_END = "RTKVM-RTTHIST-END"
 
 
 @dataclass(frozen=True)

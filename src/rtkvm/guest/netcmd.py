@@ -4,7 +4,8 @@ The image's /init (data/image.toml) reads ``rtkvm.ip=ADDR/PREFIX`` (a static
 address on eth0: unmanaged networks have no DHCP), ``rtkvm.sockperf_server=IP``
 (a sockperf server in the background), ``rtkvm.wait=IP`` (ping until it
 answers), ``rtkvm.ping=IP`` (one bounded ping) and ``rtkvm.sockperf="ARGS"``
-(a sockperf client; its ``--full-log`` file is printed afterwards). This
+(a sockperf client; its ``--full-log`` file is printed afterwards, as a
+histogram with ``rtkvm.rttlog=hist``). This
 module builds those words from checked values and refuses what /init could
 not read back (spaces or quotes where none may be). It is pure: it must not
 boot guests, read consoles or decide addresses.
@@ -60,6 +61,9 @@ class GuestNetRun:
     wait_for: str | None = None
     ping: str | None = None
     sockperf_client: tuple[str, ...] = ()
+    rtt_histogram: bool = False
+    """Print the client's full log as counts per distinct round trip (a console that keeps
+    only its end, like Nova's, then holds long runs)."""
 
     def words(self) -> str:
         """The kernel command line words, space separated ('' when nothing is asked)."""
@@ -74,6 +78,8 @@ class GuestNetRun:
             out.append(f"rtkvm.ping={check_ip(self.ping)}")
         if self.sockperf_client:
             out.append(f'rtkvm.sockperf="{client_words(self.sockperf_client)}"')
+        if self.rtt_histogram:
+            out.append("rtkvm.rttlog=hist")
         return " ".join(out)
 
 

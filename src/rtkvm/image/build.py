@@ -56,6 +56,8 @@ class ImageSpec:
     files: tuple[FileSpec, ...]
     modules: tuple[str, ...]
     init: str
+    rtt_histogram_awk: str = ""
+    """/etc/rtkvm/rtthist.awk: what /init prints a sockperf full log with (rtkvm.rttlog=hist)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ def load_image_spec(text: str | None = None) -> ImageSpec:
             files=tuple(FileSpec(f["src"], f["dst"], f["mode"]) for f in raw["file"]),
             modules=tuple(raw["modules"]),
             init=raw["init"],
+            rtt_histogram_awk=raw["rtt_histogram_awk"],
         )
     except (KeyError, TypeError) as exc:
         raise DataError(f"image.toml: {exc!r}") from None
@@ -137,6 +140,7 @@ def assemble(spec: ImageSpec, tree: Path, kernel_release: str) -> list[Entry]:
     entries = [
         Entry.file("init", spec.init.encode(), 0o755),
         Entry.file("etc/rtkvm/modules", ("\n".join(spec.modules) + "\n").encode()),
+        Entry.file("etc/rtkvm/rtthist.awk", spec.rtt_histogram_awk.lstrip().encode()),
         Entry.symlink("bin/sh", "busybox"),
         Entry.chardev("dev/console", 5, 1),
         Entry.chardev("dev/null", 1, 3, 0o666),

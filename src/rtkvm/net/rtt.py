@@ -1,12 +1,13 @@
 """Round-trip statistics from sockperf ping-pong: parse, check, summarise, histogram.
 
-sockperf (Debian package ``sockperf``) is the established tool: its client
-prints min, percentiles up to 99.999 and max of the round trip (with
-``--full-rtt``), and ``--full-log FILE`` writes every sample, from which the
-histogram is kept. This module parses both, recomputes the statistics from
-the samples as a cross-check, and says which percentiles the sample count
-cannot resolve (99.99 needs at least 10,000 samples). It is pure: it must not
-run sockperf (see rttrun.py).
+sockperf (Debian package ``sockperf``) is the established tool: its client prints min,
+percentiles up to 99.999 and max of the round trip (with ``--full-rtt``), and
+``--full-log FILE`` writes every sample, from which the histogram is kept; the guest
+image can print that log as counts per distinct round trip instead
+(``rtkvm.rttlog=hist``, :func:`parse_value_counts`). This module parses them, recomputes
+the statistics from the samples as a cross-check, and says which percentiles the sample
+count cannot resolve (99.99 needs at least 10,000 samples). It is pure: it must not run
+sockperf (see rttrun.py).
 """
 
 from __future__ import annotations
@@ -90,6 +91,24 @@ def parse_full_log(text: str) -> list[float]:
     return [float(m.group(1)) for line in text.splitlines() if (m := _SAMPLE.match(line))]
 
 
+def parse_value_counts(text: str) -> tuple[list[float], float]:
+    """(every round trip in µs, the unit they were rounded to) from the guest image's histogram
+    of a full log: a line ``unit_us U``, then ``VALUE COUNT`` lines, VALUE in units of U
+    (image.toml's ``rtt_histogram_awk``). MeasureError says what is malformed."""
+    lines = [line.split() for line in text.splitlines() if line.strip()]
+    if not lines or len(lines[0]) != 2 or lines[0][0] != "unit_us":
+        raise MeasureError("the round-trip histogram does not start with its unit (unit_us U)")
+    try:
+        unit = float(lines[0][1])
+        pairs = [(int(value), int(count)) for value, count in lines[1:]]
+    except ValueError as exc:
+        raise MeasureError(f"the round-trip histogram has a malformed line: {exc}") from None
+    if unit <= 0 or any(value < 0 or count <= 0 for value, count in pairs):
+        raise MeasureError("the round-trip histogram has a non-positive unit or count")
+    samples = [round(value * unit, 6) for value, count in sorted(pairs) for _ in range(count)]
+    return samples, unit
+
+
 def percentile(samples: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of unsorted samples."""
     if not samples:
@@ -149,15 +168,19 @@ def build_report(
     *,
     bucket_us: float = DEFAULT_BUCKET_US,
     warnings: Sequence[str] = (),
+    resolution_us: float = 0.0,
 ) -> RttReport:
-    """Statistics from the samples, cross-checked against sockperf's own summary."""
+    """Statistics from the samples, cross-checked against sockperf's own summary.
+
+    ``resolution_us``: the samples were rounded to the nearest multiple of it (a histogram
+    of the full log), so they may differ from sockperf's min and max by half of it."""
     if summary.metric != "rtt":
         raise MeasureError("sockperf reported one-way latency; run the client with --full-rtt")
     if not samples:
         raise MeasureError("the sockperf full log holds no samples")
     notes = list(warnings)
     low, high = min(samples), max(samples)
-    tolerance = 0.01 + 1e-3 * high
+    tolerance = 0.01 + 1e-3 * high + resolution_us / 2
     if abs(low - summary.min_us) > tolerance or abs(high - summary.max_us) > tolerance:
         raise MeasureError(
             f"sockperf summary (min {summary.min_us}, max {summary.max_us}) disagrees with its "

@@ -1,19 +1,20 @@
 """Round trips between Nova servers on rtkvm's networks, with rtkvm's probe guest.
 
-A Nova server's kernel command line is its Glance image's ``os_command_line``,
-so each role of a networked probe (a sockperf server on its address; a client
-that waits for the server, pings a peer and runs the ping-pong) is an image of
-its own: :func:`run_image` makes an ``ami`` that shares the probe's kernel and
-ramdisk and adds the run's words (:class:`rtkvm.guest.netcmd.GuestNetRun`).
-:func:`round_trip` boots the server probe, then the client probe, on one
-network through :func:`rtkvm.openstack.servers.create_server` (unaddressed
-Neutron ports), reads the client's console through Nova, and builds the
-:class:`rtkvm.net.rtt.RttReport`; :func:`ping_from` boots one probe that pings
-an address and says whether it answered (isolation and uplink checks). Every
-server and image made here is deleted on the way out, on failure too.
+A Nova server's kernel command line is its Glance image's ``os_command_line``, so each
+role of a networked probe (a sockperf server on its address; a client that waits for the
+server, pings a peer and runs the ping-pong) is an image of its own: :func:`run_image`
+makes an ``ami`` that shares the probe's kernel and ramdisk and adds the run's words
+(:class:`rtkvm.guest.netcmd.GuestNetRun`). :func:`round_trip` boots the server probe,
+then the client probe, on one network through
+:func:`rtkvm.openstack.servers.create_server` (unaddressed Neutron ports), reads the
+client's console through Nova (which keeps only its last 100 KiB: the client prints its
+samples as a histogram, a line per distinct round trip, not one per sample), and builds
+the :class:`rtkvm.net.rtt.RttReport`; :func:`ping_from` boots one probe that pings an
+address and says whether it answered (isolation and uplink checks). Every server and
+image made here is deleted on the way out, on failure too.
 
-Addresses come from the caller: rtkvm never invents an IP plan. This module
-must not parse sockperf's output itself (net.rtt does) nor change networks.
+Addresses come from the caller: rtkvm never invents an IP plan. This module must not
+parse sockperf's output itself (net.rtt does) nor change networks.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from rtkvm.net.rtt import (
     DEFAULT_MSG_SIZE,
     RttReport,
     build_report,
-    parse_full_log,
     parse_summary,
+    parse_value_counts,
 )
 from rtkvm.net.rttrun import client_args
 from rtkvm.openstack.images import DISK_BYTES, ImageAPI, find_image
@@ -46,10 +47,12 @@ ROLE_PREFIX = "rtkvm-netprobe-"
 NOVA_CONSOLE_BYTES = 100 * 1024
 """Nova's libvirt driver returns at most the last 100 KiB of a console (MAX_CONSOLE_BYTES)."""
 SAMPLE_BYTES = 44
-"""What one sample takes in sockperf's full log on the console, with room: a line is
-``2566, 4.993621287, 4.994397550, 776.263`` and CR LF (41 bytes), longer for late
-sequence numbers and millisecond round trips. (24 was assumed before: a 3 s run at
-1000/s then overran the console and the run's end went unseen.)"""
+"""What one sample takes in sockperf's full log, with room: a row is
+``2566, 4.993621287, 4.994397550, 776.263`` and a newline, longer for late sequence
+numbers and millisecond round trips."""
+MAX_SAMPLES = 1_000_000
+"""The most samples a run may ask for: the probe holds sockperf's full log in its RAM (its
+root is an initramfs) until it prints it as a histogram, ~44 MB for a million samples."""
 
 
 @dataclass(frozen=True)
@@ -149,14 +152,41 @@ def wait_console(session: ImageAPI, server: MadeServer, marker: str, timeout: fl
 
 
 def check_samples(seconds: int, mps: int) -> None:
-    """The full log must fit in what Nova returns of a console."""
-    need = seconds * mps * SAMPLE_BYTES
-    if need > NOVA_CONSOLE_BYTES * 3 // 4:
-        most = NOVA_CONSOLE_BYTES * 3 // 4 // SAMPLE_BYTES
+    """The full log must fit in the probe's memory (the histogram fits Nova's console)."""
+    if seconds * mps > MAX_SAMPLES:
         raise MeasureError(
-            f"{seconds} s at {mps} messages/s is {seconds * mps} samples, more than Nova's "
-            f"console keeps (last 100 KiB): keep seconds x mps at most {most}"
+            f"{seconds} s at {mps} messages/s is {seconds * mps} samples; the probe keeps them "
+            f"in its memory (~{SAMPLE_BYTES} bytes each): keep seconds x mps at most "
+            f"{MAX_SAMPLES}"
         )
+
+
+def client_result(text: str, name: str) -> tuple[str, list[float], float]:
+    """(sockperf's output, the round trips in µs, their rounding unit) from the client
+    probe's console since its boot, which ends with its histogram.
+
+    MeasureError when sockperf failed, when the console lost the start of the run (Nova
+    keeps its last 100 KiB only) or when the histogram does not hold every observation."""
+    if "RTKVM-SOCKPERF-BEGIN" not in text:
+        raise MeasureError(
+            f"the round trips of {name} overran what Nova keeps of a console (the last "
+            f"{NOVA_CONSOLE_BYTES // 1024} KiB): the run's start is gone; ask for fewer "
+            "seconds x mps"
+        )
+    output, rc = console.marked_block(text, "SOCKPERF")
+    if rc != 0:
+        raise MeasureError(f"sockperf in {name} exited {rc}: {output[-300:]}")
+    body, rc = console.marked_block(text, "RTTHIST")
+    if rc != 0:
+        raise MeasureError(f"{name} could not print its round trips as a histogram (rc={rc})")
+    samples, unit = parse_value_counts(body)
+    counted = parse_summary(output).observations
+    if len(samples) != counted:
+        raise MeasureError(
+            f"{name}'s histogram holds {len(samples)} round trips but sockperf counted "
+            f"{counted}: the console lost part of it"
+        )
+    return output, samples, unit
 
 
 def round_trip(
@@ -188,7 +218,10 @@ def round_trip(
     serve = GuestNetRun(address=server_address, sockperf_server=server_ip)
     argv = client_args(server_ip, SOCKPERF_PORT, seconds=seconds, mps=mps,
                        msg_size=DEFAULT_MSG_SIZE, full_log=GUEST_FULL_LOG)  # fmt: skip
-    ask = GuestNetRun(address=client_address, wait_for=server_ip, sockperf_client=tuple(argv))
+    ask = GuestNetRun(
+        address=client_address, wait_for=server_ip, sockperf_client=tuple(argv),
+        rtt_histogram=True,
+    )  # fmt: skip
     opts = {"flavor": flavor, "network": network, "timeout": timeout}
     with probe_server(session, names[0], base, serve, **opts) as srv:  # type: ignore[arg-type]
         text = wait_console(session, srv, console.SOCKPERF_SERVER, timeout)
@@ -208,11 +241,8 @@ def round_trip(
             text = wait_console(session, cli, console.WAIT, timeout)
             if console.marker_line(text, console.WAIT) != "ok":
                 raise MeasureError(f"{cli.name} cannot reach {server_ip} on {network}")
-            text = wait_console(session, cli, console.FULLLOG_END, timeout + seconds)
-            output, rc = console.marked_block(text, "SOCKPERF")
-            if rc != 0:
-                raise MeasureError(f"sockperf in {cli.name} exited {rc}: {output[-300:]}")
-            log, _ = console.marked_block(text, "FULLLOG")
+            text = wait_console(session, cli, console.RTTHIST_END, timeout + seconds)
+            output, samples, unit = client_result(text, cli.name)
             if during is not None:
                 during([srv, cli])
     path = (
@@ -220,8 +250,9 @@ def round_trip(
         f"({server_ip}) over {network}"
     )
     return build_report(
-        path, parse_summary(output), parse_full_log(log), bucket_us=bucket_us, warnings=warnings
-    )
+        path, parse_summary(output), samples, bucket_us=bucket_us, warnings=warnings,
+        resolution_us=unit,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
