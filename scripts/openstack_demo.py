@@ -62,7 +62,11 @@ SWITCH = OUT / "switch"
 PEERS = {  # network -> (namespace, host end of the veth: the uplink, the peer's address)
     "blue": ("rtkvm-osdemo-blue", "rtkosdblue", "10.78.0.254/24"),
     "red": ("rtkvm-osdemo-red", "rtkosdred", "10.78.0.253/24"),
+    "green": ("rtkvm-osdemo-green", "rtkosdgreen", "10.78.1.254/24"),
 }
+VLANS = {"green": 101}
+"""Networks that are VLANs on their physnet: Neutron makes them provider:network_type vlan,
+rtkvm's uplink carries the tag (a trunk), and the outside peer answers tagged frames only."""
 NET_FLAVOR: dict[str, Any] = {"name": "rtkvm-demo-net", "vcpus": 1, "ram": 128, "disk": 0}
 """Not RT: this host has one RT pCPU and a round trip needs two servers at once. Its memory
 is on hugepages, which vhost-user needs (QEMU shares it with the switch)."""
@@ -469,9 +473,15 @@ def switch_up(summary: dict[str, Any]) -> None:
     rt = plan.rt_vcpu.format()
     summary["_peers"] = []
     for net, (ns, uplink, address) in PEERS.items():
-        run("net", "peer", "add", ns, "--uplink", uplink, "--address", address, log="peers.log")
+        tag = ["--vlan", str(VLANS[net])] if net in VLANS else []
+        run("net", "peer", "add", ns, "--uplink", uplink, "--address", address, *tag,
+            log="peers.log")  # fmt: skip
         summary["_peers"].append(net)
-    nets = "".join(f'[[network]]\nname = "{n}"\nphysnet = "phys{n}"\n\n' for n in PEERS)
+    nets = "".join(
+        f'[[network]]\nname = "{n}"\nphysnet = "phys{n}"\n'
+        + (f"vlan = {VLANS[n]}\n" if n in VLANS else "") + "\n"
+        for n in PEERS
+    )  # fmt: skip
     wires = "".join(
         f'[[uplink]]\nphysnet = "phys{n}"\ninterface = "{p[1]}"\n\n' for n, p in PEERS.items()
     )
@@ -500,8 +510,15 @@ def neutron(s: CloudSession, summary: dict[str, Any]) -> None:
     synced = json.loads(run("openstack", "network", "sync", str(OUT / "networks.toml"), "-f",
                             "json", log="neutron.log"))  # fmt: skip
     names = sorted(PEERS)
-    check(sorted(n["name"] for n in synced) == names,
-          f"Neutron has {', '.join(names)} (flat, no subnet, port security off)")  # fmt: skip
+    kinds: dict[str, tuple[str, int | None]] = {}
+    for name in names:
+        (made,) = s.call("network", "GET", f"/v2.0/networks?name={name}",
+                         what=f"show {name}")["networks"]  # fmt: skip
+        kinds[name] = (made["provider:network_type"], made.get("provider:segmentation_id"))
+    wanted = {n: ("vlan", VLANS[n]) if n in VLANS else ("flat", None) for n in names}
+    said = ", ".join(f"{n} ({kind}{f' {seg}' if seg else ''})" for n, (kind, seg) in kinds.items())
+    check(sorted(n["name"] for n in synced) == names and kinds == wanted,
+          f"Neutron has {said}: no subnet, port security off")  # fmt: skip
     wiring = json.loads(run("openstack", "network", "check", "--wiring", str(OUT / "wiring.toml"),
                             "--switch-rundir", str(OUT / "switch"), "-f", "json",
                             log="wiring-check.log", ok=(0, 1)))  # fmt: skip
@@ -555,6 +572,11 @@ def neutron(s: CloudSession, summary: dict[str, Any]) -> None:
                     reach_first=PEERS["red"][2].split("/")[0],
                     target=PEERS["blue"][2].split("/")[0])  # fmt: skip
     check(not red.answered, "a server on red reaches red's peer and gets no reply from blue's")
+    green = ping_from(s, name="demo-green", network="green", flavor=NET_FLAVOR["name"],
+                      probe_image="rtkvm-probe", address="10.78.1.5/24",
+                      target=PEERS["green"][2].split("/")[0])  # fmt: skip
+    check(green.answered, f"a server on green (VLAN {VLANS['green']}) is answered by green's "
+          "peer, which answers tagged frames only: tagged on the uplink")  # fmt: skip
     status = subprocess.run([RTKVM, "net", "status", "--rundir", str(SWITCH), "-f", "json"],
                             capture_output=True, text=True, check=False)  # fmt: skip
     (OUT / "net-status.json").write_text(status.stdout)
@@ -569,6 +591,8 @@ def neutron(s: CloudSession, summary: dict[str, Any]) -> None:
         "wiring_check": wiring["verdict"],
         "outside_peer_answered": outside.answered,
         "red_reached_blue": red.answered,
+        "vlan_peer_answered": green.answered,
+        "provider": {n: list(k) for n, k in kinds.items()},
     }  # fmt: skip
 
 
@@ -690,7 +714,8 @@ def main() -> int:
         f"{n['rtt']['samples']} samples, p50 {n['rtt']['p50_us']} us, p99 {n['rtt']['p99_us']} "
         f"us, p99.99 {n['rtt']['p99_99_us']} us, max {n['rtt']['max_us']} us (TCG: not an RT "
         f"figure); ports on the PMD "
-        f"{', '.join(n['ports_polled'])}; blue's outside peer answered; red did not reach blue"
+        f"{', '.join(n['ports_polled'])}; blue's outside peer answered; red did not reach blue; "
+        f"green's peer answered on VLAN {n['provider']['green'][1]}"
     )
     lines.append("teardown: nothing left")
     lines.append(f"report: {OUT / 'report' / 'report.txt'}")

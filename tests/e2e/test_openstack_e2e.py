@@ -102,9 +102,15 @@ def test_nova_builds_rt_servers_that_rtkvm_places_enforces_verifies_and_measures
     assert len(neutron["ports_polled"]) == 2  # both vhost-user ports on rtkvm's PMD
     assert neutron["wiring_check"] == "agree"  # wiring, switch and Neutron's OVS agent
     # and the traits of the same wiring, published once Neutron's agent maps the wires
-    assert summary["network_traits"] == ["CUSTOM_RTKVM_NET_PHYSBLUE", "CUSTOM_RTKVM_NET_PHYSRED"]
+    assert summary["network_traits"] == [
+        "CUSTOM_RTKVM_NET_PHYSBLUE", "CUSTOM_RTKVM_NET_PHYSGREEN", "CUSTOM_RTKVM_NET_PHYSRED",
+    ]  # fmt: skip
     assert neutron["outside_peer_answered"] is True  # through blue's polled uplink
     assert neutron["red_reached_blue"] is False  # red reached its own peer, not blue's
+    # a VLAN provider network: Neutron's segment, rtkvm's trunk, a peer that answers tagged
+    assert neutron["provider"] == {"blue": ["flat", None], "green": ["vlan", 101],
+                                   "red": ["flat", None]}  # fmt: skip
+    assert neutron["vlan_peer_answered"] is True
     rtt = json.loads((tmp_path / "rtt-blue.json").read_text())
     assert rtt["histogram"] and rtt["warnings"]  # the histogram, said to be TCG
 

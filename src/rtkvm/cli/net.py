@@ -314,6 +314,13 @@ def peer_add_cmd(netns: str, uplink: str, address: str, vlan: int | None) -> Non
     check_address(address)
     peer = NetnsPeer.create(netns, uplink, address, vlan=vlan)
     click.echo(f"peer {peer.netns}: {peer.address} behind uplink {peer.host_if}")
+    if peer.responder:
+        click.echo(
+            f"note: this kernel has no VLAN interfaces (CONFIG_VLAN_8021Q): rtkvm's user-space "
+            f"tagged peer answers ARP and ping for {peer.ip} on VLAN {vlan}, nothing else "
+            "(no sockperf against it)",
+            err=True,
+        )
 
 
 @peer_group.command("delete")
