@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -27,7 +26,7 @@ from rtkvm.errors import InputError
 from rtkvm.measure.cyclictest import CyclictestResult, percentile, result_from_dict
 from rtkvm.measure.histogram_svg import ACCEPTANCE_US, render_svg
 from rtkvm.measure.rtt_svg import render_rtt_svg
-from rtkvm.net.rtt import RttReport, report_from_dict, resolvable
+from rtkvm.net.rtt import RttReport, report_from_dict, resolvable, samples_needed
 
 CYCLICTEST_PERCENTILES = (99.0, 99.9)
 RTT_PERCENTILES = (50.0, 99.0, 99.9)
@@ -278,10 +277,6 @@ def _cyclictest_warnings(entry: CyclictestEntry) -> list[str]:
     return out
 
 
-def _needed(p: float) -> int:
-    return math.ceil(100.0 / (100.0 - p) - 1e-9)
-
-
 def _label(p: float) -> str:
     return f"p{p:g}"
 
@@ -302,7 +297,7 @@ def _cyclictest_figures(result: CyclictestResult) -> dict[str, Any]:
         elif in_hist == 0:
             why[label] = "no samples in the histogram"
         elif not resolvable(p, in_hist):
-            why[label] = f"unresolved at {in_hist} samples (needs at least {_needed(p)})"
+            why[label] = f"unresolved at {in_hist} samples (needs at least {samples_needed(p)})"
         else:
             value = percentile(merged, p)
         pcts[label] = value
@@ -338,7 +333,9 @@ def _rtt_figures(report: RttReport) -> dict[str, Any]:
     for p in RTT_PERCENTILES:
         label = _label(p)
         if p in report.unresolved or not resolvable(p, report.samples):
-            why[label] = f"unresolved at {report.samples} samples (needs at least {_needed(p)})"
+            why[label] = (
+                f"unresolved at {report.samples} samples (needs at least {samples_needed(p)})"
+            )
             pcts[label] = None
         elif p not in report.percentiles:
             why[label] = "not in the saved report"

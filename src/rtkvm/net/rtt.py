@@ -123,6 +123,11 @@ def resolvable(pct: float, count: int) -> bool:
     return count * (100.0 - pct) / 100.0 >= 1.0 - 1e-9
 
 
+def samples_needed(pct: float) -> int:
+    """The fewest samples that resolve percentile ``pct`` (p99.99: 10,000)."""
+    return math.ceil(100.0 / (100.0 - pct) - 1e-9)
+
+
 @dataclass(frozen=True)
 class Histogram:
     bucket_us: float
@@ -236,8 +241,8 @@ def render(report: RttReport, *, histogram_rows: int = 20) -> str:
     if report.unresolved:
         lines.append(
             "  note: "
-            + ", ".join(f"p{p:g}" for p in report.unresolved)
-            + f" need more than {report.samples} samples to differ from the max"
+            + ", ".join(f"p{p:g} needs {samples_needed(p):,} samples" for p in report.unresolved)
+            + f" to differ from the max; this run has {report.samples:,}"
         )
     rows = report.histogram.rows()
     shown = sorted(sorted(rows, key=lambda r: -r[1])[:histogram_rows])
