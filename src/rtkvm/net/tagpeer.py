@@ -78,7 +78,7 @@ def answer(peer: Peer, frame: bytes, vlan: int | None) -> bytes | None:
             return None
         reply = body[:6] + struct.pack("!H", 2) + peer.mac + peer.ip + sender_mac + sender_ip
         return _tagged(src, peer.mac, peer.vlan, ETH_P_ARP, reply)
-    if ethertype == ETH_P_IP and len(body) >= 20 and dst in (peer.mac,):
+    if ethertype == ETH_P_IP and len(body) >= 20 and dst == peer.mac:
         ihl = (body[0] & 0x0F) * 4
         total = struct.unpack("!H", body[2:4])[0]
         if body[9] != 1 or body[16:20] != peer.ip or len(body) < total or total < ihl + 8:
