@@ -23,9 +23,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from rtkvm.api.liveness import host_status
 from rtkvm.api.proofs import last_cyclictests
 from rtkvm.api.rtstate import HostRt, rt_state
-from rtkvm.api.views import host_status
 from rtkvm.db.engine import Database
 from rtkvm.db.models import GuestVerdict, Host, HostNode, Instance
 from rtkvm.wire.lifecycle import LIVE_STATES

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import Principal
 from rtkvm.api.errors import ApiError, not_found
+from rtkvm.api.liveness import host_status
 from rtkvm.api.proofs import Proof, last_cyclictests
 from rtkvm.api.qualify import last_of_hosts
 from rtkvm.api.rtstate import HostRt, rt_state
@@ -159,14 +160,6 @@ def project_out(p: Project) -> schemas.ProjectOut:
         quota_image_bytes=p.quota_image_bytes,
         image_bytes_used=p.image_bytes_used,
     )
-
-
-def host_status(host: Host, now: float, timeout: float) -> str:
-    if host.registered_at is None:
-        return "enrolled"
-    if host.heartbeat_at is not None and now - host.heartbeat_at <= timeout:
-        return "up"
-    return "down"
 
 
 def host_out(session: Session, host: Host, now: float, timeout: float) -> schemas.HostOut:

@@ -17,8 +17,9 @@ from fastapi import APIRouter, Response
 
 from rtkvm.api.deps import ServicesDep, UserDep
 from rtkvm.api.errors import ApiError, not_found
+from rtkvm.api.liveness import host_status
 from rtkvm.api.routes.measurements import check_idle
-from rtkvm.api.views import host_status, instance_out, locked_instance
+from rtkvm.api.views import instance_out, locked_instance
 from rtkvm.db.models import Host
 from rtkvm.wire.guest import InstanceOut
 from rtkvm.wire.lifecycle import InstanceAction, rule_for

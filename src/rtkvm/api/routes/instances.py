@@ -33,9 +33,9 @@ from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import Principal, ServicesDep, UserDep
 from rtkvm.api.errors import ApiError, not_found
+from rtkvm.api.liveness import host_status
 from rtkvm.api.views import (
     address_holder,
-    host_status,
     instance_for,
     instance_out,
     instance_out_known,

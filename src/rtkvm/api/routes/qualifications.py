@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from rtkvm.api.deps import AdminDep, ServicesDep
 from rtkvm.api.errors import ApiError, not_found
+from rtkvm.api.liveness import host_status
 from rtkvm.api.qualify import (
     RUNNING_FOR_AT_MOST_S,
     host_basis,
@@ -30,7 +31,7 @@ from rtkvm.api.qualify import (
     offer,
     qualification_out,
 )
-from rtkvm.api.views import host_named, host_status
+from rtkvm.api.views import host_named
 from rtkvm.db.models import Host, Instance, Measurement, Network, Qualification
 from rtkvm.wire.node import OPENSTACK_ENGINE
 from rtkvm.wire.qualify import QualificationCreate, QualificationOut
