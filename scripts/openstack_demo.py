@@ -549,7 +549,7 @@ def neutron(s: CloudSession, summary: dict[str, Any]) -> None:
     say("round trip through Nova, Neutron and rtkvm's OVS-DPDK: two probe servers on blue")
     report = round_trip(
         s, network="blue", flavor=NET_FLAVOR["name"], probe_image="rtkvm-probe",
-        server_address="10.78.0.1/24", client_address="10.78.0.2/24", seconds=11, mps=1000,
+        server_address="10.78.0.1/24", client_address="10.78.0.2/24", seconds=15, mps=1000,
         names=("demo-rtt-server", "demo-rtt-client"), during=inspect,
         warnings=("TCG emulation on a 2-CPU VM, PMD shared with the RT vCPU: not an RT figure",),
     )  # fmt: skip
