@@ -39,6 +39,7 @@ _COUNT = re.compile(r"Total (\d+) observations")
 _DROPS = re.compile(
     r"# dropped messages = (\d+); # duplicated messages = (\d+); # out-of-order messages = (\d+)"
 )
+_VALUE_COUNT = re.compile(r"^\s*(\d+) ([1-9]\d*)\s*$")
 _SAMPLE = re.compile(r"^\s*\d+,\s*[\d.]+,\s*[\d.]+,\s*([\d.]+)\s*$")
 
 
@@ -94,17 +95,22 @@ def parse_full_log(text: str) -> list[float]:
 def parse_value_counts(text: str) -> tuple[list[float], float]:
     """(every round trip in µs, the unit they were rounded to) from the guest image's histogram
     of a full log: a line ``unit_us U``, then ``VALUE COUNT`` lines, VALUE in units of U
-    (image.toml's ``rtt_histogram_awk``). MeasureError says what is malformed."""
+    (image.toml's ``rtt_histogram_awk``). Other lines are skipped: on a serial console the
+    guest kernel's own messages can land between them (the callers check the count and the
+    extremes against sockperf's). MeasureError when the unit is missing or not positive."""
     lines = [line.split() for line in text.splitlines() if line.strip()]
     if not lines or len(lines[0]) != 2 or lines[0][0] != "unit_us":
         raise MeasureError("the round-trip histogram does not start with its unit (unit_us U)")
     try:
         unit = float(lines[0][1])
-        pairs = [(int(value), int(count)) for value, count in lines[1:]]
-    except ValueError as exc:
-        raise MeasureError(f"the round-trip histogram has a malformed line: {exc}") from None
-    if unit <= 0 or any(value < 0 or count <= 0 for value, count in pairs):
-        raise MeasureError("the round-trip histogram has a non-positive unit or count")
+    except ValueError:
+        raise MeasureError(
+            f"the round-trip histogram's unit {lines[0][1]!r} is not a number"
+        ) from None
+    if unit <= 0:
+        raise MeasureError(f"the round-trip histogram's unit {unit} is not positive")
+    pairs = [(int(m.group(1)), int(m.group(2))) for line in text.splitlines()[1:]
+             if (m := _VALUE_COUNT.match(line))]  # fmt: skip
     samples = [round(value * unit, 6) for value, count in sorted(pairs) for _ in range(count)]
     return samples, unit
 
